@@ -1,0 +1,278 @@
+//! VEBA's RouterConfig (`event-router.vmware.com/v1alpha1`), field for field, plus the
+//! router's extensions (marked as such in their doc comments). Unknown keys are errors.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::secret::Secret;
+use super::uri::Uri;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouterConfig {
+    /// Must be `event-router.vmware.com/v1alpha1`.
+    pub api_version: String,
+    /// Must be `RouterConfig`.
+    pub kind: String,
+    pub metadata: Metadata,
+    pub event_provider: ProviderConfig,
+    pub event_processor: ProcessorConfig,
+    pub metrics_provider: MetricsProviderConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Certificates>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Certificates {
+    /// PEM files with root CAs trusted for the vCenter connection.
+    #[serde(default, rename = "rootCAs")]
+    pub root_cas: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderType {
+    Vcenter,
+    Webhook,
+    Vcsim,
+    Horizon,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderConfig {
+    #[serde(rename = "type")]
+    pub kind: ProviderType,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcenter: Option<VCenterConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcsim: Option<VCenterConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<HorizonConfig>,
+}
+
+/// Which CloudEvent contract the vCenter provider emits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventFormat {
+    /// VEBA's event router: `type` com.vmware.event.router/<class>, `subject` = event name.
+    #[default]
+    Router,
+    /// Tanzu Sources (VEBA v0.8): `type` com.vmware.vsphere.<Name>.v0 and extension `eventclass`.
+    TanzuSources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VCenterConfig {
+    /// The SDK URL, e.g. `https://vcenter.corp.local/sdk`.
+    pub address: String,
+    /// Skip TLS verification (prefer `certificates.rootCAs`).
+    #[serde(default, rename = "insecureSSL")]
+    pub insecure_ssl: bool,
+    #[serde(default)]
+    pub checkpoint: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_dir: Option<String>,
+    pub auth: AuthMethod,
+    /// Extension: the CloudEvent contract (`router`, the default, or `tanzu-sources`).
+    #[serde(default)]
+    pub event_format: EventFormat,
+    /// Extension: events per collector page (1..=1000, default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+    /// Extension: seconds between session keep-alives (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookConfig {
+    pub bind_address: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMethod>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HorizonConfig {
+    pub address: String,
+    #[serde(default, rename = "insecureSSL")]
+    pub insecure_ssl: bool,
+    pub auth: AuthMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessorType {
+    Knative,
+    Openfaas,
+    AwsEventBridge,
+    /// Extension: writes each CloudEvent as one JSON line on stdout (demos, debugging).
+    Console,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProcessorConfig {
+    #[serde(rename = "type")]
+    pub kind: ProcessorType,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knative: Option<KnativeConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openfaas: Option<OpenFaasConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_event_bridge: Option<AwsEventBridgeConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Binary,
+    #[default]
+    Structured,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KnativeConfig {
+    pub destination: Destination,
+    #[serde(default)]
+    pub encoding: Encoding,
+    #[serde(default, rename = "insecureSSL")]
+    pub insecure_ssl: bool,
+    /// Sent as HTTP basic auth when `basic_auth` (VEBA accepted and ignored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMethod>,
+    /// Extension: seconds before one request is abandoned (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Extension: attempts per event, the first included (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// A Knative duck-typed destination: a `ref` to an Addressable, a `uri`, or both (then the
+/// `uri` is resolved relative to the ref's address).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<KReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<Uri>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KReference {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OpenFaasConfig {
+    pub address: String,
+    #[serde(default, rename = "async")]
+    pub is_async: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMethod>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsEventBridgeConfig {
+    pub region: String,
+    pub event_bus: String,
+    #[serde(rename = "ruleARN")]
+    pub rule_arn: String,
+    pub auth: AuthMethod,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsProviderConfig {
+    #[serde(rename = "type")]
+    pub kind: MetricsType,
+    pub name: String,
+    pub default: MetricsDefault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsType {
+    Default,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetricsDefault {
+    pub bind_address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMethod>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    BasicAuth,
+    AwsAccessKey,
+    AwsIamRole,
+    ActiveDirectory,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthMethod {
+    #[serde(rename = "type")]
+    pub kind: AuthType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_access_key_auth: Option<AwsAccessKeyAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_directory_auth: Option<ActiveDirectoryAuth>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsAccessKeyAuth {
+    pub access_key: String,
+    pub secret_key: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveDirectoryAuth {
+    pub domain: String,
+    pub username: String,
+    pub password: Secret,
+}

@@ -1,0 +1,129 @@
+use super::*;
+
+const VEBA_EXAMPLES: &[&str] = &[
+    "vcenter-knative.yaml",
+    "vcenter-aws.yaml",
+    "vcenter-aws-iam-role-auth.yaml",
+    "vcenter-openfaas.yaml",
+    "horizon-knative.yaml",
+    "webhook-knative.yaml",
+];
+
+fn example(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/veba")
+        .join(name)
+}
+
+#[test]
+fn every_veba_example_config_loads() {
+    for name in VEBA_EXAMPLES {
+        let cfg = RouterConfig::load(&example(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(cfg.api_version, API_VERSION);
+    }
+    let cfg = RouterConfig::load(&example("vcenter-knative.yaml")).unwrap();
+    let k = cfg.event_processor.knative.unwrap();
+    assert_eq!(k.encoding, Encoding::Binary);
+    let r = k.destination.reference.unwrap();
+    assert_eq!(
+        (r.kind.as_str(), r.name.as_str(), r.namespace.as_str()),
+        ("Broker", "rabbit", "default")
+    );
+    let cfg = RouterConfig::load(&example("webhook-knative.yaml")).unwrap();
+    let uri = cfg.event_processor.knative.unwrap().destination.uri.unwrap();
+    assert_eq!(uri.to_url_string(), "http://mybroker-external.corp.local");
+}
+
+fn with(replace: &str, by: &str) -> String {
+    let text = std::fs::read_to_string(example("vcenter-knative.yaml")).unwrap();
+    assert!(text.contains(replace), "fixture lacks {replace:?}");
+    text.replacen(replace, by, 1)
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let text = with(
+        "    insecureSSL: false\n    checkpoint",
+        "    insecureSSL: false\n    adress: x\n    checkpoint",
+    );
+    let err = RouterConfig::from_yaml(&text, "cfg.yaml").unwrap_err().to_string();
+    assert!(
+        err.starts_with("invalid config cfg.yaml: eventProvider.vcenter: unknown field `adress`"),
+        "{err}"
+    );
+    assert!(err.contains("at line 13 column 5"), "{err}");
+    assert!(err.contains("event-router schema"), "{err}");
+}
+
+#[test]
+fn wrong_types_and_enums_are_rejected_with_location() {
+    let err = RouterConfig::from_yaml(&with("encoding: binary", "encoding: xml"), "c")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown variant `xml`, expected `binary` or `structured`"),
+        "{err}"
+    );
+    assert!(err.contains("at line 23 column 15"), "{err}");
+    let err = RouterConfig::from_yaml(&with("checkpoint: false", "checkpoint: maybe"), "c")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("checkpoint") && err.contains("line 13"), "{err}");
+}
+
+#[test]
+fn semantic_problems_are_all_reported_at_once() {
+    let text = with("apiVersion: event-router.vmware.com/v1alpha1", "apiVersion: v2")
+        .replace("password: ReplaceMe", "password: \"\"")
+        .replace("bindAddress: \"0.0.0.0:8082\"", "bindAddress: \"localhost\"")
+        .replace(
+            "address: https://my-vcenter01.domain.local/sdk",
+            "address: my-vcenter01",
+        );
+    let err = RouterConfig::from_yaml(&text, "c.yaml").unwrap_err().to_string();
+    for expected in [
+        "apiVersion is \"v2\": it must be \"event-router.vmware.com/v1alpha1\"",
+        "eventProvider.vcenter.auth.basicAuth.password is empty",
+        "metricsProvider.default.bindAddress \"localhost\" is not IP:port",
+        "eventProvider.vcenter.address \"my-vcenter01\" is not a URL",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn section_must_match_type() {
+    let text = with("  type: knative\n  knative:", "  type: openfaas\n  knative:");
+    let err = RouterConfig::from_yaml(&text, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("eventProcessor.type is openfaas but eventProcessor.openfaas is missing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("eventProcessor.knative is set but eventProcessor.type is openfaas"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_do_not_appear_in_debug_output() {
+    let cfg = RouterConfig::load(&example("vcenter-aws.yaml")).unwrap();
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains("ReplaceMe") && !dbg.contains("ZYXWVUTSRQPO"), "{dbg}");
+}
+
+#[test]
+fn schema_lists_keys_and_enums() {
+    let s = RouterConfig::json_schema().to_string();
+    for key in [
+        "eventProvider",
+        "insecureSSL",
+        "awsEventBridge",
+        "ruleARN",
+        "rootCAs",
+        "tanzu-sources",
+        "basic_auth",
+    ] {
+        assert!(s.contains(key), "schema lacks {key}");
+    }
+}

@@ -1,0 +1,4 @@
+//! Getting a CloudEvent to an HTTP sink: the CloudEvents HTTP binding and retries.
+
+pub mod http;
+pub mod retry;

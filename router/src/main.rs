@@ -1,0 +1,105 @@
+//! The `event-router` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use event_router::config::RouterConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "event-router",
+    version,
+    about = "Routes vCenter events as CloudEvents to Knative, AWS EventBridge and OpenFaaS"
+)]
+struct Cli {
+    /// RouterConfig YAML file.
+    #[arg(
+        long,
+        global = true,
+        env = "EVENT_ROUTER_CONFIG",
+        default_value = "/etc/event-router/config.yaml"
+    )]
+    config: PathBuf,
+    /// Log level: trace, debug, info, warn or error.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks a config file and exits (0 when valid).
+    Validate,
+    /// Prints the config file's JSON Schema.
+    Schema,
+}
+
+fn init_logging(level: &str, json: bool) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| format!("invalid --log-level {level:?}: {e}; use trace, debug, info, warn or error"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Schema) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&RouterConfig::json_schema()).unwrap_or_default()
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Validate) => {
+            return match RouterConfig::load(&cli.config) {
+                Ok(_) => {
+                    println!("{}: valid", cli.config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        None => {}
+    }
+    if let Err(e) = init_logging(&cli.log_level, cli.log_json) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let cfg = match RouterConfig::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(event_router::run::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Internal metrics and health: counters per component and the HTTP endpoints serving them.
+
+pub mod server;
+pub mod stats;

@@ -1,0 +1,222 @@
+//! The metrics HTTP server: VEBA-compatible `/stats`, Prometheus `/metrics`, `/healthz` and
+//! `/readyz`; optional basic auth on /stats and /metrics.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use super::stats::{ComponentStats, Health};
+use crate::config::Secret;
+
+/// Everything the endpoints read.
+pub struct MetricsState {
+    pub components: Vec<Arc<ComponentStats>>,
+    pub health: Arc<Health>,
+    pub auth: Option<(String, Secret)>,
+    pub started: std::time::Instant,
+}
+
+/// The routes, ready to serve.
+pub fn router(state: Arc<MetricsState>) -> Router {
+    Router::new()
+        .route("/stats", get(stats))
+        .route("/metrics", get(prometheus))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+fn authorized(state: &MetricsState, headers: &HeaderMap) -> bool {
+    let Some((user, pass)) = &state.auth else {
+        return true;
+    };
+    let expected = format!("{user}:{}", pass.expose());
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+    else {
+        return false;
+    };
+    given.ct_eq(expected.as_bytes()).into()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"event-router\"")],
+        "invalid credentials\n",
+    )
+        .into_response()
+}
+
+/// The /stats document: VEBA's `vmware.event.router.stats` map keyed by component type.
+pub fn stats_json(state: &MetricsState) -> serde_json::Value {
+    let mut comps = serde_json::Map::new();
+    for c in &state.components {
+        let mut v = serde_json::json!({
+            "type": c.role,
+            "name": c.name,
+            "address": c.address,
+            "started": c.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "events_total": c.total(),
+            "events_err": c.errors(),
+            "events_per_sec": c.events_per_sec(),
+        });
+        if c.role == "EventProcessor" {
+            v["invocations"] = serde_json::to_value(c.invocations()).unwrap_or_default();
+        }
+        comps.insert(c.kind.to_string(), v);
+    }
+    serde_json::json!({
+        "cmdline": std::env::args().collect::<Vec<_>>(),
+        "system": {
+            "numberOfSeconds": state.started.elapsed().as_secs(),
+            "programName": "event-router",
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+        "vmware.event.router.stats": comps,
+    })
+}
+
+async fn stats(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    axum::Json(stats_json(&state)).into_response()
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition of the same counters.
+pub fn prometheus_text(state: &MetricsState) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP event_router_events_total Events handled by a component.\n# TYPE event_router_events_total counter"
+    );
+    for c in &state.components {
+        let _ = writeln!(
+            out,
+            "event_router_events_total{{component=\"{}\",name=\"{}\"}} {}",
+            c.kind,
+            escape_label(&c.name),
+            c.total()
+        );
+    }
+    let _ = writeln!(out, "# HELP event_router_events_errors_total Events a component failed to read or deliver.\n# TYPE event_router_events_errors_total counter");
+    for c in &state.components {
+        let _ = writeln!(
+            out,
+            "event_router_events_errors_total{{component=\"{}\",name=\"{}\"}} {}",
+            c.kind,
+            escape_label(&c.name),
+            c.errors()
+        );
+    }
+    let _ = writeln!(out, "# HELP event_router_invocations_total Deliveries by event name and result.\n# TYPE event_router_invocations_total counter");
+    for c in state.components.iter().filter(|c| c.role == "EventProcessor") {
+        for (event, inv) in c.invocations() {
+            for (result, n) in [("success", inv.success), ("failure", inv.failure)] {
+                let _ = writeln!(
+                    out,
+                    "event_router_invocations_total{{component=\"{}\",event=\"{}\",result=\"{result}\"}} {n}",
+                    c.kind,
+                    escape_label(&event)
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "# HELP event_router_vcenter_session_up 1 while the vCenter session is logged in.\n# TYPE event_router_vcenter_session_up gauge");
+    let _ = writeln!(
+        out,
+        "event_router_vcenter_session_up {}",
+        u8::from(state.health.session_up())
+    );
+    let _ = writeln!(out, "# HELP event_router_uptime_seconds Seconds since the router started.\n# TYPE event_router_uptime_seconds gauge");
+    let _ = writeln!(out, "event_router_uptime_seconds {}", state.started.elapsed().as_secs());
+    out
+}
+
+async fn prometheus(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        prometheus_text(&state),
+    )
+        .into_response()
+}
+
+async fn readyz(State(state): State<Arc<MetricsState>>) -> Response {
+    match state.health.ready() {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn state(auth: bool) -> Arc<MetricsState> {
+        let p = ComponentStats::new("EventProvider", "vcenter", "vc", "https://vc/sdk");
+        let k = ComponentStats::new("EventProcessor", "knative", "kn", "http://sink");
+        p.event();
+        k.event();
+        k.invocation("VmPoweredOnEvent", true);
+        Arc::new(MetricsState {
+            components: vec![p, k],
+            health: Health::new(Duration::from_secs(30)),
+            auth: auth.then(|| ("admin".to_string(), Secret::new("s3cret"))),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    #[test]
+    fn stats_document_has_veba_shape() {
+        let v = stats_json(&state(false));
+        let s = &v["vmware.event.router.stats"];
+        assert_eq!(s["vcenter"]["type"], "EventProvider");
+        assert_eq!(s["vcenter"]["events_total"], 1);
+        assert_eq!(s["knative"]["invocations"]["VmPoweredOnEvent"]["SuccessCount"], 1);
+    }
+
+    #[test]
+    fn prometheus_text_has_counters() {
+        let t = prometheus_text(&state(false));
+        assert!(
+            t.contains("event_router_events_total{component=\"vcenter\",name=\"vc\"} 1"),
+            "{t}"
+        );
+        assert!(t.contains(
+            "event_router_invocations_total{component=\"knative\",event=\"VmPoweredOnEvent\",result=\"success\"} 1"
+        ));
+        assert!(t.contains("event_router_vcenter_session_up 0"));
+    }
+
+    #[test]
+    fn basic_auth_is_checked() {
+        let st = state(true);
+        let mut h = HeaderMap::new();
+        assert!(!authorized(&st, &h));
+        let good = base64::engine::general_purpose::STANDARD.encode("admin:s3cret");
+        h.insert(header::AUTHORIZATION, format!("Basic {good}").parse().unwrap());
+        assert!(authorized(&st, &h));
+        let bad = base64::engine::general_purpose::STANDARD.encode("admin:nope");
+        h.insert(header::AUTHORIZATION, format!("Basic {bad}").parse().unwrap());
+        assert!(!authorized(&st, &h));
+    }
+}

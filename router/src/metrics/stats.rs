@@ -1,0 +1,201 @@
+//! Per-component counters and the health state behind /stats, /metrics, /healthz, /readyz.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+
+/// Seconds over which `events_per_sec` is averaged.
+pub const RATE_WINDOW_SECS: u64 = 60;
+
+/// Success and failure counts for one event name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Invocations {
+    #[serde(rename = "SuccessCount")]
+    pub success: u64,
+    #[serde(rename = "FailureCount")]
+    pub failure: u64,
+}
+
+/// Counters for one provider or processor.
+#[derive(Debug)]
+pub struct ComponentStats {
+    /// `EventProvider` or `EventProcessor`.
+    pub role: &'static str,
+    /// `vcenter`, `knative`, `console`, ...
+    pub kind: &'static str,
+    pub name: String,
+    pub address: String,
+    pub started: DateTime<Utc>,
+    total: AtomicU64,
+    errors: AtomicU64,
+    window: Mutex<VecDeque<(u64, u64)>>,
+    invocations: Mutex<BTreeMap<String, Invocations>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ComponentStats {
+    pub fn new(role: &'static str, kind: &'static str, name: &str, address: &str) -> Arc<ComponentStats> {
+        Arc::new(ComponentStats {
+            role,
+            kind,
+            name: name.to_string(),
+            address: address.to_string(),
+            started: Utc::now(),
+            total: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            window: Mutex::new(VecDeque::new()),
+            invocations: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Counts one event handled by this component.
+    pub fn event(&self) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let now = now_secs();
+        if let Ok(mut w) = self.window.lock() {
+            match w.back_mut() {
+                Some((sec, n)) if *sec == now => *n += 1,
+                _ => w.push_back((now, 1)),
+            }
+            while w.front().is_some_and(|(s, _)| *s + RATE_WINDOW_SECS <= now) {
+                w.pop_front();
+            }
+        }
+    }
+
+    /// Counts one error (an event that could not be read or delivered).
+    pub fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a delivery outcome for an event name.
+    pub fn invocation(&self, event_name: &str, ok: bool) {
+        if let Ok(mut m) = self.invocations.lock() {
+            let e = m.entry(event_name.to_string()).or_default();
+            if ok {
+                e.success += 1;
+            } else {
+                e.failure += 1;
+            }
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Events per second over the last [`RATE_WINDOW_SECS`] (or since start, if shorter).
+    pub fn events_per_sec(&self) -> f64 {
+        let now = now_secs();
+        let since_start = (Utc::now() - self.started).num_seconds().max(1) as u64;
+        let span = since_start.min(RATE_WINDOW_SECS);
+        let count: u64 = self
+            .window
+            .lock()
+            .map(|w| w.iter().filter(|(s, _)| *s + span > now).map(|(_, n)| n).sum())
+            .unwrap_or(0);
+        ((count as f64 / span as f64) * 100.0).round() / 100.0
+    }
+
+    pub fn invocations(&self) -> BTreeMap<String, Invocations> {
+        self.invocations.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// Liveness of the vCenter stream, for /readyz.
+#[derive(Debug)]
+pub struct Health {
+    session_up: AtomicBool,
+    last_progress: Mutex<Option<Instant>>,
+    stall_after: Duration,
+}
+
+impl Health {
+    pub fn new(stall_after: Duration) -> Arc<Health> {
+        Arc::new(Health {
+            session_up: AtomicBool::new(false),
+            last_progress: Mutex::new(None),
+            stall_after,
+        })
+    }
+
+    pub fn set_session_up(&self, up: bool) {
+        self.session_up.store(up, Ordering::Relaxed);
+    }
+
+    pub fn session_up(&self) -> bool {
+        self.session_up.load(Ordering::Relaxed)
+    }
+
+    /// The stream completed a poll cycle.
+    pub fn progress(&self) {
+        if let Ok(mut p) = self.last_progress.lock() {
+            *p = Some(Instant::now());
+        }
+    }
+
+    /// Seconds since the last poll cycle, if any.
+    pub fn since_progress(&self) -> Option<Duration> {
+        self.last_progress.lock().ok().and_then(|p| p.map(|t| t.elapsed()))
+    }
+
+    /// Ready: session up and a poll cycle within the stall limit.
+    pub fn ready(&self) -> Result<(), String> {
+        if !self.session_up() {
+            return Err("vCenter session is down".into());
+        }
+        match self.since_progress() {
+            None => Err("event stream has not started".into()),
+            Some(d) if d > self.stall_after => Err(format!("event stream stalled: no poll for {}s", d.as_secs())),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_rates() {
+        let s = ComponentStats::new("EventProvider", "vcenter", "vc", "https://vc/sdk");
+        for _ in 0..5 {
+            s.event();
+        }
+        s.error();
+        s.invocation("VmPoweredOnEvent", true);
+        s.invocation("VmPoweredOnEvent", false);
+        assert_eq!(s.total(), 5);
+        assert_eq!(s.errors(), 1);
+        assert!(s.events_per_sec() > 0.0);
+        assert_eq!(
+            s.invocations()["VmPoweredOnEvent"],
+            Invocations { success: 1, failure: 1 }
+        );
+    }
+
+    #[test]
+    fn readiness_needs_session_and_progress() {
+        let h = Health::new(Duration::from_millis(50));
+        assert!(h.ready().is_err());
+        h.set_session_up(true);
+        assert_eq!(h.ready().unwrap_err(), "event stream has not started");
+        h.progress();
+        assert!(h.ready().is_ok());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(h.ready().unwrap_err().contains("stalled"));
+    }
+}

@@ -1,0 +1,143 @@
+//! The Knative processor: CloudEvents over HTTP to a Broker, Service or any URL, binary or
+//! structured, with a timeout on every request and retries with backoff and jitter.
+
+use std::time::Duration;
+
+use cloudevents::{AttributesReader, Event};
+use tracing::{error, warn};
+
+use super::k8s::{self, KubeEnv};
+use super::{BoxFuture, ProcessError, Processor};
+use crate::client_error::describe;
+use crate::config::{AuthType, Encoding, KnativeConfig, Secret};
+use crate::delivery::http::encode;
+use crate::delivery::retry::{classify_status, Backoff, Outcome};
+use crate::tls::{self, TlsOptions};
+
+/// Why the processor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KnativeError {
+    #[error(transparent)]
+    Resolve(#[from] k8s::ResolveError),
+    #[error("knative destination {url:?} is not a valid URL: {detail}")]
+    BadUrl { url: String, detail: String },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+pub struct Knative {
+    client: reqwest::Client,
+    url: url::Url,
+    encoding: Encoding,
+    backoff: Backoff,
+    auth: Option<(String, Secret)>,
+}
+
+impl Knative {
+    /// Resolves the destination (through the Kubernetes API for a `ref`) and builds the client.
+    pub async fn new(cfg: &KnativeConfig) -> Result<Knative, KnativeError> {
+        let base = match &cfg.destination.reference {
+            Some(r) => Some(k8s::resolve(r, &KubeEnv::from_env()?).await?),
+            None => None,
+        };
+        let uri = cfg.destination.uri.as_ref().map(|u| u.to_url_string());
+        let text = match (base, uri) {
+            (Some(b), Some(u)) => url::Url::parse(&b)
+                .and_then(|b| b.join(&u))
+                .map(|u| u.to_string())
+                .map_err(|e| KnativeError::BadUrl {
+                    url: u.clone(),
+                    detail: e.to_string(),
+                })?,
+            (Some(b), None) => b,
+            (None, Some(u)) => u,
+            (None, None) => String::new(),
+        };
+        let url = url::Url::parse(&text).map_err(|e| KnativeError::BadUrl {
+            url: text.clone(),
+            detail: e.to_string(),
+        })?;
+        let timeout = Duration::from_secs(cfg.timeout_seconds.unwrap_or(10));
+        let client = tls::http_client(
+            &TlsOptions {
+                insecure: cfg.insecure_ssl,
+                root_cas: vec![],
+            },
+            timeout,
+        )?;
+        let auth = cfg.auth.as_ref().and_then(|a| match (a.kind, &a.basic_auth) {
+            (AuthType::BasicAuth, Some(b)) => Some((b.username.clone(), b.password.clone())),
+            _ => None,
+        });
+        let backoff = Backoff {
+            max_attempts: cfg.max_attempts.unwrap_or(5),
+            ..Backoff::default()
+        };
+        Ok(Knative {
+            client,
+            url,
+            encoding: cfg.encoding,
+            backoff,
+            auth,
+        })
+    }
+
+    async fn attempt(&self, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Outcome {
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .headers(headers.clone())
+            .body(body.to_vec());
+        if let Some((user, pass)) = &self.auth {
+            req = req.basic_auth(user, Some(pass.expose()));
+        }
+        match req.send().await {
+            Ok(resp) => classify_status(resp.status().as_u16()),
+            Err(e) => Outcome::Retryable(describe(&e)),
+        }
+    }
+}
+
+impl Processor for Knative {
+    fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
+        Box::pin(async move {
+            let (headers, body) = encode(event, self.encoding)?;
+            let id = event.id().to_string();
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self.attempt(&headers, &body).await {
+                    Outcome::Delivered => return Ok(()),
+                    Outcome::Rejected(detail) => {
+                        error!(
+                            sink = %self.url, event_id = %id, "sink rejected the event ({detail}): it will not be retried; check that {} accepts {:?}-mode CloudEvents and look at the sink's logs",
+                            self.url, self.encoding
+                        );
+                        return Err(ProcessError::Rejected { id, detail });
+                    }
+                    Outcome::Retryable(detail) if attempt >= self.backoff.max_attempts => {
+                        error!(sink = %self.url, event_id = %id, attempts = attempt, "giving up on the event: {detail}; check that the sink is up and reachable");
+                        return Err(ProcessError::Exhausted {
+                            id,
+                            attempts: attempt,
+                            last: detail,
+                        });
+                    }
+                    Outcome::Retryable(detail) => {
+                        let wait = self.backoff.delay(attempt);
+                        warn!(sink = %self.url, event_id = %id, attempt, "delivery failed ({detail}); retrying in {wait:?}");
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "knative"
+    }
+
+    fn address(&self) -> String {
+        self.url.to_string()
+    }
+}

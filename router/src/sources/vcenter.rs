@@ -1,0 +1,357 @@
+//! The vCenter source: one session, one EventHistoryCollector, woken by WaitForUpdatesEx on
+//! the collector's `latestPage`, delivering every new event once and in key order.
+//!
+//! Each wake-up merges two views: the `latestPage` that came with the update (the newest
+//! events; the only view that works against vcsim 0.24.2, whose ReadNextEvents never tails)
+//! and ReadNextEvents drained to the end (the tail on a real vCenter). Events at or below the
+//! delivered key, or older than the begin time, are dropped. A full page that does not reach
+//! back to the delivered key while ReadNextEvents returned nothing means the collector fell
+//! behind (VEBA #716, #1054): a new collector is created from the last delivered event's time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::cloudevent::{self, Origin};
+use crate::config::EventFormat;
+use crate::metrics::stats::{ComponentStats, Health};
+use crate::processors::Processor;
+use crate::vsphere::client::{ClientOptions, VimClient};
+use crate::vsphere::event::VsphereEvent;
+use crate::vsphere::soap::SoapError;
+use crate::vsphere::types::TypeTable;
+use crate::vsphere::xml::Element;
+
+/// Settings of one vCenter stream.
+#[derive(Debug, Clone)]
+pub struct VCenterSettings {
+    pub client: ClientOptions,
+    pub format: EventFormat,
+    pub page_size: u32,
+    pub keep_alive: Duration,
+    /// Longest single WaitForUpdatesEx.
+    pub max_wait: Duration,
+}
+
+/// Where the stream stands; survives re-logins so nothing is delivered twice.
+#[derive(Debug, Default)]
+struct Cursor {
+    begin: Option<DateTime<Utc>>,
+    begin_text: Option<String>,
+    last_key: Option<i64>,
+    last_time: Option<String>,
+}
+
+/// Why a session ended.
+enum SessionEnd {
+    Shutdown,
+    Failed(SoapError),
+}
+
+pub struct VCenterSource {
+    settings: VCenterSettings,
+    stats: Arc<ComponentStats>,
+    health: Arc<Health>,
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// A hint that tells the operator what to do about a connection failure.
+fn advice(e: &SoapError, user: &str) -> String {
+    let text = e.to_string();
+    if e.is_invalid_login() {
+        format!("vCenter rejected the login for user {user:?}: fix eventProvider.vcenter.auth.basicAuth (username or password)")
+    } else if text.contains("certificate") || text.contains("UnknownIssuer") || text.contains("CertNotValid") {
+        format!("{text}; the vCenter certificate is not trusted: add its CA to certificates.rootCAs, or set insecureSSL: true")
+    } else if matches!(e, SoapError::Transport { .. }) {
+        format!("{text}; check eventProvider.vcenter.address and that the router can reach it (TCP 443)")
+    } else {
+        text
+    }
+}
+
+impl VCenterSource {
+    pub fn new(settings: VCenterSettings, stats: Arc<ComponentStats>, health: Arc<Health>) -> VCenterSource {
+        VCenterSource {
+            settings,
+            stats,
+            health,
+        }
+    }
+
+    /// Streams until shutdown, reconnecting with backoff after any failure.
+    pub async fn run(
+        self,
+        processor: Arc<dyn Processor>,
+        proc_stats: Arc<ComponentStats>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut cursor = Cursor::default();
+        let mut failures: u32 = 0;
+        let mut last_problem = String::new();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self
+                .session(&mut cursor, &processor, &proc_stats, &mut shutdown, &mut failures)
+                .await
+            {
+                SessionEnd::Shutdown => return,
+                SessionEnd::Failed(e) if e.is_not_authenticated() && failures == 0 => {
+                    self.health.set_session_up(false);
+                    failures += 1;
+                    warn!(vcenter = %self.settings.client.url, "vCenter session ended (NotAuthenticated: expired, or terminated by an administrator): logging in again");
+                }
+                SessionEnd::Failed(e) => {
+                    self.health.set_session_up(false);
+                    failures += 1;
+                    let wait = Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60));
+                    let problem = advice(&e, &self.settings.client.username);
+                    if problem != last_problem {
+                        error!(vcenter = %self.settings.client.url, "{problem}; retrying in {}s (repeats are logged at debug)", wait.as_secs());
+                        last_problem = problem;
+                    } else {
+                        debug!(vcenter = %self.settings.client.url, "{problem}; retrying in {}s", wait.as_secs());
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn session(
+        &self,
+        cursor: &mut Cursor,
+        processor: &Arc<dyn Processor>,
+        proc_stats: &Arc<ComponentStats>,
+        shutdown: &mut watch::Receiver<bool>,
+        failures: &mut u32,
+    ) -> SessionEnd {
+        let client = match VimClient::connect(self.settings.client.clone()).await {
+            Ok(c) => Arc::new(c),
+            Err(e) => return SessionEnd::Failed(e),
+        };
+        if let Err(e) = client.login().await {
+            return SessionEnd::Failed(e);
+        }
+        self.health.set_session_up(true);
+        info!(
+            vcenter = %self.settings.client.url, server = %client.service().full_name,
+            api = %client.service().api_version, "logged in to vCenter as {}", self.settings.client.username
+        );
+        let keep_alive = {
+            let client = client.clone();
+            let every = self.settings.keep_alive;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = client.current_time().await {
+                        debug!("session keep-alive failed: {e}");
+                    }
+                }
+            })
+        };
+        let end = self
+            .stream(&client, cursor, processor, proc_stats, shutdown, failures)
+            .await;
+        keep_alive.abort();
+        if matches!(end, SessionEnd::Shutdown) {
+            if let Err(e) = client.logout().await {
+                debug!("logout at shutdown failed: {e}");
+            }
+        }
+        end
+    }
+
+    async fn stream(
+        &self,
+        client: &VimClient,
+        cursor: &mut Cursor,
+        processor: &Arc<dyn Processor>,
+        proc_stats: &Arc<ComponentStats>,
+        shutdown: &mut watch::Receiver<bool>,
+        failures: &mut u32,
+    ) -> SessionEnd {
+        let origin = Origin {
+            source: self.settings.client.url.to_string(),
+            api_version: client.service().api_version.clone(),
+            format: self.settings.format,
+        };
+        if cursor.begin.is_none() {
+            match client.current_time().await {
+                Ok(now) => {
+                    cursor.begin = parse_time(&now);
+                    cursor.begin_text = Some(now);
+                }
+                Err(e) => return SessionEnd::Failed(e),
+            }
+        }
+        let table = TypeTable::builtin();
+        loop {
+            // One collector; recreated when it falls behind.
+            let from = cursor
+                .last_time
+                .clone()
+                .or_else(|| cursor.begin_text.clone())
+                .unwrap_or_default();
+            let collector = match self.open_collector(client, &from).await {
+                Ok(c) => c,
+                Err(e) => return SessionEnd::Failed(e),
+            };
+            let filter = match client.watch_latest_page(&collector).await {
+                Ok(f) => f,
+                Err(e) => return SessionEnd::Failed(e),
+            };
+            let mut version = String::new();
+            let behind = loop {
+                let update = tokio::select! {
+                    r = client.wait_for_latest_page(&version, self.settings.max_wait) => r,
+                    _ = shutdown.changed() => {
+                        let _ = client.destroy_filter(&filter).await;
+                        let _ = client.destroy_collector(&collector).await;
+                        return SessionEnd::Shutdown;
+                    }
+                };
+                let (v, page) = match update {
+                    Ok(u) => u,
+                    Err(e) => return SessionEnd::Failed(e),
+                };
+                version = v;
+                self.health.progress();
+                *failures = 0;
+                let Some(page) = page else { continue };
+                let read = match self.drain(client, &collector).await {
+                    Ok(r) => r,
+                    Err(e) => return SessionEnd::Failed(e),
+                };
+                let behind = self.fell_behind(cursor, &page, read.is_empty(), table);
+                self.deliver(
+                    cursor,
+                    page.iter().chain(read.iter()),
+                    table,
+                    &origin,
+                    processor,
+                    proc_stats,
+                )
+                .await;
+                if behind {
+                    break true;
+                }
+            };
+            if behind {
+                warn!(
+                    vcenter = %self.settings.client.url,
+                    "event collector fell behind latestPage (more than {} events between reads, or a stuck collector): reading again with a new collector from {from}",
+                    self.settings.page_size
+                );
+                let _ = client.destroy_filter(&filter).await;
+                let _ = client.destroy_collector(&collector).await;
+            }
+        }
+    }
+
+    async fn open_collector(&self, client: &VimClient, from: &str) -> Result<String, SoapError> {
+        let collector = client.create_event_collector(from).await?;
+        client
+            .set_collector_page_size(&collector, self.settings.page_size)
+            .await?;
+        Ok(collector)
+    }
+
+    /// ReadNextEvents until the collector has nothing more.
+    async fn drain(&self, client: &VimClient, collector: &str) -> Result<Vec<Element>, SoapError> {
+        let mut all = Vec::new();
+        loop {
+            let batch = client.read_next_events(collector, self.settings.page_size).await?;
+            let n = batch.len();
+            all.extend(batch);
+            if n < self.settings.page_size as usize {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// A full latestPage whose oldest new event is past the next expected key, with nothing
+    /// from ReadNextEvents: events between them may be missing from both views.
+    fn fell_behind(&self, cursor: &Cursor, page: &[Element], read_empty: bool, table: &TypeTable) -> bool {
+        let Some(last) = cursor.last_key else { return false };
+        if !read_empty || page.len() < self.settings.page_size as usize {
+            return false;
+        }
+        let oldest = page
+            .iter()
+            .filter_map(|el| VsphereEvent::from_element(el, table).ok())
+            .map(|e| e.key)
+            .min();
+        oldest.is_some_and(|k| k > last + 1)
+    }
+
+    async fn deliver<'a>(
+        &self,
+        cursor: &mut Cursor,
+        elements: impl Iterator<Item = &'a Element>,
+        table: &TypeTable,
+        origin: &Origin,
+        processor: &Arc<dyn Processor>,
+        proc_stats: &Arc<ComponentStats>,
+    ) {
+        let mut fresh: BTreeMap<i64, VsphereEvent> = BTreeMap::new();
+        for el in elements {
+            let ev = match VsphereEvent::from_element(el, table) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    self.stats.error();
+                    warn!(vcenter = %origin.source, "skipping unreadable event: {e}");
+                    continue;
+                }
+            };
+            if cursor.last_key.is_some_and(|last| ev.key <= last) {
+                continue;
+            }
+            if let (Some(begin), Some(t)) = (cursor.begin, parse_time(&ev.created_time)) {
+                if t < begin {
+                    continue;
+                }
+            }
+            fresh.entry(ev.key).or_insert(ev);
+        }
+        for (key, ev) in fresh {
+            self.stats.event();
+            cursor.last_key = Some(key);
+            cursor.last_time = Some(ev.created_time.clone());
+            let ce = match cloudevent::from_vsphere(&ev, origin) {
+                Ok(ce) => ce,
+                Err(e) => {
+                    self.stats.error();
+                    warn!("{e}");
+                    continue;
+                }
+            };
+            let name = cloudevent::event_name(&ce);
+            debug!(event_id = key, event = %name, "delivering");
+            match processor.process(&ce).await {
+                Ok(()) => {
+                    proc_stats.event();
+                    proc_stats.invocation(&name, true);
+                }
+                Err(e) => {
+                    proc_stats.error();
+                    proc_stats.invocation(&name, false);
+                    debug!("delivery failed: {e}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! A vim25 SOAP session: service content, login, logout, keep-alive and the event methods.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+
+use super::soap::{self, SoapError};
+use super::xml::Element;
+use crate::client_error::describe;
+use crate::config::Secret;
+use crate::tls::{self, TlsOptions};
+
+/// What the router needs from `ServiceContent`.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceContent {
+    pub root_folder: String,
+    pub property_collector: String,
+    pub session_manager: String,
+    pub event_manager: String,
+    pub api_version: String,
+    pub full_name: String,
+}
+
+/// Connection settings for one vCenter.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The SDK URL, e.g. `https://vc.corp.local/sdk`.
+    pub url: url::Url,
+    pub username: String,
+    pub password: Secret,
+    pub tls: TlsOptions,
+    /// Upper bound for one call; long polls add their own wait on top.
+    pub timeout: Duration,
+}
+
+/// One vCenter session over SOAP.
+pub struct VimClient {
+    http: reqwest::Client,
+    opts: ClientOptions,
+    cookie: Mutex<Option<String>>,
+    service: ServiceContent,
+}
+
+impl VimClient {
+    /// Builds the HTTP client and reads the service content (no login yet).
+    pub async fn connect(opts: ClientOptions) -> Result<VimClient, SoapError> {
+        let http = tls::http_client(&opts.tls, opts.timeout).map_err(|e| SoapError::Transport {
+            url: opts.url.to_string(),
+            detail: e.to_string(),
+        })?;
+        let mut client = VimClient {
+            http,
+            opts,
+            cookie: Mutex::new(None),
+            service: ServiceContent::default(),
+        };
+        client.service = client.retrieve_service_content().await?;
+        Ok(client)
+    }
+
+    pub fn service(&self) -> &ServiceContent {
+        &self.service
+    }
+
+    pub fn url(&self) -> &url::Url {
+        &self.opts.url
+    }
+
+    /// Posts one method body and returns its response element.
+    pub async fn call(&self, body: &str, extra_timeout: Duration) -> Result<Element, SoapError> {
+        let url = self.opts.url.to_string();
+        let mut req = self
+            .http
+            .post(self.opts.url.clone())
+            .header(CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header("SOAPAction", "\"urn:vim25/6.5\"")
+            .timeout(self.opts.timeout + extra_timeout)
+            .body(soap::envelope(body));
+        let cookie = self.cookie.lock().map(|c| c.clone()).unwrap_or(None);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        let resp = req.send().await.map_err(|e| SoapError::Transport {
+            url: url.clone(),
+            detail: describe(&e),
+        })?;
+        if let Some(set) = resp.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+            let v = v.to_str().ok()?;
+            v.starts_with("vmware_soap_session=")
+                .then(|| v.split(';').next().unwrap_or(v).to_string())
+        }) {
+            if let Ok(mut c) = self.cookie.lock() {
+                *c = Some(set);
+            }
+        }
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| SoapError::Transport {
+            url: url.clone(),
+            detail: describe(&e),
+        })?;
+        if !text.contains("Envelope") {
+            return Err(SoapError::Http {
+                url,
+                status: status.as_u16(),
+            });
+        }
+        soap::parse_response(&text)
+    }
+
+    async fn retrieve_service_content(&self) -> Result<ServiceContent, SoapError> {
+        let body = format!(
+            r#"<RetrieveServiceContent xmlns="urn:vim25">{}</RetrieveServiceContent>"#,
+            soap::moref("_this", "ServiceInstance", "ServiceInstance")
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        let rv = r
+            .child("returnval")
+            .ok_or_else(|| SoapError::Protocol("no ServiceContent".into()))?;
+        let text = |name: &str| rv.child_text(name).unwrap_or_default().trim().to_string();
+        let sc = ServiceContent {
+            root_folder: text("rootFolder"),
+            property_collector: text("propertyCollector"),
+            session_manager: text("sessionManager"),
+            event_manager: text("eventManager"),
+            api_version: rv
+                .path(&["about", "apiVersion"])
+                .map(|e| e.text.trim().to_string())
+                .unwrap_or_default(),
+            full_name: rv
+                .path(&["about", "fullName"])
+                .map(|e| e.text.trim().to_string())
+                .unwrap_or_default(),
+        };
+        if sc.event_manager.is_empty() {
+            return Err(SoapError::Protocol(
+                "this endpoint has no EventManager (an ESXi host?): point the router at a vCenter".into(),
+            ));
+        }
+        Ok(sc)
+    }
+
+    /// Logs in with the configured credentials; the session cookie is kept for later calls.
+    pub async fn login(&self) -> Result<(), SoapError> {
+        if let Ok(mut c) = self.cookie.lock() {
+            *c = None;
+        }
+        let body = format!(
+            r#"<Login xmlns="urn:vim25">{}{}{}</Login>"#,
+            soap::moref("_this", "SessionManager", &self.service.session_manager),
+            soap::text("userName", &self.opts.username),
+            soap::text("password", self.opts.password.expose()),
+        );
+        self.call(&body, Duration::ZERO).await.map(|_| ())
+    }
+
+    /// Ends the session; errors are ignored by callers at shutdown.
+    pub async fn logout(&self) -> Result<(), SoapError> {
+        let body = format!(
+            r#"<Logout xmlns="urn:vim25">{}</Logout>"#,
+            soap::moref("_this", "SessionManager", &self.service.session_manager)
+        );
+        self.call(&body, Duration::ZERO).await.map(|_| ())
+    }
+
+    /// vCenter's clock; also serves as the session keep-alive.
+    pub async fn current_time(&self) -> Result<String, SoapError> {
+        let body = format!(
+            r#"<CurrentTime xmlns="urn:vim25">{}</CurrentTime>"#,
+            soap::moref("_this", "ServiceInstance", "ServiceInstance")
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        r.child_text("returnval")
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| SoapError::Protocol("CurrentTime returned nothing".into()))
+    }
+
+    /// An EventHistoryCollector over the whole inventory from `begin` (RFC 3339).
+    pub async fn create_event_collector(&self, begin: &str) -> Result<String, SoapError> {
+        let body = format!(
+            r#"<CreateCollectorForEvents xmlns="urn:vim25">{}<filter><entity>{}<recursion>all</recursion></entity><time>{}</time></filter></CreateCollectorForEvents>"#,
+            soap::moref("_this", "EventManager", &self.service.event_manager),
+            soap::moref("entity", "Folder", &self.service.root_folder),
+            soap::text("beginTime", begin),
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        r.child_text("returnval")
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| SoapError::Protocol("CreateCollectorForEvents returned no collector".into()))
+    }
+
+    pub async fn set_collector_page_size(&self, collector: &str, size: u32) -> Result<(), SoapError> {
+        let body = format!(
+            r#"<SetCollectorPageSize xmlns="urn:vim25">{}{}</SetCollectorPageSize>"#,
+            soap::moref("_this", "EventHistoryCollector", collector),
+            soap::text("maxCount", &size.to_string()),
+        );
+        self.call(&body, Duration::ZERO).await.map(|_| ())
+    }
+
+    /// Up to `max` events after the collector's position (returned as raw elements).
+    pub async fn read_next_events(&self, collector: &str, max: u32) -> Result<Vec<Element>, SoapError> {
+        let body = format!(
+            r#"<ReadNextEvents xmlns="urn:vim25">{}{}</ReadNextEvents>"#,
+            soap::moref("_this", "EventHistoryCollector", collector),
+            soap::text("maxCount", &max.to_string()),
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        Ok(r.children.into_iter().filter(|c| c.name == "returnval").collect())
+    }
+
+    pub async fn destroy_collector(&self, collector: &str) -> Result<(), SoapError> {
+        let body = format!(
+            r#"<DestroyCollector xmlns="urn:vim25">{}</DestroyCollector>"#,
+            soap::moref("_this", "EventHistoryCollector", collector)
+        );
+        self.call(&body, Duration::ZERO).await.map(|_| ())
+    }
+
+    /// A property filter on the collector's `latestPage`.
+    pub async fn watch_latest_page(&self, collector: &str) -> Result<String, SoapError> {
+        let body = format!(
+            r#"<CreateFilter xmlns="urn:vim25">{}<spec><propSet><type>EventHistoryCollector</type><all>false</all><pathSet>latestPage</pathSet></propSet><objectSet>{}<skip>false</skip></objectSet></spec><partialUpdates>false</partialUpdates></CreateFilter>"#,
+            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+            soap::moref("obj", "EventHistoryCollector", collector),
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        r.child_text("returnval")
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| SoapError::Protocol("CreateFilter returned no filter".into()))
+    }
+
+    pub async fn destroy_filter(&self, filter: &str) -> Result<(), SoapError> {
+        let body = format!(
+            r#"<DestroyPropertyFilter xmlns="urn:vim25">{}</DestroyPropertyFilter>"#,
+            soap::moref("_this", "PropertyFilter", filter)
+        );
+        self.call(&body, Duration::ZERO).await.map(|_| ())
+    }
+
+    /// Long-polls for property changes. Returns the new version and the `latestPage` events
+    /// of every change (empty when the wait timed out with no change).
+    pub async fn wait_for_latest_page(
+        &self,
+        version: &str,
+        max_wait: Duration,
+    ) -> Result<(String, Option<Vec<Element>>), SoapError> {
+        let body = format!(
+            r#"<WaitForUpdatesEx xmlns="urn:vim25">{}{}<options><maxWaitSeconds>{}</maxWaitSeconds></options></WaitForUpdatesEx>"#,
+            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+            soap::text("version", version),
+            max_wait.as_secs().max(1),
+        );
+        let r = self.call(&body, max_wait + Duration::from_secs(5)).await?;
+        let Some(rv) = r.child("returnval") else {
+            return Ok((version.to_string(), None));
+        };
+        let new_version = rv.child_text("version").unwrap_or(version).trim().to_string();
+        let mut events = Vec::new();
+        for fs in rv.children_named("filterSet") {
+            for os in fs.children_named("objectSet") {
+                for cs in os.children_named("changeSet") {
+                    if cs.child_text("name") != Some("latestPage") {
+                        continue;
+                    }
+                    if let Some(val) = cs.child("val") {
+                        events.extend(val.children.iter().cloned());
+                    }
+                }
+            }
+        }
+        Ok((new_version, Some(events)))
+    }
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""CloudEvents HTTP sink for the end-to-end tests.
+
+Run with the test venv (scripts/install-test-tools.sh):
+
+    .tools/venv/bin/python tests/peers/ce_receiver.py --port 0 [--status 503 --fail-count 2]
+
+stdout protocol (one line each, flushed):
+
+    LISTENING <port>
+    {"mode": "binary"|"structured", "attributes": {...}, "defaulted": [...], "data": ..., "status": 202}
+    {"error": "...", "status": 400, ...}           # malformed request
+
+* Every POST is parsed with the CloudEvents SDK (cloudevents 2.x core HTTP
+  binding; 1.x ``cloudevents.http.from_http`` as a fallback). ``mode`` comes from
+  the Content-Type header: "structured" when it starts with
+  ``application/cloudevents``, else "binary"; the request is parsed in that mode.
+* ``attributes`` holds every attribute and extension as parsed by the SDK, as
+  strings (``time`` as RFC 3339, ``Z`` for UTC). Binary-mode header values are
+  percent-decoded by the SDK (``ce-subject: a%20b`` gives ``"a b"``).
+* ``defaulted`` lists attributes the SDK made up because the request lacked
+  them: the 2.x SDK silently sets ``specversion`` ("1.0"), ``id`` (a UUID4) and
+  ``time`` (now) when missing, so a test that wants to know whether the sender
+  set them must check that this list is empty.
+* ``data`` is the parsed data (JSON value, or text); non-UTF-8 binary data is
+  reported as ``data_base64`` instead.
+* The answer is 202, except for the first ``--fail-count`` POSTs (in arrival
+  order), which get ``--status``. A request the SDK cannot parse is answered
+  400 (it still counts as one of those first POSTs).
+* ``GET`` answers 200 "ok" (readiness probe) and is not logged.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+try:  # cloudevents >= 2.0: the new core API (the 1.x API lives on as cloudevents.v1)
+    from cloudevents.core.bindings.http import HTTPMessage, from_binary, from_structured
+    from cloudevents.core.formats.json import JSONFormat
+
+    def parse_event(mode, headers, body):
+        # Not the SDK's from_http(): in 2.x it picks binary mode whenever any ce-*
+        # header is present, so a structured request that also carries e.g.
+        # ce-traceparent fails. The HTTP binding (and Knative, and the 1.x SDK)
+        # decide by Content-Type, as `mode` does.
+        message = HTTPMessage(headers=headers, body=body)
+        parse = from_structured if mode == "structured" else from_binary
+        event = parse(message, JSONFormat())
+        return event.get_attributes(), event.get_data()
+
+except ImportError:  # cloudevents 1.x: from_http() decides by Content-Type itself
+    from cloudevents.http import from_http as _v1_from_http
+
+    def parse_event(mode, headers, body):
+        event = _v1_from_http(headers, body)
+        return dict(event.get_attributes()), event.get_data()
+
+
+def wire_attribute_names(mode, headers, body):
+    """Attribute names the request itself carried (the SDK fills in some defaults)."""
+    if mode == "structured":
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return set()
+        return set(doc) - {"data", "data_base64"} if isinstance(doc, dict) else set()
+    names = {k.lower()[3:] for k in headers if k.lower().startswith("ce-")}
+    if any(k.lower() == "content-type" for k in headers):
+        names.add("datacontenttype")
+    return names
+
+
+_out_lock = threading.Lock()
+
+
+def emit(record):
+    line = json.dumps(record, sort_keys=True)
+    with _out_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def attr_str(value):
+    if isinstance(value, datetime.datetime):
+        text = value.isoformat()
+        return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+    return str(value)
+
+
+class Counter:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._n = 0
+
+    def next(self):
+        with self._lock:
+            self._n += 1
+            return self._n
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real sinks do
+    server_version = "ce-receiver/1"
+
+    def log_message(self, fmt, *args):  # noqa: D102 - keep stdout/stderr quiet
+        if self.server.verbose:
+            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+
+    def _reply(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        if body:
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def do_GET(self):  # noqa: N802
+        self._reply(200, b"ok\n")
+
+    def do_POST(self):  # noqa: N802
+        seq = self.server.requests.next()
+        status = self.server.fail_status if seq <= self.server.fail_count else 202
+        content_type = self.headers.get("Content-Type", "")
+        mode = (
+            "structured"
+            if content_type.strip().lower().startswith("application/cloudevents")
+            else "binary"
+        )
+        try:
+            body = self._read_body()
+            headers = dict(self.headers.items())
+            attributes, data = parse_event(mode, headers, body)
+        except Exception as exc:  # any SDK / JSON / validation error: bad request
+            emit(
+                {
+                    "error": "%s: %s" % (type(exc).__name__, exc),
+                    "mode": mode,
+                    "path": self.path,
+                    "status": 400,
+                }
+            )
+            self._reply(400, ("%s\n" % exc).encode("utf-8", "replace"))
+            return
+        record = {
+            "mode": mode,
+            "attributes": {k: attr_str(v) for k, v in attributes.items() if v is not None},
+            "defaulted": sorted(set(attributes) - wire_attribute_names(mode, headers, body)),
+            "status": status,
+        }
+        if isinstance(data, (bytes, bytearray)):
+            record["data_base64"] = base64.b64encode(bytes(data)).decode("ascii")
+            record["data"] = None
+        else:
+            record["data"] = data
+        emit(record)
+        self._reply(status)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--status", type=int, default=503, help="status for the failing requests")
+    parser.add_argument(
+        "--fail-count", type=int, default=0, help="answer --status to the first N POSTs"
+    )
+    parser.add_argument("--verbose", action="store_true", help="access log on stderr")
+    args = parser.parse_args(argv)
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    server.requests = Counter()
+    server.fail_status = args.status
+    server.fail_count = args.fail_count
+    server.verbose = args.verbose
+    emit_line = "LISTENING %d\n" % server.server_address[1]
+    with _out_lock:
+        sys.stdout.write(emit_line)
+        sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
