@@ -100,14 +100,19 @@ impl ComponentStats {
     /// Events per second over the last [`RATE_WINDOW_SECS`] (or since start, if shorter).
     pub fn events_per_sec(&self) -> f64 {
         let now = now_secs();
-        let since_start = (Utc::now() - self.started).num_seconds().max(1) as u64;
-        let span = since_start.min(RATE_WINDOW_SECS);
+        let elapsed = (Utc::now() - self.started).num_milliseconds().max(1) as f64 / 1000.0;
+        let span = elapsed.clamp(1.0, RATE_WINDOW_SECS as f64);
         let count: u64 = self
             .window
             .lock()
-            .map(|w| w.iter().filter(|(s, _)| *s + span > now).map(|(_, n)| n).sum())
+            .map(|w| {
+                w.iter()
+                    .filter(|(s, _)| *s + RATE_WINDOW_SECS > now)
+                    .map(|(_, n)| n)
+                    .sum()
+            })
             .unwrap_or(0);
-        ((count as f64 / span as f64) * 100.0).round() / 100.0
+        ((count as f64 / span) * 100.0).round() / 100.0
     }
 
     pub fn invocations(&self) -> BTreeMap<String, Invocations> {

@@ -1,1 +1,388 @@
+//! End-to-end test harness: starts vcsim, the Python CloudEvents receiver and the real
+//! `event-router` binary on loopback, drives vcsim with govc, and stops everything it started
+//! (on drop, also when a test fails).
+//!
+//! Needs the tools from `scripts/install-test-tools.sh` (`make test` runs it) and a built
+//! `event-router` (`make test` builds it first).
 
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver as Rx, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn tool(rel: &str) -> PathBuf {
+    let p = repo_root().join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-tools.sh (make test does)",
+        p.display()
+    );
+    p
+}
+
+/// The `event-router` binary built by `cargo build -p event-router`.
+pub fn router_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let p = target.join("debug/event-router");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p event-router` (make test does)",
+        p.display()
+    );
+    p
+}
+
+/// A private temporary folder, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p = std::env::temp_dir().join(format!("er-e2e-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Stops a child: SIGTERM, then SIGKILL after `grace`.
+fn stop(child: &mut Child, grace: Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Reads a child's stdout line by line on a thread.
+fn line_reader(out: impl Read + Send + 'static) -> Rx<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A running vcsim (govmomi 0.24.2).
+pub struct Vcsim {
+    child: Child,
+    /// `https://user:pass@127.0.0.1:PORT/sdk`
+    pub govc_url: String,
+    home: TempDir,
+}
+
+impl Vcsim {
+    pub fn start(extra: &[&str]) -> Vcsim {
+        let mut child = Command::new(tool(".tools/bin/vcsim"))
+            .args(["-l", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vcsim");
+        let lines = line_reader(child.stdout.take().unwrap());
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("vcsim printed no URL");
+        let govc_url = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("GOVC_URL="))
+            .expect("GOVC_URL in vcsim output")
+            .to_string();
+        Vcsim {
+            child,
+            govc_url,
+            home: TempDir::new("govc"),
+        }
+    }
+
+    /// The SDK URL without credentials, as the router's CloudEvent `source`.
+    pub fn sdk_url(&self) -> String {
+        let (scheme, rest) = self.govc_url.split_once("://").unwrap();
+        let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+        format!("{scheme}://{host}")
+    }
+
+    /// Runs govc against this vcsim; panics with its output when it fails.
+    pub fn govc(&self, args: &[&str]) -> String {
+        let out = Command::new(tool(".tools/bin/govc"))
+            .args(args)
+            .env("GOVC_URL", &self.govc_url)
+            .env("GOVC_INSECURE", "1")
+            .env("GOVMOMI_HOME", self.home.path())
+            .output()
+            .expect("run govc");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "govc {args:?} failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    /// Ends every session except govc's own (the router's, among others).
+    pub fn terminate_other_sessions(&self) -> usize {
+        let v: Value = serde_json::from_str(&self.govc(&["session.ls", "-json"])).expect("session.ls json");
+        let mine = v["CurrentSession"]["Key"].as_str().unwrap_or_default().to_string();
+        let keys: Vec<String> = v["SessionList"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["Key"].as_str())
+            .filter(|k| *k != mine)
+            .map(str::to_string)
+            .collect();
+        if !keys.is_empty() {
+            let mut args = vec!["session.rm"];
+            args.extend(keys.iter().map(String::as_str));
+            self.govc(&args);
+        }
+        keys.len()
+    }
+}
+
+impl Drop for Vcsim {
+    fn drop(&mut self) {
+        stop(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+/// The Python CloudEvents receiver (tests/peers/ce_receiver.py, CloudEvents SDK).
+pub struct CeReceiver {
+    child: Child,
+    pub port: u16,
+    lines: Rx<String>,
+}
+
+impl CeReceiver {
+    pub fn start(extra: &[&str]) -> CeReceiver {
+        let mut child = Command::new(tool(".tools/venv/bin/python"))
+            .arg(repo_root().join("tests/peers/ce_receiver.py"))
+            .args(["--port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ce_receiver.py");
+        let lines = line_reader(child.stdout.take().unwrap());
+        let first = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("receiver did not start");
+        let port = first
+            .strip_prefix("LISTENING ")
+            .and_then(|p| p.trim().parse().ok())
+            .expect("LISTENING <port>");
+        CeReceiver { child, port, lines }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// The next request the receiver logged, within `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Value> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad receiver line {line:?}: {e}"))),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Waits for the event whose subject or type names `event`, each step within `step`;
+    /// returns every event received up to and including it.
+    pub fn until(&self, event: &str, step: Duration) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let Some(rec) = self.next(step) else {
+                panic!("no CloudEvent within {step:?} while waiting for {event}; received so far: {seen:#?}");
+            };
+            let a = &rec["attributes"];
+            let hit = a["subject"] == event || a["type"].as_str().is_some_and(|t| t.contains(&format!(".{event}.")));
+            seen.push(rec);
+            if hit {
+                return seen;
+            }
+        }
+    }
+}
+
+impl Drop for CeReceiver {
+    fn drop(&mut self) {
+        stop(&mut self.child, Duration::from_secs(3));
+    }
+}
+
+/// A running `event-router` with its config and log in a temp folder.
+pub struct Router {
+    child: Child,
+    pub metrics_port: u16,
+    dir: TempDir,
+}
+
+/// A RouterConfig for a vCenter provider and the given processor YAML block.
+pub fn config(vcenter_url: &str, vcenter_extra: &str, processor: &str, metrics_port: u16) -> String {
+    format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: e2e
+eventProvider:
+  type: vcenter
+  name: vcsim
+  vcenter:
+    address: {vcenter_url}
+    auth:
+      type: basic_auth
+      basicAuth:
+        username: user
+        password: pass
+{vcenter_extra}
+eventProcessor:
+{processor}
+metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:{metrics_port}
+"
+    )
+}
+
+/// The processor block for a Knative sink at `url`.
+pub fn knative(url: &str, encoding: &str) -> String {
+    format!("  type: knative\n  name: sink\n  knative:\n    encoding: {encoding}\n    destination:\n      uri: {url}\n    maxAttempts: 4\n")
+}
+
+impl Router {
+    /// Starts the router on `config` (with `{metrics_port}` unfilled: pass a port).
+    pub fn start(config: &str, metrics_port: u16) -> Router {
+        let dir = TempDir::new("router");
+        let cfg = dir.path().join("config.yaml");
+        std::fs::write(&cfg, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("router.log")).unwrap();
+        let child = Command::new(router_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--log-level")
+            .arg("info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start event-router");
+        Router {
+            child,
+            metrics_port,
+            dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("router.log")).unwrap_or_default()
+    }
+
+    /// GET on the metrics server: (status, body), or None when not listening.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.metrics_port, path)
+    }
+
+    /// Waits until /readyz answers 200.
+    pub fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if matches!(self.get("/readyz"), Some((200, _))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("router not ready within {within:?}; log:\n{}", self.log());
+    }
+
+    /// Waits until the log contains `text`.
+    pub fn wait_log(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("router log lacks {text:?} after {within:?}; log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        stop(&mut self.child, Duration::from_secs(10));
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        stop(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+/// A minimal HTTP/1.1 GET on loopback (no client crate needed).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
