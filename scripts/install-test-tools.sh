@@ -40,6 +40,7 @@ APT_PACKAGES=(
   golang-github-kr-pretty-dev
   ca-certificates
   shellcheck
+  openssl
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

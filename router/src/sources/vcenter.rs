@@ -6,7 +6,8 @@
 //! and ReadNextEvents drained to the end (the tail on a real vCenter). Events at or below the
 //! delivered key, or older than the begin time, are dropped. A full page that does not reach
 //! back to the delivered key while ReadNextEvents returned nothing means the collector fell
-//! behind (VEBA #716, #1054): a new collector is created from the last delivered event's time.
+//! behind (VEBA #716, #1054): a second collector re-reads from the last delivered event's time
+//! before anything of that page is delivered, so the gap is filled in key order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,9 @@ use crate::vsphere::event::VsphereEvent;
 use crate::vsphere::soap::SoapError;
 use crate::vsphere::types::TypeTable;
 use crate::vsphere::xml::Element;
+
+/// The largest page vCenter allows for a collector.
+const MAX_PAGE: u32 = 1000;
 
 /// Settings of one vCenter stream.
 #[derive(Debug, Clone)]
@@ -74,6 +78,21 @@ fn advice(e: &SoapError, user: &str) -> String {
     } else {
         text
     }
+}
+
+/// A full latestPage whose oldest event is past the next expected key, with nothing from
+/// ReadNextEvents: events between them may be missing from both views.
+fn fell_behind(last_key: Option<i64>, page: &[Element], read_empty: bool, page_size: u32, table: &TypeTable) -> bool {
+    let Some(last) = last_key else { return false };
+    if !read_empty || page.len() < page_size as usize {
+        return false;
+    }
+    let oldest = page
+        .iter()
+        .filter_map(|el| VsphereEvent::from_element(el, table).ok())
+        .map(|e| e.key)
+        .min();
+    oldest.is_some_and(|k| k > last + 1)
 }
 
 impl VCenterSource {
@@ -199,103 +218,96 @@ impl VCenterSource {
             }
         }
         let table = TypeTable::builtin();
+        let from = cursor
+            .last_time
+            .clone()
+            .or_else(|| cursor.begin_text.clone())
+            .unwrap_or_default();
+        let collector = match self.open_collector(client, &from, self.settings.page_size).await {
+            Ok(c) => c,
+            Err(e) => return SessionEnd::Failed(e),
+        };
+        let filter = match client.watch_latest_page(&collector).await {
+            Ok(f) => f,
+            Err(e) => return SessionEnd::Failed(e),
+        };
+        let mut version = String::new();
+        let mut recoveries = 0u64;
         loop {
-            // One collector; recreated when it falls behind.
-            let from = cursor
-                .last_time
-                .clone()
-                .or_else(|| cursor.begin_text.clone())
-                .unwrap_or_default();
-            let collector = match self.open_collector(client, &from).await {
-                Ok(c) => c,
-                Err(e) => return SessionEnd::Failed(e),
-            };
-            let filter = match client.watch_latest_page(&collector).await {
-                Ok(f) => f,
-                Err(e) => return SessionEnd::Failed(e),
-            };
-            let mut version = String::new();
-            let behind = loop {
-                let update = tokio::select! {
-                    r = client.wait_for_latest_page(&version, self.settings.max_wait) => r,
-                    _ = shutdown.changed() => {
-                        let _ = client.destroy_filter(&filter).await;
-                        let _ = client.destroy_collector(&collector).await;
-                        return SessionEnd::Shutdown;
-                    }
-                };
-                let (v, page) = match update {
-                    Ok(u) => u,
-                    Err(e) => return SessionEnd::Failed(e),
-                };
-                version = v;
-                self.health.progress();
-                *failures = 0;
-                let Some(page) = page else { continue };
-                let read = match self.drain(client, &collector).await {
-                    Ok(r) => r,
-                    Err(e) => return SessionEnd::Failed(e),
-                };
-                let behind = self.fell_behind(cursor, &page, read.is_empty(), table);
-                self.deliver(
-                    cursor,
-                    page.iter().chain(read.iter()),
-                    table,
-                    &origin,
-                    processor,
-                    proc_stats,
-                )
-                .await;
-                if behind {
-                    break true;
+            let update = tokio::select! {
+                r = client.wait_for_latest_page(&version, self.settings.max_wait) => r,
+                _ = shutdown.changed() => {
+                    let _ = client.destroy_filter(&filter).await;
+                    let _ = client.destroy_collector(&collector).await;
+                    return SessionEnd::Shutdown;
                 }
             };
-            if behind {
-                warn!(
-                    vcenter = %self.settings.client.url,
-                    "event collector fell behind latestPage (more than {} events between reads, or a stuck collector): reading again with a new collector from {from}",
+            let (v, page) = match update {
+                Ok(u) => u,
+                Err(e) => return SessionEnd::Failed(e),
+            };
+            version = v;
+            self.health.progress();
+            *failures = 0;
+            let Some(page) = page else { continue };
+            let mut read = match self.drain(client, &collector, self.settings.page_size).await {
+                Ok(r) => r,
+                Err(e) => return SessionEnd::Failed(e),
+            };
+            if fell_behind(cursor.last_key, &page, read.is_empty(), self.settings.page_size, table) {
+                recoveries += 1;
+                let from = cursor.last_time.clone().unwrap_or_default();
+                let msg = format!(
+                    "event collector fell behind latestPage (more than {} events between two reads, or a stuck collector): re-reading from {from} with a second collector",
                     self.settings.page_size
                 );
-                let _ = client.destroy_filter(&filter).await;
-                let _ = client.destroy_collector(&collector).await;
+                if recoveries == 1 {
+                    warn!(vcenter = %self.settings.client.url, "{msg} (further occurrences are logged at debug)");
+                } else {
+                    debug!(vcenter = %self.settings.client.url, "{msg}");
+                }
+                match self.reread(client, &from).await {
+                    Ok(more) => read.extend(more),
+                    Err(e) => return SessionEnd::Failed(e),
+                }
             }
+            self.deliver(
+                cursor,
+                page.iter().chain(read.iter()),
+                table,
+                &origin,
+                processor,
+                proc_stats,
+            )
+            .await;
         }
     }
 
-    async fn open_collector(&self, client: &VimClient, from: &str) -> Result<String, SoapError> {
+    /// Reads everything from `from` with a temporary collector of the largest page size.
+    async fn reread(&self, client: &VimClient, from: &str) -> Result<Vec<Element>, SoapError> {
+        let collector = self.open_collector(client, from, MAX_PAGE).await?;
+        let read = self.drain(client, &collector, MAX_PAGE).await;
+        let _ = client.destroy_collector(&collector).await;
+        read
+    }
+
+    async fn open_collector(&self, client: &VimClient, from: &str, page_size: u32) -> Result<String, SoapError> {
         let collector = client.create_event_collector(from).await?;
-        client
-            .set_collector_page_size(&collector, self.settings.page_size)
-            .await?;
+        client.set_collector_page_size(&collector, page_size).await?;
         Ok(collector)
     }
 
     /// ReadNextEvents until the collector has nothing more.
-    async fn drain(&self, client: &VimClient, collector: &str) -> Result<Vec<Element>, SoapError> {
+    async fn drain(&self, client: &VimClient, collector: &str, batch: u32) -> Result<Vec<Element>, SoapError> {
         let mut all = Vec::new();
         loop {
-            let batch = client.read_next_events(collector, self.settings.page_size).await?;
-            let n = batch.len();
-            all.extend(batch);
-            if n < self.settings.page_size as usize {
+            let got = client.read_next_events(collector, batch).await?;
+            let n = got.len();
+            all.extend(got);
+            if n < batch as usize {
                 return Ok(all);
             }
         }
-    }
-
-    /// A full latestPage whose oldest new event is past the next expected key, with nothing
-    /// from ReadNextEvents: events between them may be missing from both views.
-    fn fell_behind(&self, cursor: &Cursor, page: &[Element], read_empty: bool, table: &TypeTable) -> bool {
-        let Some(last) = cursor.last_key else { return false };
-        if !read_empty || page.len() < self.settings.page_size as usize {
-            return false;
-        }
-        let oldest = page
-            .iter()
-            .filter_map(|el| VsphereEvent::from_element(el, table).ok())
-            .map(|e| e.key)
-            .min();
-        oldest.is_some_and(|k| k > last + 1)
     }
 
     async fn deliver<'a>(
@@ -353,5 +365,44 @@ impl VCenterSource {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vsphere::xml::parse;
+
+    fn page(keys: &[i64]) -> Vec<Element> {
+        keys.iter()
+            .map(|k| {
+                parse(&format!(
+                    "<returnval><key>{k}</key><createdTime>2026-01-01T00:00:00Z</createdTime></returnval>"
+                ))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn falling_behind_needs_a_full_page_past_the_next_key_and_an_empty_read() {
+        let t = TypeTable::builtin();
+        assert!(fell_behind(Some(10), &page(&[14, 13]), true, 2, t));
+        assert!(
+            !fell_behind(Some(10), &page(&[12, 11]), true, 2, t),
+            "page reaches back to key 11"
+        );
+        assert!(
+            !fell_behind(Some(10), &page(&[14]), true, 2, t),
+            "page not full: nothing older exists"
+        );
+        assert!(
+            !fell_behind(Some(10), &page(&[14, 13]), false, 2, t),
+            "ReadNextEvents is tailing"
+        );
+        assert!(
+            !fell_behind(None, &page(&[14, 13]), true, 2, t),
+            "nothing delivered yet"
+        );
     }
 }

@@ -296,6 +296,67 @@ mod tests {
         assert_eq!(d["To"], "yellow");
     }
 
+    /// The seed documents' VmPoweredOffEvent (VEBA event router README), field for field.
+    #[test]
+    fn seed_vm_powered_off_event_is_reproduced_exactly() {
+        let xml = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="VmPoweredOffEvent"><key>9902</key><chainId>9895</chainId><createdTime>2020-02-11T21:28:23.677595Z</createdTime><userName>VSPHERE.LOCAL\Administrator</userName><datacenter><name>testDC</name><datacenter type="Datacenter">datacenter-2</datacenter></datacenter><computeResource><name>cls</name><computeResource type="ClusterComputeResource">domain-c7</computeResource></computeResource><host><name>10.185.22.74</name><host type="HostSystem">host-21</host></host><vm><name>test-01</name><vm type="VirtualMachine">vm-56</vm></vm><fullFormattedMessage>test-01 on  10.0.0.1 in testDC is powered off</fullFormattedMessage><template>false</template></returnval>"#;
+        let seed = r#"{
+    "Key": 9902,
+    "ChainId": 9895,
+    "CreatedTime": "2020-02-11T21:28:23.677595Z",
+    "UserName": "VSPHERE.LOCAL\\Administrator",
+    "Datacenter": {"Name": "testDC", "Datacenter": {"Type": "Datacenter", "Value": "datacenter-2"}},
+    "ComputeResource": {"Name": "cls", "ComputeResource": {"Type": "ClusterComputeResource", "Value": "domain-c7"}},
+    "Host": {"Name": "10.185.22.74", "Host": {"Type": "HostSystem", "Value": "host-21"}},
+    "Vm": {"Name": "test-01", "Vm": {"Type": "VirtualMachine", "Value": "vm-56"}},
+    "Ds": null,
+    "Net": null,
+    "Dvs": null,
+    "FullFormattedMessage": "test-01 on  10.0.0.1 in testDC is powered off",
+    "ChangeTag": "",
+    "Template": false
+  }"#;
+        let ev = decode(xml);
+        let expected: Value = serde_json::from_str(seed).unwrap();
+        assert_eq!(
+            serde_json::to_string(&ev.data).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+    }
+
+    /// The seed documents' EnteredMaintenanceModeEvent (a HostEvent: no fields of its own).
+    #[test]
+    fn seed_entered_maintenance_mode_event() {
+        let xml = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="EnteredMaintenanceModeEvent"><key>8122856</key><chainId>8122827</chainId><createdTime>2021-05-06T16:20:05.137999Z</createdTime><userName>VSPHERE.LOCAL\Administrator</userName><datacenter><name>Datacenter</name><datacenter type="Datacenter">datacenter-3</datacenter></datacenter><computeResource><name>Virtual-SAN-Cluster</name><computeResource type="ClusterComputeResource">domain-c9</computeResource></computeResource><host><name>esx01.cork.local</name><host type="HostSystem">host-19</host></host><fullFormattedMessage>Host esx01.cork.local in Datacenter has entered maintenance mode</fullFormattedMessage></returnval>"#;
+        let ev = decode(xml);
+        let keys: Vec<&str> = ev.data.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "Key",
+                "ChainId",
+                "CreatedTime",
+                "UserName",
+                "Datacenter",
+                "ComputeResource",
+                "Host",
+                "Vm",
+                "Ds",
+                "Net",
+                "Dvs",
+                "FullFormattedMessage",
+                "ChangeTag"
+            ]
+        );
+        assert_eq!(ev.data["ChainId"], 8122827);
+        assert_eq!(
+            ev.data["Host"]["Host"],
+            serde_json::json!({"Type": "HostSystem", "Value": "host-19"})
+        );
+        assert_eq!(ev.data["Vm"], Value::Null);
+        assert_eq!(ev.data["UserName"], "VSPHERE.LOCAL\\Administrator");
+    }
+
     #[test]
     fn event_ex_uses_event_type_id_and_arrays() {
         let xml = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="EventEx"><key>7</key><chainId>7</chainId><createdTime>2026-01-01T00:00:00Z</createdTime><userName>u</userName><fullFormattedMessage>m</fullFormattedMessage><eventTypeId>com.vmware.applmgmt.backup.job.failed.event</eventTypeId><arguments><key>a</key><value xsi:type="xsd:string">x</value></arguments><arguments><key>n</key><value xsi:type="xsd:int">3</value></arguments></returnval>"#;
