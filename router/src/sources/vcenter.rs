@@ -369,6 +369,10 @@ impl VCenterSource {
 }
 
 #[cfg(test)]
+#[path = "vcenter_tests.rs"]
+mod stream_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::vsphere::xml::parse;
