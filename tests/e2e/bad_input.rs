@@ -176,3 +176,19 @@ fn small_pages_still_deliver_every_event_once_in_key_order() {
         "{subjects:?}"
     );
 }
+
+#[test]
+fn log_json_writes_one_json_object_per_line() {
+    let sink = CeReceiver::start(&[]);
+    let url = format!("https://127.0.0.1:{}/sdk", free_port());
+    let port = free_port();
+    let cfg = config(&url, "", &knative(&sink.url(), "binary"), port);
+    let router = Router::start_with(&cfg, port, &["--log-json", "--log-level", "debug"]);
+    router.wait_log("cannot reach vCenter", Duration::from_secs(10));
+    let log = router.log();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(log.contains("\"level\":\"ERROR\""), "{log}");
+}

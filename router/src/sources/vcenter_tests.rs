@@ -36,6 +36,7 @@ fn page(keys: &[i64]) -> String {
 struct Script {
     pages: VecDeque<Vec<i64>>,
     collectors: u32,
+    current_time_calls: u32,
     reads: Vec<String>,
 }
 
@@ -63,7 +64,10 @@ async fn handle(script: Arc<Mutex<Script>>, body: String) -> axum::response::Res
         )
         .into_response(),
         "Login" => ([(SET_COOKIE, "vmware_soap_session=\"abc\"; Path=/; HttpOnly")], reply("<returnval/>")).into_response(),
-        "CurrentTime" => reply(&format!("<returnval>{T0}</returnval>")).into_response(),
+        "CurrentTime" => {
+            script.lock().unwrap().current_time_calls += 1;
+            reply(&format!("<returnval>{T0}</returnval>")).into_response()
+        }
         "CreateCollectorForEvents" => {
             let n = {
                 let mut s = script.lock().unwrap();
@@ -142,7 +146,7 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
         },
         format: EventFormat::Router,
         page_size: 5,
-        keep_alive: Duration::from_secs(300),
+        keep_alive: Duration::from_millis(150),
         max_wait: Duration::from_secs(1),
     };
     let stats = ComponentStats::new("EventProvider", "vcenter", "vc", "x");
@@ -167,4 +171,6 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
     let ids: Vec<i64> = got.lock().unwrap().iter().map(|s| s.parse().unwrap()).collect();
     assert_eq!(ids, (4..=13).collect::<Vec<_>>());
     assert_eq!(script.lock().unwrap().collectors, 2, "one catch-up collector");
+    // One CurrentTime for the begin time, then the keep-alive every 150 ms.
+    assert!(script.lock().unwrap().current_time_calls >= 3, "no session keep-alive");
 }

@@ -298,6 +298,11 @@ pub fn knative(url: &str, encoding: &str) -> String {
 impl Router {
     /// Starts the router on `config` (with `{metrics_port}` unfilled: pass a port).
     pub fn start(config: &str, metrics_port: u16) -> Router {
+        Router::start_with(config, metrics_port, &["--log-level", "info"])
+    }
+
+    /// Starts the router with these command-line flags after `--config`.
+    pub fn start_with(config: &str, metrics_port: u16, flags: &[&str]) -> Router {
         let dir = TempDir::new("router");
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, config).unwrap();
@@ -305,8 +310,7 @@ impl Router {
         let child = Command::new(router_bin())
             .arg("--config")
             .arg(&cfg)
-            .arg("--log-level")
-            .arg("info")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
