@@ -1,0 +1,6 @@
+//! The appliance's first-boot agent: read the OVF environment, validate every property, then
+//! (next) render the system and router configuration and apply it.
+
+pub mod net;
+pub mod ovfenv;
+pub mod validate;

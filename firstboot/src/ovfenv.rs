@@ -1,0 +1,150 @@
+//! Reading the OVF environment (`guestinfo.ovfEnv`): the `<Property oe:key oe:value>` elements
+//! of its PropertySection, resolved by namespace, with the schema's defaults filled in.
+
+use std::collections::BTreeMap;
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+/// The OVF environment namespace of `oe:key` and `oe:value`.
+pub const OE_NS: &[u8] = b"http://schemas.dmtf.org/ovf/environment/1";
+
+/// Why the environment could not be read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EnvError {
+    #[error("the OVF environment is not well-formed XML: {0}; redeploy the appliance or check guestinfo.ovfEnv")]
+    Malformed(String),
+    #[error("the OVF environment has no PropertySection: was the appliance deployed from its OVA with vApp options enabled?")]
+    NoProperties,
+    #[error("the OVF environment sets {0} twice")]
+    Duplicate(String),
+}
+
+/// The properties as given (keys with the `guestinfo.` prefix removed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OvfEnv {
+    pub values: BTreeMap<String, String>,
+    /// Keys the schema does not know (kept, reported as warnings).
+    pub unknown: Vec<String>,
+}
+
+impl OvfEnv {
+    /// Parses the environment document.
+    pub fn parse(xml: &str) -> Result<OvfEnv, EnvError> {
+        let mut reader = NsReader::from_str(xml);
+        let mut env = OvfEnv::default();
+        let mut saw_section = false;
+        let mut depth = 0usize;
+        loop {
+            let ev = reader.read_event().map_err(|e| EnvError::Malformed(e.to_string()))?;
+            let start = match &ev {
+                Event::Start(s) => {
+                    depth += 1;
+                    s
+                }
+                Event::Empty(s) => s,
+                Event::End(_) => {
+                    depth = depth.saturating_sub(1);
+                    continue;
+                }
+                Event::Eof if depth > 0 => {
+                    return Err(EnvError::Malformed("the document ends inside an element".into()))
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            match start.local_name().as_ref() {
+                b"PropertySection" => saw_section = true,
+                b"Property" => {
+                    let (mut key, mut value) = (None, None);
+                    for attr in start.attributes() {
+                        let attr = attr.map_err(|e| EnvError::Malformed(e.to_string()))?;
+                        let (ns, local) = reader.resolve_attribute(attr.key);
+                        if !matches!(ns, ResolveResult::Bound(n) if n.as_ref() == OE_NS) {
+                            continue;
+                        }
+                        let v = attr
+                            .unescape_value()
+                            .map_err(|e| EnvError::Malformed(e.to_string()))?
+                            .into_owned();
+                        match local.as_ref() {
+                            b"key" => key = Some(v),
+                            b"value" => value = Some(v),
+                            _ => {}
+                        }
+                    }
+                    if let Some(k) = key {
+                        let k = k.strip_prefix("guestinfo.").unwrap_or(&k).to_string();
+                        if ovf::property(&k).is_none() {
+                            env.unknown.push(k.clone());
+                        }
+                        if env.values.insert(k.clone(), value.unwrap_or_default()).is_some() {
+                            return Err(EnvError::Duplicate(format!("guestinfo.{k}")));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !saw_section {
+            return Err(EnvError::NoProperties);
+        }
+        Ok(env)
+    }
+
+    /// The value of `key`, or the schema's default when absent; surrounding whitespace is
+    /// trimmed except for passwords.
+    pub fn get(&self, key: &str) -> String {
+        let prop = ovf::property(key);
+        let raw = self
+            .values
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| prop.map(|p| p.default.to_string()).unwrap_or_default());
+        if prop.is_some_and(|p| p.password()) {
+            raw
+        } else {
+            raw.trim().to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENV: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:oe="http://schemas.dmtf.org/ovf/environment/1" xmlns:ve="http://www.vmware.com/schema/ovfenv" oe:id="" ve:vCenterId="vm-42">
+   <PlatformSection><Kind>VMware ESXi</Kind><Version>8.0.2</Version><Vendor>VMware, Inc.</Vendor><Locale>en</Locale></PlatformSection>
+   <PropertySection>
+         <Property oe:key="guestinfo.hostname" oe:value=" veba.corp.local "/>
+         <Property oe:key="guestinfo.root_password" oe:value=" s3cret &amp; more "/>
+         <Property oe:key="guestinfo.future_thing" oe:value="x"/>
+   </PropertySection>
+   <ve:EthernetAdapterSection><ve:Adapter ve:mac="00:50:56:a1:b2:c3" ve:network="VM Network" ve:unitNumber="7"/></ve:EthernetAdapterSection>
+</Environment>"#;
+
+    #[test]
+    fn reads_properties_by_namespace_with_defaults() {
+        let env = OvfEnv::parse(ENV).unwrap();
+        assert_eq!(env.get("hostname"), "veba.corp.local");
+        assert_eq!(env.get("root_password"), " s3cret & more ", "passwords are not trimmed");
+        assert_eq!(env.get("processor"), "knative", "schema default");
+        assert_eq!(env.unknown, ["future_thing"]);
+    }
+
+    #[test]
+    fn malformed_missing_section_and_duplicates_are_errors() {
+        assert!(matches!(
+            OvfEnv::parse("<Environment><PropertySection>"),
+            Err(EnvError::Malformed(_))
+        ));
+        assert_eq!(OvfEnv::parse("<Environment/>"), Err(EnvError::NoProperties));
+        let dup = ENV.replace("guestinfo.future_thing", "guestinfo.hostname");
+        assert_eq!(
+            OvfEnv::parse(&dup),
+            Err(EnvError::Duplicate("guestinfo.hostname".into()))
+        );
+    }
+}

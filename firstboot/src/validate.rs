@@ -1,0 +1,388 @@
+//! Validation of every OVF property before anything is changed: each value by its kind, then
+//! the rules between properties. Every problem names the property by its vSphere Client label
+//! and key, and all of them are reported at once.
+
+use std::net::Ipv4Addr;
+
+use ovf::{Kind, Property, PROPERTIES};
+
+use crate::net::{parse_cidr, parse_prefix, Net4};
+use crate::ovfenv::OvfEnv;
+
+/// One invalid property (or rule between properties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let label = ovf::property(&self.key).map(|p| p.label).unwrap_or("");
+        write!(f, "{label} (guestinfo.{}): {}", self.key, self.message)
+    }
+}
+
+fn problem(key: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_domain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
+fn is_host(s: &str) -> bool {
+    s.parse::<Ipv4Addr>().is_ok() || is_domain(s)
+}
+
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split([' ', ',']).filter(|x| !x.is_empty())
+}
+
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_rule_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "events"
+        && is_region(parts[3])
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].starts_with("rule/")
+        && parts[5].len() > 5
+}
+
+/// Checks one value by its property's kind.
+fn check_kind(p: &Property, v: &str) -> Option<String> {
+    if v.is_empty() {
+        return None;
+    }
+    let ok = match p.kind {
+        Kind::Text | Kind::Password => true,
+        Kind::Bool => matches!(v.to_ascii_lowercase().as_str(), "true" | "false"),
+        Kind::Port => v.parse::<u16>().is_ok_and(|n| n > 0),
+        Kind::Seconds => v.parse::<u64>().is_ok_and(|n| n > 0),
+        Kind::Ip => v.parse::<Ipv4Addr>().is_ok(),
+        Kind::Prefix => parse_prefix(v).is_some(),
+        Kind::Fqdn => is_domain(v) && v.contains('.'),
+        Kind::Domain => is_domain(v),
+        Kind::Host => is_host(v),
+        Kind::IpList => list(v).all(|x| x.parse::<Ipv4Addr>().is_ok()),
+        Kind::HostList => list(v).all(is_host),
+        Kind::Url => url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some()),
+        Kind::Cidr => parse_cidr(v).is_some(),
+        Kind::Choice => p.values.contains(&v),
+        Kind::Base64Pem => v.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=\r\n ".contains(&b)),
+        Kind::AwsRegion => is_region(v),
+        Kind::RuleArns => list(v).all(is_rule_arn),
+    };
+    (!ok)
+        .then(|| {
+            match p.kind {
+                Kind::Bool => "must be true or false",
+                Kind::Port => "must be a port number between 1 and 65535",
+                Kind::Seconds => "must be a whole number of seconds, at least 1",
+                Kind::Ip => "must be an IPv4 address such as 192.168.1.10",
+                Kind::Prefix => "must be a prefix length between 0 and 32, such as 24",
+                Kind::Fqdn => "must be a fully qualified host name such as veba.corp.local",
+                Kind::Domain => "must be a DNS domain such as corp.local",
+                Kind::Host => "must be a host name or an IPv4 address",
+                Kind::IpList => "must be IPv4 addresses separated by spaces",
+                Kind::HostList => "must be host names or IPv4 addresses separated by spaces",
+                Kind::Url => "must be an http:// or https:// URL with a host",
+                Kind::Cidr => "must be an IPv4 CIDR such as 10.10.0.0/16",
+                Kind::Choice => "is not one of the allowed values",
+                Kind::Base64Pem => "must be the Base64 encoding of a PEM file",
+                Kind::AwsRegion => "must be an AWS region such as us-west-1",
+                Kind::RuleArns => {
+                    "must be rule ARNs such as arn:aws:events:us-west-1:123456789012:rule/NAME, comma separated"
+                }
+                Kind::Text | Kind::Password => "is invalid",
+            }
+            .to_string()
+        })
+        .map(|m| {
+            if p.kind == Kind::Choice {
+                format!("{m}: {:?}", p.values)
+            } else {
+                m
+            }
+        })
+}
+
+/// Every problem with `env`; empty when the appliance can be configured from it.
+pub fn problems(env: &OvfEnv) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for p in PROPERTIES {
+        let v = env.get(p.key);
+        if p.required && v.trim().is_empty() {
+            out.push(problem(p.key, "is required"));
+        } else if let Some(m) = check_kind(p, &v) {
+            let shown = if p.password() {
+                String::new()
+            } else {
+                format!(" (got {v:?})")
+            };
+            out.push(problem(p.key, format!("{m}{shown}")));
+        }
+    }
+    let on = |k: &str| env.get(k).eq_ignore_ascii_case("true");
+    let set = |k: &str| !env.get(k).trim().is_empty();
+    let need = |out: &mut Vec<Problem>, when: &str, keys: &[&str]| {
+        for k in keys {
+            if !set(k) {
+                out.push(problem(k, format!("is required when {when}")));
+            }
+        }
+    };
+    if set("ipaddress") {
+        need(&mut out, "a static IP address is set", &["netmask", "gateway", "dns"]);
+    }
+    if set("vcenter_server") {
+        need(
+            &mut out,
+            "a vCenter Server is set",
+            &["vcenter_username", "vcenter_password"],
+        );
+    }
+    match env.get("processor").as_str() {
+        "aws_event_bridge" => {
+            need(
+                &mut out,
+                "the processor is aws_event_bridge",
+                &["eventbridge_region", "eventbridge_rule_arn"],
+            );
+            if set("eventbridge_access_key") != set("eventbridge_secret_key") {
+                let missing = if set("eventbridge_access_key") {
+                    "eventbridge_secret_key"
+                } else {
+                    "eventbridge_access_key"
+                };
+                out.push(problem(
+                    missing,
+                    "access key and secret go together (leave both empty for an IAM role)",
+                ));
+            }
+        }
+        "openfaas" => need(
+            &mut out,
+            "the processor is openfaas",
+            &["openfaas_address", "openfaas_password"],
+        ),
+        _ => {}
+    }
+    if on("horizon") {
+        need(
+            &mut out,
+            "Horizon is enabled",
+            &[
+                "horizon_server",
+                "horizon_domain",
+                "horizon_username",
+                "horizon_password",
+            ],
+        );
+        if env.get("horizon_username").contains('@') {
+            out.push(problem(
+                "horizon_username",
+                "give the user name without @domain (no UPN); the domain has its own field",
+            ));
+        }
+    }
+    if set("webhook_username") != set("webhook_password") {
+        let missing = if set("webhook_username") {
+            "webhook_password"
+        } else {
+            "webhook_username"
+        };
+        out.push(problem(missing, "webhook user name and password go together"));
+    }
+    if set("custom_tls_private_key") != set("custom_tls_ca_cert") {
+        let missing = if set("custom_tls_private_key") {
+            "custom_tls_ca_cert"
+        } else {
+            "custom_tls_private_key"
+        };
+        out.push(problem(missing, "the TLS key and certificate go together"));
+    }
+    if set("proxy_password") && !set("proxy_username") {
+        out.push(problem("proxy_username", "is required when a proxy password is set"));
+    }
+    networks(env, &mut out);
+    out
+}
+
+/// Pod and service networks must not overlap each other or the appliance's own network.
+fn networks(env: &OvfEnv, out: &mut Vec<Problem>) {
+    let (Some(pods), Some(svc)) = (
+        parse_cidr(&env.get("pod_network_cidr")),
+        parse_cidr(&env.get("service_cidr")),
+    ) else {
+        return;
+    };
+    if pods.overlaps(&svc) {
+        out.push(problem(
+            "service_cidr",
+            format!("{svc} overlaps the Pod Network CIDR {pods}"),
+        ));
+    }
+    let host = env
+        .get("ipaddress")
+        .parse::<Ipv4Addr>()
+        .ok()
+        .zip(parse_prefix(&env.get("netmask")));
+    if let Some((addr, prefix)) = host {
+        let own = Net4 { addr, prefix };
+        for (key, net) in [("pod_network_cidr", pods), ("service_cidr", svc)] {
+            if net.overlaps(&own) {
+                out.push(problem(key, format!("{net} overlaps the appliance's network {own}")));
+            }
+        }
+        if let Ok(gw) = env.get("gateway").parse::<Ipv4Addr>() {
+            if !own.contains(gw) {
+                out.push(problem(
+                    "gateway",
+                    format!("{gw} is not in the appliance's network {own}"),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env(pairs: &[(&str, &str)]) -> OvfEnv {
+        let mut values: BTreeMap<String, String> = [("hostname", "veba.corp.local"), ("root_password", "VMware1!")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in pairs {
+            values.insert(k.to_string(), v.to_string());
+        }
+        OvfEnv {
+            values,
+            unknown: vec![],
+        }
+    }
+
+    fn messages(e: &OvfEnv) -> Vec<String> {
+        problems(e).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn minimal_dhcp_environment_is_valid() {
+        assert_eq!(messages(&env(&[])), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once_by_label_and_key() {
+        let m = messages(&env(&[
+            ("hostname", ""),
+            ("ipaddress", "10.0.0.300"),
+            ("netmask", "40"),
+            ("pod_network_cidr", "10.10.0.0"),
+            ("processor", "kafka"),
+            ("vcenter_password", "not-shown"),
+            ("enable_ssh", "yes"),
+        ]));
+        assert_eq!(
+            m,
+            [
+                "Hostname (FQDN) (guestinfo.hostname): is required",
+                "IP Address (guestinfo.ipaddress): must be an IPv4 address such as 192.168.1.10 (got \"10.0.0.300\")",
+                "Network Prefix (guestinfo.netmask): must be a prefix length between 0 and 32, such as 24 (got \"40\")",
+                "Enable SSH (guestinfo.enable_ssh): must be true or false (got \"yes\")",
+                "Event Processor (guestinfo.processor): is not one of the allowed values: [\"knative\", \"aws_event_bridge\", \"openfaas\"] (got \"kafka\")",
+                "Pod Network CIDR (guestinfo.pod_network_cidr): must be an IPv4 CIDR such as 10.10.0.0/16 (got \"10.10.0.0\")",
+                "Gateway (guestinfo.gateway): is required when a static IP address is set",
+                "DNS Servers (guestinfo.dns): is required when a static IP address is set",
+            ]
+        );
+    }
+
+    #[test]
+    fn required_together_rules() {
+        let m = messages(&env(&[
+            ("vcenter_server", "vc.corp.local"),
+            ("processor", "aws_event_bridge"),
+            ("eventbridge_access_key", "AKIA123"),
+            ("ipaddress", "192.168.1.10"),
+        ]));
+        assert_eq!(
+            m,
+            [
+                "Gateway (guestinfo.gateway): is required when a static IP address is set",
+                "DNS Servers (guestinfo.dns): is required when a static IP address is set",
+                "vCenter Username (guestinfo.vcenter_username): is required when a vCenter Server is set",
+                "vCenter Password (guestinfo.vcenter_password): is required when a vCenter Server is set",
+                "AWS EventBridge Region (guestinfo.eventbridge_region): is required when the processor is aws_event_bridge",
+                "AWS EventBridge Rule ARN(s) (guestinfo.eventbridge_rule_arn): is required when the processor is aws_event_bridge",
+                "AWS Secret Access Key (guestinfo.eventbridge_secret_key): access key and secret go together (leave both empty for an IAM role)",
+            ]
+        );
+    }
+
+    #[test]
+    fn networks_must_not_overlap() {
+        let m = messages(&env(&[
+            ("ipaddress", "10.10.1.5"),
+            ("netmask", "24 (255.255.255.0)"),
+            ("gateway", "10.10.2.1"),
+            ("dns", "10.10.1.1"),
+            ("service_cidr", "10.10.128.0/17"),
+        ]));
+        assert_eq!(
+            m,
+            [
+                "Service Network CIDR (guestinfo.service_cidr): 10.10.128.0/17 overlaps the Pod Network CIDR 10.10.0.0/16",
+                "Pod Network CIDR (guestinfo.pod_network_cidr): 10.10.0.0/16 overlaps the appliance's network 10.10.1.0/24",
+                "Gateway (guestinfo.gateway): 10.10.2.1 is not in the appliance's network 10.10.1.0/24",
+            ]
+        );
+    }
+
+    #[test]
+    fn arns_and_regions() {
+        assert!(is_rule_arn(
+            "arn:aws:events:us-west-1:123456789012:rule/vmware-event-router"
+        ));
+        assert!(
+            !is_rule_arn("arn:aws:events:us-west-1:1234567890:rule/x"),
+            "account ids have 12 digits"
+        );
+        assert!(!is_rule_arn("arn:aws:sqs:us-west-1:123456789012:rule/x"));
+        assert!(is_region("eu-central-1") && is_region("us-gov-west-1") && !is_region("Europe"));
+        let ok = env(&[
+            ("processor", "aws_event_bridge"),
+            ("eventbridge_region", "us-west-1"),
+            (
+                "eventbridge_rule_arn",
+                "arn:aws:events:us-west-1:123456789012:rule/a, arn:aws:events:us-west-1:123456789012:rule/b",
+            ),
+        ]);
+        assert_eq!(messages(&ok), Vec::<String>::new());
+    }
+}
