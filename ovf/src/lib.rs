@@ -3,6 +3,8 @@
 //! descriptor, the first-boot agent's validation and the README table all come from this one
 //! table, so they cannot disagree.
 
+pub mod docs;
+
 /// What a property holds; the first-boot agent validates by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
