@@ -3,4 +3,6 @@
 
 pub mod net;
 pub mod ovfenv;
+pub mod render;
 pub mod validate;
+pub mod write;

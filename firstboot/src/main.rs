@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use firstboot::ovfenv::OvfEnv;
+use firstboot::render::render;
 use firstboot::validate::problems;
+use firstboot::write::write_tree;
 
 #[derive(Parser)]
 #[command(name = "firstboot", version, about = "The Event Broker Appliance's first-boot agent")]
@@ -22,33 +24,32 @@ enum Command {
         #[arg(long)]
         ovf_env: PathBuf,
     },
+    /// Validates, then renders every file under DIR (no system calls); prints what changed.
+    Render {
+        #[arg(long)]
+        ovf_env: PathBuf,
+        /// Folder standing in for `/`.
+        #[arg(long)]
+        root: PathBuf,
+    },
 }
 
-fn main() -> ExitCode {
-    let Cli {
-        command: Command::Validate { ovf_env },
-    } = Cli::parse();
-    let text = match std::fs::read_to_string(&ovf_env) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cannot read {}: {e}", ovf_env.display());
-            return ExitCode::from(2);
-        }
-    };
-    let env = match OvfEnv::parse(&text) {
-        Ok(env) => env,
-        Err(e) => {
-            eprintln!("{}: {e}", ovf_env.display());
-            return ExitCode::from(2);
-        }
-    };
+/// Reads and validates the environment; on failure prints why and returns the exit code.
+fn load(ovf_env: &PathBuf) -> Result<OvfEnv, ExitCode> {
+    let text = std::fs::read_to_string(ovf_env).map_err(|e| {
+        eprintln!("cannot read {}: {e}", ovf_env.display());
+        ExitCode::from(2)
+    })?;
+    let env = OvfEnv::parse(&text).map_err(|e| {
+        eprintln!("{}: {e}", ovf_env.display());
+        ExitCode::from(2)
+    })?;
     for key in &env.unknown {
         eprintln!("warning: guestinfo.{key} is not a property of this appliance and is ignored");
     }
     let found = problems(&env);
     if found.is_empty() {
-        println!("{}: valid", ovf_env.display());
-        return ExitCode::SUCCESS;
+        return Ok(env);
     }
     eprintln!(
         "{}: {} invalid OVF propert{}; fix them in the VM's vApp Options and reboot:",
@@ -59,5 +60,38 @@ fn main() -> ExitCode {
     for p in found {
         eprintln!("  - {p}");
     }
-    ExitCode::from(2)
+    Err(ExitCode::from(2))
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Validate { ovf_env } => match load(&ovf_env) {
+            Ok(_) => {
+                println!("{}: valid", ovf_env.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Render { ovf_env, root } => {
+            let env = match load(&ovf_env) {
+                Ok(env) => env,
+                Err(code) => return code,
+            };
+            match write_tree(&render(&env), &root) {
+                Ok(changed) => {
+                    for path in &changed {
+                        println!("wrote {path}");
+                    }
+                    if changed.is_empty() {
+                        println!("nothing changed");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

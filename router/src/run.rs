@@ -84,6 +84,11 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
         ProviderType::Horizon => return Err(not_supported("eventProvider.type", "horizon", "planned")),
     }
     .context("eventProvider section is missing")?;
+    if vc.checkpoint {
+        tracing::warn!(
+            "eventProvider.vcenter.checkpoint is true, but checkpoints are not implemented in this release: events recorded while the router is down are not replayed"
+        );
+    }
     let settings = vcenter_settings(vc, &cfg)?;
     crate::tls::http_client(&settings.client.tls, Duration::from_secs(1))?;
     let processor = processor(&cfg).await?;

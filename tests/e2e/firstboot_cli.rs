@@ -61,3 +61,93 @@ fn validate_rejects_a_malformed_environment() {
     assert_eq!(code, Some(2));
     assert!(err.contains("the OVF environment is not well-formed XML"), "{err}");
 }
+
+/// Every file under `dir`, by path relative to it.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn render_matches_the_golden_trees_and_the_router_accepts_its_config() {
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["static-knative", "dhcp-eventbridge"] {
+        let root = e2e::TempDir::new("render");
+        let (code, out, err) = firstboot(&[
+            "render",
+            "--ovf-env",
+            &sample(&format!("{name}.xml")),
+            "--root",
+            root.path().to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        assert!(out.contains("wrote /etc/event-router/config.yaml"), "{out}");
+        let golden = repo_root().join("firstboot/testdata/golden").join(name);
+        let (got, want) = (files(root.path()), files(&golden));
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{name}: file list"
+        );
+        for (path, content) in &want {
+            assert!(
+                got[path] == *content,
+                "{name}: {path} differs from the golden file:\n{}",
+                String::from_utf8_lossy(&got[path])
+            );
+        }
+        let cfg = root.path().join("etc/event-router/config.yaml");
+        assert_eq!(
+            std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "the router config holds secrets"
+        );
+        let router = e2e::router_bin();
+        let v = Command::new(router)
+            .args(["validate", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            v.status.success(),
+            "{name}: event-router rejects the rendered config: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        // A second run with the same properties changes nothing.
+        let (code, out, _) = firstboot(&[
+            "render",
+            "--ovf-env",
+            &sample(&format!("{name}.xml")),
+            "--root",
+            root.path().to_str().unwrap(),
+        ]);
+        assert_eq!((code, out.as_str()), (Some(0), "nothing changed\n"));
+    }
+}
+
+#[test]
+fn render_refuses_an_invalid_environment_and_writes_nothing() {
+    let root = e2e::TempDir::new("render");
+    let (code, out, err) = firstboot(&[
+        "render",
+        "--ovf-env",
+        &sample("invalid.xml"),
+        "--root",
+        root.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert_eq!(out, "");
+    assert!(err.contains("3 invalid OVF properties"), "{err}");
+    assert!(files(root.path()).is_empty(), "files were written");
+}
