@@ -132,6 +132,12 @@ fn check_kind(p: &Property, v: &str) -> Option<String> {
 
 /// Every problem with `env`; empty when the appliance can be configured from it.
 pub fn problems(env: &OvfEnv) -> Vec<Problem> {
+    let together = |out: &mut Vec<Problem>, (a, b): (&str, &str), why: &str| {
+        let (has_a, has_b) = (!env.get(a).trim().is_empty(), !env.get(b).trim().is_empty());
+        if has_a != has_b {
+            out.push(problem(if has_a { b } else { a }, why));
+        }
+    };
     let mut out = Vec::new();
     for p in PROPERTIES {
         let v = env.get(p.key);
@@ -172,17 +178,11 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
                 "the processor is aws_event_bridge",
                 &["eventbridge_region", "eventbridge_rule_arn"],
             );
-            if set("eventbridge_access_key") != set("eventbridge_secret_key") {
-                let missing = if set("eventbridge_access_key") {
-                    "eventbridge_secret_key"
-                } else {
-                    "eventbridge_access_key"
-                };
-                out.push(problem(
-                    missing,
-                    "access key and secret go together (leave both empty for an IAM role)",
-                ));
-            }
+            together(
+                &mut out,
+                ("eventbridge_access_key", "eventbridge_secret_key"),
+                "access key and secret go together (leave both empty for an IAM role)",
+            );
         }
         "openfaas" => need(
             &mut out,
@@ -209,22 +209,16 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
             ));
         }
     }
-    if set("webhook_username") != set("webhook_password") {
-        let missing = if set("webhook_username") {
-            "webhook_password"
-        } else {
-            "webhook_username"
-        };
-        out.push(problem(missing, "webhook user name and password go together"));
-    }
-    if set("custom_tls_private_key") != set("custom_tls_ca_cert") {
-        let missing = if set("custom_tls_private_key") {
-            "custom_tls_ca_cert"
-        } else {
-            "custom_tls_private_key"
-        };
-        out.push(problem(missing, "the TLS key and certificate go together"));
-    }
+    together(
+        &mut out,
+        ("webhook_username", "webhook_password"),
+        "webhook user name and password go together",
+    );
+    together(
+        &mut out,
+        ("custom_tls_private_key", "custom_tls_ca_cert"),
+        "the TLS key and certificate go together",
+    );
     if set("proxy_password") && !set("proxy_username") {
         out.push(problem("proxy_username", "is required when a proxy password is set"));
     }

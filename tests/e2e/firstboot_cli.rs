@@ -5,16 +5,10 @@ use std::process::Command;
 use e2e::repo_root;
 
 fn firstboot(args: &[&str]) -> (Option<i32>, String, String) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let bin = target.join("debug/firstboot");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p firstboot` (make test does)",
-        bin.display()
-    );
-    let out = Command::new(bin).args(args).output().expect("run firstboot");
+    let out = Command::new(e2e::workspace_bin("firstboot"))
+        .args(args)
+        .output()
+        .expect("run firstboot");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

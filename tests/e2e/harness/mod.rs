@@ -32,18 +32,23 @@ fn tool(rel: &str) -> PathBuf {
     p
 }
 
-/// The `event-router` binary built by `cargo build -p event-router`.
-pub fn router_bin() -> PathBuf {
+/// A binary of this workspace, built by `cargo build -p PACKAGE` (make test builds them).
+pub fn workspace_bin(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
-    let p = target.join("debug/event-router");
+    let p = target.join("debug").join(name);
     assert!(
         p.exists(),
-        "{} is missing: run `cargo build -p event-router` (make test does)",
+        "{} is missing: run `cargo build -p {name}` (make test does)",
         p.display()
     );
     p
+}
+
+/// The `event-router` binary.
+pub fn router_bin() -> PathBuf {
+    workspace_bin("event-router")
 }
 
 /// A private temporary folder, removed on drop.
