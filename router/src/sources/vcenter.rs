@@ -22,7 +22,7 @@ use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::processors::Processor;
 use crate::vsphere::client::{ClientOptions, VimClient};
-use crate::vsphere::event::VsphereEvent;
+use crate::vsphere::event::{event_key, VsphereEvent};
 use crate::vsphere::soap::SoapError;
 use crate::vsphere::types::TypeTable;
 use crate::vsphere::xml::Element;
@@ -82,16 +82,12 @@ fn advice(e: &SoapError, user: &str) -> String {
 
 /// A full latestPage whose oldest event is past the next expected key, with nothing from
 /// ReadNextEvents: events between them may be missing from both views.
-fn fell_behind(last_key: Option<i64>, page: &[Element], read_empty: bool, page_size: u32, table: &TypeTable) -> bool {
+fn fell_behind(last_key: Option<i64>, page: &[Element], read_empty: bool, page_size: u32) -> bool {
     let Some(last) = last_key else { return false };
     if !read_empty || page.len() < page_size as usize {
         return false;
     }
-    let oldest = page
-        .iter()
-        .filter_map(|el| VsphereEvent::from_element(el, table).ok())
-        .map(|e| e.key)
-        .min();
+    let oldest = page.iter().filter_map(|el| event_key(el).ok()).min();
     oldest.is_some_and(|k| k > last + 1)
 }
 
@@ -254,7 +250,7 @@ impl VCenterSource {
                 Ok(r) => r,
                 Err(e) => return SessionEnd::Failed(e),
             };
-            if fell_behind(cursor.last_key, &page, read.is_empty(), self.settings.page_size, table) {
+            if fell_behind(cursor.last_key, &page, read.is_empty(), self.settings.page_size) {
                 recoveries += 1;
                 let from = cursor.last_time.clone().unwrap_or_default();
                 let msg = format!(
@@ -321,23 +317,29 @@ impl VCenterSource {
     ) {
         let mut fresh: BTreeMap<i64, VsphereEvent> = BTreeMap::new();
         for el in elements {
-            let ev = match VsphereEvent::from_element(el, table) {
-                Ok(ev) => ev,
+            // Most of a page was delivered already: look at the key before decoding the rest.
+            let decoded = event_key(el).and_then(|key| {
+                if cursor.last_key.is_some_and(|last| key <= last) || fresh.contains_key(&key) {
+                    Ok(None)
+                } else {
+                    VsphereEvent::from_element(el, table).map(Some)
+                }
+            });
+            let ev = match decoded {
+                Ok(Some(ev)) => ev,
+                Ok(None) => continue,
                 Err(e) => {
                     self.stats.error();
                     warn!(vcenter = %origin.source, "skipping unreadable event: {e}");
                     continue;
                 }
             };
-            if cursor.last_key.is_some_and(|last| ev.key <= last) {
-                continue;
-            }
             if let (Some(begin), Some(t)) = (cursor.begin, parse_time(&ev.created_time)) {
                 if t < begin {
                     continue;
                 }
             }
-            fresh.entry(ev.key).or_insert(ev);
+            fresh.insert(ev.key, ev);
         }
         for (key, ev) in fresh {
             self.stats.event();
@@ -390,23 +392,19 @@ mod tests {
 
     #[test]
     fn falling_behind_needs_a_full_page_past_the_next_key_and_an_empty_read() {
-        let t = TypeTable::builtin();
-        assert!(fell_behind(Some(10), &page(&[14, 13]), true, 2, t));
+        assert!(fell_behind(Some(10), &page(&[14, 13]), true, 2));
         assert!(
-            !fell_behind(Some(10), &page(&[12, 11]), true, 2, t),
+            !fell_behind(Some(10), &page(&[12, 11]), true, 2),
             "page reaches back to key 11"
         );
         assert!(
-            !fell_behind(Some(10), &page(&[14]), true, 2, t),
+            !fell_behind(Some(10), &page(&[14]), true, 2),
             "page not full: nothing older exists"
         );
         assert!(
-            !fell_behind(Some(10), &page(&[14, 13]), false, 2, t),
+            !fell_behind(Some(10), &page(&[14, 13]), false, 2),
             "ReadNextEvents is tailing"
         );
-        assert!(
-            !fell_behind(None, &page(&[14, 13]), true, 2, t),
-            "nothing delivered yet"
-        );
+        assert!(!fell_behind(None, &page(&[14, 13]), true, 2), "nothing delivered yet");
     }
 }

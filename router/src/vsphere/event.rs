@@ -52,15 +52,18 @@ pub enum EventError {
     BadKey(String),
 }
 
+/// The event's key alone, without decoding the rest (to skip events already delivered).
+pub fn event_key(el: &Element) -> Result<i64, EventError> {
+    let text = el.child_text("key").ok_or(EventError::MissingKey)?.trim();
+    text.parse::<i64>().map_err(|_| EventError::BadKey(text.to_string()))
+}
+
 impl VsphereEvent {
     /// Decodes one `<returnval>`/`<Event>` element. An unknown type is decoded with the base
     /// `Event` fields plus whatever else it carries.
     pub fn from_element(el: &Element, table: &TypeTable) -> Result<VsphereEvent, EventError> {
         let type_name = el.xsi_type.clone().unwrap_or_else(|| "Event".to_string());
-        let key_text = el.child_text("key").ok_or(EventError::MissingKey)?.trim();
-        let key = key_text
-            .parse::<i64>()
-            .map_err(|_| EventError::BadKey(key_text.to_string()))?;
+        let key = event_key(el)?;
         let created_time = el.child_text("createdTime").unwrap_or_default().trim().to_string();
         let class = if table.is_a(&type_name, "EventEx") {
             EventClass::EventEx

@@ -57,14 +57,16 @@ pub fn text(tag: &str, value: &str) -> String {
 /// Extracts the response element (first child of Body) or the fault it carries.
 pub fn parse_response(doc: &str) -> Result<Element, SoapError> {
     let root = xml::parse(doc)?;
-    let mut body = root
-        .child("Body")
-        .ok_or_else(|| SoapError::Protocol("no SOAP Body".into()))?
-        .clone();
-    if body.children.is_empty() {
-        return Err(SoapError::Protocol("empty SOAP Body".into()));
-    }
-    let first = body.children.swap_remove(0);
+    let body = root
+        .children
+        .into_iter()
+        .find(|c| c.name == "Body")
+        .ok_or_else(|| SoapError::Protocol("no SOAP Body".into()))?;
+    let first = body
+        .children
+        .into_iter()
+        .next()
+        .ok_or_else(|| SoapError::Protocol("empty SOAP Body".into()))?;
     if first.name == "Fault" {
         return Err(fault(&first));
     }
