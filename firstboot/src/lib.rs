@@ -1,8 +1,11 @@
-//! The appliance's first-boot agent: read the OVF environment, validate every property, then
-//! (next) render the system and router configuration and apply it.
+//! The appliance's first-boot agent: read the OVF environment, validate every property, render
+//! the system and router configuration into a tree, then apply it.
 
+pub mod material;
 pub mod net;
 pub mod ovfenv;
+pub mod password;
 pub mod render;
+pub mod tls;
 pub mod validate;
 pub mod write;

@@ -77,12 +77,23 @@ fn main() -> ExitCode {
                 Ok(env) => env,
                 Err(code) => return code,
             };
-            match write_tree(&render(&env), &root) {
-                Ok(changed) => {
-                    for path in &changed {
+            let material = match firstboot::material::load(&env, &root) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let plan = render(&env, &material);
+            match write_tree(&plan.files, &root) {
+                Ok(changes) => {
+                    for path in &changes.written {
                         println!("wrote {path}");
                     }
-                    if changed.is_empty() {
+                    for path in &changes.removed {
+                        println!("removed {path}");
+                    }
+                    if changes.is_empty() {
                         println!("nothing changed");
                     }
                     ExitCode::SUCCESS

@@ -6,8 +6,10 @@ use std::net::Ipv4Addr;
 
 use ovf::{Kind, Property, PROPERTIES};
 
+use crate::material::decode_pem;
 use crate::net::{parse_cidr, parse_prefix, Net4};
 use crate::ovfenv::OvfEnv;
+use crate::tls::{check_pair, TlsError};
 
 /// One invalid property (or rule between properties).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,10 @@ fn check_kind(p: &Property, v: &str) -> Option<String> {
         Kind::Fqdn => is_domain(v) && v.contains('.'),
         Kind::Domain => is_domain(v),
         Kind::Host => is_host(v),
+        Kind::HostPort => match v.rsplit_once(':') {
+            Some((h, port)) => is_host(h) && port.parse::<u16>().is_ok_and(|n| n > 0),
+            None => is_host(v),
+        },
         Kind::IpList => list(v).all(|x| x.parse::<Ipv4Addr>().is_ok()),
         Kind::HostList => list(v).all(is_host),
         Kind::Url => url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some()),
@@ -107,6 +113,7 @@ fn check_kind(p: &Property, v: &str) -> Option<String> {
                 Kind::Fqdn => "must be a fully qualified host name such as veba.corp.local",
                 Kind::Domain => "must be a DNS domain such as corp.local",
                 Kind::Host => "must be a host name or an IPv4 address",
+                Kind::HostPort => "must be a host name or an IPv4 address, optionally with :port",
                 Kind::IpList => "must be IPv4 addresses separated by spaces",
                 Kind::HostList => "must be host names or IPv4 addresses separated by spaces",
                 Kind::Url => "must be an http:// or https:// URL with a host",
@@ -222,8 +229,31 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
     if set("proxy_password") && !set("proxy_username") {
         out.push(problem("proxy_username", "is required when a proxy password is set"));
     }
+    custom_tls(env, &mut out);
     networks(env, &mut out);
     out
+}
+
+/// A given certificate and key must parse and belong together.
+fn custom_tls(env: &OvfEnv, out: &mut Vec<Problem>) {
+    let (cert_key, key_key) = ("custom_tls_ca_cert", "custom_tls_private_key");
+    let (cert, key) = (env.get(cert_key), env.get(key_key));
+    if cert.is_empty() || key.is_empty() {
+        return;
+    }
+    let (Some(cert), Some(key)) = (decode_pem(&cert), decode_pem(&key)) else {
+        for (k, v) in [(cert_key, &cert), (key_key, &key)] {
+            if decode_pem(v).is_none() {
+                out.push(problem(k, "is not valid Base64 of a PEM file (use `base64 -w0 FILE`)"));
+            }
+        }
+        return;
+    };
+    match check_pair(&cert, &key) {
+        Ok(_) => {}
+        Err(e @ TlsError::Key(_)) => out.push(problem(key_key, e.to_string())),
+        Err(e) => out.push(problem(cert_key, e.to_string())),
+    }
 }
 
 /// Pod and service networks must not overlap each other or the appliance's own network.

@@ -1,11 +1,16 @@
 //! Writing a rendered tree under a root folder: only files whose content or mode differ are
-//! written (atomically: temporary file, then rename), and the changed paths are returned.
+//! written (atomically: temporary file, then rename); files an earlier run wrote that the new
+//! tree no longer has are removed. The list of files firstboot owns is kept in
+//! `/var/lib/firstboot/files.json`.
 
-use std::io::Write as _;
+use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::render::Tree;
+
+/// The files firstboot wrote last time, so that files it no longer renders are removed.
+pub const OWNED: &str = "/var/lib/firstboot/files.json";
 
 /// Why a file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -15,37 +20,95 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
-/// Writes `tree` under `root`; returns the paths (as in the tree) that changed.
-pub fn write_tree(tree: &Tree, root: &Path) -> Result<Vec<String>, WriteError> {
-    let mut changed = Vec::new();
-    for (path, file) in tree {
-        let dest = root.join(path.trim_start_matches('/'));
-        let err = |source| WriteError {
-            path: dest.display().to_string(),
-            source,
-        };
-        let same_content = std::fs::read(&dest)
-            .map(|c| c == file.content.as_bytes())
-            .unwrap_or(false);
-        let same_mode = std::fs::metadata(&dest)
-            .map(|m| m.permissions().mode() & 0o7777 == file.mode)
-            .unwrap_or(false);
-        if same_content && same_mode {
-            continue;
-        }
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(err)?;
-        }
-        let tmp = dest.with_extension("firstboot-tmp");
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(err)?;
-            f.set_permissions(std::fs::Permissions::from_mode(file.mode))
-                .map_err(err)?;
-            f.write_all(file.content.as_bytes()).map_err(err)?;
-            f.sync_all().map_err(err)?;
-        }
-        std::fs::rename(&tmp, &dest).map_err(err)?;
-        changed.push(path.clone());
+/// What a write changed, by path as in the tree.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty() && self.removed.is_empty()
     }
-    Ok(changed)
+
+    /// Every changed path.
+    pub fn paths(&self) -> impl Iterator<Item = &String> {
+        self.written.iter().chain(&self.removed)
+    }
+}
+
+fn write_file(dest: &Path, mode: u32, content: &[u8]) -> Result<bool, WriteError> {
+    let err = |source| WriteError {
+        path: dest.display().to_string(),
+        source,
+    };
+    let same_content = std::fs::read(dest).map(|c| c == content).unwrap_or(false);
+    let same_mode = std::fs::metadata(dest)
+        .map(|m| m.permissions().mode() & 0o7777 == mode)
+        .unwrap_or(false);
+    if same_content && same_mode {
+        return Ok(false);
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(".firstboot-tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(err)?;
+        f.write_all(content).map_err(err)?;
+        f.sync_all().map_err(err)?;
+    }
+    std::fs::rename(&tmp, dest).map_err(err)?;
+    Ok(true)
+}
+
+fn owned(root: &Path) -> Result<Vec<String>, WriteError> {
+    let path = root.join(OWNED.trim_start_matches('/'));
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| WriteError {
+            path: path.display().to_string(),
+            source: std::io::Error::new(ErrorKind::InvalidData, e),
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(WriteError {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Writes `tree` under `root`, removes files from the last run that `tree` no longer has.
+pub fn write_tree(tree: &Tree, root: &Path) -> Result<Changes, WriteError> {
+    let previous = owned(root)?;
+    let mut changes = Changes::default();
+    for (path, file) in tree {
+        if write_file(
+            &root.join(path.trim_start_matches('/')),
+            file.mode,
+            file.content.as_bytes(),
+        )? {
+            changes.written.push(path.clone());
+        }
+    }
+    for path in previous.iter().filter(|p| !tree.contains_key(*p)) {
+        let dest = root.join(path.trim_start_matches('/'));
+        match std::fs::remove_file(&dest) {
+            Ok(()) => changes.removed.push(path.clone()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(WriteError {
+                    path: dest.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+    let list: Vec<&String> = tree.keys().collect();
+    let json = serde_json::to_vec_pretty(&list).unwrap_or_default();
+    write_file(&root.join(OWNED.trim_start_matches('/')), 0o644, &json)?;
+    Ok(changes)
 }

@@ -16,6 +16,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Ip => "IPv4 address",
         Kind::Prefix => "prefix length",
         Kind::Fqdn => "FQDN",
+        Kind::HostPort => "host[:port]",
         Kind::Domain => "DNS domain",
         Kind::Host => "host name or IP",
         Kind::IpList => "IPv4 addresses",

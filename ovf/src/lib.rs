@@ -41,6 +41,8 @@ pub enum Kind {
     Base64Pem,
     /// An AWS region, e.g. `us-west-1`.
     AwsRegion,
+    /// A host name or IPv4 address, optionally followed by `:port`.
+    HostPort,
     /// EventBridge rule ARNs separated by commas.
     RuleArns,
 }
@@ -255,10 +257,10 @@ pub const PROPERTIES: &[Property] = &[
     p(
         VSPHERE,
         "vcenter_server",
-        Kind::Host,
+        Kind::HostPort,
         "",
         "vCenter Server",
-        "vCenter host name or IP whose events are routed.",
+        "vCenter host name or IP (with :port when not 443) whose events are routed.",
     ),
     p(
         VSPHERE,

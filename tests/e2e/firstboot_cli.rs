@@ -74,20 +74,43 @@ fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
+const SAMPLES: &[&str] = &["static-knative", "dhcp-eventbridge", "proxy-credentials", "custom-tls"];
+
+/// Copies a sample's seed (its /etc/shadow, and the certificate a self-signed sample reuses)
+/// into `root`, with the modes the appliance has.
+fn seed(name: &str, root: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let seed = repo_root().join("firstboot/testdata/seed").join(name);
+    for (rel, content) in files(&seed) {
+        let dest = root.join(&rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, content).unwrap();
+        let mode = if rel.ends_with("tls.crt") { 0o644 } else { 0o600 };
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+fn render_into(env: &str, root: &std::path::Path) -> (Option<i32>, String, String) {
+    firstboot(&["render", "--ovf-env", env, "--root", root.to_str().unwrap()])
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
 #[test]
 fn render_matches_the_golden_trees_and_the_router_accepts_its_config() {
-    use std::os::unix::fs::PermissionsExt;
-    for name in ["static-knative", "dhcp-eventbridge"] {
+    for name in SAMPLES {
         let root = e2e::TempDir::new("render");
-        let (code, out, err) = firstboot(&[
-            "render",
-            "--ovf-env",
-            &sample(&format!("{name}.xml")),
-            "--root",
-            root.path().to_str().unwrap(),
-        ]);
+        seed(name, root.path());
+        let (code, out, err) = render_into(&sample(&format!("{name}.xml")), root.path());
         assert_eq!(code, Some(0), "{name}: {err}");
         assert!(out.contains("wrote /etc/event-router/config.yaml"), "{out}");
+        assert!(
+            !out.contains("wrote /etc/shadow"),
+            "{name}: the seed's root hash still matches: {out}"
+        );
         let golden = repo_root().join("firstboot/testdata/golden").join(name);
         let (got, want) = (files(root.path()), files(&golden));
         assert_eq!(
@@ -98,18 +121,23 @@ fn render_matches_the_golden_trees_and_the_router_accepts_its_config() {
         for (path, content) in &want {
             assert!(
                 got[path] == *content,
-                "{name}: {path} differs from the golden file:\n{}",
+                "{name}: {path} differs from the golden file (scripts/regen-firstboot-golden.sh):\n{}",
                 String::from_utf8_lossy(&got[path])
             );
         }
+        for secret in [
+            "etc/event-router/config.yaml",
+            "etc/event-router/tls/tls.key",
+            "etc/sysconfig/proxy",
+            "etc/systemd/system/k3s.service.env",
+            "etc/rancher/k3s/config.yaml",
+            "var/lib/rancher/k3s/server/manifests/event-router.yaml",
+            "var/lib/rancher/k3s/server/manifests/appliance-tls.yaml",
+        ] {
+            assert_eq!(mode(&root.path().join(secret)), 0o600, "{name}: {secret} holds secrets");
+        }
         let cfg = root.path().join("etc/event-router/config.yaml");
-        assert_eq!(
-            std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
-            0o600,
-            "the router config holds secrets"
-        );
-        let router = e2e::router_bin();
-        let v = Command::new(router)
+        let v = Command::new(e2e::router_bin())
             .args(["validate", "--config", cfg.to_str().unwrap()])
             .output()
             .unwrap();
@@ -118,16 +146,210 @@ fn render_matches_the_golden_trees_and_the_router_accepts_its_config() {
             "{name}: event-router rejects the rendered config: {}",
             String::from_utf8_lossy(&v.stderr)
         );
+        let manifests = root.path().join("var/lib/rancher/k3s/server/manifests");
+        let k = Command::new(repo_root().join(".tools/venv/bin/kubernetes-validate"))
+            .args(["--strict", "--quiet", "-k", "1.31.0"])
+            .arg(manifests.join("event-router.yaml"))
+            .arg(manifests.join("appliance-tls.yaml"))
+            .output()
+            .unwrap();
+        assert!(
+            k.status.success(),
+            "{name}: kubernetes-validate: {}{}",
+            String::from_utf8_lossy(&k.stdout),
+            String::from_utf8_lossy(&k.stderr)
+        );
         // A second run with the same properties changes nothing.
-        let (code, out, _) = firstboot(&[
-            "render",
-            "--ovf-env",
-            &sample(&format!("{name}.xml")),
-            "--root",
-            root.path().to_str().unwrap(),
-        ]);
+        let (code, out, _) = render_into(&sample(&format!("{name}.xml")), root.path());
         assert_eq!((code, out.as_str()), (Some(0), "nothing changed\n"));
     }
+}
+
+/// The PEM file `path` in the form of an OVF property (Base64 of the file).
+fn b64_file(path: &std::path::Path) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+}
+
+/// A sample environment with some properties replaced or added.
+fn variant(name: &str, set: &[(&str, &str)], dir: &std::path::Path) -> String {
+    let mut xml = std::fs::read_to_string(sample(&format!("{name}.xml"))).unwrap();
+    for (key, value) in set {
+        let value = value.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+        let prefix = format!("<Property oe:key=\"guestinfo.{key}\" oe:value=\"");
+        if let Some(at) = xml.find(&prefix) {
+            let from = at + prefix.len();
+            let to = from + xml[from..].find('"').unwrap();
+            xml.replace_range(from..to, &value);
+        } else {
+            let line = format!("{prefix}{value}\"/>\n   </PropertySection>");
+            xml = xml.replacen("</PropertySection>", &line, 1);
+        }
+    }
+    let path = dir.join(format!("{name}-{}.xml", set.len()));
+    std::fs::write(&path, xml).unwrap();
+    path.display().to_string()
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_self_signed_certificate_is_made_for_the_fqdn_and_ip_then_kept() {
+    let root = e2e::TempDir::new("selfsigned");
+    let env = sample("static-knative.xml");
+    let (code, out, err) = render_into(&env, root.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("wrote /etc/shadow") && out.contains("wrote /etc/event-router/tls/tls.crt"),
+        "{out}"
+    );
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(root.path().join("etc/event-router/tls/tls.crt"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("DNS:veba.corp.local, IP Address:192.168.30.50"), "{text}");
+    // openssl agrees that the key belongs to the certificate.
+    let pubkey = |args: &[&str], file: &str| {
+        let o = Command::new("openssl")
+            .args(args)
+            .arg(root.path().join(file))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(
+        pubkey(&["x509", "-noout", "-pubkey", "-in"], "etc/event-router/tls/tls.crt"),
+        pubkey(&["pkey", "-pubout", "-in"], "etc/event-router/tls/tls.key")
+    );
+    let shadow = std::fs::read_to_string(root.path().join("etc/shadow")).unwrap();
+    assert!(shadow.starts_with("root:$6$"), "{shadow}");
+    assert_eq!(mode(&root.path().join("etc/shadow")), 0o600);
+    let (_, out, _) = render_into(&env, root.path());
+    assert_eq!(
+        out, "nothing changed\n",
+        "the certificate and the password hash are kept"
+    );
+    // A new IP address needs a new certificate.
+    let dir = e2e::TempDir::new("env");
+    let moved = variant(
+        "static-knative",
+        &[("ipaddress", "192.168.30.60"), ("dns", "192.168.30.1")],
+        dir.path(),
+    );
+    let (_, out, _) = render_into(&moved, root.path());
+    assert!(out.contains("wrote /etc/event-router/tls/tls.crt"), "{out}");
+    assert!(!out.contains("wrote /etc/shadow"), "{out}");
+}
+
+#[test]
+fn a_changed_property_rewrites_only_what_depends_on_it() {
+    let root = e2e::TempDir::new("incremental");
+    seed("proxy-credentials", root.path());
+    let (code, _, err) = render_into(&sample("proxy-credentials.xml"), root.path());
+    assert_eq!(code, Some(0), "{err}");
+    let dir = e2e::TempDir::new("env");
+    let new_password = variant("proxy-credentials", &[("vcenter_password", "N3w-pass!")], dir.path());
+    let (_, out, _) = render_into(&new_password, root.path());
+    assert_eq!(
+        out,
+        "wrote /etc/event-router/config.yaml\nwrote /var/lib/rancher/k3s/server/manifests/event-router.yaml\n"
+    );
+    // Dropping the syslog server removes its file; dropping the proxy empties the proxy files.
+    let fewer = variant(
+        "proxy-credentials",
+        &[
+            ("vcenter_password", "N3w-pass!"),
+            ("syslog_server_hostname", ""),
+            ("http_proxy", ""),
+            ("https_proxy", ""),
+            ("proxy_username", ""),
+            ("proxy_password", ""),
+        ],
+        dir.path(),
+    );
+    let (_, out, _) = render_into(&fewer, root.path());
+    assert_eq!(
+        out,
+        "wrote /etc/sysconfig/proxy\nwrote /etc/systemd/system/k3s.service.env\nwrote /var/lib/rancher/k3s/server/manifests/event-router.yaml\nremoved /etc/rsyslog.d/10-appliance-forward.conf\n"
+    );
+    assert!(!root.path().join("etc/rsyslog.d/10-appliance-forward.conf").exists());
+    let proxy = std::fs::read_to_string(root.path().join("etc/sysconfig/proxy")).unwrap();
+    assert!(
+        proxy.contains("PROXY_ENABLED=\"no\"") && !proxy.contains("HTTP_PROXY"),
+        "{proxy}"
+    );
+}
+
+#[test]
+fn custom_tls_that_does_not_parse_or_match_is_refused_by_label() {
+    let dir = e2e::TempDir::new("tls");
+    openssl(
+        dir.path(),
+        &["ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", "ec.key"],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "ec.key",
+            "-out",
+            "ec.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=veba-tls.corp.local",
+        ],
+    );
+    openssl(dir.path(), &["genrsa", "-out", "rsa.key", "2048"]);
+    let (ec_crt, ec_key, rsa_key) = (
+        b64_file(&dir.path().join("ec.crt")),
+        b64_file(&dir.path().join("ec.key")),
+        b64_file(&dir.path().join("rsa.key")),
+    );
+    // An SEC1 EC key with its certificate is accepted.
+    let ok = variant(
+        "custom-tls",
+        &[("custom_tls_ca_cert", &ec_crt), ("custom_tls_private_key", &ec_key)],
+        dir.path(),
+    );
+    let (code, _, err) = firstboot(&["validate", "--ovf-env", &ok]);
+    assert_eq!(code, Some(0), "{err}");
+    // The same certificate with another key is not.
+    let mismatch = variant(
+        "custom-tls",
+        &[("custom_tls_ca_cert", &ec_crt), ("custom_tls_private_key", &rsa_key)],
+        dir.path(),
+    );
+    let (code, _, err) = firstboot(&["validate", "--ovf-env", &mismatch]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("TLS Certificate (Base64 PEM) (guestinfo.custom_tls_ca_cert): does not match the private key"),
+        "{err}"
+    );
+    let garbage = variant("custom-tls", &[("custom_tls_ca_cert", "aGVsbG8=")], dir.path());
+    let root = e2e::TempDir::new("render");
+    let (code, _, err) = render_into(&garbage, root.path());
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("TLS Certificate (Base64 PEM) (guestinfo.custom_tls_ca_cert): is not a PEM certificate"),
+        "{err}"
+    );
+    assert!(files(root.path()).is_empty(), "nothing is written");
 }
 
 #[test]

@@ -1,0 +1,42 @@
+//! The console login banner (`/etc/issue`): the appliance's address, its endpoints and the
+//! first commands to run when something is wrong.
+
+use super::on;
+use crate::material::Material;
+use crate::ovfenv::OvfEnv;
+
+pub(super) fn issue(env: &OvfEnv, material: &Material) -> String {
+    let fqdn = env.get("hostname");
+    let ip = env.get("ipaddress");
+    // agetty replaces \4 with the machine's IPv4 address (DHCP).
+    let addr = if ip.is_empty() { "\\4 (DHCP)".to_string() } else { ip };
+    let cert = if material.self_signed { "self-signed" } else { "custom" };
+    let ssh = if on(env, "enable_ssh") {
+        format!("ssh root@{fqdn}")
+    } else {
+        "disabled (set Enable SSH in the vApp options, then power-cycle)".to_string()
+    };
+    let router = if env.get("vcenter_server").is_empty() {
+        "not configured (no vCenter Server property)".to_string()
+    } else {
+        format!("{} -> {}", env.get("vcenter_server"), env.get("processor"))
+    };
+    format!(
+        "
+Event Broker Appliance ({fqdn}, {addr})
+
+  Events:        {router}
+  Router stats:  https://{fqdn}/stats     (TLS: {cert} certificate)
+  Metrics:       https://{fqdn}/metrics
+  SSH:           {ssh}
+
+  Troubleshooting, as root:
+    firstboot status                                  the last first-boot run, step by step
+    kubectl -n vmware-system get pods                 is the router running?
+    kubectl -n vmware-system logs deploy/event-router the router's log
+    journalctl -u firstboot -u k3s                    first boot and Kubernetes logs
+    less /var/log/bootstrap.log
+
+"
+    )
+}

@@ -1,0 +1,19 @@
+//! k3s's config file: the cluster and service CIDRs, traefik off (Contour is the ingress), TLS
+//! SANs for the FQDN and IP.
+
+use super::q;
+use crate::ovfenv::OvfEnv;
+
+pub(super) fn config(env: &OvfEnv, fqdn: &str, ip: &str) -> String {
+    let mut s = format!(
+        "# Rendered by firstboot from the OVF properties; edit the vApp options and reboot instead.\ncluster-cidr: {}\nservice-cidr: {}\ndisable:\n  - traefik\ntls-san:\n  - {}\n",
+        q(&env.get("pod_network_cidr")),
+        q(&env.get("service_cidr")),
+        q(fqdn)
+    );
+    if !ip.is_empty() {
+        s.push_str(&format!("  - {}\nnode-ip: {}\n", q(ip), q(ip)));
+    }
+    s.push_str("write-kubeconfig-mode: \"0600\"\n");
+    s
+}

@@ -1,0 +1,132 @@
+//! Rendering: validated properties (and the prepared material) -> every file the appliance
+//! needs, as a pure function into a tree of (path, mode, content), plus which optional services
+//! should be enabled. Nothing here touches the system, so it is golden-testable.
+
+mod banner;
+mod k3s;
+mod manifests;
+mod proxy;
+mod router;
+mod system;
+
+use std::collections::BTreeMap;
+
+use crate::material::Material;
+use crate::ovfenv::OvfEnv;
+
+pub use manifests::{CONFIG_HASH_ANNOTATION, ROUTER_DEPLOYMENT, ROUTER_IMAGE, ROUTER_NAMESPACE};
+pub use router::router_config;
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub mode: u32,
+    pub content: String,
+}
+
+/// Rendered files by absolute path (`/etc/hostname`).
+pub type Tree = BTreeMap<String, File>;
+
+/// What the appliance should look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub files: Tree,
+    /// systemd units to enable and start (true) or stop and disable (false).
+    pub units: BTreeMap<&'static str, bool>,
+    /// The router's config digest when a router is deployed (its Deployment carries it).
+    pub router_config_hash: Option<String>,
+}
+
+/// Where the router's config goes on the appliance.
+pub const ROUTER_CONFIG: &str = "/etc/event-router/config.yaml";
+/// k3s applies every manifest in this folder, and re-applies it when it changes.
+pub const K3S_MANIFESTS: &str = "/var/lib/rancher/k3s/server/manifests";
+
+fn file(tree: &mut Tree, path: &str, mode: u32, content: String) {
+    tree.insert(path.to_string(), File { mode, content });
+}
+
+/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
+pub(crate) fn q(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub(crate) fn words(s: &str) -> Vec<String> {
+    s.split([' ', ','])
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub(crate) fn on(env: &OvfEnv, key: &str) -> bool {
+    env.get(key).eq_ignore_ascii_case("true")
+}
+
+/// Renders everything from a valid environment (validate first: see `validate::problems`).
+pub fn render(env: &OvfEnv, material: &Material) -> Plan {
+    let mut t = Tree::new();
+    let mut units = BTreeMap::new();
+    let fqdn = env.get("hostname");
+    let ip = env.get("ipaddress");
+    system::render(env, material, &mut t);
+    proxy::render(env, &mut t);
+    file(
+        &mut t,
+        "/etc/rancher/k3s/config.yaml",
+        0o600,
+        k3s::config(env, &fqdn, &ip),
+    );
+    units.insert("k3s", true);
+    units.insert("sshd", on(env, "enable_ssh"));
+    units.insert("rsyslog", !env.get("syslog_server_hostname").is_empty());
+    file(&mut t, crate::material::TLS_CERT, 0o644, material.tls_cert.clone());
+    file(&mut t, crate::material::TLS_KEY, 0o600, material.tls_key.clone());
+    file(
+        &mut t,
+        &format!("{K3S_MANIFESTS}/appliance-tls.yaml"),
+        0o600,
+        manifests::tls_secret(material),
+    );
+    let mut router_config_hash = None;
+    if let Some(cfg) = router_config(env) {
+        let hash = manifests::digest(&cfg);
+        file(
+            &mut t,
+            &format!("{K3S_MANIFESTS}/event-router.yaml"),
+            0o600,
+            manifests::router(env, &cfg, &hash),
+        );
+        file(&mut t, ROUTER_CONFIG, 0o600, cfg);
+        router_config_hash = Some(hash);
+    }
+    file(&mut t, "/etc/issue", 0o644, banner::issue(env, material));
+    Plan {
+        files: t,
+        units,
+        router_config_hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_yaml_specials() {
+        assert_eq!(q(r#"a"b\c: #d"#), r#""a\"b\\c: #d""#);
+        assert_eq!(q("x\ny"), "\"x\\ny\"");
+    }
+}
