@@ -18,7 +18,7 @@ build:
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	shellcheck scripts/*.sh .ci/run
+	shellcheck scripts/*.sh tests/peers/*.sh .ci/run
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
 ## unit: unit tests only (no tools needed)

@@ -1,11 +1,13 @@
 //! The appliance's first-boot agent: read the OVF environment, validate every property, render
 //! the system and router configuration into a tree, then apply it.
 
+pub mod apply;
 pub mod material;
 pub mod net;
 pub mod ovfenv;
 pub mod password;
 pub mod render;
+pub mod source;
 pub mod tls;
 pub mod validate;
 pub mod write;

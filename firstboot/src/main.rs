@@ -3,9 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
+use firstboot::apply::status::Status;
+use firstboot::apply::{run, Options};
 use firstboot::ovfenv::OvfEnv;
 use firstboot::render::render;
+use firstboot::source::Source;
 use firstboot::validate::problems;
 use firstboot::write::write_tree;
 
@@ -23,6 +28,23 @@ enum Command {
         /// An OVF environment XML document (what vSphere puts in guestinfo.ovfEnv).
         #[arg(long)]
         ovf_env: PathBuf,
+    },
+    /// The boot path: read guestinfo.ovfEnv, validate, render, apply, start k3s, wait for the router.
+    Run {
+        /// Read the properties from this file instead of guestinfo.ovfEnv.
+        #[arg(long)]
+        ovf_env: Option<PathBuf>,
+        /// Folder standing in for `/` (host name changes are skipped unless it is `/`).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Seconds to wait for the router to become ready.
+        #[arg(long, default_value_t = 900)]
+        router_timeout: u64,
+    },
+    /// Prints the last run's steps, durations and errors (exit 1 when it failed or is unfinished).
+    Status {
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
     },
     /// Validates, then renders every file under DIR (no system calls); prints what changed.
     Render {
@@ -65,6 +87,39 @@ fn load(ovf_env: &PathBuf) -> Result<OvfEnv, ExitCode> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Run {
+            ovf_env,
+            root,
+            router_timeout,
+        } => {
+            let opts = Options {
+                source: ovf_env.map(Source::File).unwrap_or(Source::GuestInfo),
+                root,
+                router_timeout: Duration::from_secs(router_timeout),
+            };
+            ExitCode::from(run(&opts) as u8)
+        }
+        Command::Status { root } => match Status::load(&root) {
+            Ok(Some(status)) => {
+                print!("{}", status.report());
+                if status.result == "ok" {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Ok(None) => {
+                eprintln!(
+                    "firstboot has not run yet (no {}); see `journalctl -u firstboot`",
+                    firstboot::apply::status::path(&root).display()
+                );
+                ExitCode::from(3)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Validate { ovf_env } => match load(&ovf_env) {
             Ok(_) => {
                 println!("{}: valid", ovf_env.display());

@@ -1,0 +1,110 @@
+//! Step logging: every step's start, end and duration goes to the console (stdout, which the
+//! systemd unit sends to the journal and the console) and is appended to
+//! `/var/log/bootstrap.log`; the status file is updated after each step. Callers never pass
+//! secrets here.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::status::{Status, Step};
+
+pub const BOOTSTRAP_LOG: &str = "/var/log/bootstrap.log";
+
+pub struct Log {
+    file: Option<std::fs::File>,
+    root: PathBuf,
+    pub status: Status,
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Log {
+    pub fn open(root: &Path, source: String) -> Log {
+        let path = root.join(BOOTSTRAP_LOG.trim_start_matches('/'));
+        let file = path
+            .parent()
+            .and_then(|d| std::fs::create_dir_all(d).ok())
+            .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&path).ok());
+        let mut log = Log {
+            file,
+            root: root.to_path_buf(),
+            status: Status {
+                started: now(),
+                result: "running".into(),
+                source,
+                ..Status::default()
+            },
+        };
+        if log.file.is_none() {
+            log.line(&format!("warning: cannot append to {}", path.display()));
+        }
+        log.save();
+        log
+    }
+
+    /// One line to the console and the log file.
+    pub fn line(&mut self, text: &str) {
+        let line = format!("[{}] firstboot: {text}", now());
+        println!("{line}");
+        if let Some(f) = &mut self.file {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    fn save(&mut self) {
+        if let Err(e) = self.status.save(&self.root) {
+            let msg = format!("warning: cannot write the status file: {e}");
+            println!("{msg}");
+        }
+    }
+
+    /// Runs one step: logs its start and end with the duration, records it in the status file.
+    /// `f` returns the detail line on success.
+    pub fn step<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut Log) -> Result<(T, String), String>,
+    ) -> Result<T, String> {
+        self.line(&format!("step {name}: started"));
+        let start = Instant::now();
+        let result = f(self);
+        let seconds = start.elapsed().as_secs_f64();
+        let (outcome, detail) = match &result {
+            Ok((_, d)) => ("ok", d.clone()),
+            Err(e) => ("failed", e.clone()),
+        };
+        self.line(&format!("step {name}: {outcome} in {seconds:.1} s: {detail}"));
+        self.status.steps.push(Step {
+            name: name.to_string(),
+            result: outcome.to_string(),
+            detail,
+            seconds: (seconds * 10.0).round() / 10.0,
+        });
+        self.save();
+        result.map(|(t, _)| t)
+    }
+
+    /// Records a step that did not need to run.
+    pub fn skip(&mut self, name: &str, why: &str) {
+        self.line(&format!("step {name}: skipped: {why}"));
+        self.status.steps.push(Step {
+            name: name.to_string(),
+            result: "skipped".into(),
+            detail: why.to_string(),
+            seconds: 0.0,
+        });
+        self.save();
+    }
+
+    /// Ends the run with `result` (and an error message when it failed).
+    pub fn finish(&mut self, result: &str, error: Option<String>) {
+        self.status.result = result.to_string();
+        self.status.error = error;
+        self.status.finished = Some(now());
+        self.line(&format!("run {result}"));
+        self.save();
+    }
+}

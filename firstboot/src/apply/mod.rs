@@ -1,0 +1,292 @@
+//! Applying on the appliance, as an ordered list of steps, each logged with its duration and
+//! recorded in the status file. Step order:
+//!
+//! 1. `read`: the OVF environment (a file, or guestinfo.ovfEnv; empty = cleared by a past run)
+//! 2. `validate`: every property; any problem ends the run before anything changes
+//! 3. `render`: the whole file tree (pure), with the prepared material
+//! 4. `write`: only files that differ; files no longer rendered are removed
+//! 5. `hostname`: the kernel's host name (live system only)
+//! 6. `services`: restart the units whose files changed; enable or disable optional units
+//! 7. `k3s`: start it, or restart it when its files changed (firstboot owns k3s's start, so k3s
+//!    always starts with a current configuration)
+//! 8. `router`: wait through the Kubernetes API until the router runs the new config and is ready
+//! 9. `clear`: clear guestinfo.ovfEnv unless debug is on
+
+mod kube;
+mod log;
+pub mod status;
+mod systemd;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::ovfenv::OvfEnv;
+use crate::render::{self, Plan};
+use crate::source::Source;
+use crate::write::{write_tree, Changes};
+use crate::{material, validate};
+
+pub use log::BOOTSTRAP_LOG;
+
+/// What `firstboot run` does.
+pub struct Options {
+    pub source: Source,
+    pub root: PathBuf,
+    pub router_timeout: Duration,
+}
+
+/// How a run ended (and the process's exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok = 0,
+    Failed = 1,
+    Invalid = 2,
+}
+
+/// Which unit reloads which rendered files.
+const RESTARTS: &[(&str, &str)] = &[
+    ("/etc/systemd/network/", "systemd-networkd"),
+    ("/etc/systemd/timesyncd.conf.d/", "systemd-timesyncd"),
+    ("/etc/ssh/sshd_config.d/", "sshd"),
+    ("/etc/rsyslog.d/", "rsyslog"),
+    ("/etc/rancher/k3s/", "k3s"),
+    ("/etc/systemd/system/k3s.service.env", "k3s"),
+];
+
+/// The units whose files changed, in table order, each once.
+fn units_to_restart(changes: &Changes) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for (prefix, unit) in RESTARTS {
+        if changes.paths().any(|p| p.starts_with(prefix)) && !out.contains(unit) {
+            out.push(*unit);
+        }
+    }
+    out
+}
+
+fn live(root: &Path) -> bool {
+    root == Path::new("/")
+}
+
+/// The checkpoint folder the router's pod mounts, owned by the router's user.
+pub const CHECKPOINTS: &str = "/var/lib/event-router/checkpoints";
+const ROUTER_UID: u32 = 65532;
+
+pub fn run(opts: &Options) -> Outcome {
+    let mut log = log::Log::open(&opts.root, opts.source.to_string());
+    match steps(opts, &mut log) {
+        Ok(()) => {
+            log.finish("ok", None);
+            Outcome::Ok
+        }
+        Err(Stop::Invalid) => {
+            log.finish("invalid", Some("invalid OVF properties: nothing was changed".into()));
+            Outcome::Invalid
+        }
+        Err(Stop::Failed(e)) => {
+            log.finish("failed", Some(e));
+            Outcome::Failed
+        }
+    }
+}
+
+enum Stop {
+    Invalid,
+    Failed(String),
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
+    let root = opts.root.as_path();
+    let systemctl = systemd::Systemctl::default();
+    let text = log.step("read", |_| match opts.source.read() {
+        Ok(Some(t)) => {
+            let detail = format!("{} bytes from {}", t.len(), opts.source);
+            Ok((Some(t), detail))
+        }
+        Ok(None) => Ok((
+            None,
+            format!("{} is empty: cleared after the last successful run", opts.source),
+        )),
+        Err(e) => Err(e.to_string()),
+    })?;
+    let Some(text) = text else {
+        start_previous_k3s(log, root, &systemctl)?;
+        log.skip(
+            "validate",
+            "no properties to apply (vSphere sets them again at the next power-on)",
+        );
+        return Ok(());
+    };
+    let env = match validated(log, &text) {
+        Ok(env) => env,
+        Err(stop) => {
+            start_previous_k3s(log, root, &systemctl)?;
+            return Err(stop);
+        }
+    };
+    let plan = log.step("render", |_| {
+        let material = material::load(&env, root).map_err(|e| e.to_string())?;
+        let plan = render::render(&env, &material);
+        let n = plan.files.len();
+        Ok((plan, format!("{n} files")))
+    })?;
+    let changes = log.step("write", |_| {
+        let changes = write_tree(&plan.files, root).map_err(|e| e.to_string())?;
+        let detail = if changes.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            let mut parts: Vec<String> = changes.written.clone();
+            parts.extend(changes.removed.iter().map(|p| format!("removed {p}")));
+            parts.join(", ")
+        };
+        Ok((changes, detail))
+    })?;
+    hostname(log, root, &env.get("hostname"))?;
+    log.step("dirs", |_| {
+        let dir = root.join(CHECKPOINTS.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        if live(root) && nix::unistd::geteuid().is_root() {
+            let id = Some(nix::unistd::Uid::from_raw(ROUTER_UID));
+            nix::unistd::chown(&dir, id, Some(nix::unistd::Gid::from_raw(ROUTER_UID)))
+                .map_err(|e| format!("cannot chown {}: {e}", dir.display()))?;
+        }
+        Ok(((), format!("{CHECKPOINTS} for the router's checkpoints")))
+    })?;
+    let restart = units_to_restart(&changes);
+    services(log, &systemctl, &plan, &restart)?;
+    k3s(log, &systemctl, restart.contains(&"k3s"))?;
+    match &plan.router_config_hash {
+        Some(hash) => {
+            let kubeconfig = root.join("etc/rancher/k3s/k3s.yaml");
+            log.step("router", |_| {
+                kube::wait_router(
+                    &kubeconfig,
+                    render::ROUTER_NAMESPACE,
+                    render::ROUTER_DEPLOYMENT,
+                    hash,
+                    render::CONFIG_HASH_ANNOTATION,
+                    opts.router_timeout,
+                )
+                .map(|d| ((), d))
+            })?;
+        }
+        None => log.skip("router", "no vCenter Server property: the router is not deployed"),
+    }
+    if render::on(&env, "debug") {
+        log.skip("clear", "debug is on: guestinfo.ovfEnv is kept");
+    } else {
+        log.step("clear", |_| match opts.source.clear() {
+            Ok(true) => Ok(((), "guestinfo.ovfEnv cleared".into())),
+            Ok(false) => Ok(((), "the properties came from a file: left alone".into())),
+            Err(e) => Err(e.to_string()),
+        })?;
+    }
+    Ok(())
+}
+
+fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
+    let env = OvfEnv::parse(text);
+    let result = log.step("validate", |log| {
+        let env = env.as_ref().map_err(|e| e.to_string())?;
+        for key in &env.unknown {
+            log.line(&format!(
+                "warning: guestinfo.{key} is not a property of this appliance and is ignored"
+            ));
+        }
+        let problems = validate::problems(env);
+        if problems.is_empty() {
+            return Ok(((), format!("{} properties valid", env.values.len())));
+        }
+        for p in &problems {
+            log.line(&format!("invalid property: {p}"));
+        }
+        log.status.problems = problems.iter().map(ToString::to_string).collect();
+        Err(format!(
+            "{} invalid OVF propert{}; fix them in the VM's vApp Options and power-cycle it",
+            problems.len(),
+            if problems.len() == 1 { "y" } else { "ies" }
+        ))
+    });
+    match (result, env) {
+        (Ok(()), Ok(env)) => Ok(env),
+        _ => Err(Stop::Invalid),
+    }
+}
+
+fn hostname(log: &mut log::Log, root: &Path, fqdn: &str) -> Result<(), Stop> {
+    if !live(root) {
+        log.skip("hostname", "rendering under --root: the live host name is left alone");
+        return Ok(());
+    }
+    log.step("hostname", |_| {
+        let current = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if current == fqdn {
+            return Ok(((), format!("already {fqdn}")));
+        }
+        nix::unistd::sethostname(fqdn).map_err(|e| format!("cannot set the host name to {fqdn}: {e}"))?;
+        Ok(((), format!("{current} -> {fqdn}")))
+    })?;
+    Ok(())
+}
+
+fn services(log: &mut log::Log, sd: &systemd::Systemctl, plan: &Plan, restart: &[&str]) -> Result<(), Stop> {
+    log.step("services", |_| {
+        let mut done = Vec::new();
+        for (unit, wanted) in plan.units.iter().filter(|(u, _)| **u != "k3s") {
+            let enabled = sd.is_enabled(unit)?;
+            if *wanted && !enabled {
+                sd.enable_now(unit)?;
+                done.push(format!("enabled {unit}"));
+            } else if !*wanted && (enabled || sd.is_active(unit)?) {
+                sd.disable_now(unit)?;
+                done.push(format!("disabled {unit}"));
+            }
+        }
+        for unit in restart.iter().filter(|u| **u != "k3s") {
+            let wanted = plan.units.get(unit).copied().unwrap_or(true);
+            if wanted && !done.iter().any(|d| d.ends_with(unit)) {
+                sd.restart(unit)?;
+                done.push(format!("restarted {unit}"));
+            }
+        }
+        let detail = if done.is_empty() {
+            "no change".to_string()
+        } else {
+            done.join(", ")
+        };
+        Ok(((), detail))
+    })?;
+    Ok(())
+}
+
+fn k3s(log: &mut log::Log, sd: &systemd::Systemctl, changed: bool) -> Result<(), Stop> {
+    log.step("k3s", |_| {
+        if !sd.is_active("k3s")? {
+            sd.start_no_block("k3s", false)?;
+            Ok(((), "started".into()))
+        } else if changed {
+            sd.start_no_block("k3s", true)?;
+            Ok(((), "restarted: its configuration changed".into()))
+        } else {
+            Ok(((), "running; configuration unchanged".into()))
+        }
+    })?;
+    Ok(())
+}
+
+/// With no new properties, k3s still starts with the configuration of the last good run.
+fn start_previous_k3s(log: &mut log::Log, root: &Path, sd: &systemd::Systemctl) -> Result<(), Stop> {
+    if !root.join("etc/rancher/k3s/config.yaml").exists() {
+        log.skip("k3s", "never configured: no k3s configuration yet");
+        return Ok(());
+    }
+    k3s(log, sd, false)
+}

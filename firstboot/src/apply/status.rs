@@ -1,0 +1,93 @@
+//! The status file (`/var/lib/firstboot/status.json`): the last run's steps, their durations
+//! and errors, written after every step so a run that dies still leaves a trail, and printed by
+//! `firstboot status`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const STATUS: &str = "/var/lib/firstboot/status.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Step {
+    pub name: String,
+    /// `ok`, `failed` or `skipped`.
+    pub result: String,
+    pub detail: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Status {
+    pub started: String,
+    pub finished: Option<String>,
+    /// `running`, `ok`, `invalid` (properties rejected, nothing changed) or `failed`.
+    pub result: String,
+    /// Where the properties came from.
+    pub source: String,
+    pub steps: Vec<Step>,
+    /// Every invalid property, when the result is `invalid`.
+    #[serde(default)]
+    pub problems: Vec<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+pub fn path(root: &Path) -> PathBuf {
+    root.join(STATUS.trim_start_matches('/'))
+}
+
+impl Status {
+    /// Writes the status atomically.
+    pub fn save(&self, root: &Path) -> std::io::Result<()> {
+        let p = path(root);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = p.with_extension("json.tmp");
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, &p)
+    }
+
+    pub fn load(root: &Path) -> Result<Option<Status>, String> {
+        let p = path(root);
+        match std::fs::read(&p) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{} is not a firstboot status file: {e}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+        }
+    }
+
+    /// The human-readable report `firstboot status` prints.
+    pub fn report(&self) -> String {
+        let mut s = format!(
+            "last run: started {}, {}{}\nproperties from: {}\n\n",
+            self.started,
+            self.result,
+            self.finished
+                .as_ref()
+                .map(|f| format!(" (finished {f})"))
+                .unwrap_or_else(|| " (did not finish: still running, or it was killed)".into()),
+            self.source
+        );
+        for step in &self.steps {
+            s.push_str(&format!(
+                "  {:<10} {:<8} {:>7.1} s  {}\n",
+                step.name, step.result, step.seconds, step.detail
+            ));
+        }
+        if !self.problems.is_empty() {
+            s.push_str("\ninvalid properties (fix them in the VM's vApp Options, then power-cycle):\n");
+            for p in &self.problems {
+                s.push_str(&format!("  - {p}\n"));
+            }
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!("\nerror: {e}\n"));
+        }
+        s
+    }
+}

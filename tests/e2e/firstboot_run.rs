@@ -1,0 +1,348 @@
+//! `firstboot run` end to end under a root folder: properties from a stand-in for
+//! vmware-rpctool, systemd through a stand-in for systemctl (tests/peers), and the router's
+//! readiness through a fake Kubernetes API that answers as k3s does once it has applied the
+//! manifests folder (there is no k3s to run here). Idempotency, incremental changes, invalid
+//! properties and the router timeout.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use e2e::{repo_root, TempDir};
+
+const TOKEN: &str = "test-token";
+
+/// The fake API server: the router's Deployment mirrors the manifest k3s would have applied
+/// from `root`; `healthy` decides whether its pod is ready or crash-looping.
+struct FakeApi {
+    port: u16,
+    healthy: Arc<AtomicBool>,
+}
+
+fn manifest_hash(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("var/lib/rancher/k3s/server/manifests/event-router.yaml")).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("event-router.vmware.com/config-sha256:"))?;
+    Some(line.split(':').nth(1)?.trim().to_string())
+}
+
+fn answer(path: &str, auth_ok: bool, root: &Path, healthy: bool) -> (u16, String) {
+    if !auth_ok {
+        return (401, r#"{"kind":"Status","code":401}"#.into());
+    }
+    if path == "/apis/apps/v1/namespaces/vmware-system/deployments/event-router" {
+        let Some(hash) = manifest_hash(root) else {
+            return (404, r#"{"kind":"Status","code":404}"#.into());
+        };
+        let ready = if healthy { 1 } else { 0 };
+        let body = serde_json::json!({
+            "metadata": {"name": "event-router", "namespace": "vmware-system", "generation": 2},
+            "spec": {"replicas": 1, "template": {"metadata": {"annotations": {
+                "event-router.vmware.com/config-sha256": hash}}}},
+            "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": ready}
+        });
+        return (200, body.to_string());
+    }
+    if path.starts_with("/api/v1/namespaces/vmware-system/pods?labelSelector=") {
+        let body = serde_json::json!({"items": [{
+            "metadata": {"name": "event-router-7d9f-abcde"},
+            "status": {"containerStatuses": [{"ready": healthy, "state": if healthy {
+                serde_json::json!({"running": {}})
+            } else {
+                serde_json::json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}})
+            }}]}
+        }]});
+        return (200, body.to_string());
+    }
+    (404, "{}".into())
+}
+
+impl FakeApi {
+    fn start(root: &Path) -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (flag, root) = (healthy.clone(), root.to_path_buf());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut auth_ok = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if line.to_ascii_lowercase().starts_with("authorization:") && line.contains(TOKEN) {
+                        auth_ok = true;
+                    }
+                }
+                let (code, body) = answer(&path, auth_ok, &root, flag.load(Ordering::SeqCst));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FakeApi { port, healthy }
+    }
+
+    /// k3s's kubeconfig, pointing at this server.
+    fn kubeconfig(&self, root: &Path) {
+        let path = root.join("etc/rancher/k3s/k3s.yaml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: default\nclusters:\n- name: default\n  cluster:\n    server: http://127.0.0.1:{}\ncontexts:\n- name: default\n  context:\n    cluster: default\n    user: default\nusers:\n- name: default\n  user:\n    token: {TOKEN}\n",
+                self.port
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// A machine under a temporary root: guestinfo, systemd state and the API server.
+struct Machine {
+    root: TempDir,
+    work: TempDir,
+    api: FakeApi,
+}
+
+impl Machine {
+    fn new(sample: &str) -> Machine {
+        let root = TempDir::new("root");
+        let work = TempDir::new("machine");
+        let seed = repo_root().join("firstboot/testdata/seed").join(sample);
+        assert!(Command::new("cp")
+            .arg("-r")
+            .arg(format!("{}/.", seed.display()))
+            .arg(root.path())
+            .status()
+            .unwrap()
+            .success());
+        let api = FakeApi::start(root.path());
+        api.kubeconfig(root.path());
+        let m = Machine { root, work, api };
+        m.set_guestinfo(
+            &std::fs::read_to_string(repo_root().join(format!("firstboot/testdata/{sample}.xml"))).unwrap(),
+        );
+        m
+    }
+
+    fn guestinfo(&self) -> PathBuf {
+        self.work.path().join("guestinfo")
+    }
+
+    fn set_guestinfo(&self, xml: &str) {
+        std::fs::write(self.guestinfo(), xml).unwrap();
+    }
+
+    /// `firstboot ARGS` with the stand-ins; returns (exit code, stdout, stderr).
+    fn firstboot(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let peers = repo_root().join("tests/peers");
+        let out = Command::new(e2e::workspace_bin("firstboot"))
+            .args(args)
+            .arg("--root")
+            .arg(self.root.path())
+            .env("FIRSTBOOT_SYSTEMCTL", peers.join("fake-systemctl.sh"))
+            .env("FIRSTBOOT_RPCTOOL", peers.join("fake-rpctool.sh"))
+            .env("FAKE_SYSTEMD_DIR", self.work.path().join("systemd"))
+            .env("FAKE_GUESTINFO", self.guestinfo())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The systemctl calls that changed something since the last call of this.
+    fn actions(&self) -> Vec<String> {
+        let path = self.work.path().join("systemd/calls");
+        let calls = std::fs::read_to_string(&path).unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        calls
+            .lines()
+            .filter(|c| !c.starts_with("is-"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.root.path().join("var/lib/firstboot/status.json")).unwrap()).unwrap()
+    }
+}
+
+fn step_results(status: &serde_json::Value) -> Vec<String> {
+    status["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {}", s["name"].as_str().unwrap(), s["result"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn run_applies_everything_then_changes_nothing_then_only_the_difference() {
+    let m = Machine::new("proxy-credentials");
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        m.actions(),
+        [
+            "enable --now rsyslog",
+            "restart systemd-networkd",
+            "start --no-block k3s"
+        ],
+        "sshd stays disabled (Enable SSH = false); networkd picks up its new file; k3s starts"
+    );
+    let status = m.status();
+    assert_eq!(status["result"], "ok");
+    assert_eq!(
+        step_results(&status),
+        [
+            "read ok",
+            "validate ok",
+            "render ok",
+            "write ok",
+            "hostname skipped",
+            "dirs ok",
+            "services ok",
+            "k3s ok",
+            "router ok",
+            "clear ok"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.guestinfo()).unwrap(),
+        "NULL",
+        "guestinfo.ovfEnv is cleared"
+    );
+    let log = std::fs::read_to_string(m.root.path().join("var/log/bootstrap.log")).unwrap();
+    assert!(log.contains("step router: ok in"), "{log}");
+    for secret in ["VMware1!", "p@ss", "Stats!Pass"] {
+        assert!(
+            !log.contains(secret) && !out.contains(secret),
+            "a secret reached the log"
+        );
+    }
+
+    // Reboot without new properties: guestinfo is empty, k3s is already running, nothing to do.
+    let (code, out, _) = m.firstboot(&["run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("cleared after the last successful run"), "{out}");
+    assert_eq!(m.actions(), Vec::<String>::new());
+
+    // Power-cycle with the same properties: nothing is rewritten or restarted.
+    m.set_guestinfo(&std::fs::read_to_string(repo_root().join("firstboot/testdata/proxy-credentials.xml")).unwrap());
+    let (code, out, _) = m.firstboot(&["run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("step write: ok in") && out.contains("nothing changed"),
+        "{out}"
+    );
+    assert_eq!(m.actions(), Vec::<String>::new());
+
+    // A new vCenter password: only the router's config and manifest change, no service restarts;
+    // the run waits until the Deployment carries the new config.
+    let xml = std::fs::read_to_string(repo_root().join("firstboot/testdata/proxy-credentials.xml"))
+        .unwrap()
+        .replace(
+            r#"guestinfo.vcenter_password" oe:value="VMware1!""#,
+            r#"guestinfo.vcenter_password" oe:value="N3w-pass!""#,
+        );
+    m.set_guestinfo(&xml);
+    let (code, out, _) = m.firstboot(&["run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("step write: ok in")
+            && out
+                .contains(": /etc/event-router/config.yaml, /var/lib/rancher/k3s/server/manifests/event-router.yaml\n"),
+        "{out}"
+    );
+    assert_eq!(
+        m.actions(),
+        Vec::<String>::new(),
+        "only the router restarts (k3s rolls its Deployment)"
+    );
+
+    // `firstboot status` tells the story.
+    let (code, out, _) = m.firstboot(&["status"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("last run: started") && out.contains("  router     ok"),
+        "{out}"
+    );
+}
+
+#[test]
+fn invalid_properties_change_nothing_and_are_kept_in_the_status() {
+    let m = Machine::new("static-knative");
+    m.set_guestinfo(&std::fs::read_to_string(repo_root().join("firstboot/testdata/invalid.xml")).unwrap());
+    let before = std::fs::read(m.root.path().join("etc/shadow")).unwrap();
+    let (code, out, _) = m.firstboot(&["run"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("invalid property: IP Address (guestinfo.ipaddress): must be an IPv4 address"),
+        "shown on the console: {out}"
+    );
+    assert_eq!(m.actions(), Vec::<String>::new());
+    assert_eq!(std::fs::read(m.root.path().join("etc/shadow")).unwrap(), before);
+    assert!(!m.root.path().join("etc/hostname").exists(), "nothing is rendered");
+    assert_ne!(
+        std::fs::read_to_string(m.guestinfo()).unwrap(),
+        "NULL",
+        "kept for the next try"
+    );
+    let (code, out, _) = m.firstboot(&["status"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("invalid properties (fix them in the VM's vApp Options, then power-cycle):")
+            && out.contains(
+                "  - vCenter Password (guestinfo.vcenter_password): is required when a vCenter Server is set"
+            ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_router_that_does_not_get_ready_fails_the_run_with_what_was_seen() {
+    let m = Machine::new("static-knative");
+    m.api.healthy.store(false, Ordering::SeqCst);
+    let (code, out, _) = m.firstboot(&["run", "--router-timeout", "3"]);
+    assert_eq!(code, Some(1), "{out}");
+    let status = m.status();
+    assert_eq!(status["result"], "failed");
+    let error = status["error"].as_str().unwrap();
+    assert!(
+        error.contains("the router did not become ready within 3 s")
+            && error.contains("CrashLoopBackOff")
+            && error.contains("kubectl -n vmware-system logs deploy/event-router"),
+        "{error}"
+    );
+    assert_ne!(
+        std::fs::read_to_string(m.guestinfo()).unwrap(),
+        "NULL",
+        "not cleared after a failure"
+    );
+}
+
+#[test]
+fn status_before_any_run_says_so() {
+    let m = Machine::new("static-knative");
+    let (code, _, err) = m.firstboot(&["status"]);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("firstboot has not run yet"), "{err}");
+}
