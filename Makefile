@@ -10,9 +10,9 @@ all: build
 tools:
 	bash scripts/install-test-tools.sh
 
-## build: the event-router and firstboot binaries (debug)
+## build: the event-router, firstboot and ova binaries (debug)
 build:
-	$(CARGO) build -p event-router -p firstboot
+	$(CARGO) build -p event-router -p firstboot -p ovf
 
 ## lint: formatting, clippy, shellcheck, the type table's consistency
 lint: tools

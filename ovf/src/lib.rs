@@ -3,6 +3,7 @@
 //! descriptor, the first-boot agent's validation and the README table all come from this one
 //! table, so they cannot disagree.
 
+pub mod descriptor;
 pub mod docs;
 
 /// What a property holds; the first-boot agent validates by kind.

@@ -13,10 +13,28 @@ struct Cli {
 enum Command {
     /// Prints the README's OVF property table (Markdown, with its markers).
     PropertiesTable,
+    /// Prints the OVF descriptor (without disks: what `ova build` writes, minus the References).
+    Descriptor {
+        #[arg(long, default_value = "event-broker-appliance")]
+        name: String,
+        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+        version: String,
+        #[arg(long, default_value = "unknown")]
+        commit: String,
+    },
 }
 
 fn main() {
     match Cli::parse().command {
         Command::PropertiesTable => println!("{}", ovf::docs::readme_block()),
+        Command::Descriptor { name, version, commit } => {
+            let appliance = ovf::descriptor::Appliance {
+                name,
+                version,
+                commit,
+                ..Default::default()
+            };
+            print!("{}", ovf::descriptor::descriptor(&appliance));
+        }
     }
 }

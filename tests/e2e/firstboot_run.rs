@@ -4,8 +4,6 @@
 //! manifests folder (there is no k3s to run here). Idempotency, incremental changes, invalid
 //! properties and the router timeout.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,36 +61,13 @@ fn answer(path: &str, auth_ok: bool, root: &Path, healthy: bool) -> (u16, String
 
 impl FakeApi {
     fn start(root: &Path) -> FakeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let healthy = Arc::new(AtomicBool::new(true));
         let (flag, root) = (healthy.clone(), root.to_path_buf());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { break };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request = String::new();
-                if reader.read_line(&mut request).is_err() {
-                    continue;
-                }
-                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
-                let mut auth_ok = false;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if line.to_ascii_lowercase().starts_with("authorization:") && line.contains(TOKEN) {
-                        auth_ok = true;
-                    }
-                }
-                let (code, body) = answer(&path, auth_ok, &root, flag.load(Ordering::SeqCst));
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+        let port = e2e::json_server(move |path, headers| {
+            let auth_ok = headers
+                .iter()
+                .any(|h| h.to_ascii_lowercase().starts_with("authorization:") && h.contains(TOKEN));
+            answer(path, auth_ok, &root, flag.load(Ordering::SeqCst))
         });
         FakeApi { port, healthy }
     }

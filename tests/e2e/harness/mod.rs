@@ -110,6 +110,42 @@ fn line_reader(out: impl Read + Send + 'static) -> Rx<String> {
     rx
 }
 
+/// A loopback HTTP server answering every GET with `answer(path, headers)` -> (status, JSON
+/// body); for the fakes of peers that cannot run here (the Kubernetes API). Runs until the
+/// test process ends.
+pub fn json_server(answer: impl Fn(&str, &[String]) -> (u16, String) + Send + 'static) -> u16 {
+    use std::io::Write as _;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let Ok(clone) = stream.try_clone() else { continue };
+            let mut reader = BufReader::new(clone);
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                headers.push(line.trim_end().to_string());
+            }
+            let (code, body) = answer(&path, &headers);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
 /// A running vcsim (govmomi 0.24.2).
 pub struct Vcsim {
     child: Child,
@@ -308,6 +344,11 @@ impl Router {
 
     /// Starts the router with these command-line flags after `--config`.
     pub fn start_with(config: &str, metrics_port: u16, flags: &[&str]) -> Router {
+        Router::start_env(config, metrics_port, flags, &[])
+    }
+
+    /// Starts the router with extra environment variables.
+    pub fn start_env(config: &str, metrics_port: u16, flags: &[&str], env: &[(&str, &str)]) -> Router {
         let dir = TempDir::new("router");
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, config).unwrap();
@@ -316,6 +357,7 @@ impl Router {
             .arg("--config")
             .arg(&cfg)
             .args(flags)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
