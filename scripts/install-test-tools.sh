@@ -41,6 +41,7 @@ APT_PACKAGES=(
   ca-certificates
   shellcheck
   openssl
+  qemu-utils
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

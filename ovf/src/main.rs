@@ -22,9 +22,25 @@ enum Command {
         #[arg(long, default_value = "unknown")]
         commit: String,
     },
+    /// Builds the OVA: disks (raw, qcow2 or VMDK) converted to streamOptimized VMDK, the
+    /// descriptor first, then the disks, then the .mf with SHA256 digests.
+    Build {
+        /// A disk image (.raw/.img, .qcow2 or .vmdk); repeat for more disks, in order.
+        #[arg(long = "disk", required = true)]
+        disks: Vec<std::path::PathBuf>,
+        /// The OVA to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value = "event-broker-appliance")]
+        name: String,
+        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+        version: String,
+        #[arg(long, default_value = "unknown")]
+        commit: String,
+    },
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     match Cli::parse().command {
         Command::PropertiesTable => println!("{}", ovf::docs::readme_block()),
         Command::Descriptor { name, version, commit } => {
@@ -36,5 +52,29 @@ fn main() {
             };
             print!("{}", ovf::descriptor::descriptor(&appliance));
         }
+        Command::Build {
+            disks,
+            out,
+            name,
+            version,
+            commit,
+        } => {
+            let appliance = ovf::descriptor::Appliance {
+                name,
+                version,
+                commit,
+                ..Default::default()
+            };
+            match ovf::ova::build(&disks, &out, &appliance) {
+                Ok(files) => {
+                    println!("wrote {}: {}", out.display(), files.join(", "));
+                }
+                Err(e) => {
+                    eprintln!("ova build: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
     }
+    std::process::ExitCode::SUCCESS
 }
