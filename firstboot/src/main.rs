@@ -69,6 +69,9 @@ fn load(ovf_env: &PathBuf) -> Result<OvfEnv, ExitCode> {
     for key in &env.unknown {
         eprintln!("warning: guestinfo.{key} is not a property of this appliance and is ignored");
     }
+    for w in firstboot::validate::warnings(&env) {
+        eprintln!("warning: {w}");
+    }
     let found = problems(&env);
     if found.is_empty() {
         return Ok(env);

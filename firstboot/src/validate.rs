@@ -234,6 +234,21 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
     out
 }
 
+/// Valid settings that do not (yet) do everything they say; shown, never fatal.
+pub fn warnings(env: &OvfEnv) -> Vec<String> {
+    let mut out = Vec::new();
+    let value = env.get("eventbridge_rule_arn");
+    let arns: Vec<&str> = list(&value).collect();
+    if env.get("processor") == "aws_event_bridge" && arns.len() > 1 {
+        out.push(format!(
+            "AWS EventBridge Rule ARN(s) (guestinfo.eventbridge_rule_arn): {} rule ARNs given; the router uses the first ({}) until it supports several",
+            arns.len(),
+            arns[0]
+        ));
+    }
+    out
+}
+
 /// A given certificate and key must parse and belong together.
 fn custom_tls(env: &OvfEnv, out: &mut Vec<Problem>) {
     let (cert_key, key_key) = ("custom_tls_ca_cert", "custom_tls_private_key");
@@ -408,5 +423,9 @@ mod tests {
             ),
         ]);
         assert_eq!(messages(&ok), Vec::<String>::new());
+        assert_eq!(
+            warnings(&ok),
+            ["AWS EventBridge Rule ARN(s) (guestinfo.eventbridge_rule_arn): 2 rule ARNs given; the router uses the first (arn:aws:events:us-west-1:123456789012:rule/a) until it supports several"]
+        );
     }
 }

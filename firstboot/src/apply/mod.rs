@@ -199,6 +199,9 @@ fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
                 "warning: guestinfo.{key} is not a property of this appliance and is ignored"
             ));
         }
+        for w in validate::warnings(env) {
+            log.line(&format!("warning: {w}"));
+        }
         let problems = validate::problems(env);
         if problems.is_empty() {
             return Ok(((), format!("{} properties valid", env.values.len())));
