@@ -1,7 +1,6 @@
 //! What the router does with a wrong password, an unreachable or untrusted vCenter, a trusted
 //! private CA, and small collector pages: one clear log line, and it keeps running.
 
-use std::process::Command;
 use std::time::Duration;
 
 use e2e::{config, free_port, knative, CeReceiver, Router, TempDir, Vcsim};
@@ -51,16 +50,7 @@ fn unreachable_vcenter_is_one_clear_line_and_the_router_keeps_running() {
 /// A private CA and a server certificate for 127.0.0.1, made with openssl.
 fn private_ca(dir: &std::path::Path) {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        e2e::run_in(dir, "openssl", args);
     };
     run(&[
         "req",

@@ -192,16 +192,7 @@ fn variant(name: &str, set: &[(&str, &str)], dir: &std::path::Path) -> String {
 }
 
 fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    e2e::run_in(dir, "openssl", args);
 }
 
 #[test]

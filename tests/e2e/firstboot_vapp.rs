@@ -66,18 +66,6 @@ fn a_vapp_deployed_into_vcsim_configures_a_router_that_streams_its_events() {
     let ovf = ovf.to_str().unwrap();
 
     // The operator's way: import.spec lists the properties with their defaults.
-    let mut spec: Value = serde_json::from_str(&vcsim.govc(&["import.spec", ovf])).unwrap();
-    let keys: Vec<String> = spec["PropertyMapping"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["Key"].as_str().unwrap().to_string())
-        .collect();
-    let schema: Vec<String> = ovf::PROPERTIES.iter().map(|p| p.ovf_key()).collect();
-    assert_eq!(
-        keys, schema,
-        "govmomi reads every schema property from the descriptor, in order"
-    );
     let (user, pass, host) = credentials_and_host(&vcsim);
     let values = [
         ("guestinfo.hostname", "veba.corp.local"),
@@ -87,26 +75,14 @@ fn a_vapp_deployed_into_vcsim_configures_a_router_that_streams_its_events() {
         ("guestinfo.vcenter_password", pass.as_str()),
         ("guestinfo.vcenter_disable_tls_verification", "True"),
     ];
-    for p in spec["PropertyMapping"].as_array_mut().unwrap() {
-        if let Some((_, v)) = values.iter().find(|(k, _)| p["Key"] == *k) {
-            p["Value"] = Value::from(*v);
-        }
-    }
-    spec["NetworkMapping"] = serde_json::json!([{"Name": "VM Network", "Network": "VM Network"}]);
-    let options = work.path().join("options.json");
-    std::fs::write(&options, spec.to_string()).unwrap();
-    vcsim.govc(&[
-        "import.ovf",
-        "-options",
-        options.to_str().unwrap(),
-        "-ds",
-        "LocalDS_0",
-        "-pool",
-        "/DC0/host/DC0_C0/Resources",
-        "-name",
-        "veba",
-        ovf,
-    ]);
+    let keys = vcsim.import("import.ovf", ovf, work.path(), |key| {
+        values.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+    });
+    let schema: Vec<String> = ovf::PROPERTIES.iter().map(|p| p.ovf_key()).collect();
+    assert_eq!(
+        keys, schema,
+        "govmomi reads every schema property from the descriptor, in order"
+    );
     let info: Value = serde_json::from_str(&vcsim.govc(&["vm.info", "-e", "-json", "veba"])).unwrap();
     assert_eq!(info["VirtualMachines"][0]["Config"]["Hardware"]["NumCPU"], 2);
     let env = work.path().join("ovfenv.xml");

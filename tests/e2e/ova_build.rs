@@ -98,10 +98,8 @@ fn an_ova_with_every_property_set_imports_into_vcsim() {
     let vcsim = Vcsim::start(&[]);
     let ova_path = dir.path().join("veba.ova");
     let ova_path = ova_path.to_str().unwrap();
-    let mut spec: Value = serde_json::from_str(&vcsim.govc(&["import.spec", ova_path])).unwrap();
-    let mut want = Vec::new();
-    for p in spec["PropertyMapping"].as_array_mut().unwrap() {
-        let key = p["Key"].as_str().unwrap().to_string();
+    let want = std::cell::RefCell::new(Vec::new());
+    vcsim.import("import.ova", ova_path, dir.path(), |key| {
         let prop = ovf::PROPERTIES
             .iter()
             .find(|q| q.ovf_key() == key)
@@ -111,23 +109,11 @@ fn an_ova_with_every_property_set_imports_into_vcsim() {
             ovf::Kind::Choice => prop.values.last().unwrap().to_string(),
             _ => format!("set-{}", prop.key),
         };
-        p["Value"] = Value::from(value.clone());
-        want.push((key, value));
-    }
+        want.borrow_mut().push((key.to_string(), value.clone()));
+        Some(value)
+    });
+    let want = want.into_inner();
     assert_eq!(want.len(), ovf::PROPERTIES.len());
-    spec["NetworkMapping"] = serde_json::json!([{"Name": "VM Network", "Network": "VM Network"}]);
-    let options = dir.path().join("options.json");
-    std::fs::write(&options, spec.to_string()).unwrap();
-    vcsim.govc(&[
-        "import.ova",
-        "-options",
-        options.to_str().unwrap(),
-        "-ds",
-        "LocalDS_0",
-        "-pool",
-        "/DC0/host/DC0_C0/Resources",
-        ova_path,
-    ]);
     // vcsim 0.24.2 keeps the values in ExtraConfig, not in vAppConfig.property.
     let info: Value = serde_json::from_str(&vcsim.govc(&["vm.info", "-e", "-json", "veba"])).unwrap();
     let vm = &info["VirtualMachines"][0];

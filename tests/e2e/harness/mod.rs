@@ -146,6 +146,21 @@ pub fn json_server(answer: impl Fn(&str, &[String]) -> (u16, String) + Send + 's
     port
 }
 
+/// Runs `program args` in `dir`; panics with its stderr when it fails; returns its stdout.
+pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A running vcsim (govmomi 0.24.2).
 pub struct Vcsim {
     child: Child,
@@ -202,6 +217,38 @@ impl Vcsim {
             String::from_utf8_lossy(&out.stderr)
         );
         text
+    }
+
+    /// Deploys an OVF or OVA (`verb`: import.ovf or import.ova) the operator's way: the
+    /// `import.spec` options with `set(key) -> Some(value)` applied to the properties, written to
+    /// `dir/options.json`, VM Network mapped; returns the property keys import.spec listed.
+    pub fn import(&self, verb: &str, path: &str, dir: &Path, set: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        let mut spec: Value = serde_json::from_str(&self.govc(&["import.spec", path])).expect("import.spec json");
+        let mut keys = Vec::new();
+        for p in spec["PropertyMapping"].as_array_mut().into_iter().flatten() {
+            let key = p["Key"].as_str().unwrap_or_default().to_string();
+            if let Some(v) = set(&key) {
+                p["Value"] = Value::from(v);
+            }
+            keys.push(key);
+        }
+        spec["NetworkMapping"] = serde_json::json!([{"Name": "VM Network", "Network": "VM Network"}]);
+        let options = dir.join("options.json");
+        std::fs::write(&options, spec.to_string()).expect("write options.json");
+        let options = options.display().to_string();
+        self.govc(&[
+            verb,
+            "-options",
+            &options,
+            "-ds",
+            "LocalDS_0",
+            "-pool",
+            "/DC0/host/DC0_C0/Resources",
+            "-name",
+            "veba",
+            path,
+        ]);
+        keys
     }
 
     /// Ends every session except govc's own (the router's, among others).
