@@ -9,18 +9,36 @@ struct Cli {
     command: Command,
 }
 
+/// What the descriptor says about the appliance itself.
+#[derive(clap::Args)]
+struct ApplianceArgs {
+    #[arg(long, default_value = "event-broker-appliance")]
+    name: String,
+    #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+    version: String,
+    #[arg(long, default_value = "unknown")]
+    commit: String,
+}
+
+impl From<ApplianceArgs> for ovf::descriptor::Appliance {
+    fn from(a: ApplianceArgs) -> Self {
+        ovf::descriptor::Appliance {
+            name: a.name,
+            version: a.version,
+            commit: a.commit,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Prints the README's OVF property table (Markdown, with its markers).
     PropertiesTable,
     /// Prints the OVF descriptor (without disks: what `ova build` writes, minus the References).
     Descriptor {
-        #[arg(long, default_value = "event-broker-appliance")]
-        name: String,
-        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
-        version: String,
-        #[arg(long, default_value = "unknown")]
-        commit: String,
+        #[command(flatten)]
+        appliance: ApplianceArgs,
     },
     /// Builds the OVA: disks (raw, qcow2 or VMDK) converted to streamOptimized VMDK, the
     /// descriptor first, then the disks, then the .mf with SHA256 digests.
@@ -31,50 +49,24 @@ enum Command {
         /// The OVA to write.
         #[arg(long)]
         out: std::path::PathBuf,
-        #[arg(long, default_value = "event-broker-appliance")]
-        name: String,
-        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
-        version: String,
-        #[arg(long, default_value = "unknown")]
-        commit: String,
+        #[command(flatten)]
+        appliance: ApplianceArgs,
     },
 }
 
 fn main() -> std::process::ExitCode {
     match Cli::parse().command {
         Command::PropertiesTable => println!("{}", ovf::docs::readme_block()),
-        Command::Descriptor { name, version, commit } => {
-            let appliance = ovf::descriptor::Appliance {
-                name,
-                version,
-                commit,
-                ..Default::default()
-            };
-            print!("{}", ovf::descriptor::descriptor(&appliance));
+        Command::Descriptor { appliance } => {
+            print!("{}", ovf::descriptor::descriptor(&appliance.into()));
         }
-        Command::Build {
-            disks,
-            out,
-            name,
-            version,
-            commit,
-        } => {
-            let appliance = ovf::descriptor::Appliance {
-                name,
-                version,
-                commit,
-                ..Default::default()
-            };
-            match ovf::ova::build(&disks, &out, &appliance) {
-                Ok(files) => {
-                    println!("wrote {}: {}", out.display(), files.join(", "));
-                }
-                Err(e) => {
-                    eprintln!("ova build: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
+        Command::Build { disks, out, appliance } => match ovf::ova::build(&disks, &out, &appliance.into()) {
+            Ok(files) => println!("wrote {}: {}", out.display(), files.join(", ")),
+            Err(e) => {
+                eprintln!("ova build: {e}");
+                return std::process::ExitCode::FAILURE;
             }
-        }
+        },
     }
     std::process::ExitCode::SUCCESS
 }

@@ -125,6 +125,12 @@ fn stream_optimized(disk: &Path, n: usize, work: &Path) -> Result<(PathBuf, u64)
     Ok((out, capacity))
 }
 
+/// Maps an I/O error on `path` to [`OvaError::Write`].
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> OvaError {
+    let path = path.display().to_string();
+    move |source| OvaError::Write { path, source }
+}
+
 fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
@@ -144,22 +150,13 @@ pub fn build(disks: &[PathBuf], out: &Path, appliance: &Appliance) -> Result<Vec
     if disks.is_empty() {
         return Err(OvaError::NoDisk);
     }
-    let write_err = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| OvaError::Write { path, source }
-    };
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let partial = dir.join(format!(
-        ".{}.partial",
-        out.file_name().and_then(|n| n.to_str()).unwrap_or("appliance.ova")
-    ));
-    let work = dir.join(format!(
-        ".{}.work",
-        out.file_name().and_then(|n| n.to_str()).unwrap_or("appliance.ova")
-    ));
+    let base = out.file_name().and_then(|n| n.to_str()).unwrap_or("appliance.ova");
+    let partial = dir.join(format!(".{base}.partial"));
+    let work = dir.join(format!(".{base}.work"));
     if !dir.is_dir() {
         return Err(OvaError::Write {
             path: out.display().to_string(),
@@ -184,10 +181,6 @@ fn assemble(
     work: &Path,
     appliance: &Appliance,
 ) -> Result<Vec<String>, OvaError> {
-    let write_err = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| OvaError::Write { path, source }
-    };
     let file = std::fs::File::create(partial).map_err(write_err(out))?;
     let mut vmdks = Vec::new();
     for (i, disk) in disks.iter().enumerate() {

@@ -153,18 +153,24 @@ pub fn wait_router(
     rt.block_on(async {
         let start = Instant::now();
         let mut last = String::from("nothing seen yet");
+        // Built once k3s has written its kubeconfig; the client then serves every poll.
+        let mut api: Option<Api> = None;
         while start.elapsed() < timeout {
-            let attempt = if kubeconfig.exists() {
-                match api_from_kubeconfig(kubeconfig) {
-                    Ok(api) => check(&api, namespace, name, hash, annotation).await,
-                    Err(e) => Err(e),
+            if api.is_none() {
+                if kubeconfig.exists() {
+                    match api_from_kubeconfig(kubeconfig) {
+                        Ok(a) => api = Some(a),
+                        Err(e) => last = e,
+                    }
+                } else {
+                    last = format!("k3s has not written {} yet", kubeconfig.display());
                 }
-            } else {
-                Err(format!("k3s has not written {} yet", kubeconfig.display()))
-            };
-            match attempt {
-                Ok(()) => return Ok(format!("the router is ready after {:.0} s", start.elapsed().as_secs_f64())),
-                Err(e) => last = e,
+            }
+            if let Some(a) = &api {
+                match check(a, namespace, name, hash, annotation).await {
+                    Ok(()) => return Ok(format!("the router is ready after {:.0} s", start.elapsed().as_secs_f64())),
+                    Err(e) => last = e,
+                }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
