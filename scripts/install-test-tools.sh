@@ -3,6 +3,7 @@
 #
 #   .tools/bin/vcsim, .tools/bin/govc   govmomi simulator + CLI, built from Debian's
 #                                       golang-github-vmware-govmomi source package
+#   .tools/bin/kubectl                  Debian's kubectl 1.20 (for `kubectl kustomize`), unpacked
 #   .tools/venv                         Python venv with tests/requirements.txt
 #   .tools/build                        work files (apt-get source, GOPATH, GOCACHE, stamps)
 #
@@ -42,7 +43,14 @@ APT_PACKAGES=(
   shellcheck
   openssl
   qemu-utils
+  packer
+  umoci
+  jq
 )
+# kubectl (for `kubectl kustomize`) comes from Debian's kubernetes-client .deb, unpacked into
+# .tools: installing the package would clash with a kubectl some images already have.
+KUBECTL_DEB_VERSION=1.20.5+really1.20.2-1.1+deb12u1
+KUBECTL_ROOT=$TOOLS/kubernetes-client
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -170,6 +178,27 @@ CONF
   echo "$GOVMOMI_STAMP_TEXT" >"$GOVMOMI_STAMP"
 fi
 
+# ---------------------------------------------------------------- kubectl (kustomize)
+if [[ -x $BIN/kubectl && -f $KUBECTL_ROOT/.version && $(<"$KUBECTL_ROOT/.version") == "$KUBECTL_DEB_VERSION" ]]; then
+  log "kubectl $KUBECTL_DEB_VERSION is up to date"
+else
+  log "unpacking kubernetes-client $KUBECTL_DEB_VERSION into ${KUBECTL_ROOT#"$ROOT"/}"
+  rm -rf "$KUBECTL_ROOT" "$BUILD/kubectl-deb"
+  mkdir -p "$BUILD/kubectl-deb"
+  kubectl_download() {
+    (cd "$BUILD/kubectl-deb" &&
+      apt_get download -qq -o APT::Sandbox::User=root "kubernetes-client=$KUBECTL_DEB_VERSION")
+  }
+  if ! kubectl_download; then
+    ((EUID == 0)) && apt_get update -qq
+    kubectl_download ||
+      die "apt-get download kubernetes-client=$KUBECTL_DEB_VERSION failed (is the Debian archive reachable?)"
+  fi
+  dpkg-deb -x "$BUILD"/kubectl-deb/kubernetes-client_*.deb "$KUBECTL_ROOT"
+  ln -sf "$KUBECTL_ROOT/usr/bin/kubectl" "$BIN/kubectl"
+  echo "$KUBECTL_DEB_VERSION" >"$KUBECTL_ROOT/.version"
+fi
+
 # ---------------------------------------------------------------- python packages
 [[ -f $REQUIREMENTS ]] || die "missing $REQUIREMENTS"
 req_sum=$(sha256sum "$REQUIREMENTS" | awk '{print $1}')
@@ -198,5 +227,8 @@ python   $VENV/bin/python  ($("$VENV/bin/python" --version 2>&1))
 packages $pkgs
 go       $("$GO" version)
 shellcheck $(shellcheck --version | awk '/^version:/ {print $2}')
+packer   $(CHECKPOINT_DISABLE=1 packer version | head -n1)
+umoci    $(umoci --version)
+kubectl  $BIN/kubectl ($("$BIN/kubectl" version --client --short 2>/dev/null || echo "$KUBECTL_DEB_VERSION"))
 done in $((SECONDS - START_SECONDS))s
 SUMMARY

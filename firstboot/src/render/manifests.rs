@@ -32,10 +32,6 @@ pub(super) fn digest(text: &str) -> String {
 const HEADER: &str =
     "# Rendered by firstboot from the OVF properties; k3s applies it. Edit the vApp options and reboot instead.\n";
 
-fn namespace(name: &str) -> String {
-    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
-}
-
 pub(super) fn tls_secret(m: &Material) -> String {
     format!(
         "{HEADER}{}---
@@ -53,11 +49,52 @@ data:
   tls.crt: {}
   tls.key: {}
 ",
-        namespace(ROUTER_NAMESPACE),
+        base::NAMESPACE,
         q(&m.self_signed.to_string()),
         b64(&m.tls_cert),
         b64(&m.tls_key)
     )
+}
+
+/// The router's manifests shared with the kustomize base (manifests/base): one source for both.
+mod base {
+    pub const NAMESPACE: &str = include_str!("../../../manifests/base/namespace.yaml");
+    pub const SERVICE_ACCOUNT: &str = include_str!("../../../manifests/base/serviceaccount.yaml");
+    pub const RBAC: &str = include_str!("../../../manifests/base/rbac.yaml");
+    pub const DEPLOYMENT: &str = include_str!("../../../manifests/base/deployment.yaml");
+    pub const SERVICE: &str = include_str!("../../../manifests/base/service.yaml");
+}
+
+/// The appliance's changes to the base Deployment: (what the base says, what we write instead).
+/// Each anchor occurs exactly once in the base (checked by a test), so none is silently lost.
+fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 4] {
+    [
+        (
+            "          image: event-router\n          imagePullPolicy: IfNotPresent\n",
+            format!("          image: {ROUTER_IMAGE}\n          imagePullPolicy: Never\n"),
+        ),
+        (
+            "    metadata:\n      labels:\n        app.kubernetes.io/name: event-router\n    spec:\n",
+            format!(
+                "    metadata:\n      labels:\n        app.kubernetes.io/name: event-router\n      annotations:\n        \
+                 {CONFIG_HASH_ANNOTATION}: {hash}\n    spec:\n"
+            ),
+        ),
+        ("          ports:\n", format!("{env_from}          ports:\n")),
+        (
+            "          emptyDir: {}\n",
+            "          hostPath:\n            path: /var/lib/event-router/checkpoints\n            type: DirectoryOrCreate\n"
+                .to_string(),
+        ),
+    ]
+}
+
+fn deployment(hash: &str, env_from: &str) -> String {
+    deployment_edits(hash, env_from)
+        .iter()
+        .fold(base::DEPLOYMENT.to_string(), |text, (from, to)| {
+            text.replacen(from, to, 1)
+        })
 }
 
 pub(super) fn router(env: &OvfEnv, config: &str, hash: &str) -> String {
@@ -81,144 +118,77 @@ data:
             "          envFrom:\n            - secretRef:\n                name: event-router-proxy\n".to_string(),
         )
     };
-    format!(
-        "{HEADER}{ns}---
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: event-router
-  namespace: {ROUTER_NAMESPACE}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: event-router-addressable-resolver
-rules:
-  - apiGroups: [\"eventing.knative.dev\"]
-    resources: [\"brokers\"]
-    verbs: [\"get\"]
-  - apiGroups: [\"messaging.knative.dev\"]
-    resources: [\"channels\", \"inmemorychannels\"]
-    verbs: [\"get\"]
-  - apiGroups: [\"serving.knative.dev\"]
-    resources: [\"services\"]
-    verbs: [\"get\"]
-  - apiGroups: [\"\"]
-    resources: [\"services\"]
-    verbs: [\"get\"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: event-router-addressable-resolver
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: event-router-addressable-resolver
-subjects:
-  - kind: ServiceAccount
-    name: event-router
-    namespace: {ROUTER_NAMESPACE}
----
-apiVersion: v1
+    let config_secret = format!(
+        "apiVersion: v1
 kind: Secret
 metadata:
   name: event-router-config
   namespace: {ROUTER_NAMESPACE}
 type: Opaque
 data:
-  config.yaml: {config}
-{proxy_secret}---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {ROUTER_DEPLOYMENT}
-  namespace: {ROUTER_NAMESPACE}
-  labels:
-    app.kubernetes.io/name: event-router
-spec:
-  replicas: 1
-  strategy:
-    type: Recreate
-  selector:
-    matchLabels:
-      app.kubernetes.io/name: event-router
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: event-router
-      annotations:
-        {CONFIG_HASH_ANNOTATION}: {hash}
-    spec:
-      serviceAccountName: event-router
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65532
-        runAsGroup: 65532
-        fsGroup: 65532
-        seccompProfile:
-          type: RuntimeDefault
-      containers:
-        - name: event-router
-          image: {ROUTER_IMAGE}
-          imagePullPolicy: Never
-          args: [\"--config\", \"/etc/event-router/config.yaml\", \"--log-json\"]
-{env_from}          ports:
-            - name: metrics
-              containerPort: 8082
-          readinessProbe:
-            httpGet:
-              path: /readyz
-              port: metrics
-            periodSeconds: 5
-          livenessProbe:
-            httpGet:
-              path: /healthz
-              port: metrics
-            periodSeconds: 20
-          resources:
-            requests:
-              cpu: 50m
-              memory: 32Mi
-            limits:
-              memory: 256Mi
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities:
-              drop: [\"ALL\"]
-          volumeMounts:
-            - name: config
-              mountPath: /etc/event-router
-              readOnly: true
-            - name: checkpoints
-              mountPath: /var/lib/event-router/checkpoints
-      volumes:
-        - name: config
-          secret:
-            secretName: event-router-config
-            defaultMode: 0400
-        - name: checkpoints
-          hostPath:
-            path: /var/lib/event-router/checkpoints
-            type: DirectoryOrCreate
----
-apiVersion: v1
-kind: Service
+  config.yaml: {}
+{proxy_secret}",
+        b64(config)
+    );
+    let docs = [
+        base::NAMESPACE,
+        base::SERVICE_ACCOUNT,
+        base::RBAC,
+        &config_secret,
+        &deployment(hash, &env_from),
+        base::SERVICE,
+    ];
+    format!("{HEADER}{}", docs.join("---\n"))
+}
+
+/// Contour's HTTPProxy that publishes the router's /stats and /metrics on the appliance's FQDN
+/// over HTTPS (the appliance-tls certificate); the router's own basic auth protects them.
+pub(super) fn ingress(fqdn: &str) -> String {
+    format!(
+        "{HEADER}apiVersion: projectcontour.io/v1
+kind: HTTPProxy
 metadata:
   name: event-router
   namespace: {ROUTER_NAMESPACE}
-  labels:
-    app.kubernetes.io/name: event-router
 spec:
-  selector:
-    app.kubernetes.io/name: event-router
-  ports:
-    - name: metrics
-      port: 8082
-      targetPort: metrics
+  virtualhost:
+    fqdn: {}
+    tls:
+      secretName: appliance-tls
+      minimumProtocolVersion: \"1.2\"
+  routes:
+    - conditions:
+        - prefix: /stats
+      services:
+        - name: event-router
+          port: 8082
+    - conditions:
+        - prefix: /metrics
+      services:
+        - name: event-router
+          port: 8082
 ",
-        ns = namespace(ROUTER_NAMESPACE),
-        config = b64(config),
+        q(fqdn)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_deployment_edit_applies_exactly_once() {
+        for (from, _) in deployment_edits("h", "") {
+            assert_eq!(
+                base::DEPLOYMENT.matches(from).count(),
+                1,
+                "anchor not unique in the base: {from}"
+            );
+        }
+        let d = deployment("abc", "");
+        assert!(d.contains(&format!("image: {ROUTER_IMAGE}\n")));
+        assert!(d.contains("imagePullPolicy: Never"));
+        assert!(d.contains(&format!("{CONFIG_HASH_ANNOTATION}: abc")));
+        assert!(d.contains("hostPath:") && !d.contains("emptyDir: {}"));
+    }
 }

@@ -109,6 +109,12 @@ pub fn render(env: &OvfEnv, material: &Material) -> Plan {
             0o600,
             manifests::router(env, &cfg, &hash),
         );
+        file(
+            &mut t,
+            &format!("{K3S_MANIFESTS}/event-router-ingress.yaml"),
+            0o600,
+            manifests::ingress(&fqdn),
+        );
         file(&mut t, ROUTER_CONFIG, 0o600, cfg);
         router_config_hash = Some(hash);
     }

@@ -22,7 +22,8 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn tool(rel: &str) -> PathBuf {
+/// A tool installed by `scripts/install-test-tools.sh` under the repository (`.tools/...`).
+pub fn tool(rel: &str) -> PathBuf {
     let p = repo_root().join(rel);
     assert!(
         p.exists(),
