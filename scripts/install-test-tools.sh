@@ -45,6 +45,7 @@ APT_PACKAGES=(
   qemu-utils
   packer
   umoci
+  skopeo
   jq
 )
 # kubectl (for `kubectl kustomize`) comes from Debian's kubernetes-client .deb, unpacked into
@@ -229,6 +230,7 @@ go       $("$GO" version)
 shellcheck $(shellcheck --version | awk '/^version:/ {print $2}')
 packer   $(CHECKPOINT_DISABLE=1 packer version | head -n1)
 umoci    $(umoci --version)
+skopeo   $(skopeo --version)
 kubectl  $BIN/kubectl ($("$BIN/kubectl" version --client --short 2>/dev/null || echo "$KUBECTL_DEB_VERSION"))
 done in $((SECONDS - START_SECONDS))s
 SUMMARY
