@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all tools build lint test unit e2e demo clean-tools
+.PHONY: all tools build lint test unit e2e demo ova clean-tools
 
 all: build
 
@@ -18,7 +18,8 @@ build:
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	shellcheck scripts/*.sh tests/peers/*.sh .ci/run
+	shellcheck -x scripts/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
+	bash scripts/check-packer.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
 ## unit: unit tests only (no tools needed)
@@ -33,6 +34,11 @@ test: tools lint build
 ## demo: vcsim -> event-router -> CloudEvents on the console
 demo: tools build
 	bash scripts/demo.sh
+
+## ova: build the appliance OVA with packer (SOURCE=qemu on Linux with KVM, SOURCE=vsphere-iso on a vCenter)
+SOURCE ?= qemu
+ova:
+	bash scripts/build-ova.sh $(SOURCE)
 
 clean-tools:
 	rm -rf .tools

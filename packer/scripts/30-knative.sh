@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Knative Serving + Eventing (in-memory channel, MT channel-based broker) and Contour via
+# net-contour (Envoy on ports 80/443 through k3s's service load balancer), as manifests in k3s's
+# auto-deploy folder; their container images pulled once here and saved into k3s's agent images
+# folder, so the appliance starts them without internet.
+set -euo pipefail
+: "${PAYLOAD:?}"
+export BOM=$PAYLOAD/bom.json
+# shellcheck source-path=SCRIPTDIR source=lib/fetch.sh
+source "$PAYLOAD/lib/fetch.sh"
+
+MANIFESTS=/var/lib/rancher/k3s/server/manifests
+IMAGES=/var/lib/rancher/k3s/agent/images
+STAGE=$PAYLOAD/knative
+mkdir -p "$STAGE" "$IMAGES"
+
+# Download into a staging folder first: k3s must not deploy them while we only want its
+# containerd to pull images.
+declare -A DEST
+while IFS=$'\t' read -r name url sha dest mode; do
+  fetch "$name" "$url" "$sha" "$STAGE/$(basename "$dest")" "$mode"
+  DEST[$STAGE/$(basename "$dest")]=$dest
+done < <(bom_files knative)
+
+# serving-core's own config-network would fight ours (files/config-network.yaml) over one object.
+serving_core=$(find "$STAGE" -name '*-serving-core.yaml')
+awk -f "$PAYLOAD/lib/drop-doc.awk" -v kind=ConfigMap -v name=config-network "$serving_core" >"$serving_core.new"
+if cmp -s "$serving_core.new" "$serving_core"; then
+  echo "error: $serving_core has no config-network ConfigMap to replace: check files/config-network.yaml against this Knative release" >&2
+  exit 1
+fi
+mv "$serving_core.new" "$serving_core"
+
+mapfile -t images < <(bash "$PAYLOAD/lib/list-images.sh" "$STAGE"/*.yaml)
+((${#images[@]} > 0)) || { echo "error: found no container images in the Knative manifests" >&2; exit 1; }
+echo "pulling ${#images[@]} images"
+
+# A throwaway k3s, only for its containerd; its cluster state is wiped afterwards so each
+# deployed appliance creates its own (certificates, node name, tokens).
+mkdir -p /etc/rancher/k3s
+printf 'disable:\n  - traefik\nwrite-kubeconfig-mode: "0600"\n' >/etc/rancher/k3s/config.yaml
+systemctl start k3s
+for _ in $(seq 1 120); do
+  k3s ctr version >/dev/null 2>&1 && break
+  sleep 2
+done
+k3s ctr version >/dev/null
+for ref in "${images[@]}"; do
+  k3s ctr -n k8s.io images pull --platform linux/amd64 "$ref" >/dev/null
+  echo "pulled $ref"
+done
+k3s ctr -n k8s.io images export --platform linux/amd64 "$IMAGES/knative-contour.tar" "${images[@]}"
+
+systemctl stop k3s
+# What k3s-killall.sh does: stop the pods' processes, unmount their volumes, remove state.
+pkill -9 -f 'containerd-shim' || true
+awk '$2 ~ "^/(run/k3s|var/lib/kubelet|var/lib/rancher/k3s)" {print $2}' /proc/mounts | sort -r |
+  xargs -r -n1 umount -l
+rm -rf /var/lib/rancher/k3s/server /var/lib/rancher/k3s/agent/containerd \
+  /var/lib/rancher/k3s/agent/etc /var/lib/rancher/k3s/agent/pod-manifests \
+  /var/lib/rancher/k3s/agent/*.crt /var/lib/rancher/k3s/agent/*.key \
+  /var/lib/rancher/k3s/agent/*.kubeconfig /var/lib/rancher/k3s/data \
+  /etc/rancher/k3s/k3s.yaml /etc/rancher/k3s/config.yaml /etc/rancher/node \
+  /var/lib/kubelet /var/lib/cni /run/k3s /run/flannel
+ip link delete cni0 2>/dev/null || true
+ip link delete flannel.1 2>/dev/null || true
+
+mkdir -p "$MANIFESTS"
+for staged in "${!DEST[@]}"; do
+  install -m 0600 "$staged" "${DEST[$staged]}"
+done
+install -m 0600 "$PAYLOAD/files/config-network.yaml" "$MANIFESTS/12-config-network.yaml"
+ls -l "$MANIFESTS" "$IMAGES"

@@ -1,0 +1,86 @@
+# Two ways to build the same appliance: vsphere-iso on a vCenter (for vSphere shops) and qemu on
+# any Linux runner with KVM (no VMware needed). Both boot the Photon OS ISO, install it from the
+# kickstart packer serves over HTTP, then provision over SSH (build.pkr.hcl).
+
+locals {
+  bom = jsondecode(file("${abspath(path.root)}/bom.json"))
+  # Photon OS 5's ISO boots GRUB: open its console, load the installer with our kickstart.
+  boot_command = [
+    "<wait3><esc><wait>c<wait>",
+    "linux /isolinux/vmlinuz root=/dev/ram0 loglevel=3 insecure_installation=1 ",
+    "ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.json photon.media=cdrom<enter>",
+    "initrd /isolinux/initrd.img<enter>",
+    "boot<enter>",
+  ]
+  http_directory = "${var.artifacts_dir}/http"
+  ova            = "${var.output_dir}/${var.vm_name}_${var.version}.ova"
+}
+
+source "vsphere-iso" "photon" {
+  vcenter_server      = var.vcenter_server
+  username            = var.vcenter_username
+  password            = var.vcenter_password
+  insecure_connection = var.vcenter_insecure
+  datacenter          = var.vcenter_datacenter
+  cluster             = var.vcenter_cluster
+  datastore           = var.vcenter_datastore
+  folder              = var.vcenter_folder
+
+  vm_name              = "${var.vm_name}-build-${var.commit}"
+  guest_os_type        = "vmwarePhoton64Guest"
+  vm_version           = 17
+  firmware             = "bios"
+  CPUs                 = var.cpus
+  RAM                  = var.memory_mb
+  disk_controller_type = ["pvscsi"]
+  storage {
+    disk_size             = var.disk_size_mb
+    disk_thin_provisioned = true
+  }
+  network_adapters {
+    network      = var.vcenter_network
+    network_card = "vmxnet3"
+  }
+  notes = "Event Broker Appliance build ${var.version} (${var.commit}); packer removes it after export."
+
+  iso_url        = local.bom.photon.iso_url
+  iso_checksum   = local.bom.photon.iso_checksum
+  http_directory = local.http_directory
+  boot_wait      = "5s"
+  boot_command   = local.boot_command
+
+  ssh_username     = "root"
+  ssh_password     = var.build_password
+  ssh_timeout      = "45m"
+  shutdown_command = "shutdown -P now"
+
+  convert_to_template = false
+  export {
+    output_directory = "${var.output_dir}/vsphere"
+    force            = true
+  }
+}
+
+source "qemu" "photon" {
+  vm_name          = "${var.vm_name}.qcow2"
+  output_directory = "${var.output_dir}/qemu"
+  accelerator      = var.qemu_accelerator
+  headless         = var.headless
+  cpus             = var.cpus
+  memory           = var.memory_mb
+  disk_size        = "${var.disk_size_mb}M"
+  disk_interface   = "virtio-scsi"
+  net_device       = "virtio-net"
+  format           = "qcow2"
+
+  iso_url        = local.bom.photon.iso_url
+  iso_checksum   = local.bom.photon.iso_checksum
+  http_directory = local.http_directory
+  boot_wait      = "5s"
+  boot_command   = local.boot_command
+
+  ssh_username     = "root"
+  ssh_password     = var.build_password
+  ssh_timeout      = "45m"
+  shutdown_command = "shutdown -P now"
+}

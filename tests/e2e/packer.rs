@@ -1,0 +1,347 @@
+//! The appliance build, offline: packer 1.6.6 validates the template and names the variables a
+//! build is missing; the post-processor script turns a built disk into the OVA; the kickstart
+//! and bill of materials are well formed; the provisioning helpers find every image in Knative's
+//! manifests and drop the one ConfigMap we replace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use e2e::{repo_root, run_in, workspace_bin, TempDir};
+use serde_json::Value;
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A copy of packer/ that Debian's packer 1.6.6 reads (without plugins.pkr.hcl), and the build
+/// inputs packer checks for.
+struct Template {
+    dir: TempDir,
+}
+
+impl Template {
+    fn new() -> Template {
+        let dir = TempDir::new("packer");
+        let out = Command::new("cp")
+            .arg("-r")
+            .arg(repo_root().join("packer"))
+            .arg(dir.path().join("packer"))
+            .output()
+            .expect("cp");
+        assert!(out.status.success(), "{}", text(&out));
+        std::fs::remove_file(dir.path().join("packer/plugins.pkr.hcl")).expect("rm plugins");
+        std::fs::create_dir_all(dir.path().join("artifacts/http")).expect("mkdir");
+        std::fs::write(dir.path().join("artifacts/payload.tar.gz"), b"").expect("payload");
+        std::fs::copy(
+            repo_root().join("packer/http/ks.json"),
+            dir.path().join("artifacts/http/ks.json"),
+        )
+        .expect("ks");
+        Template { dir }
+    }
+
+    fn packer(&self, args: &[&str]) -> Output {
+        let home = self.dir.path().join("home");
+        Command::new("packer")
+            .args(args)
+            .env("HOME", &home)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("PACKER_CACHE_DIR", self.dir.path().join("cache"))
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run packer")
+    }
+
+    fn artifacts(&self) -> String {
+        format!("artifacts_dir={}", self.dir.path().join("artifacts").display())
+    }
+}
+
+#[test]
+fn the_template_is_formatted_and_both_sources_validate() {
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/check-packer.sh"))
+        .output()
+        .expect("check-packer.sh");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("validate (qemu, vsphere-iso) passed"),
+        "{}",
+        text(&out)
+    );
+
+    // The format check can fail: a misaligned attribute is reported with the file's name.
+    let t = Template::new();
+    let vars = t.dir.path().join("packer/variables.pkr.hcl");
+    let src = std::fs::read_to_string(&vars).expect("read");
+    std::fs::write(&vars, src.replacen("type        = string", "type = string", 1)).expect("write");
+    let out = t.packer(&["fmt", "-check", "packer"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("variables.pkr.hcl"), "{}", text(&out));
+}
+
+#[test]
+fn packer_names_what_a_build_is_missing() {
+    let t = Template::new();
+    let artifacts = t.artifacts();
+    let base = [
+        "-var",
+        "version=1.0.0",
+        "-var",
+        "commit=abc",
+        "-var",
+        "build_password=long-enough-password",
+        "-var",
+        artifacts.as_str(),
+    ];
+
+    // vsphere-iso without its vCenter variables: the builder lists each one.
+    let mut args = vec!["validate", "-only=vsphere-iso.photon"];
+    args.extend(base);
+    args.push("packer");
+    let out = t.packer(&args);
+    assert!(!out.status.success());
+    for want in [
+        "'vcenter_server' is required",
+        "'username' is required",
+        "'password' is required",
+        "'host' or 'cluster' is required",
+    ] {
+        assert!(text(&out).contains(want), "missing {want:?}:\n{}", text(&out));
+    }
+    // The qemu source does not need them.
+    let mut args = vec!["validate", "-only=qemu.photon"];
+    args.extend(base);
+    args.push("packer");
+    let out = t.packer(&args);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Unset or empty build variables are named by packer's variable validation.
+    let out = t.packer(&["validate", "-only=qemu.photon", "-var", artifacts.as_str(), "packer"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("Unset variable \"version\""), "{}", text(&out));
+    let out = t.packer(&[
+        "validate",
+        "-only=qemu.photon",
+        "-var",
+        "version=",
+        "-var",
+        "commit=abc",
+        "-var",
+        "build_password=short",
+        "-var",
+        artifacts.as_str(),
+        "packer",
+    ]);
+    assert!(!out.status.success());
+    for want in [
+        "The version variable must be set",
+        "The build_password variable must have at least 12 characters",
+    ] {
+        assert!(text(&out).contains(want), "missing {want:?}:\n{}", text(&out));
+    }
+}
+
+fn package(env: &[(&str, &str)]) -> Output {
+    Command::new("bash")
+        .arg(repo_root().join("packer/scripts/package-ova.sh"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("package-ova.sh")
+}
+
+#[test]
+fn the_post_processor_packages_a_qemu_disk_into_a_verified_ova() {
+    let dir = TempDir::new("package-ova");
+    let out_dir = dir.path().join("dist");
+    std::fs::create_dir_all(out_dir.join("qemu")).expect("mkdir");
+    let disk = out_dir.join("qemu/event-broker-appliance.qcow2");
+    run_in(
+        dir.path(),
+        "qemu-img",
+        &["create", "-q", "-f", "qcow2", disk.to_str().expect("utf-8"), "64M"],
+    );
+    let ova = out_dir.join("event-broker-appliance_1.2.3.ova");
+    let ova_tool = workspace_bin("ova");
+    let (o, t) = (out_dir.to_str().expect("utf-8"), ova_tool.to_str().expect("utf-8"));
+    let env = [
+        ("SOURCE_TYPE", "qemu"),
+        ("OUTPUT_DIR", o),
+        ("OVA", ova.to_str().expect("utf-8")),
+        ("OVA_TOOL", t),
+        ("VM_NAME", "event-broker-appliance"),
+        ("VERSION", "1.2.3"),
+        ("COMMIT", "abc123"),
+    ];
+    let out = package(&env);
+    assert!(out.status.success(), "{}", text(&out));
+    let check = run_in(
+        &out_dir,
+        "sha256sum",
+        &["-c", "event-broker-appliance_1.2.3.ova.sha256"],
+    );
+    assert!(check.contains(": OK"), "{check}");
+    let listing = run_in(&out_dir, "tar", &["-tf", "event-broker-appliance_1.2.3.ova"]);
+    let first = listing.lines().next().unwrap_or_default();
+    assert!(first.ends_with(".ovf"), "{listing}");
+    assert!(listing.contains(".vmdk") && listing.contains(".mf"), "{listing}");
+    let ovf = run_in(&out_dir, "tar", &["-xOf", "event-broker-appliance_1.2.3.ova", first]);
+    assert!(
+        ovf.contains("1.2.3") && ovf.contains("abc123"),
+        "version and commit in the descriptor"
+    );
+
+    // A vsphere-iso build without an exported disk, or an unknown source, is refused clearly.
+    let mut bad = env;
+    bad[0] = ("SOURCE_TYPE", "vsphere-iso");
+    std::fs::create_dir_all(out_dir.join("vsphere")).expect("mkdir");
+    let out = package(&bad);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no disk from the vsphere-iso build"),
+        "{}",
+        text(&out)
+    );
+    bad[0] = ("SOURCE_TYPE", "vmware-iso");
+    let out = package(&bad);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unknown source type vmware-iso"), "{}", text(&out));
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn kickstart_and_bill_of_materials_are_well_formed() {
+    let ks = json(&repo_root().join("packer/http/ks.json"));
+    for key in [
+        "hostname",
+        "password",
+        "disk",
+        "partitions",
+        "bootmode",
+        "packages",
+        "postinstall",
+    ] {
+        assert!(ks.get(key).is_some(), "ks.json lacks {key}");
+    }
+    assert_eq!(ks["password"]["crypted"], false);
+
+    let bom = json(&repo_root().join("packer/bom.json"));
+    let iso = bom["photon"]["iso_checksum"].as_str().expect("iso_checksum");
+    let (algo, hex) = iso.split_once(':').expect("type:value");
+    assert!(algo == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    let mut files = 0;
+    for section in ["k3s", "knative"] {
+        for f in bom[section]["files"].as_array().expect("files") {
+            files += 1;
+            let url = f["url"].as_str().expect("url");
+            assert!(url.starts_with("https://"), "{url}");
+            assert!(f["dest"].as_str().expect("dest").starts_with('/'), "{f}");
+            match &f["sha256"] {
+                Value::Null => {}
+                Value::String(h) => assert!(h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()), "{f}"),
+                other => panic!("sha256 must be a hex string or null: {other}"),
+            }
+        }
+    }
+    assert_eq!(files, 10);
+    // k3s is pinned (its binary and air-gap images are executed and imported as root).
+    for f in bom["k3s"]["files"].as_array().expect("files") {
+        assert!(f["sha256"].is_string(), "{f}");
+    }
+}
+
+fn lib(name: &str) -> PathBuf {
+    repo_root().join("packer/scripts/lib").join(name)
+}
+
+#[test]
+fn provisioning_helpers_find_images_and_replace_only_config_network() {
+    let dir = TempDir::new("packer-lib");
+    let serving = dir.path().join("serving-core.yaml");
+    let digest = "a".repeat(64);
+    std::fs::write(
+        &serving,
+        format!(
+            "# license header
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-network
+  namespace: knative-serving
+data:
+  _example: |
+    ingress-class: istio
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-deployment
+  labels:
+    name: config-network
+data:
+  queue-sidecar-image: gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:{digest}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: controller
+spec:
+  template:
+    spec:
+      containers:
+        - name: controller
+          image: gcr.io/knative-releases/knative.dev/serving/cmd/controller@sha256:{digest}
+          env:
+            - name: X_IMAGE
+              value: \"docker.io/envoyproxy/envoy:v1.35.2\"
+"
+        ),
+    )
+    .expect("write");
+    let images = run_in(
+        dir.path(),
+        "bash",
+        &[
+            lib("list-images.sh").to_str().expect("utf-8"),
+            "serving-core.yaml",
+            "serving-core.yaml",
+        ],
+    );
+    let images: Vec<&str> = images.lines().collect();
+    assert_eq!(
+        images,
+        [
+            "docker.io/envoyproxy/envoy:v1.35.2".to_string(),
+            format!("gcr.io/knative-releases/knative.dev/serving/cmd/controller@sha256:{digest}"),
+            format!("gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:{digest}"),
+        ]
+    );
+
+    let kept = run_in(
+        dir.path(),
+        "awk",
+        &[
+            "-f",
+            lib("drop-doc.awk").to_str().expect("utf-8"),
+            "-v",
+            "kind=ConfigMap",
+            "-v",
+            "name=config-network",
+            "serving-core.yaml",
+        ],
+    );
+    assert!(!kept.contains("ingress-class: istio"), "{kept}");
+    assert!(
+        kept.contains("name: config-deployment") && kept.contains("name: controller"),
+        "{kept}"
+    );
+    assert_eq!(kept.matches("\n---\n").count(), 2, "{kept}");
+}
