@@ -60,9 +60,65 @@ pub fn readme_block() -> String {
     format!("{BEGIN}\n{}{END}", markdown_table())
 }
 
+/// Where the deployment properties example lives (the deploy scripts' input).
+pub const PROPERTIES_EXAMPLE: &str = "scripts/appliance.properties.example";
+
+/// The deploy scripts' properties file: every property as `guestinfo.<key>=<default>`, grouped
+/// by category, each with its label and description as a comment.
+pub fn properties_example() -> String {
+    let mut out = String::from(
+        "# Event Broker Appliance deployment properties for scripts/deploy-ovftool.sh and
+# scripts/deploy-govc.sh: one `guestinfo.<key>=<value>` per line, the value is everything after
+# the first `=` (no quotes needed). An empty value keeps the appliance's default. Generated from
+# the OVF property schema (cargo run -p ovf --bin ova -- properties-example); keep your copy
+# private: it holds passwords.
+",
+    );
+    let mut category = "";
+    for p in PROPERTIES {
+        if p.category != category {
+            category = p.category;
+            out.push_str(&format!("\n## {category}\n"));
+        }
+        let mut notes = Vec::new();
+        if p.required {
+            notes.push("required".to_string());
+        }
+        if p.password() {
+            notes.push("secret".to_string());
+        }
+        if !p.values.is_empty() {
+            notes.push(format!("one of: {}", p.values.join(", ")));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join("; "))
+        };
+        out.push_str(&format!(
+            "# {}{notes}: {}\n{}={}\n",
+            p.label,
+            p.description,
+            p.ovf_key(),
+            p.default
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_example_matches_the_schema() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/appliance.properties.example");
+        let file = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            file == properties_example(),
+            "{PROPERTIES_EXAMPLE} is out of date: run `cargo run -p ovf --bin ova -- properties-example > {PROPERTIES_EXAMPLE}`"
+        );
+    }
 
     #[test]
     fn readme_table_matches_the_schema() {

@@ -35,6 +35,8 @@ impl From<ApplianceArgs> for ovf::descriptor::Appliance {
 enum Command {
     /// Prints the README's OVF property table (Markdown, with its markers).
     PropertiesTable,
+    /// Prints the deploy scripts' properties file (every property with its default).
+    PropertiesExample,
     /// Prints the OVF descriptor (without disks: what `ova build` writes, minus the References).
     Descriptor {
         #[command(flatten)]
@@ -57,6 +59,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     match Cli::parse().command {
         Command::PropertiesTable => println!("{}", ovf::docs::readme_block()),
+        Command::PropertiesExample => print!("{}", ovf::docs::properties_example()),
         Command::Descriptor { appliance } => {
             print!("{}", ovf::descriptor::descriptor(&appliance.into()));
         }

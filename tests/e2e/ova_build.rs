@@ -115,19 +115,7 @@ fn an_ova_with_every_property_set_imports_into_vcsim() {
     let want = want.into_inner();
     assert_eq!(want.len(), ovf::PROPERTIES.len());
     // vcsim 0.24.2 keeps the values in ExtraConfig, not in vAppConfig.property.
-    let info: Value = serde_json::from_str(&vcsim.govc(&["vm.info", "-e", "-json", "veba"])).unwrap();
-    let vm = &info["VirtualMachines"][0];
-    let extra: Vec<(String, String)> = vm["Config"]["ExtraConfig"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            (
-                o["Key"].as_str().unwrap().to_string(),
-                o["Value"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
+    let extra = vcsim.extra_config("veba");
     for (key, value) in &want {
         assert!(
             extra.contains(&(key.clone(), value.clone())),

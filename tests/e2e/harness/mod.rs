@@ -202,13 +202,36 @@ impl Vcsim {
         format!("{scheme}://{host}")
     }
 
+    /// The environment that points govc at this vcsim.
+    pub fn govc_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GOVC_URL", self.govc_url.clone()),
+            ("GOVC_INSECURE", "1".to_string()),
+            ("GOVMOMI_HOME", self.home.path().display().to_string()),
+        ]
+    }
+
+    /// A VM's ExtraConfig as (key, value) pairs (vcsim 0.24.2 keeps vApp property values there).
+    pub fn extra_config(&self, vm: &str) -> Vec<(String, String)> {
+        let info: Value = serde_json::from_str(&self.govc(&["vm.info", "-e", "-json", vm])).expect("vm.info json");
+        info["VirtualMachines"][0]["Config"]["ExtraConfig"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                (
+                    o["Key"].as_str().unwrap_or_default().to_string(),
+                    o["Value"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Runs govc against this vcsim; panics with its output when it fails.
     pub fn govc(&self, args: &[&str]) -> String {
         let out = Command::new(tool(".tools/bin/govc"))
             .args(args)
-            .env("GOVC_URL", &self.govc_url)
-            .env("GOVC_INSECURE", "1")
-            .env("GOVMOMI_HOME", self.home.path())
+            .envs(self.govc_env())
             .output()
             .expect("run govc");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
