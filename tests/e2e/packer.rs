@@ -255,6 +255,26 @@ fn kickstart_and_bill_of_materials_are_well_formed() {
     for f in bom["k3s"]["files"].as_array().expect("files") {
         assert!(f["sha256"].is_string(), "{f}");
     }
+    // The provisioning scripts read the same entries.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("set -euo pipefail; source \"$1\"; bom_files k3s; bom_files knative")
+        .arg("bom")
+        .arg(lib("fetch.sh"))
+        .env("BOM", repo_root().join("packer/bom.json"))
+        .output()
+        .expect("bom_files");
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Vec<Vec<String>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.len() == 5 && r[1].starts_with("https://")),
+        "{rows:?}"
+    );
+    assert_eq!(rows[0][3], "/usr/local/bin/k3s");
 }
 
 fn lib(name: &str) -> PathBuf {
@@ -344,4 +364,147 @@ spec:
         "{kept}"
     );
     assert_eq!(kept.matches("\n---\n").count(), 2, "{kept}");
+}
+
+/// A folder served over HTTPS on loopback with a fresh self-signed certificate (stopped on drop).
+struct HttpsFiles {
+    child: std::process::Child,
+    port: u16,
+    ca: PathBuf,
+}
+
+impl HttpsFiles {
+    fn start(dir: &Path, folder: &Path) -> HttpsFiles {
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        run_in(
+            dir,
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                key.to_str().expect("utf-8"),
+                "-out",
+                cert.to_str().expect("utf-8"),
+            ],
+        );
+        let mut child = Command::new(e2e::tool(".tools/venv/bin/python"))
+            .arg(repo_root().join("tests/peers/https_files.py"))
+            .args([folder, &cert, &key])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start https_files.py");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("read port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .expect("PORT line");
+        HttpsFiles { child, port, ca: cert }
+    }
+}
+
+impl Drop for HttpsFiles {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `fetch NAME URL SHA DEST MODE` from packer/scripts/lib/fetch.sh.
+fn fetch(https: &HttpsFiles, lock: &Path, args: [&str; 5], strict: bool) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg("set -euo pipefail; source \"$1\"; shift; fetch \"$@\"")
+        .arg("fetch")
+        .arg(lib("fetch.sh"))
+        .args(args)
+        .env("CURL_CA_BUNDLE", &https.ca)
+        .env("BOM_LOCK", lock)
+        .env("BOM_STRICT", if strict { "1" } else { "0" })
+        .output()
+        .expect("fetch")
+}
+
+#[test]
+fn downloads_are_checked_against_the_bill_of_materials() {
+    let dir = TempDir::new("fetch");
+    let served = dir.path().join("served");
+    std::fs::create_dir(&served).expect("mkdir");
+    std::fs::write(served.join("k3s"), b"#!/bin/sh\necho k3s\n").expect("write");
+    let sha = run_in(&served, "sha256sum", &["k3s"])
+        .split_whitespace()
+        .next()
+        .expect("sum")
+        .to_string();
+    let https = HttpsFiles::start(dir.path(), &served);
+    let url = format!("https://127.0.0.1:{}/k3s", https.port);
+    let lock = dir.path().join("bom.lock.json");
+    let dest = dir.path().join("root/usr/local/bin/k3s");
+    let d = dest.to_str().expect("utf-8");
+
+    // Pinned and matching: installed with its mode, recorded as pinned.
+    let out = fetch(&https, &lock, ["k3s", &url, &sha, d, "0755"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read(&dest).expect("installed"), b"#!/bin/sh\necho k3s\n");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dest).expect("stat").permissions());
+    assert_eq!(mode & 0o777, 0o755);
+    let recorded = json(&lock);
+    assert_eq!(recorded[0]["sha256"], sha.as_str());
+    assert_eq!(recorded[0]["pinned"], true);
+
+    // A different checksum: refused, nothing installed, no partial download left.
+    std::fs::remove_file(&dest).expect("rm");
+    let wrong = "0".repeat(64);
+    let out = fetch(&https, &lock, ["k3s", &url, &wrong, d, "0755"], false);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!("has sha256 {sha}, bom.json pins {wrong}: refusing it")),
+        "{}",
+        text(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(dest.parent().expect("parent")).expect("ls").collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Not pinned: fetched with a warning and recorded as unpinned; refused when strict.
+    let out = fetch(&https, &lock, ["k3s", &url, "null", d, "0644"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is not pinned in bom.json"), "{}", text(&out));
+    assert_eq!(json(&lock)[1]["pinned"], false);
+    std::fs::remove_file(&dest).expect("rm");
+    let out = fetch(&https, &lock, ["k3s", &url, "null", d, "0644"], true);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("BOM_STRICT=1: pin it with scripts/pin-bom.sh"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dest.exists());
+
+    // A missing file is a download error naming the URL.
+    let missing = format!("https://127.0.0.1:{}/nope", https.port);
+    let out = fetch(&https, &lock, ["nope", &missing, &sha, d, "0644"], false);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!("cannot download nope from {missing}")),
+        "{}",
+        text(&out)
+    );
 }
