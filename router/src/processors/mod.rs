@@ -3,6 +3,7 @@
 pub mod console;
 pub mod k8s;
 pub mod knative;
+pub mod pattern;
 
 use std::future::Future;
 use std::pin::Pin;
