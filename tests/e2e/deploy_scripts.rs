@@ -7,15 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use e2e::{repo_root, run_in, tool, workspace_bin, TempDir, Vcsim};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use e2e::{output_text as text, repo_root, run_in, tool, workspace_bin, TempDir, Vcsim};
 
 /// A value for every property: valid choices and booleans, and text with `=`, `#` and spaces
 /// (the file format keeps everything after the first `=`).

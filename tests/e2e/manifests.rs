@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use e2e::{repo_root, router_bin, tool, TempDir};
+use e2e::{output_text as text, repo_root, router_bin, tool, TempDir};
 
 fn check(args: &[&str]) -> Output {
     Command::new(tool(".tools/venv/bin/python"))
@@ -16,14 +16,6 @@ fn check(args: &[&str]) -> Output {
         .current_dir(repo_root())
         .output()
         .expect("run check-manifests.py")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn rendered_manifests() -> Vec<String> {

@@ -6,16 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use e2e::{repo_root, run_in, workspace_bin, TempDir};
+use e2e::{output_text as text, repo_root, run_in, workspace_bin, TempDir};
 use serde_json::Value;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A copy of packer/ that Debian's packer 1.6.6 reads (without plugins.pkr.hcl), and the build
 /// inputs packer checks for.

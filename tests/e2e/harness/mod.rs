@@ -147,6 +147,15 @@ pub fn json_server(answer: impl Fn(&str, &[String]) -> (u16, String) + Send + 's
     port
 }
 
+/// A finished process's stdout followed by its stderr, for assertions and failure messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Runs `program args` in `dir`; panics with its stderr when it fails; returns its stdout.
 pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
