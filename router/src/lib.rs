@@ -6,6 +6,7 @@ pub mod cloudevent;
 pub mod config;
 pub mod delivery;
 pub mod metrics;
+pub mod pipeline;
 pub mod processors;
 pub mod run;
 pub mod sources;

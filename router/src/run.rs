@@ -1,5 +1,5 @@
-//! Wires a validated config into running components: the metrics server, the processor and
-//! the vCenter source, until SIGTERM or SIGINT.
+//! Wires a validated config into running components: the metrics server, the processors
+//! behind the fan-out and one stream per vCenter, until SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +9,10 @@ use anyhow::{bail, Context};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::config::{AuthType, ProcessorType, ProviderType, RouterConfig, VCenterConfig};
+use crate::config::{AuthType, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig};
 use crate::metrics::server::{self, MetricsState};
 use crate::metrics::stats::{ComponentStats, Health};
+use crate::pipeline::{Fanout, Filter, Route};
 use crate::processors::{console::Console, knative::Knative, Processor};
 use crate::sources::vcenter::{VCenterSettings, VCenterSource};
 use crate::tls::TlsOptions;
@@ -19,22 +20,23 @@ use crate::vsphere::client::ClientOptions;
 
 /// Longest single WaitForUpdatesEx; readiness fails after three of these without progress.
 const MAX_WAIT: Duration = Duration::from_secs(10);
+/// How long queued events may still be delivered after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-fn not_supported(what: &str, value: &str, issue: &str) -> anyhow::Error {
+fn not_supported(key: &str, value: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "{what} {value:?} is not supported yet by event-router {} ({issue}); supported now: eventProvider.type vcenter, eventProcessor.type knative or console",
+        "{key} {value:?} is not supported yet by event-router {}; supported now: provider type vcenter (or vcsim), processor type knative or console",
         env!("CARGO_PKG_VERSION")
     )
 }
 
-fn vcenter_settings(v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCenterSettings> {
-    let mut url =
-        url::Url::parse(&v.address).with_context(|| format!("eventProvider.vcenter.address {:?}", v.address))?;
+fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCenterSettings> {
+    let mut url = url::Url::parse(&v.address).with_context(|| format!("{prefix}.address {:?}", v.address))?;
     let _ = url.set_username("");
     let _ = url.set_password(None);
     let (username, password) = match (&v.auth.kind, &v.auth.basic_auth) {
         (AuthType::BasicAuth, Some(b)) => (b.username.clone(), b.password.clone()),
-        _ => bail!("eventProvider.vcenter.auth must be basic_auth with a basicAuth section"),
+        _ => bail!("{prefix}.auth must be basic_auth with a basicAuth section"),
     };
     let root_cas = cfg
         .certificates
@@ -42,6 +44,7 @@ fn vcenter_settings(v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCe
         .map(|c| c.root_cas.iter().map(Into::into).collect())
         .unwrap_or_default();
     Ok(VCenterSettings {
+        key: prefix.to_string(),
         client: ClientOptions {
             url,
             username,
@@ -59,48 +62,83 @@ fn vcenter_settings(v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCe
     })
 }
 
-async fn processor(cfg: &RouterConfig) -> anyhow::Result<Arc<dyn Processor>> {
-    let p = &cfg.event_processor;
+async fn processor(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn Processor>> {
     Ok(match p.kind {
         ProcessorType::Knative => {
-            let k = p.knative.as_ref().context("eventProcessor.knative is missing")?;
-            Arc::new(Knative::new(k).await.context("cannot start the knative processor")?)
+            let k = p
+                .knative
+                .as_ref()
+                .with_context(|| format!("{prefix}.knative is missing"))?;
+            Arc::new(
+                Knative::new(k)
+                    .await
+                    .with_context(|| format!("cannot start the knative processor {}", p.name))?,
+            )
         }
         ProcessorType::Console => Arc::new(Console),
-        ProcessorType::Openfaas => return Err(not_supported("eventProcessor.type", "openfaas", "planned")),
-        ProcessorType::AwsEventBridge => {
-            return Err(not_supported("eventProcessor.type", "aws_event_bridge", "planned"))
-        }
+        ProcessorType::Openfaas => return Err(not_supported(&format!("{prefix}.type"), "openfaas")),
+        ProcessorType::AwsEventBridge => return Err(not_supported(&format!("{prefix}.type"), "aws_event_bridge")),
     })
+}
+
+async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
+    let mut routes = Vec::new();
+    for (prefix, pc) in cfg.processors() {
+        let processor = processor(&prefix, pc).await?;
+        let filter = Filter::new(pc.filter.as_ref()).with_context(|| format!("{prefix}.filter"))?;
+        let stats = ComponentStats::new("EventProcessor", processor.kind(), &pc.name, &processor.address());
+        routes.push(Route {
+            processor,
+            stats,
+            filter,
+        });
+    }
+    Ok(routes)
+}
+
+/// A configured vCenter stream, not started yet.
+struct VCenterPlan {
+    settings: VCenterSettings,
+    stats: Arc<ComponentStats>,
+    health: Arc<Health>,
+}
+
+fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<VCenterPlan>> {
+    let mut plans = Vec::new();
+    for (prefix, pr) in cfg.providers() {
+        let vc = match pr.kind {
+            ProviderType::Vcenter => pr.vcenter.as_ref(),
+            ProviderType::Vcsim => pr.vcsim.as_ref(),
+            ProviderType::Webhook => return Err(not_supported(&format!("{prefix}.type"), "webhook")),
+            ProviderType::Horizon => return Err(not_supported(&format!("{prefix}.type"), "horizon")),
+        }
+        .with_context(|| format!("{prefix} has no vcenter section"))?;
+        if vc.checkpoint {
+            tracing::warn!(
+                "{prefix}: checkpoint is true, but checkpoints are not implemented in this release: events recorded while the router is down are not replayed"
+            );
+        }
+        let section = if pr.kind == ProviderType::Vcsim {
+            "vcsim"
+        } else {
+            "vcenter"
+        };
+        let settings = vcenter_settings(&format!("{prefix}.{section}"), vc, cfg)?;
+        crate::tls::http_client(&settings.client.tls, Duration::from_secs(1))?;
+        let stats = ComponentStats::new("EventProvider", "vcenter", &pr.name, settings.client.url.as_str());
+        plans.push(VCenterPlan {
+            settings,
+            stats,
+            health: Health::new(MAX_WAIT * 3),
+        });
+    }
+    Ok(plans)
 }
 
 /// Runs the router until a shutdown signal. Errors are start-up problems (exit non-zero).
 pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
-    let provider = &cfg.event_provider;
-    let vc = match provider.kind {
-        ProviderType::Vcenter => provider.vcenter.as_ref(),
-        ProviderType::Vcsim => provider.vcsim.as_ref(),
-        ProviderType::Webhook => return Err(not_supported("eventProvider.type", "webhook", "planned")),
-        ProviderType::Horizon => return Err(not_supported("eventProvider.type", "horizon", "planned")),
-    }
-    .context("eventProvider section is missing")?;
-    if vc.checkpoint {
-        tracing::warn!(
-            "eventProvider.vcenter.checkpoint is true, but checkpoints are not implemented in this release: events recorded while the router is down are not replayed"
-        );
-    }
-    let settings = vcenter_settings(vc, &cfg)?;
-    crate::tls::http_client(&settings.client.tls, Duration::from_secs(1))?;
-    let processor = processor(&cfg).await?;
-
-    let provider_stats = ComponentStats::new("EventProvider", "vcenter", &provider.name, settings.client.url.as_str());
-    let proc_stats = ComponentStats::new(
-        "EventProcessor",
-        processor.kind(),
-        &cfg.event_processor.name,
-        &processor.address(),
-    );
-    let health = Health::new(MAX_WAIT * 3);
+    let plans = providers(&cfg)?;
+    let routes = routes(&cfg).await?;
 
     let m = &cfg.metrics_provider.default;
     let addr: SocketAddr = m
@@ -115,14 +153,17 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|a| a.basic_auth.as_ref())
         .map(|b| (b.username.clone(), b.password.clone()));
+    let components = (plans.iter().map(|p| p.stats.clone()))
+        .chain(routes.iter().map(|r| r.stats.clone()))
+        .collect();
+    let health = plans.iter().map(|p| (p.stats.name.clone(), p.health.clone())).collect();
     let state = Arc::new(MetricsState {
-        components: vec![provider_stats.clone(), proc_stats.clone()],
-        health: health.clone(),
+        components,
+        health,
         auth,
         started: Instant::now(),
     });
     info!(address = %listener.local_addr().unwrap_or(addr), "metrics server listening (/stats, /metrics, /healthz, /readyz)");
-    info!(sink = %processor.address(), processor = processor.kind(), "processor ready");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut metrics_stop = stop_rx.clone();
@@ -138,9 +179,18 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
         info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    VCenterSource::new(settings, provider_stats, health)
-        .run(processor, proc_stats, stop_rx)
-        .await;
+    let (fanout, workers) = Fanout::start(routes);
+    let sources: Vec<_> = plans
+        .into_iter()
+        .map(|p| tokio::spawn(VCenterSource::new(p.settings, p.stats, p.health).run(fanout.clone(), stop_rx.clone())))
+        .collect();
+    drop(fanout);
+    for s in sources {
+        if let Err(e) = s.await {
+            tracing::error!("a source stopped abnormally: {e}");
+        }
+    }
+    workers.finish(SHUTDOWN_GRACE).await;
     match tokio::time::timeout(Duration::from_secs(5), metrics).await {
         Ok(Ok(Err(e))) => Err(e).context("metrics server failed"),
         _ => Ok(()),

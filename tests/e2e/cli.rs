@@ -83,15 +83,17 @@ fn schema_is_json_schema_of_the_config() {
         .iter()
         .map(|x| x.as_str().unwrap())
         .collect();
-    for key in [
-        "apiVersion",
-        "kind",
-        "metadata",
-        "eventProvider",
-        "eventProcessor",
-        "metricsProvider",
-    ] {
+    for key in ["apiVersion", "kind", "metadata", "metricsProvider"] {
         assert!(req.contains(&key), "{key} not required: {req:?}");
+    }
+    // One form or the other: the single VEBA section or the router's list (checked by validate).
+    for key in ["eventProvider", "eventProviders", "eventProcessor", "eventProcessors"] {
+        assert!(v["properties"][key].is_object(), "{key} missing from the schema");
+        assert!(!req.contains(&key), "{key} must not be required: {req:?}");
+    }
+    let filter = &v["definitions"]["EventFilter"]["properties"];
+    for key in ["types", "eventNames", "pattern"] {
+        assert!(filter[key].is_object(), "filter.{key} missing: {filter}");
     }
 }
 

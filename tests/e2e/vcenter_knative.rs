@@ -140,11 +140,14 @@ fn binary_mode_delivers_power_events_as_veba_router_cloudevents() {
     let (_, prom) = s.router.get("/metrics").unwrap();
     assert!(
         prom.contains(
-            "event_router_invocations_total{component=\"knative\",event=\"VmPoweredOnEvent\",result=\"success\"} 1"
+            "event_router_invocations_total{component=\"knative\",name=\"sink\",event=\"VmPoweredOnEvent\",result=\"success\"} 1"
         ),
         "{prom}"
     );
-    assert!(prom.contains("event_router_vcenter_session_up 1"));
+    assert!(
+        prom.contains("event_router_vcenter_session_up{name=\"vcsim\"} 1"),
+        "{prom}"
+    );
 }
 
 #[test]

@@ -16,8 +16,19 @@ pub struct RouterConfig {
     /// Must be `RouterConfig`.
     pub kind: String,
     pub metadata: Metadata,
-    pub event_provider: ProviderConfig,
-    pub event_processor: ProcessorConfig,
+    /// VEBA's one provider. Give this or `eventProviders`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_provider: Option<ProviderConfig>,
+    /// Extension: several providers (for example one per vCenter), each with a unique name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_providers: Vec<ProviderConfig>,
+    /// VEBA's one processor. Give this or `eventProcessors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_processor: Option<ProcessorConfig>,
+    /// Extension: several processors, each with a unique name and an optional `filter`; every
+    /// event goes to every processor whose filter it passes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_processors: Vec<ProcessorConfig>,
     pub metrics_provider: MetricsProviderConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<Certificates>,
@@ -140,6 +151,27 @@ pub struct ProcessorConfig {
     pub openfaas: Option<OpenFaasConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_event_bridge: Option<AwsEventBridgeConfig>,
+    /// Extension: which events this processor receives (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<EventFilter>,
+}
+
+/// Extension: a processor's event filter. Every part given must match.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventFilter {
+    /// CloudEvent `type` values, e.g. `com.vmware.event.router/event`; any when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    /// Event names, e.g. `VmPoweredOffEvent` (the `subject` in the router contract, the name
+    /// inside the type for Tanzu Sources); any when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_names: Vec<String>,
+    /// An EventBridge-style event pattern matched against the CloudEvent in structured JSON
+    /// form, e.g. `{"data": {"Vm": {"Name": [{"prefix": "prod-"}]}}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    pub pattern: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -208,6 +240,23 @@ pub struct AwsEventBridgeConfig {
     #[serde(rename = "ruleARN")]
     pub rule_arn: String,
     pub auth: AuthMethod,
+}
+
+impl RouterConfig {
+    /// Every provider with the key path that names it in messages (`eventProvider` or
+    /// `eventProviders[i]`).
+    pub fn providers(&self) -> Vec<(String, &ProviderConfig)> {
+        let one = self.event_provider.iter().map(|p| ("eventProvider".to_string(), p));
+        let many = (self.event_providers.iter().enumerate()).map(|(i, p)| (format!("eventProviders[{i}]"), p));
+        one.chain(many).collect()
+    }
+
+    /// Every processor with the key path that names it in messages.
+    pub fn processors(&self) -> Vec<(String, &ProcessorConfig)> {
+        let one = self.event_processor.iter().map(|p| ("eventProcessor".to_string(), p));
+        let many = (self.event_processors.iter().enumerate()).map(|(i, p)| (format!("eventProcessors[{i}]"), p));
+        one.chain(many).collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

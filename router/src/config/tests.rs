@@ -22,7 +22,7 @@ fn every_veba_example_config_loads() {
         assert_eq!(cfg.api_version, API_VERSION);
     }
     let cfg = RouterConfig::load(&example("vcenter-knative.yaml")).unwrap();
-    let k = cfg.event_processor.knative.unwrap();
+    let k = cfg.event_processor.unwrap().knative.unwrap();
     assert_eq!(k.encoding, Encoding::Binary);
     let r = k.destination.reference.unwrap();
     assert_eq!(
@@ -30,7 +30,7 @@ fn every_veba_example_config_loads() {
         ("Broker", "rabbit", "default")
     );
     let cfg = RouterConfig::load(&example("webhook-knative.yaml")).unwrap();
-    let uri = cfg.event_processor.knative.unwrap().destination.uri.unwrap();
+    let uri = cfg.event_processor.unwrap().knative.unwrap().destination.uri.unwrap();
     assert_eq!(uri.to_url_string(), "http://mybroker-external.corp.local");
 }
 
@@ -126,4 +126,88 @@ fn schema_lists_keys_and_enums() {
     ] {
         assert!(s.contains(key), "schema lacks {key}");
     }
+}
+
+const LISTS: &str = r#"apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: two-vcenters
+eventProviders:
+  - type: vcenter
+    name: vc-01
+    vcenter:
+      address: https://vc01.corp.local/sdk
+      auth: {type: basic_auth, basicAuth: {username: u, password: p}}
+  - type: vcenter
+    name: vc-02
+    vcenter:
+      address: https://vc02.corp.local/sdk
+      auth: {type: basic_auth, basicAuth: {username: u, password: p}}
+eventProcessors:
+  - type: console
+    name: audit
+  - type: knative
+    name: power
+    filter:
+      eventNames: [VmPoweredOffEvent]
+      pattern: {data: {Vm: {Name: [{prefix: prod-}]}}}
+    knative:
+      destination: {uri: "http://broker.local/"}
+metricsProvider:
+  type: default
+  name: m
+  default: {bindAddress: "127.0.0.1:8082"}
+"#;
+
+#[test]
+fn list_forms_load_with_filters() {
+    let cfg = RouterConfig::from_yaml(LISTS, "c").unwrap();
+    let names: Vec<_> = cfg
+        .providers()
+        .into_iter()
+        .map(|(k, p)| format!("{k}={}", p.name))
+        .collect();
+    assert_eq!(names, ["eventProviders[0]=vc-01", "eventProviders[1]=vc-02"]);
+    let (key, power) = &cfg.processors()[1];
+    assert_eq!(key, "eventProcessors[1]");
+    assert_eq!(power.filter.as_ref().unwrap().event_names, ["VmPoweredOffEvent"]);
+}
+
+#[test]
+fn list_form_problems_name_the_entry() {
+    let text = LISTS
+        .replace("name: vc-02", "name: vc-01")
+        .replace("prefix: prod-}", "prefix: 7}")
+        .replace("address: https://vc02.corp.local/sdk", "address: vc02");
+    let err = RouterConfig::from_yaml(&text, "c").unwrap_err().to_string();
+    for want in [
+        "eventProviders[1].name \"vc-01\" is also the name of eventProviders[0]: give each a unique name",
+        "eventProviders[1].vcenter.address \"vc02\"",
+        "eventProcessors[1].filter.pattern: event pattern data.Vm.Name: ",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn providers_and_processors_are_required_once() {
+    let none = LISTS.replace("eventProcessors:", "unusedProcessors:");
+    let err = RouterConfig::from_yaml(&none, "c").unwrap_err().to_string();
+    assert!(err.contains("unknown field `unusedProcessors`"), "{err}");
+    let start = LISTS.find("eventProcessors:").unwrap();
+    let end = LISTS.find("metricsProvider:").unwrap();
+    let missing = format!("{}{}", &LISTS[..start], &LISTS[end..]);
+    let err = RouterConfig::from_yaml(&missing, "c").unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "eventProcessor is missing: add an `eventProcessor:` section (or `eventProcessors:`, a list of them)"
+        ),
+        "{err}"
+    );
+    let both = LISTS.replace(
+        "eventProcessors:",
+        "eventProcessor:\n  type: console\n  name: one\neventProcessors:",
+    );
+    let err = RouterConfig::from_yaml(&both, "c").unwrap_err().to_string();
+    assert!(err.contains("both eventProcessor and eventProcessors are set"), "{err}");
 }

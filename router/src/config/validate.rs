@@ -21,8 +21,28 @@ pub fn problems(cfg: &RouterConfig) -> Vec<String> {
     if cfg.metadata.name.trim().is_empty() {
         p.push("metadata.name is empty: give the configuration a name".into());
     }
-    provider(&cfg.event_provider, &mut p);
-    processor(&cfg.event_processor, &mut p);
+    components(
+        "eventProvider",
+        cfg.event_provider.is_some(),
+        "eventProviders",
+        &cfg.providers(),
+        |pr| &pr.name,
+        &mut p,
+    );
+    for (prefix, pr) in cfg.providers() {
+        provider(&prefix, pr, &mut p);
+    }
+    components(
+        "eventProcessor",
+        cfg.event_processor.is_some(),
+        "eventProcessors",
+        &cfg.processors(),
+        |pr| &pr.name,
+        &mut p,
+    );
+    for (prefix, pr) in cfg.processors() {
+        processor(&prefix, pr, &mut p);
+    }
     metrics(&cfg.metrics_provider, &mut p);
     if let Some(c) = &cfg.certificates {
         for (i, ca) in c.root_cas.iter().enumerate() {
@@ -34,6 +54,38 @@ pub fn problems(cfg: &RouterConfig) -> Vec<String> {
         }
     }
     p
+}
+
+/// One of the two forms, at least one entry, and unique names (they key /stats and /metrics).
+fn components<T>(
+    single: &str,
+    has_single: bool,
+    list: &str,
+    all: &[(String, &T)],
+    name: impl Fn(&T) -> &String,
+    p: &mut Vec<String>,
+) {
+    if all.is_empty() {
+        p.push(format!(
+            "{single} is missing: add an `{single}:` section (or `{list}:`, a list of them)"
+        ));
+    } else if has_single && all.len() > 1 {
+        p.push(format!(
+            "both {single} and {list} are set: move {single} into the {list} list"
+        ));
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for (prefix, c) in all {
+        let n = name(c).trim();
+        if n.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.insert(n.to_string(), prefix.clone()) {
+            p.push(format!(
+                "{prefix}.name {n:?} is also the name of {first}: give each a unique name"
+            ));
+        }
+    }
 }
 
 fn one_section<T>(
@@ -58,9 +110,9 @@ fn one_section<T>(
     }
 }
 
-fn provider(pr: &ProviderConfig, p: &mut Vec<String>) {
+fn provider(prefix: &str, pr: &ProviderConfig, p: &mut Vec<String>) {
     if pr.name.trim().is_empty() {
-        p.push("eventProvider.name is empty: name the provider".into());
+        p.push(format!("{prefix}.name is empty: name the provider"));
     }
     let present = [
         ("vcenter", pr.vcenter.is_some()),
@@ -70,53 +122,61 @@ fn provider(pr: &ProviderConfig, p: &mut Vec<String>) {
     ];
     match pr.kind {
         ProviderType::Vcenter => {
-            one_section("eventProvider", "vcenter", "vcenter", &pr.vcenter, &present, p);
+            one_section(prefix, "vcenter", "vcenter", &pr.vcenter, &present, p);
             if let Some(v) = &pr.vcenter {
-                vcenter("eventProvider.vcenter", v, p);
+                vcenter(&format!("{prefix}.vcenter"), v, p);
             }
         }
         ProviderType::Vcsim => {
-            one_section("eventProvider", "vcsim", "vcsim", &pr.vcsim, &present, p);
+            one_section(prefix, "vcsim", "vcsim", &pr.vcsim, &present, p);
             if let Some(v) = &pr.vcsim {
-                vcenter("eventProvider.vcsim", v, p);
+                vcenter(&format!("{prefix}.vcsim"), v, p);
             }
         }
         ProviderType::Webhook => {
-            one_section("eventProvider", "webhook", "webhook", &pr.webhook, &present, p);
+            one_section(prefix, "webhook", "webhook", &pr.webhook, &present, p);
             if let Some(w) = &pr.webhook {
-                bind_address("eventProvider.webhook.bindAddress", &w.bind_address, p);
-                if w.path.trim() == "/" {
-                    p.push("eventProvider.webhook.path is \"/\": use a path such as /webhook".into());
-                }
-                if let Some(a) = &w.auth {
-                    basic_auth("eventProvider.webhook.auth", a, p);
-                }
+                webhook(&format!("{prefix}.webhook"), w, p);
             }
         }
         ProviderType::Horizon => {
-            one_section("eventProvider", "horizon", "horizon", &pr.horizon, &present, p);
+            one_section(prefix, "horizon", "horizon", &pr.horizon, &present, p);
             if let Some(h) = &pr.horizon {
-                http_url("eventProvider.horizon.address", &h.address, p);
-                let prefix = "eventProvider.horizon.auth";
-                match (&h.auth.kind, &h.auth.active_directory_auth) {
-                    (AuthType::ActiveDirectory, Some(ad)) => {
-                        if ad.domain.trim().is_empty() || ad.username.trim().is_empty() || ad.password.is_empty() {
-                            p.push(format!(
-                                "{prefix}.activeDirectoryAuth needs domain, username and password"
-                            ));
-                        }
-                        if ad.username.contains('@') {
-                            p.push(format!(
-                                "{prefix}.activeDirectoryAuth.username is a UPN: give the plain user name and the domain separately"
-                            ));
-                        }
-                    }
-                    _ => p.push(format!(
-                        "{prefix} must be type active_directory with an activeDirectoryAuth section"
-                    )),
-                }
+                horizon(&format!("{prefix}.horizon"), h, p);
             }
         }
+    }
+}
+
+fn webhook(prefix: &str, w: &WebhookConfig, p: &mut Vec<String>) {
+    bind_address(&format!("{prefix}.bindAddress"), &w.bind_address, p);
+    if w.path.trim() == "/" {
+        p.push(format!("{prefix}.path is \"/\": use a path such as /webhook"));
+    }
+    if let Some(a) = &w.auth {
+        basic_auth(&format!("{prefix}.auth"), a, p);
+    }
+}
+
+fn horizon(prefix: &str, h: &HorizonConfig, p: &mut Vec<String>) {
+    http_url(&format!("{prefix}.address"), &h.address, p);
+    let prefix = format!("{prefix}.auth");
+    match (&h.auth.kind, &h.auth.active_directory_auth) {
+        (AuthType::ActiveDirectory, Some(ad)) => {
+            if ad.domain.trim().is_empty() || ad.username.trim().is_empty() || ad.password.is_empty() {
+                p.push(format!(
+                    "{prefix}.activeDirectoryAuth needs domain, username and password"
+                ));
+            }
+            if ad.username.contains('@') {
+                p.push(format!(
+                    "{prefix}.activeDirectoryAuth.username is a UPN: give the plain user name and the domain separately"
+                ));
+            }
+        }
+        _ => p.push(format!(
+            "{prefix} must be type active_directory with an activeDirectoryAuth section"
+        )),
     }
 }
 
@@ -133,9 +193,9 @@ fn vcenter(prefix: &str, v: &VCenterConfig, p: &mut Vec<String>) {
     }
 }
 
-fn processor(pr: &ProcessorConfig, p: &mut Vec<String>) {
+fn processor(prefix: &str, pr: &ProcessorConfig, p: &mut Vec<String>) {
     if pr.name.trim().is_empty() {
-        p.push("eventProcessor.name is empty: name the processor".into());
+        p.push(format!("{prefix}.name is empty: name the processor"));
     }
     let present = [
         ("knative", pr.knative.is_some()),
@@ -144,23 +204,23 @@ fn processor(pr: &ProcessorConfig, p: &mut Vec<String>) {
     ];
     match pr.kind {
         ProcessorType::Knative => {
-            one_section("eventProcessor", "knative", "knative", &pr.knative, &present, p);
+            one_section(prefix, "knative", "knative", &pr.knative, &present, p);
             if let Some(k) = &pr.knative {
-                knative(k, p);
+                knative(&format!("{prefix}.knative"), k, p);
             }
         }
         ProcessorType::Openfaas => {
-            one_section("eventProcessor", "openfaas", "openfaas", &pr.openfaas, &present, p);
+            one_section(prefix, "openfaas", "openfaas", &pr.openfaas, &present, p);
             if let Some(o) = &pr.openfaas {
-                http_url("eventProcessor.openfaas.address", &o.address, p);
+                http_url(&format!("{prefix}.openfaas.address"), &o.address, p);
                 if let Some(a) = &o.auth {
-                    basic_auth("eventProcessor.openfaas.auth", a, p);
+                    basic_auth(&format!("{prefix}.openfaas.auth"), a, p);
                 }
             }
         }
         ProcessorType::AwsEventBridge => {
             one_section(
-                "eventProcessor",
+                prefix,
                 "aws_event_bridge",
                 "awsEventBridge",
                 &pr.aws_event_bridge,
@@ -168,23 +228,38 @@ fn processor(pr: &ProcessorConfig, p: &mut Vec<String>) {
                 p,
             );
             if let Some(a) = &pr.aws_event_bridge {
-                aws(a, p);
+                aws(&format!("{prefix}.awsEventBridge"), a, p);
             }
         }
         ProcessorType::Console => {
             for (other, set) in present {
                 if set {
                     p.push(format!(
-                        "eventProcessor.{other} is set but eventProcessor.type is console: remove it"
+                        "{prefix}.{other} is set but {prefix}.type is console: remove it"
                     ));
                 }
             }
         }
     }
+    if let Some(f) = &pr.filter {
+        filter(&format!("{prefix}.filter"), f, p);
+    }
 }
 
-fn knative(k: &KnativeConfig, p: &mut Vec<String>) {
-    let prefix = "eventProcessor.knative";
+fn filter(prefix: &str, f: &EventFilter, p: &mut Vec<String>) {
+    for (key, list) in [("types", &f.types), ("eventNames", &f.event_names)] {
+        if list.iter().any(|v| v.trim().is_empty()) {
+            p.push(format!("{prefix}.{key} has an empty entry: remove it"));
+        }
+    }
+    if let Some(pattern) = &f.pattern {
+        if let Err(e) = crate::processors::pattern::Pattern::from_value(pattern) {
+            p.push(format!("{prefix}.pattern: {e}"));
+        }
+    }
+}
+
+fn knative(prefix: &str, k: &KnativeConfig, p: &mut Vec<String>) {
     match (&k.destination.reference, &k.destination.uri) {
         (None, None) => p.push(format!("{prefix}.destination needs a ref (e.g. a Broker) or a uri")),
         (None, Some(u)) => http_url(&format!("{prefix}.destination.uri"), &u.to_url_string(), p),
@@ -207,8 +282,7 @@ fn knative(k: &KnativeConfig, p: &mut Vec<String>) {
     }
 }
 
-fn aws(a: &AwsEventBridgeConfig, p: &mut Vec<String>) {
-    let prefix = "eventProcessor.awsEventBridge";
+fn aws(prefix: &str, a: &AwsEventBridgeConfig, p: &mut Vec<String>) {
     if a.region.trim().is_empty() {
         p.push(format!("{prefix}.region is empty: give the AWS region, e.g. us-west-1"));
     }

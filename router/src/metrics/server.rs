@@ -18,7 +18,8 @@ use crate::config::Secret;
 /// Everything the endpoints read.
 pub struct MetricsState {
     pub components: Vec<Arc<ComponentStats>>,
-    pub health: Arc<Health>,
+    /// One entry per vCenter source: its provider name and stream health.
+    pub health: Vec<(String, Arc<Health>)>,
     pub auth: Option<(String, Secret)>,
     pub started: std::time::Instant,
 }
@@ -74,7 +75,14 @@ pub fn stats_json(state: &MetricsState) -> serde_json::Value {
         if c.role == "EventProcessor" {
             v["invocations"] = serde_json::to_value(c.invocations()).unwrap_or_default();
         }
-        comps.insert(c.kind.to_string(), v);
+        // VEBA keys the map by component type; a type used more than once is keyed type:name.
+        let shared = state.components.iter().filter(|o| o.kind == c.kind).count() > 1;
+        let key = if shared {
+            format!("{}:{}", c.kind, c.name)
+        } else {
+            c.kind.to_string()
+        };
+        comps.insert(key, v);
     }
     serde_json::json!({
         "cmdline": std::env::args().collect::<Vec<_>>(),
@@ -130,19 +138,23 @@ pub fn prometheus_text(state: &MetricsState) -> String {
             for (result, n) in [("success", inv.success), ("failure", inv.failure)] {
                 let _ = writeln!(
                     out,
-                    "event_router_invocations_total{{component=\"{}\",event=\"{}\",result=\"{result}\"}} {n}",
+                    "event_router_invocations_total{{component=\"{}\",name=\"{}\",event=\"{}\",result=\"{result}\"}} {n}",
                     c.kind,
+                    escape_label(&c.name),
                     escape_label(&event)
                 );
             }
         }
     }
     let _ = writeln!(out, "# HELP event_router_vcenter_session_up 1 while the vCenter session is logged in.\n# TYPE event_router_vcenter_session_up gauge");
-    let _ = writeln!(
-        out,
-        "event_router_vcenter_session_up {}",
-        u8::from(state.health.session_up())
-    );
+    for (name, h) in &state.health {
+        let _ = writeln!(
+            out,
+            "event_router_vcenter_session_up{{name=\"{}\"}} {}",
+            escape_label(name),
+            u8::from(h.session_up())
+        );
+    }
     let _ = writeln!(out, "# HELP event_router_uptime_seconds Seconds since the router started.\n# TYPE event_router_uptime_seconds gauge");
     let _ = writeln!(out, "event_router_uptime_seconds {}", state.started.elapsed().as_secs());
     out
@@ -160,9 +172,17 @@ async fn prometheus(State(state): State<Arc<MetricsState>>, headers: HeaderMap) 
 }
 
 async fn readyz(State(state): State<Arc<MetricsState>>) -> Response {
-    match state.health.ready() {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
+    let problems: Vec<String> = (state.health.iter())
+        .filter_map(|(name, h)| h.ready().err().map(|why| format!("{name}: {why}")))
+        .collect();
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", problems.join("; ")),
+        )
+            .into_response()
     }
 }
 
@@ -179,7 +199,7 @@ mod tests {
         k.invocation("VmPoweredOnEvent", true);
         Arc::new(MetricsState {
             components: vec![p, k],
-            health: Health::new(Duration::from_secs(30)),
+            health: vec![("vc".into(), Health::new(Duration::from_secs(30)))],
             auth: auth.then(|| ("admin".to_string(), Secret::new("s3cret"))),
             started: std::time::Instant::now(),
         })
@@ -202,9 +222,9 @@ mod tests {
             "{t}"
         );
         assert!(t.contains(
-            "event_router_invocations_total{component=\"knative\",event=\"VmPoweredOnEvent\",result=\"success\"} 1"
+            "event_router_invocations_total{component=\"knative\",name=\"kn\",event=\"VmPoweredOnEvent\",result=\"success\"} 1"
         ));
-        assert!(t.contains("event_router_vcenter_session_up 0"));
+        assert!(t.contains("event_router_vcenter_session_up{name=\"vc\"} 0"), "{t}");
     }
 
     #[test]

@@ -31,10 +31,15 @@ impl Pattern {
     /// Parses a pattern from its JSON text (as ListRules returns it) and checks every matcher.
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
         let v: Value = serde_json::from_str(text).map_err(|e| err("", format!("not JSON: {e}")))?;
+        Pattern::from_value(&v)
+    }
+
+    /// Checks a pattern already parsed as JSON (a filter written in the YAML config).
+    pub fn from_value(v: &Value) -> Result<Pattern, PatternError> {
         match v {
             Value::Object(map) => {
-                check_object(&map, "")?;
-                Ok(Pattern(map))
+                check_object(map, "")?;
+                Ok(Pattern(map.clone()))
             }
             _ => Err(err("", "must be a JSON object")),
         }

@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 use crate::cloudevent::{self, Origin};
 use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
-use crate::processors::Processor;
+use crate::pipeline::Fanout;
 use crate::vsphere::client::{ClientOptions, VimClient};
 use crate::vsphere::event::{event_key, VsphereEvent};
 use crate::vsphere::soap::SoapError;
@@ -33,6 +33,8 @@ const MAX_PAGE: u32 = 1000;
 /// Settings of one vCenter stream.
 #[derive(Debug, Clone)]
 pub struct VCenterSettings {
+    /// The config key of this vCenter, e.g. `eventProviders[1].vcenter`, named in advice.
+    pub key: String,
     pub client: ClientOptions,
     pub format: EventFormat,
     pub page_size: u32,
@@ -67,14 +69,14 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A hint that tells the operator what to do about a connection failure.
-fn advice(e: &SoapError, user: &str) -> String {
+fn advice(e: &SoapError, user: &str, key: &str) -> String {
     let text = e.to_string();
     if e.is_invalid_login() {
-        format!("vCenter rejected the login for user {user:?}: fix eventProvider.vcenter.auth.basicAuth (username or password)")
+        format!("vCenter rejected the login for user {user:?}: fix {key}.auth.basicAuth (username or password)")
     } else if text.contains("certificate") || text.contains("UnknownIssuer") || text.contains("CertNotValid") {
         format!("{text}; the vCenter certificate is not trusted: add its CA to certificates.rootCAs, or set insecureSSL: true")
     } else if matches!(e, SoapError::Transport { .. }) {
-        format!("{text}; check eventProvider.vcenter.address and that the router can reach it (TCP 443)")
+        format!("{text}; check {key}.address and that the router can reach it (TCP 443)")
     } else {
         text
     }
@@ -101,12 +103,7 @@ impl VCenterSource {
     }
 
     /// Streams until shutdown, reconnecting with backoff after any failure.
-    pub async fn run(
-        self,
-        processor: Arc<dyn Processor>,
-        proc_stats: Arc<ComponentStats>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, fanout: Arc<Fanout>, mut shutdown: watch::Receiver<bool>) {
         let mut cursor = Cursor::default();
         let mut failures: u32 = 0;
         let mut last_problem = String::new();
@@ -114,10 +111,7 @@ impl VCenterSource {
             if *shutdown.borrow() {
                 return;
             }
-            match self
-                .session(&mut cursor, &processor, &proc_stats, &mut shutdown, &mut failures)
-                .await
-            {
+            match self.session(&mut cursor, &fanout, &mut shutdown, &mut failures).await {
                 SessionEnd::Shutdown => return,
                 SessionEnd::Failed(e) if e.is_not_authenticated() && failures == 0 => {
                     self.health.set_session_up(false);
@@ -128,7 +122,7 @@ impl VCenterSource {
                     self.health.set_session_up(false);
                     failures += 1;
                     let wait = Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60));
-                    let problem = advice(&e, &self.settings.client.username);
+                    let problem = advice(&e, &self.settings.client.username, &self.settings.key);
                     if problem != last_problem {
                         error!(vcenter = %self.settings.client.url, "{problem}; retrying in {}s (repeats are logged at debug)", wait.as_secs());
                         last_problem = problem;
@@ -147,8 +141,7 @@ impl VCenterSource {
     async fn session(
         &self,
         cursor: &mut Cursor,
-        processor: &Arc<dyn Processor>,
-        proc_stats: &Arc<ComponentStats>,
+        fanout: &Fanout,
         shutdown: &mut watch::Receiver<bool>,
         failures: &mut u32,
     ) -> SessionEnd {
@@ -178,9 +171,7 @@ impl VCenterSource {
                 }
             })
         };
-        let end = self
-            .stream(&client, cursor, processor, proc_stats, shutdown, failures)
-            .await;
+        let end = self.stream(&client, cursor, fanout, shutdown, failures).await;
         keep_alive.abort();
         if matches!(end, SessionEnd::Shutdown) {
             if let Err(e) = client.logout().await {
@@ -194,8 +185,7 @@ impl VCenterSource {
         &self,
         client: &VimClient,
         cursor: &mut Cursor,
-        processor: &Arc<dyn Processor>,
-        proc_stats: &Arc<ComponentStats>,
+        fanout: &Fanout,
         shutdown: &mut watch::Receiver<bool>,
         failures: &mut u32,
     ) -> SessionEnd {
@@ -267,15 +257,8 @@ impl VCenterSource {
                     Err(e) => return SessionEnd::Failed(e),
                 }
             }
-            self.deliver(
-                cursor,
-                page.iter().chain(read.iter()),
-                table,
-                &origin,
-                processor,
-                proc_stats,
-            )
-            .await;
+            self.deliver(cursor, page.iter().chain(read.iter()), table, &origin, fanout)
+                .await;
         }
     }
 
@@ -312,8 +295,7 @@ impl VCenterSource {
         elements: impl Iterator<Item = &'a Element>,
         table: &TypeTable,
         origin: &Origin,
-        processor: &Arc<dyn Processor>,
-        proc_stats: &Arc<ComponentStats>,
+        fanout: &Fanout,
     ) {
         let mut fresh: BTreeMap<i64, VsphereEvent> = BTreeMap::new();
         for el in elements {
@@ -354,18 +336,8 @@ impl VCenterSource {
                 }
             };
             let name = cloudevent::event_name(&ce);
-            debug!(event_id = key, event = %name, "delivering");
-            match processor.process(&ce).await {
-                Ok(()) => {
-                    proc_stats.event();
-                    proc_stats.invocation(&name, true);
-                }
-                Err(e) => {
-                    proc_stats.error();
-                    proc_stats.invocation(&name, false);
-                    debug!("delivery failed: {e}");
-                }
-            }
+            let queued = fanout.dispatch(ce).await;
+            debug!(event_id = key, event = %name, processors = queued.matched(), "queued");
         }
     }
 }

@@ -14,7 +14,8 @@ use axum::Router;
 use cloudevents::{AttributesReader, Event};
 
 use super::*;
-use crate::processors::{BoxFuture, ProcessError};
+use crate::pipeline::{Filter, Route};
+use crate::processors::{BoxFuture, ProcessError, Processor};
 use crate::tls::TlsOptions;
 
 const T0: &str = "2026-11-22T10:00:00Z";
@@ -137,6 +138,7 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let settings = VCenterSettings {
+        key: "eventProvider.vcenter".into(),
         client: ClientOptions {
             url: url::Url::parse(&format!("http://{addr}/sdk")).unwrap(),
             username: "u".into(),
@@ -154,7 +156,12 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
     let got = Arc::new(Mutex::new(Vec::new()));
     let (stop, stop_rx) = watch::channel(false);
     let source = VCenterSource::new(settings, stats, Health::new(Duration::from_secs(30)));
-    let run = tokio::spawn(source.run(Arc::new(Collect(got.clone())), proc_stats, stop_rx));
+    let (fanout, workers) = Fanout::start(vec![Route {
+        processor: Arc::new(Collect(got.clone())),
+        stats: proc_stats,
+        filter: Filter::default(),
+    }]);
+    let run = tokio::spawn(source.run(fanout, stop_rx));
     for _ in 0..100 {
         if got.lock().unwrap().len() >= 10 {
             break;
@@ -167,6 +174,7 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
         .await
         .unwrap()
         .unwrap();
+    workers.finish(Duration::from_secs(5)).await;
     server.abort();
     let ids: Vec<i64> = got.lock().unwrap().iter().map(|s| s.parse().unwrap()).collect();
     assert_eq!(ids, (4..=13).collect::<Vec<_>>());

@@ -1,0 +1,282 @@
+//! The fan-out: one bounded queue and one worker per processor. A source hands an event over
+//! with [`Fanout::dispatch`]; the returned [`Delivery`] resolves when every processor that took
+//! the event has delivered it or given up (the webhook source answers its caller from it; the
+//! vCenter source does not wait).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudevents::Event;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::filter::Filter;
+use crate::cloudevent::event_name;
+use crate::metrics::stats::ComponentStats;
+use crate::processors::Processor;
+
+/// Events waiting per processor before a source has to wait for room.
+pub const QUEUE_CAPACITY: usize = 1024;
+
+struct Job {
+    event: Arc<Event>,
+    ack: oneshot::Sender<Result<(), String>>,
+}
+
+/// One processor with its filter and stats.
+pub struct Route {
+    pub processor: Arc<dyn Processor>,
+    pub stats: Arc<ComponentStats>,
+    pub filter: Filter,
+}
+
+struct Lane {
+    name: String,
+    filter: Filter,
+    tx: mpsc::Sender<Job>,
+}
+
+/// Hands events to the processors; dropping every clone closes the queues and the workers
+/// finish what is queued.
+pub struct Fanout {
+    lanes: Vec<Lane>,
+    needs_json: bool,
+}
+
+/// The workers behind a [`Fanout`], to wait for at shutdown.
+pub struct Workers(Vec<(String, JoinHandle<()>)>);
+
+/// What became of one dispatched event.
+pub struct Delivery {
+    pending: Vec<(String, oneshot::Receiver<Result<(), String>>)>,
+}
+
+impl Delivery {
+    /// How many processors took the event.
+    pub fn matched(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Waits for every processor that took the event; the error lists each failure.
+    pub async fn outcome(self) -> Result<usize, Vec<String>> {
+        let n = self.pending.len();
+        let mut failed = Vec::new();
+        for (name, rx) in self.pending {
+            match rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push(format!("processor {name}: {e}")),
+                Err(_) => failed.push(format!("processor {name}: stopped before delivering")),
+            }
+        }
+        if failed.is_empty() {
+            Ok(n)
+        } else {
+            Err(failed)
+        }
+    }
+}
+
+impl Fanout {
+    /// Starts one worker per route.
+    pub fn start(routes: Vec<Route>) -> (Arc<Fanout>, Workers) {
+        let mut lanes = Vec::new();
+        let mut workers = Vec::new();
+        for route in routes {
+            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+            let name = route.stats.name.clone();
+            info!(processor = %name, kind = route.processor.kind(), sink = %route.processor.address(), filter = %route.filter.describe(), "processor ready");
+            lanes.push(Lane {
+                name: name.clone(),
+                filter: route.filter,
+                tx,
+            });
+            workers.push((name, tokio::spawn(work(route.processor, route.stats, rx))));
+        }
+        let needs_json = lanes.iter().any(|l| l.filter.needs_json());
+        (Arc::new(Fanout { lanes, needs_json }), Workers(workers))
+    }
+
+    /// Queues the event for every processor whose filter accepts it, waiting while a queue is
+    /// full.
+    pub async fn dispatch(&self, event: Event) -> Delivery {
+        let json = if self.needs_json {
+            match serde_json::to_value(&event) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    warn!("cannot render event as JSON for pattern filters: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let event = Arc::new(event);
+        let mut pending = Vec::new();
+        for lane in &self.lanes {
+            if !lane.filter.accepts(&event, json.as_ref()) {
+                continue;
+            }
+            let (ack, rx) = oneshot::channel();
+            let job = Job {
+                event: event.clone(),
+                ack,
+            };
+            if lane.tx.send(job).await.is_err() {
+                warn!(processor = %lane.name, "processor worker has stopped; event not queued");
+                continue;
+            }
+            pending.push((lane.name.clone(), rx));
+        }
+        Delivery { pending }
+    }
+}
+
+impl Workers {
+    /// Waits up to `grace` for the queues to drain (the fan-out must be dropped first).
+    pub async fn finish(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        for (name, handle) in self.0 {
+            let abort = handle.abort_handle();
+            if tokio::time::timeout_at(deadline, handle).await.is_err() {
+                abort.abort();
+                warn!(processor = %name, "stopped with events still queued after {}s: they were not delivered", grace.as_secs());
+            }
+        }
+    }
+}
+
+async fn work(processor: Arc<dyn Processor>, stats: Arc<ComponentStats>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        let name = event_name(&job.event);
+        let result = processor.process(&job.event).await;
+        match &result {
+            Ok(()) => {
+                stats.event();
+                stats.invocation(&name, true);
+            }
+            Err(e) => {
+                stats.error();
+                stats.invocation(&name, false);
+                debug!(processor = %stats.name, "delivery failed: {e}");
+            }
+        }
+        let _ = job.ack.send(result.map_err(|e| e.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processors::{BoxFuture, ProcessError};
+    use cloudevents::{AttributesReader, EventBuilder, EventBuilderV10};
+    use std::sync::Mutex;
+
+    /// Records ids; fails events whose subject is "fail"; waits on `gate` when set.
+    struct Probe {
+        got: Mutex<Vec<String>>,
+        gate: Option<Arc<tokio::sync::Notify>>,
+    }
+
+    impl Processor for Probe {
+        fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
+            Box::pin(async move {
+                if let Some(g) = &self.gate {
+                    g.notified().await;
+                }
+                self.got.lock().unwrap().push(event.id().to_string());
+                if event.subject() == Some("fail") {
+                    return Err(ProcessError::Rejected {
+                        id: event.id().into(),
+                        detail: "no".into(),
+                    });
+                }
+                Ok(())
+            })
+        }
+        fn kind(&self) -> &'static str {
+            "probe"
+        }
+        fn address(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    fn event(id: &str, subject: &str) -> Event {
+        EventBuilderV10::new()
+            .id(id)
+            .source("s")
+            .ty("t")
+            .subject(subject)
+            .build()
+            .unwrap()
+    }
+
+    fn route(name: &str, names: &[&str], gate: Option<Arc<tokio::sync::Notify>>) -> (Route, Arc<Probe>) {
+        let probe = Arc::new(Probe {
+            got: Mutex::new(Vec::new()),
+            gate,
+        });
+        let cfg = crate::config::EventFilter {
+            event_names: names.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let route = Route {
+            processor: probe.clone(),
+            stats: ComponentStats::new("EventProcessor", "probe", name, "memory"),
+            filter: Filter::new(Some(&cfg)).unwrap(),
+        };
+        (route, probe)
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_matching_processors_and_failures_are_reported() {
+        let (a, pa) = route("a", &["on", "fail"], None);
+        let (b, pb) = route("b", &["off", "fail"], None);
+        let (stats_a, stats_b) = (a.stats.clone(), b.stats.clone());
+        let (fanout, workers) = Fanout::start(vec![a, b]);
+        assert_eq!(fanout.dispatch(event("1", "on")).await.outcome().await, Ok(1));
+        assert_eq!(fanout.dispatch(event("2", "off")).await.outcome().await, Ok(1));
+        let none = fanout.dispatch(event("3", "other")).await;
+        assert_eq!(none.matched(), 0);
+        let failed = fanout.dispatch(event("4", "fail")).await.outcome().await.unwrap_err();
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert!(
+            failed[0].starts_with("processor a: sink rejected event 4"),
+            "{failed:?}"
+        );
+        drop(fanout);
+        workers.finish(Duration::from_secs(5)).await;
+        assert_eq!(*pa.got.lock().unwrap(), ["1", "4"]);
+        assert_eq!(*pb.got.lock().unwrap(), ["2", "4"]);
+        assert_eq!((stats_a.total(), stats_a.errors()), (1, 1));
+        assert_eq!(stats_b.invocations()["fail"].failure, 1);
+    }
+
+    #[tokio::test]
+    async fn a_stuck_processor_does_not_hold_up_another() {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let (slow, ps) = route("slow", &[], Some(gate.clone()));
+        let (fast, pf) = route("fast", &[], None);
+        let (fanout, workers) = Fanout::start(vec![slow, fast]);
+        let mut slow_acks = Vec::new();
+        for i in 0..10 {
+            let d = fanout.dispatch(event(&i.to_string(), "x")).await;
+            slow_acks.push(d);
+        }
+        // The fast one has everything while the slow one has nothing yet.
+        for _ in 0..100 {
+            if pf.got.lock().unwrap().len() == 10 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(pf.got.lock().unwrap().len(), 10);
+        assert!(ps.got.lock().unwrap().is_empty());
+        drop(fanout);
+        // At shutdown the stuck worker is abandoned after the grace period and its callers hear so.
+        workers.finish(Duration::from_millis(100)).await;
+        let outcome = slow_acks.pop().unwrap().outcome().await.unwrap_err();
+        assert_eq!(outcome, ["processor slow: stopped before delivering"]);
+    }
+}

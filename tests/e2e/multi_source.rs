@@ -1,0 +1,157 @@
+//! Two vcsim instances streaming through one router to two Knative-style sinks with different
+//! filters (event names; an EventBridge-style pattern), and each vCenter and each processor
+//! failing on its own without stopping the others.
+
+use std::time::Duration;
+
+use e2e::{free_port, CeReceiver, Router, Vcsim};
+use serde_json::Value;
+
+const STEP: Duration = Duration::from_secs(3);
+
+fn provider(name: &str, vc: &Vcsim) -> String {
+    format!(
+        "  - type: vcenter\n    name: {name}\n    vcenter:\n      address: {}\n      insecureSSL: true\n      auth:\n        type: basic_auth\n        basicAuth: {{username: user, password: pass}}\n",
+        vc.sdk_url()
+    )
+}
+
+fn config(vc1: &Vcsim, vc2: &Vcsim, off: &CeReceiver, on: &CeReceiver, port: u16) -> String {
+    format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: two-vcenters
+eventProviders:
+{}{}eventProcessors:
+  - type: knative
+    name: power-off
+    filter:
+      eventNames: [VmPoweredOffEvent]
+    knative:
+      destination: {{uri: \"{}\"}}
+      maxAttempts: 1
+  - type: knative
+    name: vm0-on
+    filter:
+      pattern:
+        subject: [{{prefix: VmPoweredOn}}]
+        data: {{Vm: {{Name: [DC0_H0_VM0]}}}}
+    knative:
+      destination: {{uri: \"{}\"}}
+      maxAttempts: 1
+metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:{port}
+",
+        provider("vc-01", vc1),
+        provider("vc-02", vc2),
+        off.url(),
+        on.url()
+    )
+}
+
+fn subject_source(rec: &Value) -> (String, String) {
+    let a = &rec["attributes"];
+    (
+        a["subject"].as_str().unwrap().to_string(),
+        a["source"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Every event the sink receives within `quiet` of the previous one.
+fn drain(sink: &CeReceiver, quiet: Duration) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    while let Some(rec) = sink.next(quiet) {
+        got.push(subject_source(&rec));
+    }
+    got
+}
+
+#[test]
+fn two_vcenters_feed_two_filtered_processors() {
+    let vc1 = Vcsim::start(&[]);
+    let vc2 = Vcsim::start(&[]);
+    let off = CeReceiver::start(&[]);
+    let on = CeReceiver::start(&[]);
+    let port = free_port();
+    let mut router = Router::start(&config(&vc1, &vc2, &off, &on, port), port);
+    router.wait_ready(Duration::from_secs(20));
+
+    vc1.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    vc2.govc(&["vm.power", "-off", "DC0_H0_VM1"]);
+    let mut offs: Vec<_> = off
+        .until("VmPoweredOffEvent", STEP)
+        .iter()
+        .chain(off.until("VmPoweredOffEvent", STEP).iter())
+        .map(subject_source)
+        .collect();
+    offs.sort();
+    let mut want = vec![
+        ("VmPoweredOffEvent".to_string(), vc1.sdk_url()),
+        ("VmPoweredOffEvent".to_string(), vc2.sdk_url()),
+    ];
+    want.sort();
+    assert_eq!(offs, want, "only power-off events, one from each vCenter");
+
+    // vc-01 powers VM0 back on (matches the pattern), vc-02 powers VM1 on (wrong VM).
+    vc2.govc(&["vm.power", "-on", "DC0_H0_VM1"]);
+    vc1.govc(&["vm.power", "-on", "DC0_H0_VM0"]);
+    let ons: Vec<_> = on.until("VmPoweredOnEvent", STEP).iter().map(subject_source).collect();
+    assert_eq!(ons, [("VmPoweredOnEvent".to_string(), vc1.sdk_url())]);
+    assert_eq!(
+        drain(&on, Duration::from_millis(500)),
+        [],
+        "VM1's power-on must not pass the pattern"
+    );
+    assert_eq!(drain(&off, Duration::from_millis(200)), []);
+
+    let (code, stats) = router.get("/stats").unwrap();
+    assert_eq!(code, 200);
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    let s = &stats["vmware.event.router.stats"];
+    assert_eq!(
+        s["knative:power-off"]["invocations"]["VmPoweredOffEvent"]["SuccessCount"], 2,
+        "{s:#}"
+    );
+    assert_eq!(
+        s["knative:vm0-on"]["invocations"]["VmPoweredOnEvent"]["SuccessCount"], 1,
+        "{s:#}"
+    );
+    assert_eq!(s["vcenter:vc-01"]["address"], vc1.sdk_url());
+    assert_eq!(s["vcenter:vc-02"]["address"], vc2.sdk_url());
+    let (_, prom) = router.get("/metrics").unwrap();
+    for name in ["vc-01", "vc-02"] {
+        assert!(
+            prom.contains(&format!("event_router_vcenter_session_up{{name=\"{name}\"}} 1")),
+            "{prom}"
+        );
+    }
+
+    // A processor whose sink is gone does not stop the other one.
+    drop(off);
+    vc1.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    vc1.govc(&["vm.power", "-on", "DC0_H0_VM0"]);
+    let ons: Vec<_> = on.until("VmPoweredOnEvent", STEP).iter().map(subject_source).collect();
+    assert_eq!(ons, [("VmPoweredOnEvent".to_string(), vc1.sdk_url())]);
+
+    // A vCenter that goes away makes the router unready, naming it, while the other streams on.
+    drop(vc2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let why = loop {
+        match router.get("/readyz") {
+            Some((503, body)) => break body,
+            _ if std::time::Instant::now() > deadline => panic!("still ready after vc-02 stopped"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert!(why.contains("vc-02: vCenter session is down"), "{why}");
+    assert!(!why.contains("vc-01"), "{why}");
+    vc1.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    vc1.govc(&["vm.power", "-on", "DC0_H0_VM0"]);
+    let ons: Vec<_> = on.until("VmPoweredOnEvent", STEP).iter().map(subject_source).collect();
+    assert_eq!(ons, [("VmPoweredOnEvent".to_string(), vc1.sdk_url())]);
+    assert_eq!(router.terminate(), Some(0), "{}", router.log());
+}
