@@ -237,14 +237,11 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
 /// Valid settings that do not (yet) do everything they say; shown, never fatal.
 pub fn warnings(env: &OvfEnv) -> Vec<String> {
     let mut out = Vec::new();
-    let value = env.get("eventbridge_rule_arn");
-    let arns: Vec<&str> = list(&value).collect();
-    if env.get("processor") == "aws_event_bridge" && arns.len() > 1 {
-        out.push(format!(
-            "AWS EventBridge Rule ARN(s) (guestinfo.eventbridge_rule_arn): {} rule ARNs given; the router uses the first ({}) until it supports several",
-            arns.len(),
-            arns[0]
-        ));
+    if env.get("processor") == "aws_event_bridge" && env.get("eventbridge_access_key").is_empty() {
+        out.push(
+            "AWS Access Key ID (guestinfo.eventbridge_access_key) is empty: the router uses the AWS default credential chain (environment, web identity, instance metadata), which an appliance on vSphere usually does not have; set the access key and secret unless you provide credentials another way"
+                .to_string(),
+        );
     }
     out
 }
@@ -423,9 +420,11 @@ mod tests {
             ),
         ]);
         assert_eq!(messages(&ok), Vec::<String>::new());
-        assert_eq!(
-            warnings(&ok),
-            ["AWS EventBridge Rule ARN(s) (guestinfo.eventbridge_rule_arn): 2 rule ARNs given; the router uses the first (arn:aws:events:us-west-1:123456789012:rule/a) until it supports several"]
+        let w = warnings(&ok);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("AWS Access Key ID (guestinfo.eventbridge_access_key) is empty"),
+            "{w:?}"
         );
     }
 }

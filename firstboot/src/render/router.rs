@@ -39,11 +39,20 @@ eventProcessor:
             let arns = words(&env.get("eventbridge_rule_arn"));
             let key = env.get("eventbridge_access_key");
             s.push_str(&format!(
-                "  type: aws_event_bridge\n  name: eventbridge\n  awsEventBridge:\n    region: {}\n    eventBus: {}\n    ruleARN: {}\n",
+                "  type: aws_event_bridge\n  name: eventbridge\n  awsEventBridge:\n    region: {}\n    eventBus: {}\n",
                 q(&env.get("eventbridge_region")),
                 q(&env.get("eventbridge_event_bus")),
-                q(arns.first().map(String::as_str).unwrap_or_default()),
             ));
+            // VEBA's single ruleARN when there is one, the router's list when there are more.
+            match arns.as_slice() {
+                [one] => s.push_str(&format!("    ruleARN: {}\n", q(one))),
+                many => {
+                    s.push_str("    ruleARNs:\n");
+                    for arn in many {
+                        s.push_str(&format!("      - {}\n", q(arn)));
+                    }
+                }
+            }
             if key.is_empty() {
                 s.push_str("    auth:\n      type: aws_iam_role\n");
             } else {

@@ -236,10 +236,42 @@ pub struct OpenFaasConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AwsEventBridgeConfig {
     pub region: String,
+    /// The event bus name or ARN (`default` for the account's default bus).
     pub event_bus: String,
-    #[serde(rename = "ruleARN")]
+    /// The rule whose event pattern selects the events to send (VEBA's single rule).
+    #[serde(default, rename = "ruleARN", skip_serializing_if = "String::is_empty")]
     pub rule_arn: String,
+    /// Extension: several rules; an event is sent when any rule's pattern matches (VEBA #138).
+    #[serde(default, rename = "ruleARNs", skip_serializing_if = "Vec::is_empty")]
+    pub rule_arns: Vec<String>,
     pub auth: AuthMethod,
+    /// Extension: another EventBridge endpoint (a VPC endpoint, a test server); the
+    /// `AWS_ENDPOINT_URL` environment variable works too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Extension: the PutEvents request-size limit in bytes as AWS counts entries (default
+    /// 262144, 256 KiB; AWS accepts 1 MiB since 2026-01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_bytes: Option<usize>,
+    /// Extension: attempts per call and per failed entry, the first included (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Extension: seconds between re-reads of the rules' event patterns (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_refresh_seconds: Option<u64>,
+}
+
+impl AwsEventBridgeConfig {
+    /// `ruleARN` and `ruleARNs` together, without repeats.
+    pub fn all_rule_arns(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for arn in std::iter::once(&self.rule_arn).chain(&self.rule_arns) {
+            if !arn.is_empty() && !all.contains(arn) {
+                all.push(arn.clone());
+            }
+        }
+        all
+    }
 }
 
 impl RouterConfig {

@@ -211,3 +211,33 @@ fn providers_and_processors_are_required_once() {
     let err = RouterConfig::from_yaml(&both, "c").unwrap_err().to_string();
     assert!(err.contains("both eventProcessor and eventProcessors are set"), "{err}");
 }
+
+#[test]
+fn eventbridge_rules_are_checked_one_by_one() {
+    let text = std::fs::read_to_string(example("vcenter-aws.yaml")).unwrap();
+    let start = text.find("    ruleARN:").unwrap();
+    let end = start + text[start..].find('\n').unwrap() + 1;
+    let several = format!(
+        "{}    ruleARNs:\n      - arn:aws:events:us-west-1:1234567890:rule/a\n      - arn:aws:events:us-west-1:1234567890:rule/veba/b\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    let cfg = RouterConfig::from_yaml(&several, "c").unwrap();
+    let a = cfg.event_processor.unwrap().aws_event_bridge.unwrap();
+    assert_eq!(a.all_rule_arns().len(), 2);
+    let none = format!("{}{}", &text[..start], &text[end..]);
+    let err = RouterConfig::from_yaml(&none, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("eventProcessor.awsEventBridge.ruleARN is missing"),
+        "{err}"
+    );
+    let bad = several
+        .replace("rule/veba/b", "queue/b")
+        .replace("    region:", "    maxRequestBytes: 10\n    region:");
+    let err = RouterConfig::from_yaml(&bad, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("eventProcessor.awsEventBridge.ruleARNs[1] \"arn:aws:events:us-west-1:1234567890:queue/b\" is not a rule ARN"),
+        "{err}"
+    );
+    assert!(err.contains("maxRequestBytes is 10"), "{err}");
+}

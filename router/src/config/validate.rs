@@ -291,10 +291,36 @@ fn aws(prefix: &str, a: &AwsEventBridgeConfig, p: &mut Vec<String>) {
             "{prefix}.eventBus is empty: give the bus name or ARN (e.g. default)"
         ));
     }
-    if !a.rule_arn.starts_with("arn:") {
+    if a.rule_arn.is_empty() && a.rule_arns.is_empty() {
         p.push(format!(
-            "{prefix}.ruleARN {:?} is not an ARN (arn:aws:events:REGION:ACCOUNT:rule/NAME)",
-            a.rule_arn
+            "{prefix}.ruleARN is missing: give the rule whose pattern selects events (or ruleARNs, a list)"
+        ));
+    }
+    let named = (!a.rule_arn.is_empty()).then(|| ("ruleARN".to_string(), &a.rule_arn));
+    let listed = (a.rule_arns.iter().enumerate()).map(|(i, arn)| (format!("ruleARNs[{i}]"), arn));
+    for (key, arn) in named.into_iter().chain(listed) {
+        if !is_rule_arn(arn) {
+            p.push(format!(
+                "{prefix}.{key} {arn:?} is not a rule ARN (arn:aws:events:REGION:ACCOUNT:rule/[BUS/]NAME)"
+            ));
+        }
+    }
+    if let Some(e) = &a.endpoint {
+        http_url(&format!("{prefix}.endpoint"), e, p);
+    }
+    if let Some(n) = a.max_request_bytes {
+        if !(1024..=1_048_576).contains(&n) {
+            p.push(format!(
+                "{prefix}.maxRequestBytes is {n}: use 1024..=1048576 (default 262144)"
+            ));
+        }
+    }
+    if a.max_attempts == Some(0) {
+        p.push(format!("{prefix}.maxAttempts is 0: use at least 1 (default 5)"));
+    }
+    if a.rule_refresh_seconds == Some(0) {
+        p.push(format!(
+            "{prefix}.ruleRefreshSeconds is 0: use at least 1 (default 300)"
         ));
     }
     match a.auth.kind {
@@ -305,6 +331,14 @@ fn aws(prefix: &str, a: &AwsEventBridgeConfig, p: &mut Vec<String>) {
         AuthType::AwsIamRole => {}
         _ => p.push(format!("{prefix}.auth.type must be aws_access_key or aws_iam_role")),
     }
+}
+
+/// `arn:<partition>:events:<region>:<account>:rule/<name>` (or `rule/<bus>/<name>`).
+fn is_rule_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "events", region, account, resource]
+        if !partition.is_empty() && !region.is_empty() && !account.is_empty()
+            && resource.strip_prefix("rule/").is_some_and(|r| !r.is_empty()))
 }
 
 fn metrics(m: &MetricsProviderConfig, p: &mut Vec<String>) {

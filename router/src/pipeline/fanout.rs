@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 use super::filter::Filter;
 use crate::cloudevent::event_name;
 use crate::metrics::stats::ComponentStats;
-use crate::processors::Processor;
+use crate::processors::{Handled, ProcessError, Processor};
+use cloudevents::AttributesReader;
 
 /// Events waiting per processor before a source has to wait for room.
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -147,29 +148,42 @@ impl Workers {
 }
 
 async fn work(processor: Arc<dyn Processor>, stats: Arc<ComponentStats>, mut rx: mpsc::Receiver<Job>) {
-    while let Some(job) = rx.recv().await {
-        let name = event_name(&job.event);
-        let result = processor.process(&job.event).await;
-        match &result {
-            Ok(()) => {
-                stats.event();
-                stats.invocation(&name, true);
+    let max = processor.max_batch().max(1);
+    let mut jobs: Vec<Job> = Vec::with_capacity(max);
+    while rx.recv_many(&mut jobs, max).await > 0 {
+        let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
+        let mut results = processor.process_batch(&events).await.into_iter();
+        for job in jobs.drain(..) {
+            let name = event_name(&job.event);
+            let result = results.next().unwrap_or_else(|| {
+                Err(ProcessError::Exhausted {
+                    id: job.event.id().to_string(),
+                    attempts: 0,
+                    last: "the processor returned no result for the event".into(),
+                })
+            });
+            match &result {
+                Ok(Handled::Sent) => {
+                    stats.event();
+                    stats.invocation(&name, true);
+                }
+                Ok(Handled::Skipped) => debug!(processor = %stats.name, event = %name, "not selected by the processor"),
+                Err(e) => {
+                    stats.error();
+                    stats.invocation(&name, false);
+                    debug!(processor = %stats.name, "delivery failed: {e}");
+                }
             }
-            Err(e) => {
-                stats.error();
-                stats.invocation(&name, false);
-                debug!(processor = %stats.name, "delivery failed: {e}");
-            }
+            let _ = job.ack.send(result.map(|_| ()).map_err(|e| e.to_string()));
         }
-        let _ = job.ack.send(result.map_err(|e| e.to_string()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::processors::{BoxFuture, ProcessError};
-    use cloudevents::{AttributesReader, EventBuilder, EventBuilderV10};
+    use crate::processors::BoxFuture;
+    use cloudevents::{EventBuilder, EventBuilderV10};
     use std::sync::Mutex;
 
     /// Records ids; fails events whose subject is "fail"; waits on `gate` when set.

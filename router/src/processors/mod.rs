@@ -1,12 +1,14 @@
-//! Processors: where CloudEvents go (Knative, the console; EventBridge and OpenFaaS later).
+//! Processors: where CloudEvents go (Knative, AWS EventBridge, the console; OpenFaaS later).
 
 pub mod console;
+pub mod eventbridge;
 pub mod k8s;
 pub mod knative;
 pub mod pattern;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use cloudevents::Event;
 
@@ -26,10 +28,37 @@ pub enum ProcessError {
     Encode(#[from] crate::delivery::http::EncodeError),
 }
 
+/// What a processor did with an event it did not fail on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The sink acknowledged it.
+    Sent,
+    /// The processor's own selection (an EventBridge rule pattern) left it out.
+    Skipped,
+}
+
 /// A sink for CloudEvents.
 pub trait Processor: Send + Sync {
     /// Delivers one event; resolves once the sink acknowledged it or delivery gave up.
     fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>>;
+
+    /// Events one call of [`Processor::process_batch`] takes (1: no batching).
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Delivers several events, one result per event in order. Processors that batch on the
+    /// wire (EventBridge's PutEvents) override this; the default delivers one by one.
+    fn process_batch<'a>(&'a self, events: &'a [Arc<Event>]) -> BoxFuture<'a, Vec<Result<Handled, ProcessError>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                out.push(self.process(e).await.map(|()| Handled::Sent));
+            }
+            out
+        })
+    }
+
     /// The component type as /stats names it (`knative`, `console`, ...).
     fn kind(&self) -> &'static str;
     /// Where events go, for /stats and logs.

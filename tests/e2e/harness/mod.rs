@@ -517,3 +517,49 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// moto's server mode (AWS EventBridge + SQS on loopback), driven with boto3 through
+/// tests/peers/moto_aws.py.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(tool(".tools/venv/bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Runs `moto_aws.py <args>` against this server and parses its one JSON line.
+    pub fn aws(&self, cmd: &str, args: &[&str]) -> Value {
+        let out = Command::new(tool(".tools/venv/bin/python"))
+            .arg(repo_root().join("tests/peers/moto_aws.py"))
+            .args([cmd, "--endpoint", &self.endpoint])
+            .args(args)
+            .output()
+            .expect("run moto_aws.py");
+        assert!(out.status.success(), "moto_aws.py {cmd} failed: {}", output_text(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("moto_aws.py {cmd}: {e}: {}", output_text(&out)))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        stop(&mut self.child, Duration::from_secs(5));
+    }
+}
