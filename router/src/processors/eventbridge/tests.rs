@@ -248,3 +248,33 @@ async fn an_event_over_the_size_limit_is_refused_without_a_call() {
     assert_eq!(detail_ids(&script.lock().unwrap().puts[0]), ["6"]);
     server.abort();
 }
+
+#[tokio::test]
+async fn changed_rule_patterns_are_picked_up_on_refresh() {
+    let script = power_off_script();
+    let (url, server) = endpoint(script.clone()).await;
+    let mut cfg = config(&url, vec![ARN.into()]);
+    cfg.rule_refresh_seconds = Some(1);
+    let eb = EventBridge::new(&cfg).await.unwrap();
+    let on = [event("1", "VmPoweredOnEvent")];
+    assert!(matches!(eb.process_batch(&on).await[0], Ok(Handled::Skipped)));
+    script.lock().unwrap().pattern = r#"{"detail-type":["VmPoweredOnEvent"]}"#.into();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while script.lock().unwrap().list_calls < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "no re-read of the rules");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(matches!(eb.process_batch(&on).await[0], Ok(Handled::Sent)));
+    // A failing re-read keeps the patterns it had.
+    script.lock().unwrap().pattern = "not json".into();
+    while script.lock().unwrap().list_calls < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline + Duration::from_secs(3),
+            "no second re-read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(matches!(eb.process_batch(&on).await[0], Ok(Handled::Sent)));
+    server.abort();
+}
