@@ -15,6 +15,7 @@ use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
 use crate::processors::{console::Console, eventbridge::EventBridge, knative::Knative, Processor};
 use crate::sources::vcenter::{VCenterSettings, VCenterSource};
+use crate::sources::webhook::WebhookSource;
 use crate::tls::TlsOptions;
 use crate::vsphere::client::ClientOptions;
 
@@ -25,7 +26,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn not_supported(key: &str, value: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "{key} {value:?} is not supported yet by event-router {}; supported now: provider type vcenter (or vcsim), processor type knative, aws_event_bridge or console",
+        "{key} {value:?} is not supported yet by event-router {}; supported now: provider type vcenter (or vcsim) or webhook, processor type knative, aws_event_bridge or console",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -103,20 +104,49 @@ async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
     Ok(routes)
 }
 
-/// A configured vCenter stream, not started yet.
-struct VCenterPlan {
-    settings: VCenterSettings,
-    stats: Arc<ComponentStats>,
-    health: Arc<Health>,
+/// A configured source, not started yet.
+enum SourcePlan {
+    VCenter {
+        settings: VCenterSettings,
+        stats: Arc<ComponentStats>,
+        health: Arc<Health>,
+    },
+    Webhook(WebhookSource),
 }
 
-fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<VCenterPlan>> {
+impl SourcePlan {
+    fn stats(&self) -> Arc<ComponentStats> {
+        match self {
+            SourcePlan::VCenter { stats, .. } => stats.clone(),
+            SourcePlan::Webhook(w) => w.stats(),
+        }
+    }
+
+    fn start(self, fanout: Arc<Fanout>, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        match self {
+            SourcePlan::VCenter {
+                settings,
+                stats,
+                health,
+            } => tokio::spawn(VCenterSource::new(settings, stats, health).run(fanout, stop)),
+            SourcePlan::Webhook(w) => tokio::spawn(w.run(fanout, stop)),
+        }
+    }
+}
+
+async fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<SourcePlan>> {
     let mut plans = Vec::new();
     for (prefix, pr) in cfg.providers() {
         let vc = match pr.kind {
             ProviderType::Vcenter => pr.vcenter.as_ref(),
             ProviderType::Vcsim => pr.vcsim.as_ref(),
-            ProviderType::Webhook => return Err(not_supported(&format!("{prefix}.type"), "webhook")),
+            ProviderType::Webhook => {
+                let w = (pr.webhook.as_ref()).with_context(|| format!("{prefix} has no webhook section"))?;
+                plans.push(SourcePlan::Webhook(
+                    WebhookSource::bind(&format!("{prefix}.webhook"), w, &pr.name).await?,
+                ));
+                continue;
+            }
             ProviderType::Horizon => return Err(not_supported(&format!("{prefix}.type"), "horizon")),
         }
         .with_context(|| format!("{prefix} has no vcenter section"))?;
@@ -133,7 +163,7 @@ fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<VCenterPlan>> {
         let settings = vcenter_settings(&format!("{prefix}.{section}"), vc, cfg)?;
         crate::tls::http_client(&settings.client.tls, Duration::from_secs(1))?;
         let stats = ComponentStats::new("EventProvider", "vcenter", &pr.name, settings.client.url.as_str());
-        plans.push(VCenterPlan {
+        plans.push(SourcePlan::VCenter {
             settings,
             stats,
             health: Health::new(MAX_WAIT * 3),
@@ -144,7 +174,7 @@ fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<VCenterPlan>> {
 
 /// Runs the router until a shutdown signal. Errors are start-up problems (exit non-zero).
 pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
-    let plans = providers(&cfg)?;
+    let plans = providers(&cfg).await?;
     let routes = routes(&cfg).await?;
 
     let m = &cfg.metrics_provider.default;
@@ -160,10 +190,15 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|a| a.basic_auth.as_ref())
         .map(|b| (b.username.clone(), b.password.clone()));
-    let components = (plans.iter().map(|p| p.stats.clone()))
+    let components = (plans.iter().map(SourcePlan::stats))
         .chain(routes.iter().map(|r| r.stats.clone()))
         .collect();
-    let health = plans.iter().map(|p| (p.stats.name.clone(), p.health.clone())).collect();
+    let health = (plans.iter())
+        .filter_map(|p| match p {
+            SourcePlan::VCenter { stats, health, .. } => Some((stats.name.clone(), health.clone())),
+            SourcePlan::Webhook(_) => None,
+        })
+        .collect();
     let state = Arc::new(MetricsState {
         components,
         health,
@@ -187,9 +222,8 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     let (fanout, workers) = Fanout::start(routes);
-    let sources: Vec<_> = plans
-        .into_iter()
-        .map(|p| tokio::spawn(VCenterSource::new(p.settings, p.stats, p.health).run(fanout.clone(), stop_rx.clone())))
+    let sources: Vec<_> = (plans.into_iter())
+        .map(|p| p.start(fanout.clone(), stop_rx.clone()))
         .collect();
     drop(fanout);
     for s in sources {

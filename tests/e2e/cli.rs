@@ -105,10 +105,6 @@ fn processors_of_later_releases_refuse_to_start_with_a_clear_error() {
             "eventProcessor.type \"openfaas\" is not supported yet",
         ),
         (
-            "webhook-knative.yaml",
-            "eventProvider.type \"webhook\" is not supported yet",
-        ),
-        (
             "horizon-knative.yaml",
             "eventProvider.type \"horizon\" is not supported yet",
         ),

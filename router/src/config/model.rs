@@ -114,10 +114,14 @@ pub struct VCenterConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WebhookConfig {
     pub bind_address: String,
+    /// Where CloudEvents are POSTed: slashes around it trimmed, lowercased; `webhook` when empty.
     #[serde(default)]
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthMethod>,
+    /// Extension: the largest request body accepted, in bytes (default 1048576); larger gets 413.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

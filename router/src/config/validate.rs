@@ -156,6 +156,9 @@ fn webhook(prefix: &str, w: &WebhookConfig, p: &mut Vec<String>) {
     if let Some(a) = &w.auth {
         basic_auth(&format!("{prefix}.auth"), a, p);
     }
+    if w.max_body_bytes == Some(0) {
+        p.push(format!("{prefix}.maxBodyBytes is 0: use at least 1 (default 1048576)"));
+    }
 }
 
 fn horizon(prefix: &str, h: &HorizonConfig, p: &mut Vec<String>) {

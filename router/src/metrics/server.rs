@@ -4,16 +4,14 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use super::stats::{ComponentStats, Health};
+use crate::config::Secret;
+use crate::http_auth;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::Engine;
-use subtle::ConstantTimeEq;
-
-use super::stats::{ComponentStats, Health};
-use crate::config::Secret;
 
 /// Everything the endpoints read.
 pub struct MetricsState {
@@ -35,28 +33,14 @@ pub fn router(state: Arc<MetricsState>) -> Router {
 }
 
 fn authorized(state: &MetricsState, headers: &HeaderMap) -> bool {
-    let Some((user, pass)) = &state.auth else {
-        return true;
-    };
-    let expected = format!("{user}:{}", pass.expose());
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-    else {
-        return false;
-    };
-    given.ct_eq(expected.as_bytes()).into()
+    match &state.auth {
+        None => true,
+        Some((user, pass)) => http_auth::authorized(headers, user, pass),
+    }
 }
 
 fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Basic realm=\"event-router\"")],
-        "invalid credentials\n",
-    )
-        .into_response()
+    http_auth::challenge("event-router")
 }
 
 /// The /stats document: VEBA's `vmware.event.router.stats` map keyed by component type.
@@ -189,6 +173,7 @@ async fn readyz(State(state): State<Arc<MetricsState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use std::time::Duration;
 
     fn state(auth: bool) -> Arc<MetricsState> {

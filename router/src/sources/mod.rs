@@ -1,3 +1,4 @@
-//! Sources: where events come from (vCenter now; webhook and Horizon later).
+//! Sources: where events come from (vCenter, the webhook; Horizon later).
 
 pub mod vcenter;
+pub mod webhook;
