@@ -13,7 +13,7 @@ use crate::config::{AuthType, ProcessorConfig, ProcessorType, ProviderType, Rout
 use crate::metrics::server::{self, MetricsState};
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
-use crate::processors::{console::Console, eventbridge::EventBridge, knative::Knative, Processor};
+use crate::processors::{console::Console, eventbridge::EventBridge, knative::Knative, openfaas::OpenFaas, Processor};
 use crate::sources::vcenter::{VCenterSettings, VCenterSource};
 use crate::sources::webhook::WebhookSource;
 use crate::tls::TlsOptions;
@@ -26,7 +26,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn not_supported(key: &str, value: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "{key} {value:?} is not supported yet by event-router {}; supported now: provider type vcenter (or vcsim) or webhook, processor type knative, aws_event_bridge or console",
+        "{key} {value:?} is not supported yet by event-router {}; supported now: provider type vcenter (or vcsim) or webhook, processor type knative, aws_event_bridge, openfaas or console",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -77,7 +77,14 @@ async fn processor(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn 
             )
         }
         ProcessorType::Console => Arc::new(Console),
-        ProcessorType::Openfaas => return Err(not_supported(&format!("{prefix}.type"), "openfaas")),
+        ProcessorType::Openfaas => {
+            let o = (p.openfaas.as_ref()).with_context(|| format!("{prefix}.openfaas is missing"))?;
+            Arc::new(
+                OpenFaas::new(o)
+                    .await
+                    .with_context(|| format!("cannot start the openfaas processor {}", p.name))?,
+            )
+        }
         ProcessorType::AwsEventBridge => {
             let a = (p.aws_event_bridge.as_ref()).with_context(|| format!("{prefix}.awsEventBridge is missing"))?;
             Arc::new(

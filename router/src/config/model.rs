@@ -229,11 +229,25 @@ pub struct KReference {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OpenFaasConfig {
+    /// The gateway, e.g. `http://gateway.openfaas:8080`.
     pub address: String,
+    /// Invoke through `/async-function/<name>` (the gateway queues) instead of `/function/<name>`.
     #[serde(default, rename = "async")]
     pub is_async: bool,
+    /// Basic auth for the gateway (its `/system` API needs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthMethod>,
+    /// Extension: seconds before one invocation is abandoned (default 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Extension: attempts per function and event, the first included (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Extension: seconds between re-reads of the function list and topics (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_seconds: Option<u64>,
+    #[serde(default, rename = "insecureSSL")]
+    pub insecure_ssl: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

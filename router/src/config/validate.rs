@@ -219,6 +219,15 @@ fn processor(prefix: &str, pr: &ProcessorConfig, p: &mut Vec<String>) {
                 if let Some(a) = &o.auth {
                     basic_auth(&format!("{prefix}.openfaas.auth"), a, p);
                 }
+                for (key, v) in [
+                    ("timeoutSeconds", o.timeout_seconds),
+                    ("maxAttempts", o.max_attempts.map(u64::from)),
+                    ("refreshSeconds", o.refresh_seconds),
+                ] {
+                    if v == Some(0) {
+                        p.push(format!("{prefix}.openfaas.{key} is 0: use at least 1"));
+                    }
+                }
             }
         }
         ProcessorType::AwsEventBridge => {

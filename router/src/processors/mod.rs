@@ -1,9 +1,10 @@
-//! Processors: where CloudEvents go (Knative, AWS EventBridge, the console; OpenFaaS later).
+//! Processors: where CloudEvents go (Knative, AWS EventBridge, OpenFaaS, the console).
 
 pub mod console;
 pub mod eventbridge;
 pub mod k8s;
 pub mod knative;
+pub mod openfaas;
 pub mod pattern;
 
 use std::future::Future;

@@ -5,7 +5,7 @@
 //! Needs the tools from `scripts/install-test-tools.sh` (`make test` runs it) and a built
 //! `event-router` (`make test` builds it first).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -561,5 +561,78 @@ impl Moto {
 impl Drop for Moto {
     fn drop(&mut self) {
         stop(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+/// A Python peer from tests/peers that prints `LISTENING <port>` and then one JSON line per
+/// thing it saw (the fake OpenFaaS gateway, the fake Horizon server).
+pub struct Peer {
+    child: Child,
+    pub port: u16,
+    lines: Rx<String>,
+}
+
+impl Peer {
+    pub fn start(script: &str, args: &[&str]) -> Peer {
+        let mut child = Command::new(tool(".tools/venv/bin/python"))
+            .arg(repo_root().join("tests/peers").join(script))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let lines = line_reader(child.stdout.take().unwrap());
+        let first = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{script} did not start"));
+        let port = first
+            .strip_prefix("LISTENING ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{script}: expected LISTENING <port>, got {first:?}"));
+        Peer { child, port, lines }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The next JSON line, within `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Value> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad peer line {line:?}: {e}")))
+    }
+
+    /// Every line that arrives within `quiet` of the previous one.
+    pub fn drain(&self, quiet: Duration) -> Vec<Value> {
+        std::iter::from_fn(|| self.next(quiet)).collect()
+    }
+
+    /// A request to the peer's test controls: (status, body).
+    pub fn control(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to peer");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write to peer");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read from peer");
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        stop(&mut self.child, Duration::from_secs(3));
     }
 }

@@ -1,0 +1,285 @@
+//! The OpenFaaS processor (`type: openfaas`): functions subscribe with a `topic` annotation
+//! (comma-separated event names, matched on the event name, as VEBA's connector did); the
+//! function list is read from the gateway's `/system/functions` and re-read on a timer. Each
+//! subscribed function gets the structured CloudEvent, synchronously (`/function/<name>`) or
+//! through the gateway's queue (`/async-function/<name>`), with a timeout per call and retries
+//! with backoff on connection errors, 429 and 5xx.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use cloudevents::{AttributesReader, Event};
+use reqwest::header::CONTENT_TYPE;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use super::{BoxFuture, Handled, ProcessError, Processor};
+use crate::client_error::describe;
+use crate::cloudevent::event_name;
+use crate::config::{AuthType, OpenFaasConfig, Secret};
+use crate::delivery::retry::{classify_status, Backoff, Outcome};
+use crate::tls::{self, TlsOptions};
+
+/// Functions by subscribed event name; `None` until the list was read once.
+type Topics = Option<BTreeMap<String, Vec<String>>>;
+
+/// Why the processor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenFaasError {
+    #[error("openfaas address {0:?} is not a valid URL")]
+    BadUrl(String),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+#[derive(Clone)]
+struct Gateway {
+    client: reqwest::Client,
+    base: url::Url,
+    auth: Option<(String, Secret)>,
+}
+
+impl Gateway {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}/{}", self.base.as_str().trim_end_matches('/'), path);
+        let req = self.client.request(method, url);
+        match &self.auth {
+            Some((u, p)) => req.basic_auth(u, Some(p.expose())),
+            None => req,
+        }
+    }
+
+    /// Reads `/system/functions` into event name -> function names.
+    async fn topics(&self) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let resp = (self.request(reqwest::Method::GET, "system/functions").send().await)
+            .map_err(|e| format!("cannot read the function list from {}: {}", self.base, describe(&e)))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(format!(
+                "the gateway {} refused the credentials (HTTP 401): fix openfaas.auth.basicAuth",
+                self.base
+            ));
+        }
+        if !status.is_success() {
+            return Err(format!(
+                "the gateway {} answered HTTP {status} for /system/functions",
+                self.base
+            ));
+        }
+        let list: serde_json::Value = (resp.json().await).map_err(|e| format!("the function list is not JSON: {e}"))?;
+        let mut topics: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for f in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let Some(name) = f["name"].as_str() else { continue };
+            let namespace = f["namespace"].as_str().filter(|n| !n.is_empty());
+            let target = match namespace {
+                Some(ns) if ns != "openfaas-fn" => format!("{name}.{ns}"),
+                _ => name.to_string(),
+            };
+            let annotation = f["annotations"]["topic"].as_str().unwrap_or("");
+            for topic in annotation.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                topics.entry(topic.to_string()).or_default().push(target.clone());
+            }
+        }
+        Ok(topics)
+    }
+}
+
+pub struct OpenFaas {
+    gateway: Gateway,
+    is_async: bool,
+    backoff: Backoff,
+    topics: Arc<RwLock<Topics>>,
+    refresher: JoinHandle<()>,
+}
+
+impl Drop for OpenFaas {
+    fn drop(&mut self) {
+        self.refresher.abort();
+    }
+}
+
+impl OpenFaas {
+    /// Builds the client and reads the function list once (a failure is logged and retried by
+    /// the refresh; events fail until the list was read).
+    pub async fn new(cfg: &OpenFaasConfig) -> Result<OpenFaas, OpenFaasError> {
+        let base = url::Url::parse(&cfg.address).map_err(|_| OpenFaasError::BadUrl(cfg.address.clone()))?;
+        let client = tls::http_client(
+            &TlsOptions {
+                insecure: cfg.insecure_ssl,
+                root_cas: vec![],
+            },
+            Duration::from_secs(cfg.timeout_seconds.unwrap_or(15)),
+        )?;
+        let auth = cfg.auth.as_ref().and_then(|a| match (a.kind, &a.basic_auth) {
+            (AuthType::BasicAuth, Some(b)) => Some((b.username.clone(), b.password.clone())),
+            _ => None,
+        });
+        let gateway = Gateway { client, base, auth };
+        let topics = Arc::new(RwLock::new(None));
+        refresh_once(&gateway, &topics).await;
+        let every = Duration::from_secs(cfg.refresh_seconds.unwrap_or(10));
+        let refresher = tokio::spawn(refresh(gateway.clone(), topics.clone(), every));
+        Ok(OpenFaas {
+            gateway,
+            is_async: cfg.is_async,
+            backoff: Backoff {
+                max_attempts: cfg.max_attempts.unwrap_or(3),
+                ..Backoff::default()
+            },
+            topics,
+            refresher,
+        })
+    }
+
+    async fn invoke(&self, function: &str, topic: &str, body: &[u8], id: &str) -> Result<(), String> {
+        let path = if self.is_async {
+            format!("async-function/{function}")
+        } else {
+            format!("function/{function}")
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .gateway
+                .request(reqwest::Method::POST, &path)
+                .header(CONTENT_TYPE, "application/cloudevents+json; charset=utf-8")
+                .header("X-Topic", topic)
+                .header("X-Connector", "event-router")
+                .body(body.to_vec())
+                .send()
+                .await;
+            let outcome = match sent {
+                Ok(resp) => classify_status(resp.status().as_u16()),
+                Err(e) => Outcome::Retryable(describe(&e)),
+            };
+            match outcome {
+                Outcome::Delivered => return Ok(()),
+                Outcome::Rejected(detail) => {
+                    error!(
+                        function,
+                        event_id = id,
+                        "function refused the event ({detail}); not retried"
+                    );
+                    return Err(format!("function {function}: {detail}"));
+                }
+                Outcome::Retryable(detail) if attempt >= self.backoff.max_attempts => {
+                    error!(
+                        function,
+                        event_id = id,
+                        attempts = attempt,
+                        "giving up on the event: {detail}"
+                    );
+                    return Err(format!("function {function}: {detail} (after {attempt} attempts)"));
+                }
+                Outcome::Retryable(detail) => {
+                    let wait = self.backoff.delay(attempt);
+                    warn!(
+                        function,
+                        event_id = id,
+                        attempt,
+                        "invocation failed ({detail}); retrying in {wait:?}"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, event: &Event) -> Result<Handled, ProcessError> {
+        let id = event.id().to_string();
+        let topic = event_name(event);
+        let functions = match self.topics.read() {
+            Ok(t) => t.as_ref().map(|m| m.get(&topic).cloned().unwrap_or_default()),
+            Err(p) => p
+                .into_inner()
+                .as_ref()
+                .map(|m| m.get(&topic).cloned().unwrap_or_default()),
+        };
+        let Some(functions) = functions else {
+            return Err(ProcessError::Exhausted {
+                id,
+                attempts: 0,
+                last: format!("the function list of {} has not been read yet", self.gateway.base),
+            });
+        };
+        if functions.is_empty() {
+            return Ok(Handled::Skipped);
+        }
+        let body = serde_json::to_vec(event).map_err(|e| ProcessError::Rejected {
+            id: id.clone(),
+            detail: format!("cannot write the event as JSON: {e}"),
+        })?;
+        let mut failed = Vec::new();
+        for f in &functions {
+            if let Err(e) = self.invoke(f, &topic, &body, &id).await {
+                failed.push(e);
+            }
+        }
+        if failed.is_empty() {
+            Ok(Handled::Sent)
+        } else {
+            Err(ProcessError::Exhausted {
+                id,
+                attempts: self.backoff.max_attempts,
+                last: failed.join("; "),
+            })
+        }
+    }
+}
+
+async fn refresh_once(gateway: &Gateway, topics: &RwLock<Topics>) -> bool {
+    match gateway.topics().await {
+        Ok(t) => {
+            let changed = topics.read().map(|old| old.as_ref() != Some(&t)).unwrap_or(true);
+            if changed {
+                let subscribed: usize = t.values().map(Vec::len).sum();
+                info!(gateway = %gateway.base, topics = ?t.keys().collect::<Vec<_>>(), "function topics updated ({subscribed} subscriptions)");
+            }
+            if let Ok(mut w) = topics.write() {
+                *w = Some(t);
+            }
+            true
+        }
+        Err(e) => {
+            warn!("{e}; retrying");
+            false
+        }
+    }
+}
+
+async fn refresh(gateway: Gateway, topics: Arc<RwLock<Topics>>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if !refresh_once(&gateway, &topics).await {
+            debug!("keeping the function topics read before");
+        }
+    }
+}
+
+impl Processor for OpenFaas {
+    fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
+        Box::pin(async move { self.deliver(event).await.map(|_| ()) })
+    }
+
+    fn process_batch<'a>(&'a self, events: &'a [Arc<Event>]) -> BoxFuture<'a, Vec<Result<Handled, ProcessError>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                out.push(self.deliver(e).await);
+            }
+            out
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "openfaas"
+    }
+
+    fn address(&self) -> String {
+        self.gateway.base.to_string()
+    }
+}
