@@ -9,11 +9,14 @@ use anyhow::{bail, Context};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::config::{AuthType, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig};
+use crate::config::{
+    AuthType, HorizonConfig, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig,
+};
 use crate::metrics::server::{self, MetricsState};
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
 use crate::processors::{console::Console, eventbridge::EventBridge, knative::Knative, openfaas::OpenFaas, Processor};
+use crate::sources::horizon::{Credentials, HorizonSettings, HorizonSource};
 use crate::sources::vcenter::{VCenterSettings, VCenterSource};
 use crate::sources::webhook::WebhookSource;
 use crate::tls::TlsOptions;
@@ -23,13 +26,6 @@ use crate::vsphere::client::ClientOptions;
 const MAX_WAIT: Duration = Duration::from_secs(10);
 /// How long queued events may still be delivered after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-fn not_supported(key: &str, value: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{key} {value:?} is not supported yet by event-router {}; supported now: provider type vcenter (or vcsim) or webhook, processor type knative, aws_event_bridge, openfaas or console",
-        env!("CARGO_PKG_VERSION")
-    )
-}
 
 fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCenterSettings> {
     let mut url = url::Url::parse(&v.address).with_context(|| format!("{prefix}.address {:?}", v.address))?;
@@ -60,6 +56,26 @@ fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyh
         page_size: v.page_size.unwrap_or(1000),
         keep_alive: Duration::from_secs(v.keep_alive_seconds.unwrap_or(300)),
         max_wait: MAX_WAIT,
+    })
+}
+
+fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSettings> {
+    let address = url::Url::parse(&h.address).with_context(|| format!("{prefix}.address {:?}", h.address))?;
+    let credentials = match (&h.auth.kind, &h.auth.active_directory_auth) {
+        (AuthType::ActiveDirectory, Some(ad)) => Credentials {
+            domain: ad.domain.clone(),
+            username: ad.username.clone(),
+            password: ad.password.clone(),
+        },
+        _ => bail!("{prefix}.auth must be active_directory with an activeDirectoryAuth section"),
+    };
+    Ok(HorizonSettings {
+        key: prefix.to_string(),
+        address,
+        credentials,
+        insecure: h.insecure_ssl,
+        poll: Duration::from_secs(h.poll_interval_seconds.unwrap_or(1)),
+        page_size: h.page_size.unwrap_or(100),
     })
 }
 
@@ -119,6 +135,11 @@ enum SourcePlan {
         health: Arc<Health>,
     },
     Webhook(WebhookSource),
+    Horizon {
+        settings: HorizonSettings,
+        stats: Arc<ComponentStats>,
+        health: Arc<Health>,
+    },
 }
 
 impl SourcePlan {
@@ -126,6 +147,7 @@ impl SourcePlan {
         match self {
             SourcePlan::VCenter { stats, .. } => stats.clone(),
             SourcePlan::Webhook(w) => w.stats(),
+            SourcePlan::Horizon { stats, .. } => stats.clone(),
         }
     }
 
@@ -137,6 +159,11 @@ impl SourcePlan {
                 health,
             } => tokio::spawn(VCenterSource::new(settings, stats, health).run(fanout, stop)),
             SourcePlan::Webhook(w) => tokio::spawn(w.run(fanout, stop)),
+            SourcePlan::Horizon {
+                settings,
+                stats,
+                health,
+            } => tokio::spawn(HorizonSource::new(settings, stats, health).run(fanout, stop)),
         }
     }
 }
@@ -154,7 +181,18 @@ async fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<SourcePlan>> {
                 ));
                 continue;
             }
-            ProviderType::Horizon => return Err(not_supported(&format!("{prefix}.type"), "horizon")),
+            ProviderType::Horizon => {
+                let h = (pr.horizon.as_ref()).with_context(|| format!("{prefix} has no horizon section"))?;
+                let settings = horizon_settings(&format!("{prefix}.horizon"), h)?;
+                let poll = settings.poll;
+                let stats = ComponentStats::new("EventProvider", "horizon", &pr.name, settings.address.as_str());
+                plans.push(SourcePlan::Horizon {
+                    settings,
+                    stats,
+                    health: Health::new((poll * 3).max(MAX_WAIT * 3)),
+                });
+                continue;
+            }
         }
         .with_context(|| format!("{prefix} has no vcenter section"))?;
         if vc.checkpoint {
@@ -203,6 +241,7 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
     let health = (plans.iter())
         .filter_map(|p| match p {
             SourcePlan::VCenter { stats, health, .. } => Some((stats.name.clone(), health.clone())),
+            SourcePlan::Horizon { stats, health, .. } => Some((stats.name.clone(), health.clone())),
             SourcePlan::Webhook(_) => None,
         })
         .collect();

@@ -98,16 +98,6 @@ fn schema_is_json_schema_of_the_config() {
 }
 
 #[test]
-fn providers_of_later_releases_refuse_to_start_with_a_clear_error() {
-    let (code, _, err) = run(&["--config", &example("horizon-knative.yaml")]);
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("eventProvider.type \"horizon\" is not supported yet"),
-        "{err}"
-    );
-}
-
-#[test]
 fn a_knative_ref_outside_a_cluster_is_refused_with_the_fix() {
     let (code, _, err) = Command::new(router_bin())
         .args(["--config", &example("vcenter-knative.yaml")])

@@ -127,10 +127,17 @@ pub struct WebhookConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HorizonConfig {
+    /// The Horizon Connection Server, e.g. `https://horizon.corp.local`.
     pub address: String,
     #[serde(default, rename = "insecureSSL")]
     pub insecure_ssl: bool,
     pub auth: AuthMethod,
+    /// Extension: seconds between polls for new audit events (default 1, as VEBA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval_seconds: Option<u64>,
+    /// Extension: audit events per page (1..=1000, default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

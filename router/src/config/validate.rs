@@ -163,6 +163,14 @@ fn webhook(prefix: &str, w: &WebhookConfig, p: &mut Vec<String>) {
 
 fn horizon(prefix: &str, h: &HorizonConfig, p: &mut Vec<String>) {
     http_url(&format!("{prefix}.address"), &h.address, p);
+    if h.poll_interval_seconds == Some(0) {
+        p.push(format!("{prefix}.pollIntervalSeconds is 0: use at least 1 (default 1)"));
+    }
+    if let Some(size) = h.page_size {
+        if !(1..=1000).contains(&size) {
+            p.push(format!("{prefix}.pageSize is {size}: it must be between 1 and 1000"));
+        }
+    }
     let prefix = format!("{prefix}.auth");
     match (&h.auth.kind, &h.auth.active_directory_auth) {
         (AuthType::ActiveDirectory, Some(ad)) => {

@@ -1,4 +1,5 @@
-//! Sources: where events come from (vCenter, the webhook; Horizon later).
+//! Sources: where events come from (vCenter, Horizon, the webhook).
 
+pub mod horizon;
 pub mod vcenter;
 pub mod webhook;

@@ -1,0 +1,158 @@
+//! A fake Horizon Connection Server (tests/peers/fake_horizon.py, following the Horizon REST
+//! API) -> event-router -> a Knative-style sink: no replay at start, new events once and in
+//! order across pages, token refresh, re-login, a restart without replay, bad credentials.
+
+use std::time::Duration;
+
+use e2e::{free_port, CeReceiver, Peer, Router};
+use serde_json::{json, Value};
+
+const STEP: Duration = Duration::from_secs(5);
+const T0: i64 = 1_796_032_800_000;
+
+fn config(horizon: &Peer, password: &str, sink: &CeReceiver, port: u16) -> String {
+    format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: e2e-horizon
+eventProvider:
+  type: horizon
+  name: horizon
+  horizon:
+    address: {}
+    pageSize: 4
+    auth:
+      type: active_directory
+      activeDirectoryAuth: {{domain: corp, username: svc, password: {password}}}
+eventProcessor:
+  type: knative
+  name: sink
+  knative:
+    encoding: binary
+    destination: {{uri: \"{}\"}}
+metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:{port}
+",
+        horizon.url(),
+        sink.url()
+    )
+}
+
+fn audit(id: i64, offset_ms: i64, kind: &str) -> Value {
+    json!({"id": id, "time": T0 + offset_ms, "type": kind, "module": "Vlsi", "severity": "AUDIT_SUCCESS",
+           "message": format!("event {id}"), "user_id": "S-1-5-21-1"})
+}
+
+fn add(horizon: &Peer, events: Vec<Value>) {
+    assert_eq!(
+        horizon
+            .control("POST", "/_control/events", &Value::Array(events).to_string())
+            .0,
+        200
+    );
+}
+
+/// The ids the sink receives until it stays quiet for a second.
+fn received(sink: &CeReceiver) -> Vec<String> {
+    std::iter::from_fn(|| sink.next(Duration::from_millis(1500)))
+        .map(|r| r["attributes"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The REST calls the fake saw since the last look, by name.
+fn calls(horizon: &Peer) -> Vec<(String, u64)> {
+    horizon
+        .drain(Duration::from_millis(300))
+        .iter()
+        .map(|c| (c["call"].as_str().unwrap().to_string(), c["status"].as_u64().unwrap()))
+        .collect()
+}
+
+fn start(horizon: &Peer, sink: &CeReceiver) -> Router {
+    let port = free_port();
+    let router = Router::start(&config(horizon, "secret", sink, port), port);
+    router.wait_ready(Duration::from_secs(20));
+    router
+}
+
+#[test]
+fn audit_events_stream_once_in_order_through_token_expiry_and_restarts() {
+    let horizon = Peer::start(
+        "fake_horizon.py",
+        &["--domain", "corp", "--user", "svc", "--password", "secret"],
+    );
+    let sink = CeReceiver::start(&[]);
+    add(
+        &horizon,
+        (1..=12).map(|i| audit(i, i * 1000, "VLSI_USERLOGGEDIN_REST")).collect(),
+    );
+    let mut router = start(&horizon, &sink);
+    assert_eq!(received(&sink), Vec::<String>::new(), "history is not replayed");
+
+    // Ten new events at once span three pages of four; one shares a millisecond with another.
+    let mut fresh: Vec<Value> = (13..=21).map(|i| audit(i, i * 1000, "VLSI_USERLOGGEDOUT")).collect();
+    fresh.push(audit(22, 21_000, "ADMIN_ADDED"));
+    add(&horizon, fresh);
+    let ids = received(&sink);
+    assert_eq!(ids, (13..=22).map(|i| i.to_string()).collect::<Vec<_>>());
+
+    add(&horizon, vec![audit(23, 30_000, "VLSI_USERLOGGEDIN_REST")]);
+    let rec = sink.next(STEP).expect("event 23");
+    let a = &rec["attributes"];
+    assert_eq!(a["type"], "com.vmware.horizon.vlsi_userloggedin_rest.v0");
+    assert_eq!(a["subject"], "VLSI_USERLOGGEDIN_REST");
+    assert_eq!(a["source"], horizon.url());
+    assert_eq!(a["time"], "2026-11-30T10:00:30Z");
+    assert_eq!(rec["data"]["message"], "event 23");
+    assert_eq!(rec["data"]["user_id"], "S-1-5-21-1");
+
+    // An expired access token is refreshed; an expired refresh token means a new login.
+    calls(&horizon);
+    horizon.control("POST", "/_control/expire", r#"{"access": true}"#);
+    add(&horizon, vec![audit(24, 31_000, "VLSI_USERLOGGEDIN_REST")]);
+    assert_eq!(received(&sink), ["24"]);
+    let seen = calls(&horizon);
+    assert!(seen.contains(&("audit-events".into(), 401)), "{seen:?}");
+    assert!(seen.contains(&("refresh".into(), 200)), "{seen:?}");
+    assert!(!seen.iter().any(|(c, _)| c == "login"), "refresh was enough: {seen:?}");
+    horizon.control("POST", "/_control/expire", r#"{"access": true, "refresh": true}"#);
+    add(&horizon, vec![audit(25, 32_000, "VLSI_USERLOGGEDIN_REST")]);
+    assert_eq!(received(&sink), ["25"]);
+    let seen = calls(&horizon);
+    assert!(seen.contains(&("refresh".into(), 400)), "{seen:?}");
+    assert!(seen.contains(&("login".into(), 200)), "{seen:?}");
+
+    // A restart replays nothing and carries on with what is new.
+    assert_eq!(router.terminate(), Some(0));
+    assert!(
+        calls(&horizon).contains(&("logout".into(), 200)),
+        "logs out at shutdown"
+    );
+    let router = start(&horizon, &sink);
+    assert_eq!(received(&sink), Vec::<String>::new(), "no replay after a restart");
+    add(&horizon, vec![audit(26, 40_000, "VLSI_USERLOGGEDIN_REST")]);
+    assert_eq!(received(&sink), ["26"]);
+    let (_, stats) = router.get("/stats").unwrap();
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["vmware.event.router.stats"]["horizon"]["events_total"], 1);
+    assert!(!router.log().contains("secret"), "password in the log");
+}
+
+#[test]
+fn wrong_credentials_are_one_clear_line_and_the_router_stays_unready() {
+    let horizon = Peer::start("fake_horizon.py", &["--password", "secret"]);
+    let sink = CeReceiver::start(&[]);
+    let port = free_port();
+    let router = Router::start(&config(&horizon, "wrong", &sink, port), port);
+    router.wait_log(
+        "Horizon rejected the login for corp\\svc (HTTP 400): fix horizon.auth.activeDirectoryAuth",
+        Duration::from_secs(10),
+    );
+    let (code, body) = router.get("/readyz").unwrap();
+    assert_eq!(code, 503);
+    assert!(body.contains("horizon: "), "{body}");
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""A fake Horizon Connection Server for the end-to-end tests, following the Horizon Server
+REST API: POST /rest/login {domain, username, password} -> {access_token, refresh_token};
+POST /rest/refresh {refresh_token} -> {access_token} (400 when the refresh token is no
+longer valid); POST /rest/logout; GET /rest/external/v1/audit-events with a bearer token
+(401 without a valid one), query ``filter`` (JSON, type "Between" on name "time" with
+fromValue/toValue, inclusive), ``page`` (from 1) and ``size``; events newest first.
+
+    fake_horizon.py --port 0 --domain corp --user svc --password secret
+
+stdout: ``LISTENING <port>`` and then one JSON line per REST call:
+    {"call": "login"|"refresh"|"logout"|"audit-events", "status": N, "query": {...}}
+
+Test controls (no auth; not part of Horizon):
+
+    POST /_control/events  body: a list of audit events to add ({id, time, type, ...})
+    POST /_control/expire  body: {"access": true, "refresh": true}: revoke current tokens
+"""
+
+import argparse
+import json
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+lock = threading.Lock()
+state = {"events": [], "access": set(), "refresh": set(), "n": 0}
+
+
+def emit(record):
+    with lock:
+        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+        sys.stdout.flush()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _reply(self, status, doc=None):
+        body = json.dumps(doc if doc is not None else {}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        try:
+            return json.loads(self.rfile.read(n) or b"null")
+        except ValueError:
+            return None
+
+    def _tokens(self):
+        with lock:
+            state["n"] += 1
+            access, refresh = f"access-{state['n']}", f"refresh-{state['n']}"
+            state["access"].add(access)
+            state["refresh"].add(refresh)
+        return access, refresh
+
+    def do_POST(self):
+        body = self._json() or {}
+        srv = self.server
+        if self.path == "/rest/login":
+            ok = (body.get("domain"), body.get("username"), body.get("password")) == (srv.domain, srv.user, srv.password)
+            if not ok:
+                emit({"call": "login", "status": 400})
+                return self._reply(400, {"error_message": "Invalid user credentials"})
+            access, refresh = self._tokens()
+            emit({"call": "login", "status": 200})
+            return self._reply(200, {"access_token": access, "refresh_token": refresh})
+        if self.path == "/rest/refresh":
+            with lock:
+                valid = body.get("refresh_token") in state["refresh"]
+            if not valid:
+                emit({"call": "refresh", "status": 400})
+                return self._reply(400, {"error_message": "Invalid refresh token"})
+            access, _ = self._tokens()
+            emit({"call": "refresh", "status": 200})
+            return self._reply(200, {"access_token": access})
+        if self.path == "/rest/logout":
+            with lock:
+                state["refresh"].discard(body.get("refresh_token"))
+            emit({"call": "logout", "status": 200})
+            return self._reply(200)
+        if self.path == "/_control/events":
+            with lock:
+                state["events"].extend(body)
+            return self._reply(200)
+        if self.path == "/_control/expire":
+            with lock:
+                if body.get("access"):
+                    state["access"].clear()
+                if body.get("refresh"):
+                    state["refresh"].clear()
+            return self._reply(200)
+        self._reply(404, {"error": "not found"})
+
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        if url.path != "/rest/external/v1/audit-events":
+            return self._reply(404, {"error": "not found"})
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        with lock:
+            valid = token in state["access"]
+            events = list(state["events"])
+        if not valid:
+            emit({"call": "audit-events", "status": 401, "query": query})
+            return self._reply(401, {"error_message": "Unauthorized"})
+        if "filter" in query:
+            f = json.loads(query["filter"])
+            assert f["type"] == "Between" and f["name"] == "time", f
+            events = [e for e in events if f["fromValue"] <= e["time"] <= f["toValue"]]
+        events.sort(key=lambda e: (e["time"], e["id"]), reverse=True)
+        page, size = int(query.get("page", 1)), int(query.get("size", 10))
+        chunk = events[(page - 1) * size: page * size]
+        emit({"call": "audit-events", "status": 200, "query": query, "returned": len(chunk)})
+        self._reply(200, chunk)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--domain", default="corp")
+    p.add_argument("--user", default="svc")
+    p.add_argument("--password", default="secret")
+    args = p.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.domain, server.user, server.password = args.domain, args.user, args.password
+    print(f"LISTENING {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
