@@ -16,11 +16,13 @@ use crate::metrics::server::{self, MetricsState};
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
 use crate::processors::{console::Console, eventbridge::EventBridge, knative::Knative, openfaas::OpenFaas, Processor};
+use crate::sources::checkpoint::Store;
 use crate::sources::horizon::{Credentials, HorizonSettings, HorizonSource};
-use crate::sources::vcenter::{VCenterSettings, VCenterSource};
+use crate::sources::vcenter::{CheckpointSettings, VCenterSettings, VCenterSource};
 use crate::sources::webhook::WebhookSource;
 use crate::tls::TlsOptions;
 use crate::vsphere::client::ClientOptions;
+use tokio::task::JoinHandle;
 
 /// Longest single WaitForUpdatesEx; readiness fails after three of these without progress.
 const MAX_WAIT: Duration = Duration::from_secs(10);
@@ -40,6 +42,7 @@ fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyh
         .as_ref()
         .map(|c| c.root_cas.iter().map(Into::into).collect())
         .unwrap_or_default();
+    let checkpoint = checkpoint_settings(v, &url)?;
     Ok(VCenterSettings {
         key: prefix.to_string(),
         client: ClientOptions {
@@ -56,7 +59,31 @@ fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyh
         page_size: v.page_size.unwrap_or(1000),
         keep_alive: Duration::from_secs(v.keep_alive_seconds.unwrap_or(300)),
         max_wait: MAX_WAIT,
+        checkpoint,
     })
+}
+
+/// The checkpoint store and the checkpoint to resume from (a corrupt one stops the start:
+/// guessing a position could lose or repeat events).
+fn checkpoint_settings(v: &VCenterConfig, url: &url::Url) -> anyhow::Result<Option<CheckpointSettings>> {
+    if !v.checkpoint {
+        return Ok(None);
+    }
+    let dir = v.checkpoint_dir.as_deref().unwrap_or("checkpoints");
+    let store = Store::new(std::path::Path::new(dir), url);
+    let resume = store.load()?;
+    match &resume {
+        Some(cp) => {
+            info!(path = %store.path().display(), key = cp.last_event_key, "checkpoint found: resuming after event {} of {}", cp.last_event_key, cp.last_event_key_timestamp)
+        }
+        None => info!(path = %store.path().display(), "no checkpoint yet: starting from vCenter's current time"),
+    }
+    Ok(Some(CheckpointSettings {
+        store,
+        period: Duration::from_secs(v.checkpoint_period_seconds.unwrap_or(5)),
+        max_replay_age: Duration::from_secs(v.max_replay_age_seconds.unwrap_or(3600)),
+        resume,
+    }))
 }
 
 fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSettings> {
@@ -130,7 +157,7 @@ async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
 /// A configured source, not started yet.
 enum SourcePlan {
     VCenter {
-        settings: VCenterSettings,
+        settings: Box<VCenterSettings>,
         stats: Arc<ComponentStats>,
         health: Arc<Health>,
     },
@@ -151,19 +178,26 @@ impl SourcePlan {
         }
     }
 
-    fn start(self, fanout: Arc<Fanout>, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    /// Starts the source; its task ends at shutdown with the checkpoint task to wait for.
+    fn start(self, fanout: Arc<Fanout>, stop: watch::Receiver<bool>) -> JoinHandle<Option<JoinHandle<()>>> {
         match self {
             SourcePlan::VCenter {
                 settings,
                 stats,
                 health,
-            } => tokio::spawn(VCenterSource::new(settings, stats, health).run(fanout, stop)),
-            SourcePlan::Webhook(w) => tokio::spawn(w.run(fanout, stop)),
+            } => tokio::spawn(VCenterSource::new(*settings, stats, health).run(fanout, stop)),
+            SourcePlan::Webhook(w) => tokio::spawn(async move {
+                w.run(fanout, stop).await;
+                None
+            }),
             SourcePlan::Horizon {
                 settings,
                 stats,
                 health,
-            } => tokio::spawn(HorizonSource::new(settings, stats, health).run(fanout, stop)),
+            } => tokio::spawn(async move {
+                HorizonSource::new(settings, stats, health).run(fanout, stop).await;
+                None
+            }),
         }
     }
 }
@@ -195,10 +229,8 @@ async fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<SourcePlan>> {
             }
         }
         .with_context(|| format!("{prefix} has no vcenter section"))?;
-        if vc.checkpoint {
-            tracing::warn!(
-                "{prefix}: checkpoint is true, but checkpoints are not implemented in this release: events recorded while the router is down are not replayed"
-            );
+        if !vc.checkpoint {
+            info!("{prefix}: checkpoint is false: events recorded while the router is down are not delivered (set checkpoint: true for at-least-once)");
         }
         let section = if pr.kind == ProviderType::Vcsim {
             "vcsim"
@@ -209,7 +241,7 @@ async fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<SourcePlan>> {
         crate::tls::http_client(&settings.client.tls, Duration::from_secs(1))?;
         let stats = ComponentStats::new("EventProvider", "vcenter", &pr.name, settings.client.url.as_str());
         plans.push(SourcePlan::VCenter {
-            settings,
+            settings: Box::new(settings),
             stats,
             health: Health::new(MAX_WAIT * 3),
         });
@@ -272,12 +304,19 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
         .map(|p| p.start(fanout.clone(), stop_rx.clone()))
         .collect();
     drop(fanout);
+    let mut commits = Vec::new();
     for s in sources {
-        if let Err(e) = s.await {
-            tracing::error!("a source stopped abnormally: {e}");
+        match s.await {
+            Ok(commit) => commits.extend(commit),
+            Err(e) => tracing::error!("a source stopped abnormally: {e}"),
         }
     }
+    // Reading has stopped: let queued deliveries finish within the grace period, then write
+    // each checkpoint past what was delivered.
     workers.finish(SHUTDOWN_GRACE).await;
+    for c in commits {
+        let _ = c.await;
+    }
     match tokio::time::timeout(Duration::from_secs(5), metrics).await {
         Ok(Ok(Err(e))) => Err(e).context("metrics server failed"),
         _ => Ok(()),

@@ -3,6 +3,16 @@
 use super::{q, words};
 use crate::ovfenv::OvfEnv;
 
+/// A seconds property, its schema default when left empty.
+fn seconds(env: &OvfEnv, key: &str) -> String {
+    let v = env.get(key);
+    if v.is_empty() {
+        ovf::property(key).map(|p| p.default.to_string()).unwrap_or_default()
+    } else {
+        v
+    }
+}
+
 /// The router's RouterConfig; `None` when no vCenter is configured.
 pub fn router_config(env: &OvfEnv) -> Option<String> {
     let server = env.get("vcenter_server");
@@ -23,6 +33,8 @@ eventProvider:
     insecureSSL: {insecure}
     checkpoint: true
     checkpointDir: /var/lib/event-router/checkpoints
+    checkpointPeriodSeconds: {}
+    maxReplayAgeSeconds: {}
     auth:
       type: basic_auth
       basicAuth:
@@ -31,6 +43,8 @@ eventProvider:
 eventProcessor:
 ",
         q(&format!("https://{server}/sdk")),
+        seconds(env, "vcenter_checkpoint_period"),
+        seconds(env, "vcenter_checkpoint_age"),
         q(&env.get("vcenter_username")),
         q(&env.get("vcenter_password")),
     );

@@ -94,10 +94,18 @@ pub struct VCenterConfig {
     /// Skip TLS verification (prefer `certificates.rootCAs`).
     #[serde(default, rename = "insecureSSL")]
     pub insecure_ssl: bool,
+    /// Store the stream's position and resume from it after a restart (at-least-once).
     #[serde(default)]
     pub checkpoint: bool,
+    /// Folder of the checkpoint files (default `checkpoints`, relative to the working folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_dir: Option<String>,
+    /// Extension: seconds between checkpoint writes (default 5, as VEBA); also written at shutdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_period_seconds: Option<u64>,
+    /// Extension: how far back before vCenter's current time a resume may start (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replay_age_seconds: Option<u64>,
     pub auth: AuthMethod,
     /// Extension: the CloudEvent contract (`router`, the default, or `tanzu-sources`).
     #[serde(default)]

@@ -202,6 +202,16 @@ fn vcenter(prefix: &str, v: &VCenterConfig, p: &mut Vec<String>) {
     if v.keep_alive_seconds == Some(0) {
         p.push(format!("{prefix}.keepAliveSeconds is 0: use at least 1 (default 300)"));
     }
+    if v.checkpoint_period_seconds == Some(0) {
+        p.push(format!(
+            "{prefix}.checkpointPeriodSeconds is 0: use at least 1 (default 5)"
+        ));
+    }
+    if v.checkpoint_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
+        p.push(format!(
+            "{prefix}.checkpointDir is empty: give a folder, or leave the key out for ./checkpoints"
+        ));
+    }
 }
 
 fn processor(prefix: &str, pr: &ProcessorConfig, p: &mut Vec<String>) {

@@ -48,6 +48,17 @@ pub struct Fanout {
 /// The workers behind a [`Fanout`], to wait for at shutdown.
 pub struct Workers(Vec<(String, JoinHandle<()>)>);
 
+/// How a dispatched event ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Every processor that took it delivered it (or skipped it).
+    Done,
+    /// A processor gave up on it.
+    Failed(Vec<String>),
+    /// A processor stopped before finishing it (shutdown grace exceeded).
+    Abandoned,
+}
+
 /// What became of one dispatched event.
 pub struct Delivery {
     pending: Vec<(String, oneshot::Receiver<Result<(), String>>)>,
@@ -57,6 +68,24 @@ impl Delivery {
     /// How many processors took the event.
     pub fn matched(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Waits for every processor that took the event, telling a failure (the processor gave
+    /// up, the event is logged and dead-lettered) from an abandoned delivery (shutdown).
+    pub async fn settle(self) -> Settled {
+        let mut failed = Vec::new();
+        for (name, rx) in self.pending {
+            match rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed.push(format!("processor {name}: {e}")),
+                Err(_) => return Settled::Abandoned,
+            }
+        }
+        if failed.is_empty() {
+            Settled::Done
+        } else {
+            Settled::Failed(failed)
+        }
     }
 
     /// Waits for every processor that took the event; the error lists each failure.

@@ -5,5 +5,5 @@
 pub mod fanout;
 pub mod filter;
 
-pub use fanout::{Delivery, Fanout, Route};
+pub use fanout::{Delivery, Fanout, Route, Settled};
 pub use filter::Filter;

@@ -21,11 +21,13 @@ use crate::cloudevent::{self, Origin};
 use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
+use crate::sources::checkpoint::{Checkpoint, Committer, Pending, Store};
 use crate::vsphere::client::{ClientOptions, VimClient};
 use crate::vsphere::event::{event_key, VsphereEvent};
 use crate::vsphere::soap::SoapError;
 use crate::vsphere::types::TypeTable;
 use crate::vsphere::xml::Element;
+use tokio::task::JoinHandle;
 
 /// The largest page vCenter allows for a collector.
 const MAX_PAGE: u32 = 1000;
@@ -41,11 +43,26 @@ pub struct VCenterSettings {
     pub keep_alive: Duration,
     /// Longest single WaitForUpdatesEx.
     pub max_wait: Duration,
+    /// Durable position (`checkpoint: true`).
+    pub checkpoint: Option<CheckpointSettings>,
+}
+
+/// Where and how often the stream's position is stored, and where it resumes.
+#[derive(Debug, Clone)]
+pub struct CheckpointSettings {
+    pub store: Store,
+    pub period: Duration,
+    /// Resume no further back than this before vCenter's current time.
+    pub max_replay_age: Duration,
+    /// The checkpoint read at start.
+    pub resume: Option<Checkpoint>,
 }
 
 /// Where the stream stands; survives re-logins so nothing is delivered twice.
 #[derive(Debug, Default)]
 struct Cursor {
+    /// The checkpoint's event time, until the first session turned it into `begin`.
+    resume_from: Option<DateTime<Utc>>,
     begin: Option<DateTime<Utc>>,
     begin_text: Option<String>,
     last_key: Option<i64>,
@@ -62,6 +79,8 @@ pub struct VCenterSource {
     settings: VCenterSettings,
     stats: Arc<ComponentStats>,
     health: Arc<Health>,
+    committer: Option<Committer>,
+    commit_task: Option<JoinHandle<()>>,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -94,24 +113,46 @@ fn fell_behind(last_key: Option<i64>, page: &[Element], read_empty: bool, page_s
 }
 
 impl VCenterSource {
+    /// Must be called inside the runtime: with checkpoints on it starts the commit task.
     pub fn new(settings: VCenterSettings, stats: Arc<ComponentStats>, health: Arc<Health>) -> VCenterSource {
+        let (committer, commit_task) = match &settings.checkpoint {
+            Some(c) => {
+                let (committer, task) = Committer::start(c.store.clone(), c.period);
+                (Some(committer), Some(task))
+            }
+            None => (None, None),
+        };
         VCenterSource {
             settings,
             stats,
             health,
+            committer,
+            commit_task,
         }
     }
 
-    /// Streams until shutdown, reconnecting with backoff after any failure.
-    pub async fn run(self, fanout: Arc<Fanout>, mut shutdown: watch::Receiver<bool>) {
+    /// Streams until shutdown, reconnecting with backoff after any failure. Returns the
+    /// checkpoint task, which writes the final checkpoint once the processors have finished
+    /// (or abandoned) what was handed to them: wait for it after the fan-out's workers.
+    pub async fn run(mut self, fanout: Arc<Fanout>, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
         let mut cursor = Cursor::default();
+        if let Some(cp) = self.settings.checkpoint.as_ref().and_then(|c| c.resume.as_ref()) {
+            cursor.last_key = Some(cp.last_event_key);
+            cursor.resume_from = parse_time(&cp.last_event_key_timestamp);
+        }
+        self.stream_until_shutdown(&mut cursor, &fanout, shutdown).await;
+        self.committer = None;
+        self.commit_task.take()
+    }
+
+    async fn stream_until_shutdown(&self, cursor: &mut Cursor, fanout: &Fanout, mut shutdown: watch::Receiver<bool>) {
         let mut failures: u32 = 0;
         let mut last_problem = String::new();
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match self.session(&mut cursor, &fanout, &mut shutdown, &mut failures).await {
+            match self.session(cursor, fanout, &mut shutdown, &mut failures).await {
                 SessionEnd::Shutdown => return,
                 SessionEnd::Failed(e) if e.is_not_authenticated() && failures == 0 => {
                     self.health.set_session_up(false);
@@ -196,10 +237,7 @@ impl VCenterSource {
         };
         if cursor.begin.is_none() {
             match client.current_time().await {
-                Ok(now) => {
-                    cursor.begin = parse_time(&now);
-                    cursor.begin_text = Some(now);
-                }
+                Ok(now) => self.begin(cursor, now),
                 Err(e) => return SessionEnd::Failed(e),
             }
         }
@@ -259,6 +297,31 @@ impl VCenterSource {
             }
             self.deliver(cursor, page.iter().chain(read.iter()), table, &origin, fanout)
                 .await;
+        }
+    }
+
+    /// Where the stream starts: vCenter's current time, or the checkpoint's event time clamped
+    /// to the replay age (events older than that are not read again, which is logged).
+    fn begin(&self, cursor: &mut Cursor, now: String) {
+        let now_t = parse_time(&now);
+        let max_age = self.settings.checkpoint.as_ref().map(|c| c.max_replay_age);
+        match (cursor.resume_from.take(), now_t, max_age) {
+            (Some(cp), Some(now_t), Some(age)) => {
+                let floor = now_t - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::hours(1));
+                let begin = cp.max(floor);
+                if cp < floor {
+                    warn!(vcenter = %self.settings.client.url, "checkpoint is from {cp}, older than the replay limit ({}s, maxReplayAgeSeconds): events between {cp} and {floor} are not read again", age.as_secs());
+                }
+                info!(vcenter = %self.settings.client.url, key = ?cursor.last_key, "resuming after the checkpoint from {begin}");
+                let text = begin.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                cursor.begin = Some(begin);
+                cursor.begin_text = Some(text.clone());
+                cursor.last_time = Some(text);
+            }
+            _ => {
+                cursor.begin = now_t;
+                cursor.begin_text = Some(now);
+            }
         }
     }
 
@@ -338,6 +401,16 @@ impl VCenterSource {
             let name = cloudevent::event_name(&ce);
             let queued = fanout.dispatch(ce).await;
             debug!(event_id = key, event = %name, processors = queued.matched(), "queued");
+            if let Some(c) = &self.committer {
+                c.track(Pending {
+                    key,
+                    id: key.to_string(),
+                    event_type: ev.name.clone(),
+                    created_time: ev.created_time.clone(),
+                    delivery: queued,
+                })
+                .await;
+            }
         }
     }
 }

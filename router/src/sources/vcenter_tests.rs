@@ -150,6 +150,7 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
         page_size: 5,
         keep_alive: Duration::from_millis(150),
         max_wait: Duration::from_secs(1),
+        checkpoint: None,
     };
     let stats = ComponentStats::new("EventProvider", "vcenter", "vc", "x");
     let proc_stats = ComponentStats::new("EventProcessor", "collect", "c", "x");

@@ -489,6 +489,12 @@ impl Router {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// SIGKILL: no shutdown work at all, as after a crash or an OOM kill.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
         stop(&mut self.child, Duration::from_secs(10));
@@ -635,4 +641,18 @@ impl Drop for Peer {
     fn drop(&mut self) {
         stop(&mut self.child, Duration::from_secs(3));
     }
+}
+
+/// Every event the vCenter recorded, as (key, type), read with pyVmomi (tests/peers/vc_events.py).
+pub fn vc_events(vc: &Vcsim) -> Vec<(i64, String)> {
+    let out = Command::new(tool(".tools/venv/bin/python"))
+        .arg(repo_root().join("tests/peers/vc_events.py"))
+        .args(["--url", &vc.govc_url])
+        .output()
+        .expect("run vc_events.py");
+    assert!(out.status.success(), "vc_events.py: {}", output_text(&out));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("vc_events.py JSON");
+    list.iter()
+        .map(|e| (e["key"].as_i64().unwrap(), e["type"].as_str().unwrap().to_string()))
+        .collect()
 }

@@ -1,0 +1,294 @@
+//! Per-vCenter checkpoints in VEBA's JSON shape (`cp-<host>.json` in `checkpointDir`),
+//! written atomically (temporary file, fsync, rename, fsync of the folder) so a crash leaves
+//! the old or the new checkpoint, never a torn one. The [`Committer`] advances the checkpoint
+//! only past events every matching processor has finished with, in key order.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::pipeline::{Delivery, Settled};
+
+/// One vCenter's position, as VEBA writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    #[serde(rename = "vCenter")]
+    pub vcenter: String,
+    #[serde(rename = "lastEventUUID", default)]
+    pub last_event_uuid: String,
+    pub last_event_key: i64,
+    #[serde(default)]
+    pub last_event_type: String,
+    /// The event's `createdTime` (RFC 3339).
+    pub last_event_key_timestamp: String,
+    /// When this checkpoint was written (RFC 3339).
+    #[serde(default)]
+    pub created_timestamp: String,
+}
+
+/// Why a checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("checkpoint {path} is not a valid checkpoint ({detail}): move it away to start from vCenter's current time, or repair it")]
+    Corrupt { path: String, detail: String },
+    #[error("cannot write checkpoint {path}: {source}; check that checkpointDir is writable")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// Where one vCenter's checkpoint lives.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+    vcenter: String,
+}
+
+impl Store {
+    /// `cp-<host>.json` (`cp-<host>_<port>.json` for a non-default port) in `dir`.
+    pub fn new(dir: &Path, url: &url::Url) -> Store {
+        let host = url.host_str().unwrap_or("vcenter").replace([':', '/', '[', ']'], "_");
+        let name = match url.port() {
+            Some(p) => format!("cp-{host}_{p}.json"),
+            None => format!("cp-{host}.json"),
+        };
+        Store {
+            path: dir.join(name),
+            vcenter: url.host_str().unwrap_or_default().to_string(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored checkpoint; `None` when there is none yet (or an empty file).
+    pub fn load(&self) -> Result<Option<Checkpoint>, CheckpointError> {
+        let p = self.path.display().to_string();
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CheckpointError::Read { path: p, source }),
+        };
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let cp: Checkpoint = serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
+            path: p.clone(),
+            detail: e.to_string(),
+        })?;
+        if chrono::DateTime::parse_from_rfc3339(&cp.last_event_key_timestamp).is_err() {
+            return Err(CheckpointError::Corrupt {
+                path: p,
+                detail: format!("lastEventKeyTimestamp {:?} is not a time", cp.last_event_key_timestamp),
+            });
+        }
+        Ok(Some(cp))
+    }
+
+    /// Writes atomically: a temporary file in the same folder, fsync, rename, fsync the folder.
+    pub fn save(&self, cp: &Checkpoint) -> Result<(), CheckpointError> {
+        let err = |source| CheckpointError::Write {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let tmp = self.path.with_extension("json.tmp");
+        let body = serde_json::to_vec_pretty(cp).map_err(|e| err(std::io::Error::other(e)))?;
+        {
+            let mut f = open_private(&tmp).map_err(err)?;
+            f.write_all(&body).map_err(err)?;
+            f.sync_all().map_err(err)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::create(path)
+}
+
+/// An event handed to the processors, waiting to be acknowledged.
+pub struct Pending {
+    pub key: i64,
+    pub id: String,
+    pub event_type: String,
+    pub created_time: String,
+    pub delivery: Delivery,
+}
+
+/// Takes pending events in key order and writes the checkpoint past those finished.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Committer {
+    /// Starts the commit task; it writes at most every `period` and once more when every
+    /// sender is gone (shutdown).
+    pub fn start(store: Store, period: Duration) -> (Committer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(crate::pipeline::fanout::QUEUE_CAPACITY);
+        (Committer { tx }, tokio::spawn(commit(store, rx, period)))
+    }
+
+    /// Waits while too many events are unacknowledged (backpressure).
+    pub async fn track(&self, p: Pending) {
+        if self.tx.send(p).await.is_err() {
+            warn!("checkpoint task has stopped; the checkpoint no longer advances");
+        }
+    }
+}
+
+fn write(store: &Store, latest: &Option<Checkpoint>, written: &mut Option<i64>) {
+    let Some(cp) = latest else { return };
+    if *written == Some(cp.last_event_key) {
+        return;
+    }
+    let mut cp = cp.clone();
+    cp.created_timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match store.save(&cp) {
+        Ok(()) => {
+            *written = Some(cp.last_event_key);
+            debug!(path = %store.path.display(), key = cp.last_event_key, "checkpoint written");
+        }
+        Err(e) => error!("{e}"),
+    }
+}
+
+async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration) {
+    let mut latest: Option<Checkpoint> = None;
+    let mut written: Option<i64> = None;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let p = tokio::select! {
+            p = rx.recv() => match p {
+                Some(p) => p,
+                None => break,
+            },
+            _ = tick.tick() => {
+                write(&store, &latest, &mut written);
+                continue;
+            }
+        };
+        let outcome = p.delivery.settle();
+        tokio::pin!(outcome);
+        let result = loop {
+            tokio::select! {
+                r = &mut outcome => break r,
+                _ = tick.tick() => write(&store, &latest, &mut written),
+            }
+        };
+        match result {
+            Settled::Done => {}
+            // The fan-out already logged it (and dead-lettered it when a file is set).
+            Settled::Failed(problems) => debug!(key = p.key, "event finished with failures: {}", problems.join("; ")),
+            Settled::Abandoned => {
+                warn!(key = p.key, "delivery abandoned at shutdown: the checkpoint stays before this event, which is read again at the next start");
+                break;
+            }
+        }
+        latest = Some(Checkpoint {
+            vcenter: store.vcenter.clone(),
+            last_event_uuid: p.id,
+            last_event_key: p.key,
+            last_event_type: p.event_type,
+            last_event_key_timestamp: p.created_time,
+            created_timestamp: String::new(),
+        });
+    }
+    write(&store, &latest, &mut written);
+    if let Some(cp) = &latest {
+        info!(path = %store.path.display(), key = cp.last_event_key, "checkpoint written at shutdown");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cp-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn round_trip_in_vebas_shape_with_private_mode() {
+        let dir = temp("rt");
+        let store = Store::new(&dir, &url::Url::parse("https://vc01.corp.local/sdk").unwrap());
+        assert!(store.path().ends_with("cp-vc01.corp.local.json"));
+        assert_eq!(store.load().unwrap(), None);
+        let cp = Checkpoint {
+            vcenter: "vc01.corp.local".into(),
+            last_event_uuid: "42".into(),
+            last_event_key: 42,
+            last_event_type: "VmPoweredOffEvent".into(),
+            last_event_key_timestamp: "2026-11-30T10:00:00.123Z".into(),
+            created_timestamp: "2026-11-30T10:00:05Z".into(),
+        };
+        store.save(&cp).unwrap();
+        assert_eq!(store.load().unwrap(), Some(cp));
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        for key in [
+            "vCenter",
+            "lastEventUUID",
+            "lastEventKey",
+            "lastEventType",
+            "lastEventKeyTimestamp",
+            "createdTimestamp",
+        ] {
+            assert!(text.contains(&format!("\"{key}\"")), "{key} in {text}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(
+            !store.path().with_extension("json.tmp").exists(),
+            "no temporary file left"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_named_with_the_fix() {
+        let dir = temp("bad");
+        let store = Store::new(&dir, &url::Url::parse("https://127.0.0.1:8989/sdk").unwrap());
+        assert!(store.path().ends_with("cp-127.0.0.1_8989.json"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(store.path(), "{\"vCenter\": \"x\", \"lastEventKey\": ").unwrap();
+        let e = store.load().unwrap_err().to_string();
+        assert!(
+            e.contains("is not a valid checkpoint") && e.contains("move it away"),
+            "{e}"
+        );
+        std::fs::write(store.path(), "").unwrap();
+        assert_eq!(store.load().unwrap(), None, "VEBA leaves an empty file at first start");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
