@@ -37,6 +37,21 @@ enum Command {
     Validate,
     /// Prints the config file's JSON Schema.
     Schema,
+    /// Dead letters: events a processor gave up on.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Sends every dead letter again through its processor (exit 0 when all were delivered).
+    Replay {
+        /// The dead-letter file (default: deadLetterFile from the config).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 fn init_logging(level: &str, json: bool) -> Result<(), String> {
@@ -51,6 +66,35 @@ fn init_logging(level: &str, json: bool) -> Result<(), String> {
         builder.init();
     }
     Ok(())
+}
+
+fn dlq_replay(config: &std::path::Path, file: Option<&std::path::Path>, level: &str) -> ExitCode {
+    if let Err(e) = init_logging(level, false) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let cfg = match RouterConfig::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(event_router::dlq::replay(&cfg, file)) {
+        Ok(s) if s.failed == 0 && s.kept == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -75,6 +119,9 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::Dlq {
+            command: DlqCommand::Replay { file },
+        }) => return dlq_replay(&cli.config, file.as_deref(), &cli.log_level),
         None => {}
     }
     if let Err(e) = init_logging(&cli.log_level, cli.log_json) {

@@ -12,6 +12,7 @@ use tracing::info;
 use crate::config::{
     AuthType, HorizonConfig, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig,
 };
+use crate::delivery::dead_letter::DeadLetters;
 use crate::metrics::server::{self, MetricsState};
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
@@ -106,7 +107,8 @@ fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSe
     })
 }
 
-async fn processor(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn Processor>> {
+/// Builds one processor from its config section.
+pub async fn processor(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn Processor>> {
     Ok(match p.kind {
         ProcessorType::Knative => {
             let k = p
@@ -299,7 +301,8 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
         info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let (fanout, workers) = Fanout::start(routes);
+    let dead_letters = cfg.dead_letter_file.as_ref().map(|f| Arc::new(DeadLetters::new(f)));
+    let (fanout, workers) = Fanout::start(routes, dead_letters);
     let sources: Vec<_> = (plans.into_iter())
         .map(|p| p.start(fanout.clone(), stop_rx.clone()))
         .collect();

@@ -24,6 +24,8 @@ stdout protocol (one line each, flushed):
   set them must check that this list is empty.
 * ``data`` is the parsed data (JSON value, or text); non-UTF-8 binary data is
   reported as ``data_base64`` instead.
+* ``--fail-for S`` answers ``--status`` to every POST in the first S seconds;
+  ``--reject-subject X`` answers 400 to every event whose subject is X.
 * The answer is 202, except for the first ``--fail-count`` POSTs (in arrival
   order), which get ``--status``. A request the SDK cannot parse is answered
   400 (it still counts as one of those first POSTs).
@@ -36,6 +38,7 @@ import datetime
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 try:  # cloudevents >= 2.0: the new core API (the 1.x API lives on as cloudevents.v1)
@@ -138,7 +141,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         seq = self.server.requests.next()
-        status = self.server.fail_status if seq <= self.server.fail_count else 202
+        failing = seq <= self.server.fail_count or time.monotonic() < self.server.fail_until
+        status = self.server.fail_status if failing else 202
         content_type = self.headers.get("Content-Type", "")
         mode = (
             "structured"
@@ -160,6 +164,8 @@ class Handler(BaseHTTPRequestHandler):
             )
             self._reply(400, ("%s\n" % exc).encode("utf-8", "replace"))
             return
+        if self.server.reject_subject is not None and attributes.get("subject") == self.server.reject_subject:
+            status = 400
         record = {
             "mode": mode,
             "attributes": {k: attr_str(v) for k, v in attributes.items() if v is not None},
@@ -182,6 +188,12 @@ def main(argv=None):
     parser.add_argument(
         "--fail-count", type=int, default=0, help="answer --status to the first N POSTs"
     )
+    parser.add_argument(
+        "--fail-for", type=float, default=0, help="answer --status to every POST for the first N seconds"
+    )
+    parser.add_argument(
+        "--reject-subject", help="answer 400 to every event with this subject (a poison event)"
+    )
     parser.add_argument("--verbose", action="store_true", help="access log on stderr")
     args = parser.parse_args(argv)
 
@@ -190,6 +202,8 @@ def main(argv=None):
     server.requests = Counter()
     server.fail_status = args.status
     server.fail_count = args.fail_count
+    server.fail_until = time.monotonic() + args.fail_for
+    server.reject_subject = args.reject_subject
     server.verbose = args.verbose
     emit_line = "LISTENING %d\n" % server.server_address[1]
     with _out_lock:

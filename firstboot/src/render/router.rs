@@ -95,5 +95,7 @@ eventProcessor:
             q(&pw)
         ));
     }
+    // On the host folder the router's Deployment mounts, beside the checkpoint.
+    s.push_str("deadLetterFile: /var/lib/event-router/checkpoints/dead-letters.jsonl\n");
     Some(s)
 }

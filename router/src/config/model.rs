@@ -32,6 +32,10 @@ pub struct RouterConfig {
     pub metrics_provider: MetricsProviderConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<Certificates>,
+    /// Extension: JSON-lines file for events a processor gave up on (`event-router dlq replay`
+    /// sends them again). Without it such events are logged and lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -218,6 +222,9 @@ pub struct KnativeConfig {
     /// Extension: attempts per event, the first included (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Extension: stop retrying an event after this many seconds even with attempts left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_seconds: Option<u64>,
 }
 
 /// A Knative duck-typed destination: a `ref` to an Addressable, a `uri`, or both (then the

@@ -44,6 +44,9 @@ pub fn problems(cfg: &RouterConfig) -> Vec<String> {
         processor(&prefix, pr, &mut p);
     }
     metrics(&cfg.metrics_provider, &mut p);
+    if cfg.dead_letter_file.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        p.push("deadLetterFile is empty: give a file path, or leave the key out".into());
+    }
     if let Some(c) = &cfg.certificates {
         for (i, ca) in c.root_cas.iter().enumerate() {
             if ca.trim().is_empty() {
@@ -309,6 +312,11 @@ fn knative(prefix: &str, k: &KnativeConfig, p: &mut Vec<String>) {
     }
     if k.max_attempts == Some(0) {
         p.push(format!("{prefix}.maxAttempts is 0: use at least 1 (default 5)"));
+    }
+    if k.max_retry_seconds == Some(0) {
+        p.push(format!(
+            "{prefix}.maxRetrySeconds is 0: use at least 1, or leave it out"
+        ));
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Backoff {
     pub initial: Duration,
     pub max: Duration,
     pub max_attempts: u32,
+    /// Give up once this long has passed since the first attempt, attempts left or not.
+    pub max_elapsed: Option<Duration>,
 }
 
 impl Default for Backoff {
@@ -38,11 +40,17 @@ impl Default for Backoff {
             initial: Duration::from_millis(100),
             max: Duration::from_secs(5),
             max_attempts: 5,
+            max_elapsed: None,
         }
     }
 }
 
 impl Backoff {
+    /// Whether to stop after failed attempt `attempt` begun `started` ago.
+    pub fn exhausted(&self, attempt: u32, started: std::time::Instant) -> bool {
+        attempt >= self.max_attempts || self.max_elapsed.is_some_and(|m| started.elapsed() >= m)
+    }
+
     /// The wait after failed attempt `attempt` (1-based): uniform in [0, min(max, initial*2^(attempt-1))].
     pub fn delay(&self, attempt: u32) -> Duration {
         let cap = self.ceiling(attempt);

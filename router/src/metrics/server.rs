@@ -58,6 +58,7 @@ pub fn stats_json(state: &MetricsState) -> serde_json::Value {
         });
         if c.role == "EventProcessor" {
             v["invocations"] = serde_json::to_value(c.invocations()).unwrap_or_default();
+            v["events_dead_lettered"] = c.dead_letters().into();
         }
         // VEBA keys the map by component type; a type used more than once is keyed type:name.
         let shared = state.components.iter().filter(|o| o.kind == c.kind).count() > 1;
@@ -114,6 +115,16 @@ pub fn prometheus_text(state: &MetricsState) -> String {
             c.kind,
             escape_label(&c.name),
             c.errors()
+        );
+    }
+    let _ = writeln!(out, "# HELP event_router_dead_letters_total Events a processor gave up on and wrote to the dead-letter file.\n# TYPE event_router_dead_letters_total counter");
+    for c in state.components.iter().filter(|c| c.role == "EventProcessor") {
+        let _ = writeln!(
+            out,
+            "event_router_dead_letters_total{{component=\"{}\",name=\"{}\"}} {}",
+            c.kind,
+            escape_label(&c.name),
+            c.dead_letters()
         );
     }
     let _ = writeln!(out, "# HELP event_router_invocations_total Deliveries by event name and result.\n# TYPE event_router_invocations_total counter");

@@ -31,6 +31,7 @@ pub struct ComponentStats {
     pub started: DateTime<Utc>,
     total: AtomicU64,
     errors: AtomicU64,
+    dead_letters: AtomicU64,
     window: Mutex<VecDeque<(u64, u64)>>,
     invocations: Mutex<BTreeMap<String, Invocations>>,
 }
@@ -52,6 +53,7 @@ impl ComponentStats {
             started: Utc::now(),
             total: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
             window: Mutex::new(VecDeque::new()),
             invocations: Mutex::new(BTreeMap::new()),
         })
@@ -87,6 +89,15 @@ impl ComponentStats {
                 e.failure += 1;
             }
         }
+    }
+
+    /// Counts one event written to the dead-letter file.
+    pub fn dead_letter(&self) {
+        self.dead_letters.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dead_letters(&self) -> u64 {
+        self.dead_letters.load(Ordering::Relaxed)
     }
 
     pub fn total(&self) -> u64 {

@@ -9,10 +9,11 @@ use std::time::Duration;
 use cloudevents::Event;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::filter::Filter;
 use crate::cloudevent::event_name;
+use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::metrics::stats::ComponentStats;
 use crate::processors::{Handled, ProcessError, Processor};
 use cloudevents::AttributesReader;
@@ -108,8 +109,8 @@ impl Delivery {
 }
 
 impl Fanout {
-    /// Starts one worker per route.
-    pub fn start(routes: Vec<Route>) -> (Arc<Fanout>, Workers) {
+    /// Starts one worker per route; events a processor gives up on go to `dead_letters`.
+    pub fn start(routes: Vec<Route>, dead_letters: Option<Arc<DeadLetters>>) -> (Arc<Fanout>, Workers) {
         let mut lanes = Vec::new();
         let mut workers = Vec::new();
         for route in routes {
@@ -121,7 +122,10 @@ impl Fanout {
                 filter: route.filter,
                 tx,
             });
-            workers.push((name, tokio::spawn(work(route.processor, route.stats, rx))));
+            workers.push((
+                name,
+                tokio::spawn(work(route.processor, route.stats, dead_letters.clone(), rx)),
+            ));
         }
         let needs_json = lanes.iter().any(|l| l.filter.needs_json());
         (Arc::new(Fanout { lanes, needs_json }), Workers(workers))
@@ -176,7 +180,12 @@ impl Workers {
     }
 }
 
-async fn work(processor: Arc<dyn Processor>, stats: Arc<ComponentStats>, mut rx: mpsc::Receiver<Job>) {
+async fn work(
+    processor: Arc<dyn Processor>,
+    stats: Arc<ComponentStats>,
+    dead_letters: Option<Arc<DeadLetters>>,
+    mut rx: mpsc::Receiver<Job>,
+) {
     let max = processor.max_batch().max(1);
     let mut jobs: Vec<Job> = Vec::with_capacity(max);
     while rx.recv_many(&mut jobs, max).await > 0 {
@@ -201,9 +210,33 @@ async fn work(processor: Arc<dyn Processor>, stats: Arc<ComponentStats>, mut rx:
                     stats.error();
                     stats.invocation(&name, false);
                     debug!(processor = %stats.name, "delivery failed: {e}");
+                    dead_letter(dead_letters.as_deref(), &stats, &job.event, e);
                 }
             }
             let _ = job.ack.send(result.map(|_| ()).map_err(|e| e.to_string()));
+        }
+    }
+}
+
+/// Writes the event to the dead-letter file, or says loudly that it is lost.
+fn dead_letter(dl: Option<&DeadLetters>, stats: &ComponentStats, event: &Event, e: &ProcessError) {
+    let Some(dl) = dl else {
+        warn!(processor = %stats.name, event_id = %event.id(), "event not delivered and no deadLetterFile is configured: it is lost ({e})");
+        return;
+    };
+    let letter = DeadLetter {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        processor: stats.name.clone(),
+        error: e.to_string(),
+        event: event.clone(),
+    };
+    match dl.write(&letter) {
+        Ok(()) => {
+            stats.dead_letter();
+            warn!(processor = %stats.name, event_id = %event.id(), file = %dl.path().display(), "event written to the dead-letter file ({e}); `event-router dlq replay` sends it again");
+        }
+        Err(io) => {
+            error!(processor = %stats.name, event_id = %event.id(), file = %dl.path().display(), "cannot write the dead-letter file ({io}): the event is lost ({e})")
         }
     }
 }
@@ -277,7 +310,7 @@ mod tests {
         let (a, pa) = route("a", &["on", "fail"], None);
         let (b, pb) = route("b", &["off", "fail"], None);
         let (stats_a, stats_b) = (a.stats.clone(), b.stats.clone());
-        let (fanout, workers) = Fanout::start(vec![a, b]);
+        let (fanout, workers) = Fanout::start(vec![a, b], None);
         assert_eq!(fanout.dispatch(event("1", "on")).await.outcome().await, Ok(1));
         assert_eq!(fanout.dispatch(event("2", "off")).await.outcome().await, Ok(1));
         let none = fanout.dispatch(event("3", "other")).await;
@@ -301,7 +334,7 @@ mod tests {
         let gate = Arc::new(tokio::sync::Notify::new());
         let (slow, ps) = route("slow", &[], Some(gate.clone()));
         let (fast, pf) = route("fast", &[], None);
-        let (fanout, workers) = Fanout::start(vec![slow, fast]);
+        let (fanout, workers) = Fanout::start(vec![slow, fast], None);
         let mut slow_acks = Vec::new();
         for i in 0..10 {
             let d = fanout.dispatch(event(&i.to_string(), "x")).await;

@@ -71,6 +71,7 @@ impl Knative {
         });
         let backoff = Backoff {
             max_attempts: cfg.max_attempts.unwrap_or(5),
+            max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),
             ..Backoff::default()
         };
         Ok(Knative {
@@ -104,6 +105,7 @@ impl Processor for Knative {
             let (headers, body) = encode(event, self.encoding)?;
             let id = event.id().to_string();
             let mut attempt = 0;
+            let started = std::time::Instant::now();
             loop {
                 attempt += 1;
                 match self.attempt(&headers, &body).await {
@@ -115,7 +117,7 @@ impl Processor for Knative {
                         );
                         return Err(ProcessError::Rejected { id, detail });
                     }
-                    Outcome::Retryable(detail) if attempt >= self.backoff.max_attempts => {
+                    Outcome::Retryable(detail) if self.backoff.exhausted(attempt, started) => {
                         error!(sink = %self.url, event_id = %id, attempts = attempt, "giving up on the event: {detail}; check that the sink is up and reachable");
                         return Err(ProcessError::Exhausted {
                             id,

@@ -274,6 +274,7 @@ impl VCenterSource {
             self.health.progress();
             *failures = 0;
             let Some(page) = page else { continue };
+            self.detect_history_restart(cursor, &page);
             let mut read = match self.drain(client, &collector, self.settings.page_size).await {
                 Ok(r) => r,
                 Err(e) => return SessionEnd::Failed(e),
@@ -297,6 +298,25 @@ impl VCenterSource {
             }
             self.deliver(cursor, page.iter().chain(read.iter()), table, &origin, fanout)
                 .await;
+        }
+    }
+
+    /// A page from the collector (which reads from the last delivered time) whose newest key
+    /// is below the last delivered key means vCenter's key sequence started again: a vCenter
+    /// restored or restarted with a new history (vcsim restarts), or keys that wrapped around.
+    /// Keys cannot be compared across that point, so from here the stream goes by time alone.
+    fn detect_history_restart(&self, cursor: &mut Cursor, page: &[Element]) {
+        let (Some(last), Some(newest)) = (cursor.last_key, page.iter().filter_map(|el| event_key(el).ok()).max())
+        else {
+            return;
+        };
+        if newest < last {
+            warn!(
+                vcenter = %self.settings.client.url,
+                "vCenter's newest event key {newest} is below the last delivered key {last}: its event history started again (a restore, a restart with new history, or keys that wrapped around); delivering every event recorded after {}",
+                cursor.last_time.as_deref().unwrap_or("the start")
+            );
+            cursor.last_key = None;
         }
     }
 
