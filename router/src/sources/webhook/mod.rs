@@ -3,7 +3,7 @@
 //! body size, and answers only after the processors took each event: 200 when every
 //! processor that selected it delivered it, 502 naming each failure otherwise.
 
-mod decode;
+pub mod decode;
 
 use std::sync::Arc;
 
