@@ -147,11 +147,10 @@ async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
         let processor = processor(&prefix, pc).await?;
         let filter = Filter::new(pc.filter.as_ref()).with_context(|| format!("{prefix}.filter"))?;
         let stats = ComponentStats::new("EventProcessor", processor.kind(), &pc.name, &processor.address());
-        routes.push(Route {
-            processor,
-            stats,
-            filter,
-        });
+        let mut route = Route::new(processor, stats, filter);
+        route.capacity = pc.queue_capacity.unwrap_or(route.capacity);
+        route.concurrency = pc.concurrency.unwrap_or(1);
+        routes.push(route);
     }
     Ok(routes)
 }

@@ -218,3 +218,38 @@ fn ended_sessions_and_a_restarted_vcenter_lose_nothing() {
         .unwrap();
     assert_eq!(off["data"]["Vm"]["Name"], "DC0_H0_VM1", "the new instance's event");
 }
+
+/// The stated memory bound while a sink is slow: the router's queues are bounded, so reading
+/// pauses instead of memory growing.
+const RSS_BOUND_KIB: u64 = 64 * 1024;
+
+#[test]
+fn a_slow_sink_pauses_reading_with_bounded_memory_and_loses_nothing() {
+    let vc = Vcsim::start(&[]);
+    let sink = CeReceiver::start(&["--slow-for", "20", "--delay", "5"]);
+    let port = free_port();
+    let cfg = config(&vc, &sink, "", "", port).replace("  name: sink\n", "  name: sink\n  queueCapacity: 4\n");
+    let router = Router::start(&cfg, port);
+    router.wait_ready(Duration::from_secs(20));
+    let first = newest_key(&vc) + 1;
+    let mut peak = 0;
+    let start = Instant::now();
+    // Events keep coming while the sink takes 5 s per request.
+    while start.elapsed() < Duration::from_secs(15) {
+        vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+        vc.govc(&["vm.power", "-on", "DC0_H0_VM0"]);
+        peak = peak.max(router.rss_kib().expect("router RSS"));
+    }
+    let last = newest_key(&vc);
+    let records = until_accepted(&sink, "UserLoginSessionEvent", last, Duration::from_secs(120));
+    peak = peak.max(router.rss_kib().unwrap_or(0));
+    assert!(
+        peak < RSS_BOUND_KIB,
+        "peak RSS {peak} KiB over the bound {RSS_BOUND_KIB} KiB"
+    );
+    assert_no_gaps(&vc, &accepted_keys(&records), first, last);
+    eprintln!(
+        "slow sink: peak RSS {peak} KiB, {} events",
+        accepted_keys(&records).len()
+    );
+}

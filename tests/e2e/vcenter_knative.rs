@@ -175,8 +175,7 @@ fn delivery_goes_on_after_the_session_is_terminated_by_another_client() {
     for round in 0..2 {
         let ended = s.vcsim.terminate_other_sessions();
         assert!(ended >= 1, "round {round}: the router's session was not listed");
-        s.router
-            .wait_log("vCenter session ended (NotAuthenticated", Duration::from_secs(15));
+        s.router.wait_log("vCenter session ended (", Duration::from_secs(15));
         let op = if round == 0 { "-on" } else { "-off" };
         s.vcsim.govc(&["vm.power", op, "DC0_H0_VM1"]);
         let want = if round == 0 {

@@ -25,7 +25,8 @@ stdout protocol (one line each, flushed):
 * ``data`` is the parsed data (JSON value, or text); non-UTF-8 binary data is
   reported as ``data_base64`` instead.
 * ``--fail-for S`` answers ``--status`` to every POST in the first S seconds;
-  ``--reject-subject X`` answers 400 to every event whose subject is X.
+  ``--reject-subject X`` answers 400 to every event whose subject is X;
+  ``--slow-for S --delay D`` takes D seconds per POST during the first S seconds.
 * The answer is 202, except for the first ``--fail-count`` POSTs (in arrival
   order), which get ``--status``. A request the SDK cannot parse is answered
   400 (it still counts as one of those first POSTs).
@@ -141,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         seq = self.server.requests.next()
+        if time.monotonic() < self.server.slow_until:
+            time.sleep(self.server.delay)
         failing = seq <= self.server.fail_count or time.monotonic() < self.server.fail_until
         status = self.server.fail_status if failing else 202
         content_type = self.headers.get("Content-Type", "")
@@ -194,6 +197,10 @@ def main(argv=None):
     parser.add_argument(
         "--reject-subject", help="answer 400 to every event with this subject (a poison event)"
     )
+    parser.add_argument("--delay", type=float, default=0, help="seconds each POST takes while slow")
+    parser.add_argument(
+        "--slow-for", type=float, default=0, help="take --delay per POST during the first N seconds"
+    )
     parser.add_argument("--verbose", action="store_true", help="access log on stderr")
     args = parser.parse_args(argv)
 
@@ -204,6 +211,8 @@ def main(argv=None):
     server.fail_count = args.fail_count
     server.fail_until = time.monotonic() + args.fail_for
     server.reject_subject = args.reject_subject
+    server.slow_until = time.monotonic() + args.slow_for
+    server.delay = args.delay
     server.verbose = args.verbose
     emit_line = "LISTENING %d\n" % server.server_address[1]
     with _out_lock:

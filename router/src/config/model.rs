@@ -177,6 +177,13 @@ pub struct ProcessorConfig {
     /// Extension: which events this processor receives (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<EventFilter>,
+    /// Extension: events waiting for this processor before the sources pause reading
+    /// (default 1024); bounds memory when the sink is slow or down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_capacity: Option<usize>,
+    /// Extension: deliveries (or batches) in flight at once (default 1: in key order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
 }
 
 /// Extension: a processor's event filter. Every part given must match.

@@ -277,6 +277,16 @@ fn processor(prefix: &str, pr: &ProcessorConfig, p: &mut Vec<String>) {
     if let Some(f) = &pr.filter {
         filter(&format!("{prefix}.filter"), f, p);
     }
+    if let Some(n) = pr.queue_capacity {
+        if !(1..=1_000_000).contains(&n) {
+            p.push(format!("{prefix}.queueCapacity is {n}: use 1..=1000000 (default 1024)"));
+        }
+    }
+    if let Some(n) = pr.concurrency {
+        if !(1..=256).contains(&n) {
+            p.push(format!("{prefix}.concurrency is {n}: use 1..=256 (default 1)"));
+        }
+    }
 }
 
 fn filter(prefix: &str, f: &EventFilter, p: &mut Vec<String>) {

@@ -26,11 +26,28 @@ struct Job {
     ack: oneshot::Sender<Result<(), String>>,
 }
 
-/// One processor with its filter and stats.
+/// One processor with its filter, stats and queue settings.
 pub struct Route {
     pub processor: Arc<dyn Processor>,
     pub stats: Arc<ComponentStats>,
     pub filter: Filter,
+    /// Events that may wait for the processor (at least 1).
+    pub capacity: usize,
+    /// Deliveries in flight at once (1: one after the other, in order).
+    pub concurrency: usize,
+}
+
+impl Route {
+    /// A route with the default queue (1024 events, one delivery at a time).
+    pub fn new(processor: Arc<dyn Processor>, stats: Arc<ComponentStats>, filter: Filter) -> Route {
+        Route {
+            processor,
+            stats,
+            filter,
+            capacity: QUEUE_CAPACITY,
+            concurrency: 1,
+        }
+    }
 }
 
 struct Lane {
@@ -114,7 +131,7 @@ impl Fanout {
         let mut lanes = Vec::new();
         let mut workers = Vec::new();
         for route in routes {
-            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+            let (tx, rx) = mpsc::channel(route.capacity.max(1));
             let name = route.stats.name.clone();
             info!(processor = %name, kind = route.processor.kind(), sink = %route.processor.address(), filter = %route.filter.describe(), "processor ready");
             lanes.push(Lane {
@@ -124,7 +141,13 @@ impl Fanout {
             });
             workers.push((
                 name,
-                tokio::spawn(work(route.processor, route.stats, dead_letters.clone(), rx)),
+                tokio::spawn(work(
+                    route.processor,
+                    route.stats,
+                    dead_letters.clone(),
+                    route.concurrency.max(1),
+                    rx,
+                )),
             ));
         }
         let needs_json = lanes.iter().any(|l| l.filter.needs_json());
@@ -184,37 +207,66 @@ async fn work(
     processor: Arc<dyn Processor>,
     stats: Arc<ComponentStats>,
     dead_letters: Option<Arc<DeadLetters>>,
+    concurrency: usize,
     mut rx: mpsc::Receiver<Job>,
 ) {
     let max = processor.max_batch().max(1);
-    let mut jobs: Vec<Job> = Vec::with_capacity(max);
-    while rx.recv_many(&mut jobs, max).await > 0 {
-        let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
-        let mut results = processor.process_batch(&events).await.into_iter();
-        for job in jobs.drain(..) {
-            let name = event_name(&job.event);
-            let result = results.next().unwrap_or_else(|| {
-                Err(ProcessError::Exhausted {
-                    id: job.event.id().to_string(),
-                    attempts: 0,
-                    last: "the processor returned no result for the event".into(),
-                })
-            });
-            match &result {
-                Ok(Handled::Sent) => {
-                    stats.event();
-                    stats.invocation(&name, true);
-                }
-                Ok(Handled::Skipped) => debug!(processor = %stats.name, event = %name, "not selected by the processor"),
-                Err(e) => {
-                    stats.error();
-                    stats.invocation(&name, false);
-                    debug!(processor = %stats.name, "delivery failed: {e}");
-                    dead_letter(dead_letters.as_deref(), &stats, &job.event, e);
-                }
-            }
-            let _ = job.ack.send(result.map(|_| ()).map_err(|e| e.to_string()));
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut in_flight = tokio::task::JoinSet::new();
+    loop {
+        let mut jobs: Vec<Job> = Vec::with_capacity(max);
+        if rx.recv_many(&mut jobs, max).await == 0 {
+            break;
         }
+        let (processor, stats, dl) = (processor.clone(), stats.clone(), dead_letters.clone());
+        if concurrency == 1 {
+            deliver(processor, stats, dl, jobs).await;
+            continue;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        in_flight.spawn(async move {
+            deliver(processor, stats, dl, jobs).await;
+            drop(permit);
+        });
+        while in_flight.try_join_next().is_some() {}
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Delivers one batch and acknowledges each job.
+async fn deliver(
+    processor: Arc<dyn Processor>,
+    stats: Arc<ComponentStats>,
+    dead_letters: Option<Arc<DeadLetters>>,
+    jobs: Vec<Job>,
+) {
+    let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
+    let mut results = processor.process_batch(&events).await.into_iter();
+    for job in jobs {
+        let name = event_name(&job.event);
+        let result = results.next().unwrap_or_else(|| {
+            Err(ProcessError::Exhausted {
+                id: job.event.id().to_string(),
+                attempts: 0,
+                last: "the processor returned no result for the event".into(),
+            })
+        });
+        match &result {
+            Ok(Handled::Sent) => {
+                stats.event();
+                stats.invocation(&name, true);
+            }
+            Ok(Handled::Skipped) => debug!(processor = %stats.name, event = %name, "not selected by the processor"),
+            Err(e) => {
+                stats.error();
+                stats.invocation(&name, false);
+                debug!(processor = %stats.name, "delivery failed: {e}");
+                dead_letter(dead_letters.as_deref(), &stats, &job.event, e);
+            }
+        }
+        let _ = job.ack.send(result.map(|_| ()).map_err(|e| e.to_string()));
     }
 }
 
@@ -297,11 +349,11 @@ mod tests {
             event_names: names.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
-        let route = Route {
-            processor: probe.clone(),
-            stats: ComponentStats::new("EventProcessor", "probe", name, "memory"),
-            filter: Filter::new(Some(&cfg)).unwrap(),
-        };
+        let route = Route::new(
+            probe.clone(),
+            ComponentStats::new("EventProcessor", "probe", name, "memory"),
+            Filter::new(Some(&cfg)).unwrap(),
+        );
         (route, probe)
     }
 
@@ -354,5 +406,57 @@ mod tests {
         workers.finish(Duration::from_millis(100)).await;
         let outcome = slow_acks.pop().unwrap().outcome().await.unwrap_err();
         assert_eq!(outcome, ["processor slow: stopped before delivering"]);
+    }
+
+    /// Counts how many deliveries run at once.
+    struct Overlap {
+        now: std::sync::atomic::AtomicUsize,
+        max: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Processor for Overlap {
+        fn process<'a>(&'a self, _event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                let n = self.now.fetch_add(1, SeqCst) + 1;
+                self.max.fetch_max(n, SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                self.now.fetch_sub(1, SeqCst);
+                Ok(())
+            })
+        }
+        fn kind(&self) -> &'static str {
+            "overlap"
+        }
+        fn address(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrency_is_the_configured_limit() {
+        for limit in [1, 4] {
+            let p = Arc::new(Overlap {
+                now: Default::default(),
+                max: Default::default(),
+            });
+            let mut r = Route::new(
+                p.clone(),
+                ComponentStats::new("EventProcessor", "o", "o", "m"),
+                Filter::default(),
+            );
+            r.concurrency = limit;
+            let (fanout, workers) = Fanout::start(vec![r], None);
+            let mut pending = Vec::new();
+            for i in 0..12 {
+                pending.push(fanout.dispatch(event(&i.to_string(), "x")).await);
+            }
+            for d in pending {
+                assert_eq!(d.settle().await, Settled::Done);
+            }
+            drop(fanout);
+            workers.finish(Duration::from_secs(5)).await;
+            assert_eq!(p.max.load(std::sync::atomic::Ordering::SeqCst), limit);
+        }
     }
 }

@@ -159,6 +159,11 @@ impl VCenterSource {
                     failures += 1;
                     warn!(vcenter = %self.settings.client.url, "vCenter session ended (NotAuthenticated: expired, or terminated by an administrator): logging in again");
                 }
+                SessionEnd::Failed(e) if e.is_managed_object_not_found() && failures == 0 => {
+                    self.health.set_session_up(false);
+                    failures += 1;
+                    warn!(vcenter = %self.settings.client.url, "vCenter session ended (ManagedObjectNotFound: the event collector went away with its session): logging in again");
+                }
                 SessionEnd::Failed(e) => {
                     self.health.set_session_up(false);
                     failures += 1;
@@ -251,11 +256,12 @@ impl VCenterSource {
             Ok(c) => c,
             Err(e) => return SessionEnd::Failed(e),
         };
-        let filter = match client.watch_latest_page(&collector).await {
+        let mut filter = match client.watch_latest_page(&collector).await {
             Ok(f) => f,
             Err(e) => return SessionEnd::Failed(e),
         };
         let mut version = String::new();
+        let mut resyncs = 0u64;
         let mut recoveries = 0u64;
         loop {
             let update = tokio::select! {
@@ -268,12 +274,54 @@ impl VCenterSource {
             };
             let (v, page) = match update {
                 Ok(u) => u,
+                Err(SoapError::TooLarge { limit, .. }) => {
+                    // Page changes queued up while the stream was paused (vcsim sends each
+                    // one): start a fresh filter and re-read from the last delivered event.
+                    resyncs += 1;
+                    let msg = format!("vCenter's update answer exceeded {limit} bytes (page changes queued while delivery was paused): re-reading from the last delivered event");
+                    if resyncs == 1 {
+                        warn!(vcenter = %self.settings.client.url, "{msg} (further occurrences are logged at debug)");
+                    } else {
+                        debug!(vcenter = %self.settings.client.url, "{msg}");
+                    }
+                    let _ = client.destroy_filter(&filter).await;
+                    filter = match client.watch_latest_page(&collector).await {
+                        Ok(f) => f,
+                        Err(e) => return SessionEnd::Failed(e),
+                    };
+                    version.clear();
+                    let from = cursor
+                        .last_time
+                        .clone()
+                        .or_else(|| cursor.begin_text.clone())
+                        .unwrap_or_default();
+                    match self.reread(client, &from).await {
+                        Ok(read) => self.deliver(cursor, read.iter(), table, &origin, fanout).await,
+                        Err(e) => return SessionEnd::Failed(e),
+                    }
+                    continue;
+                }
                 Err(e) => return SessionEnd::Failed(e),
             };
             version = v;
             self.health.progress();
             *failures = 0;
-            let Some(page) = page else { continue };
+            // No change reported within max_wait: read the page directly, so events recorded
+            // while the stream was paused (a full queue) are not missed on servers that only
+            // report changes made during a pending wait.
+            let page = match page {
+                Some(p) => p,
+                None => match client.read_latest_page(&collector).await {
+                    Ok(p)
+                        if p.iter()
+                            .any(|el| event_key(el).is_ok_and(|k| cursor.last_key.is_none_or(|l| k > l))) =>
+                    {
+                        p
+                    }
+                    Ok(_) => continue,
+                    Err(e) => return SessionEnd::Failed(e),
+                },
+            };
             self.detect_history_restart(cursor, &page);
             let mut read = match self.drain(client, &collector, self.settings.page_size).await {
                 Ok(r) => r,

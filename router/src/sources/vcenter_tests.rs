@@ -158,11 +158,11 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
     let (stop, stop_rx) = watch::channel(false);
     let source = VCenterSource::new(settings, stats, Health::new(Duration::from_secs(30)));
     let (fanout, workers) = Fanout::start(
-        vec![Route {
-            processor: Arc::new(Collect(got.clone())),
-            stats: proc_stats,
-            filter: Filter::default(),
-        }],
+        vec![Route::new(
+            Arc::new(Collect(got.clone())),
+            proc_stats,
+            Filter::default(),
+        )],
         None,
     );
     let run = tokio::spawn(source.run(fanout, stop_rx));

@@ -3,6 +3,12 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// The largest answer read for a call (a ReadNextEvents page of 1000 events is ~2 MB).
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// The largest WaitForUpdatesEx answer read: one latest page is at most ~2 MB; more means
+/// queued page changes (vcsim), which are dropped for a re-read.
+pub const MAX_UPDATE: usize = 4 * 1024 * 1024;
+
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
 use super::soap::{self, SoapError};
@@ -69,6 +75,11 @@ impl VimClient {
 
     /// Posts one method body and returns its response element.
     pub async fn call(&self, body: &str, extra_timeout: Duration) -> Result<Element, SoapError> {
+        self.call_limited(body, extra_timeout, MAX_ANSWER).await
+    }
+
+    /// [`VimClient::call`] refusing answers over `limit` bytes (read in chunks, never whole).
+    pub async fn call_limited(&self, body: &str, extra_timeout: Duration, limit: usize) -> Result<Element, SoapError> {
         let url = self.opts.url.to_string();
         let mut req = self
             .http
@@ -95,10 +106,25 @@ impl VimClient {
             }
         }
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| SoapError::Transport {
+        let too_large = || SoapError::TooLarge {
+            url: url.clone(),
+            limit,
+        };
+        if resp.content_length().is_some_and(|n| n as usize > limit) {
+            return Err(too_large());
+        }
+        let mut resp = resp;
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| SoapError::Transport {
             url: url.clone(),
             detail: describe(&e),
-        })?;
+        })? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&bytes);
         if !text.contains("Envelope") {
             return Err(SoapError::Http {
                 url,
@@ -251,11 +277,15 @@ impl VimClient {
             soap::text("version", version),
             max_wait.as_secs().max(1),
         );
-        let r = self.call(&body, max_wait + Duration::from_secs(5)).await?;
+        let r = self
+            .call_limited(&body, max_wait + Duration::from_secs(5), MAX_UPDATE)
+            .await?;
         let Some(rv) = r.child("returnval") else {
             return Ok((version.to_string(), None));
         };
         let new_version = rv.child_text("version").unwrap_or(version).trim().to_string();
+        // Only the newest page matters: older pages in the same answer are contained in it
+        // or, if pushed out of it, found by the fell-behind re-read.
         let mut events = Vec::new();
         for fs in rv.children_named("filterSet") {
             for os in fs.children_named("objectSet") {
@@ -264,11 +294,35 @@ impl VimClient {
                         continue;
                     }
                     if let Some(val) = cs.child("val") {
-                        events.extend(val.children.iter().cloned());
+                        events = val.children.to_vec();
                     }
                 }
             }
         }
         Ok((new_version, Some(events)))
+    }
+
+    /// Reads the collector's `latestPage` directly (RetrievePropertiesEx), for servers that do
+    /// not report changes made while no WaitForUpdatesEx was pending (vcsim).
+    pub async fn read_latest_page(&self, collector: &str) -> Result<Vec<Element>, SoapError> {
+        let body = format!(
+            r#"<RetrievePropertiesEx xmlns="urn:vim25">{}<specSet><propSet><type>EventHistoryCollector</type><pathSet>latestPage</pathSet></propSet><objectSet>{}</objectSet></specSet><options></options></RetrievePropertiesEx>"#,
+            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+            soap::moref("obj", "EventHistoryCollector", collector),
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        let mut events = Vec::new();
+        for rv in r.children_named("returnval") {
+            for obj in rv.children_named("objects") {
+                for prop in obj.children_named("propSet") {
+                    if prop.child_text("name") == Some("latestPage") {
+                        if let Some(val) = prop.child("val") {
+                            events.extend(val.children.iter().cloned());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(events)
     }
 }

@@ -12,6 +12,10 @@ pub enum SoapError {
     Transport { url: String, detail: String },
     #[error("vCenter at {url} answered HTTP {status} without a SOAP body")]
     Http { url: String, status: u16 },
+    /// An answer over the size the caller allows (vcsim queues every page change while no
+    /// wait is pending and sends them all at once).
+    #[error("vCenter at {url} sent an answer over {limit} bytes")]
+    TooLarge { url: String, limit: usize },
     #[error("unreadable vCenter response: {0}")]
     Xml(#[from] XmlError),
     #[error("unexpected vCenter response: {0}")]

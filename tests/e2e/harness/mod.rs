@@ -489,6 +489,15 @@ impl Router {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The resident set size in KiB (VmRSS from /proc), while running.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    }
+
     /// SIGKILL: no shutdown work at all, as after a crash or an OOM kill.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
