@@ -142,7 +142,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(event_router::run::run(cfg)) {
+    match runtime.block_on(event_router::run::run(cfg, cli.config.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

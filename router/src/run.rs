@@ -250,10 +250,66 @@ async fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<SourcePlan>> {
     Ok(plans)
 }
 
-/// Runs the router until a shutdown signal. Errors are start-up problems (exit non-zero).
-pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
-    let plans = providers(&cfg).await?;
-    let routes = routes(&cfg).await?;
+/// What the signal task asks of the running router.
+enum Control {
+    Stop,
+    Reload(Box<RouterConfig>),
+}
+
+/// Runs the router until SIGTERM or SIGINT. SIGHUP re-reads `config_path`: a valid config
+/// replaces the running one (sources stop and write their checkpoints, deliveries finish,
+/// everything starts again, so with checkpoints nothing is lost); an invalid one is logged and
+/// the running config stays. Errors are start-up problems (exit non-zero).
+pub async fn run(cfg: RouterConfig, config_path: std::path::PathBuf) -> anyhow::Result<()> {
+    let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(signals(ctl_tx, config_path));
+    let mut cfg = cfg;
+    loop {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let running = run_once(cfg.clone(), stop_rx);
+        tokio::pin!(running);
+        let control = tokio::select! {
+            r = &mut running => return r,
+            c = ctl_rx.recv() => c.unwrap_or(Control::Stop),
+        };
+        let _ = stop_tx.send(true);
+        running.await?;
+        match control {
+            Control::Stop => return Ok(()),
+            Control::Reload(new) => {
+                cfg = *new;
+                info!("configuration reloaded: starting again with it");
+            }
+        }
+    }
+}
+
+async fn signals(ctl: tokio::sync::mpsc::Sender<Control>, config_path: std::path::PathBuf) {
+    loop {
+        match next_signal().await {
+            Signal::Stop => {
+                info!("shutting down");
+                let _ = ctl.send(Control::Stop).await;
+                return;
+            }
+            Signal::Reload => match RouterConfig::load(&config_path) {
+                Ok(c) => {
+                    info!(config = %config_path.display(), "SIGHUP: the new configuration is valid; restarting the sources and processors with it");
+                    if ctl.send(Control::Reload(Box::new(c))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::error!("SIGHUP: {e}; keeping the running configuration"),
+            },
+        }
+    }
+}
+
+/// Runs one configuration until `stop`.
+async fn run_once(cfg: RouterConfig, stop_rx: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let cfg = &cfg;
+    let plans = providers(cfg).await?;
+    let routes = routes(cfg).await?;
 
     let m = &cfg.metrics_provider.default;
     let addr: SocketAddr = m
@@ -286,7 +342,6 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
     });
     info!(address = %listener.local_addr().unwrap_or(addr), "metrics server listening (/stats, /metrics, /healthz, /readyz)");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut metrics_stop = stop_rx.clone();
     let metrics = tokio::spawn(async move {
         axum::serve(listener, server::router(state))
@@ -294,11 +349,6 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
                 let _ = metrics_stop.changed().await;
             })
             .await
-    });
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        info!("shutting down");
-        let _ = stop_tx.send(true);
     });
     let dead_letters = cfg.dead_letter_file.as_ref().map(|f| Arc::new(DeadLetters::new(f)));
     let (fanout, workers) = Fanout::start(routes, dead_letters);
@@ -315,7 +365,11 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
     }
     // Reading has stopped: let queued deliveries finish within the grace period, then write
     // each checkpoint past what was delivered.
-    workers.finish(SHUTDOWN_GRACE).await;
+    let grace = cfg
+        .shutdown_grace_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(SHUTDOWN_GRACE);
+    workers.finish(grace).await;
     for c in commits {
         let _ = c.await;
     }
@@ -325,24 +379,32 @@ pub async fn run(cfg: RouterConfig) -> anyhow::Result<()> {
     }
 }
 
-async fn wait_for_signal() {
+enum Signal {
+    Stop,
+    Reload,
+}
+
+async fn next_signal() -> Signal {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+            (Ok(mut term), Ok(mut hup)) => {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => Signal::Stop,
+                    _ = tokio::signal::ctrl_c() => Signal::Stop,
+                    _ = hup.recv() => Signal::Reload,
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
+                Signal::Stop
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
     }
 }

@@ -183,3 +183,49 @@ fn a_corrupt_checkpoint_stops_the_start_with_the_fix() {
         "{log}"
     );
 }
+
+#[test]
+fn sighup_applies_a_valid_config_without_losing_events_and_refuses_an_invalid_one() {
+    let vc = Vcsim::start(&[]);
+    let first_sink = CeReceiver::start(&[]);
+    let second_sink = CeReceiver::start(&[]);
+    let dir = TempDir::new("reload");
+    let port = free_port();
+    let router = Router::start(&config(&vc, &first_sink, &dir, port), port);
+    router.wait_ready(Duration::from_secs(20));
+    power(&vc, &[("-off", "DC0_H0_VM0")]);
+    let before = drain(&first_sink, Duration::from_secs(2));
+    assert!(!before.is_empty());
+
+    // An invalid config is refused and the router keeps streaming with the running one.
+    router.reload("kind: RouterConfig\n");
+    router.wait_log("keeping the running configuration", Duration::from_secs(10));
+    power(&vc, &[("-on", "DC0_H0_VM0")]);
+    let still = drain(&first_sink, Duration::from_secs(2));
+    assert!(still.iter().all(|k| k > before.last().unwrap()) && !still.is_empty());
+
+    // A valid one moves delivery to the second sink; events during the switch are not lost.
+    router.reload(&config(&vc, &second_sink, &dir, port));
+    power(&vc, &[("-off", "DC0_H0_VM0")]);
+    router.wait_log("configuration reloaded", Duration::from_secs(20));
+    router.wait_ready(Duration::from_secs(20));
+    power(&vc, &[("-on", "DC0_H0_VM0")]);
+    let after = drain(&second_sink, Duration::from_secs(3));
+    let late_first = drain(&first_sink, Duration::from_millis(300));
+    let mut all: Vec<i64> = before
+        .iter()
+        .chain(&still)
+        .chain(&late_first)
+        .chain(&after)
+        .copied()
+        .collect();
+    all.sort();
+    all.dedup();
+    let recorded = vc_events(&vc);
+    let last = *after.last().expect("events at the second sink");
+    let missing: Vec<&(i64, String)> = recorded
+        .iter()
+        .filter(|(k, _)| *k >= before[0] && *k <= last && !all.contains(k))
+        .collect();
+    assert!(missing.is_empty(), "lost across the reload: {missing:?}");
+}

@@ -36,6 +36,10 @@ pub struct RouterConfig {
     /// sends them again). Without it such events are logged and lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_file: Option<String>,
+    /// Extension: seconds queued deliveries may still take after SIGTERM or SIGHUP before they
+    /// are abandoned (default 10; abandoned events stay before the checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -372,6 +372,12 @@ impl VCenterSource {
     /// to the replay age (events older than that are not read again, which is logged).
     fn begin(&self, cursor: &mut Cursor, now: String) {
         let now_t = parse_time(&now);
+        if let Some(t) = now_t {
+            let skew = (Utc::now() - t).num_seconds();
+            if skew.abs() > 60 {
+                warn!(vcenter = %self.settings.client.url, "vCenter's clock is {skew}s off the router's: the stream and checkpoints use vCenter's time, so delivery is not affected, but check NTP on both");
+            }
+        }
         let max_age = self.settings.checkpoint.as_ref().map(|c| c.max_replay_age);
         match (cursor.resume_from.take(), now_t, max_age) {
             (Some(cp), Some(now_t), Some(age)) => {

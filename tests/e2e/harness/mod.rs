@@ -498,6 +498,16 @@ impl Router {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
     }
 
+    /// Replaces the config file and sends SIGHUP.
+    pub fn reload(&self, config: &str) {
+        std::fs::write(self.dir.path().join("config.yaml"), config).unwrap();
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -HUP failed");
+    }
+
     /// SIGKILL: no shutdown work at all, as after a crash or an OOM kill.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
