@@ -108,8 +108,23 @@ fn fell_behind(last_key: Option<i64>, page: &[Element], read_empty: bool, page_s
     if !read_empty || page.len() < page_size as usize {
         return false;
     }
-    let oldest = page.iter().filter_map(|el| event_key(el).ok()).min();
+    let oldest = page.iter().filter_map(|el| ordinal_of(el, last_key)).min();
     oldest.is_some_and(|k| k > last + 1)
+}
+
+/// Event keys are 32-bit in vCenter and wrap from 2147483647 to -2147483648 (VEBA #809).
+/// A negative key seen while the position is in the top quarter of the range continues the
+/// sequence: it is ordered as key + 2^32, so ordering and "already delivered" keep working.
+fn ordinal(key: i64, reference: Option<i64>) -> i64 {
+    const QUARTER: i64 = 1 << 30;
+    match reference {
+        Some(r) if r > QUARTER && key < -QUARTER => key + (1 << 32),
+        _ => key,
+    }
+}
+
+fn ordinal_of(el: &Element, reference: Option<i64>) -> Option<i64> {
+    event_key(el).ok().map(|k| ordinal(k, reference))
 }
 
 impl VCenterSource {
@@ -313,8 +328,9 @@ impl VCenterSource {
                 Some(p) => p,
                 None => match client.read_latest_page(&collector).await {
                     Ok(p)
-                        if p.iter()
-                            .any(|el| event_key(el).is_ok_and(|k| cursor.last_key.is_none_or(|l| k > l))) =>
+                        if p.iter().any(|el| {
+                            ordinal_of(el, cursor.last_key).is_some_and(|k| cursor.last_key.is_none_or(|l| k > l))
+                        }) =>
                     {
                         p
                     }
@@ -354,14 +370,14 @@ impl VCenterSource {
     /// restored or restarted with a new history (vcsim restarts), or keys that wrapped around.
     /// Keys cannot be compared across that point, so from here the stream goes by time alone.
     fn detect_history_restart(&self, cursor: &mut Cursor, page: &[Element]) {
-        let (Some(last), Some(newest)) = (cursor.last_key, page.iter().filter_map(|el| event_key(el).ok()).max())
-        else {
+        let newest = page.iter().filter_map(|el| ordinal_of(el, cursor.last_key)).max();
+        let (Some(last), Some(newest)) = (cursor.last_key, newest) else {
             return;
         };
         if newest < last {
             warn!(
                 vcenter = %self.settings.client.url,
-                "vCenter's newest event key {newest} is below the last delivered key {last}: its event history started again (a restore, a restart with new history, or keys that wrapped around); delivering every event recorded after {}",
+                "vCenter's newest event key {newest} is below the last delivered key {last}: its event history started again (a restore or a restart with new history); delivering every event recorded after {}",
                 cursor.last_time.as_deref().unwrap_or("the start")
             );
             cursor.last_key = None;
@@ -434,18 +450,24 @@ impl VCenterSource {
         origin: &Origin,
         fanout: &Fanout,
     ) {
+        let elements: Vec<&Element> = elements.collect();
+        // Keys are compared as ordinals (see `ordinal`) relative to the last delivered key, or
+        // for the very first page to its largest key.
+        let reference = cursor
+            .last_key
+            .or_else(|| elements.iter().filter_map(|el| event_key(el).ok()).max());
         let mut fresh: BTreeMap<i64, VsphereEvent> = BTreeMap::new();
         for el in elements {
             // Most of a page was delivered already: look at the key before decoding the rest.
-            let decoded = event_key(el).and_then(|key| {
+            let decoded = event_key(el).map(|k| ordinal(k, reference)).and_then(|key| {
                 if cursor.last_key.is_some_and(|last| key <= last) || fresh.contains_key(&key) {
                     Ok(None)
                 } else {
-                    VsphereEvent::from_element(el, table).map(Some)
+                    VsphereEvent::from_element(el, table).map(|ev| Some((key, ev)))
                 }
             });
-            let ev = match decoded {
-                Ok(Some(ev)) => ev,
+            let (ord, ev) = match decoded {
+                Ok(Some(pair)) => pair,
                 Ok(None) => continue,
                 Err(e) => {
                     self.stats.error();
@@ -458,11 +480,12 @@ impl VCenterSource {
                     continue;
                 }
             }
-            fresh.insert(ev.key, ev);
+            fresh.insert(ord, ev);
         }
-        for (key, ev) in fresh {
+        for (ord, ev) in fresh {
+            let key = ev.key;
             self.stats.event();
-            cursor.last_key = Some(key);
+            cursor.last_key = Some(ord);
             cursor.last_time = Some(ev.created_time.clone());
             let ce = match cloudevent::from_vsphere(&ev, origin) {
                 Ok(ce) => ce,

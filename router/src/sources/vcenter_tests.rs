@@ -21,8 +21,10 @@ use crate::tls::TlsOptions;
 const T0: &str = "2026-11-22T10:00:00Z";
 
 fn event(key: i64) -> String {
+    let second = key.rem_euclid(60);
     format!(
-        r#"<returnval xsi:type="VmPoweredOnEvent"><key>{key}</key><chainId>{key}</chainId><createdTime>2026-11-22T10:00:{key:02}Z</createdTime><userName>u</userName><fullFormattedMessage>m{key}</fullFormattedMessage><template>false</template></returnval>"#
+        r#"<returnval xsi:type="VmPoweredOnEvent"><key>{key}</key><chainId>{key}</chainId><createdTime>2026-11-22T10:00:{:02}Z</createdTime><userName>u</userName><fullFormattedMessage>m{key}</fullFormattedMessage><template>false</template></returnval>"#,
+        second
     )
 }
 
@@ -118,17 +120,11 @@ impl Processor for Collect {
     }
 }
 
-#[tokio::test]
-async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
+/// Streams the scripted pages through a source until `want` events arrived (or 5 s passed);
+/// returns the delivered ids and the script.
+async fn stream(pages: Vec<Vec<i64>>, want: usize) -> (Vec<i64>, Arc<Mutex<Script>>) {
     let script = Arc::new(Mutex::new(Script::default()));
-    {
-        let mut s = script.lock().unwrap();
-        // Event 4, then a full page of 5 whose oldest key (8) is past the next expected key
-        // (5) while ReadNextEvents returns nothing, then the page moving on.
-        s.pages.push_back(vec![4]);
-        s.pages.push_back(vec![12, 11, 10, 9, 8]);
-        s.pages.push_back(vec![13, 12, 11, 10, 9]);
-    }
+    script.lock().unwrap().pages.extend(pages);
     let app = {
         let script = script.clone();
         Router::new().route("/sdk", post(move |body: String| handle(script.clone(), body)))
@@ -167,7 +163,7 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
     );
     let run = tokio::spawn(source.run(fanout, stop_rx));
     for _ in 0..100 {
-        if got.lock().unwrap().len() >= 10 {
+        if got.lock().unwrap().len() >= want {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -181,8 +177,35 @@ async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
     workers.finish(Duration::from_secs(5)).await;
     server.abort();
     let ids: Vec<i64> = got.lock().unwrap().iter().map(|s| s.parse().unwrap()).collect();
+    (ids, script)
+}
+
+#[tokio::test]
+async fn a_collector_that_falls_behind_is_caught_up_in_key_order() {
+    // Event 4, then a full page of 5 whose oldest key (8) is past the next expected key (5)
+    // while ReadNextEvents returns nothing, then the page moving on.
+    let pages = vec![vec![4], vec![12, 11, 10, 9, 8], vec![13, 12, 11, 10, 9]];
+    let (ids, script) = stream(pages, 10).await;
     assert_eq!(ids, (4..=13).collect::<Vec<_>>());
     assert_eq!(script.lock().unwrap().collectors, 2, "one catch-up collector");
     // One CurrentTime for the begin time, then the keep-alive every 150 ms.
     assert!(script.lock().unwrap().current_time_calls >= 3, "no session keep-alive");
+}
+
+#[tokio::test]
+async fn keys_that_wrap_around_past_i32_max_keep_their_order() {
+    const MAX: i64 = i32::MAX as i64;
+    const MIN: i64 = i32::MIN as i64;
+    let pages = vec![
+        vec![MAX - 1],
+        vec![MIN, MAX, MAX - 1],
+        vec![MIN + 1, MIN, MAX],
+        vec![MIN + 2, MIN + 1, MIN],
+    ];
+    let (ids, _) = stream(pages, 5).await;
+    assert_eq!(
+        ids,
+        [MAX - 1, MAX, MIN, MIN + 1, MIN + 2],
+        "each once, in vCenter's order"
+    );
 }
