@@ -310,9 +310,8 @@ impl VCenterSource {
                         .clone()
                         .or_else(|| cursor.begin_text.clone())
                         .unwrap_or_default();
-                    match self.reread(client, &from).await {
-                        Ok(read) => self.deliver(cursor, read.iter(), table, &origin, fanout).await,
-                        Err(e) => return SessionEnd::Failed(e),
+                    if let Err(e) = self.reread(client, &from, cursor, table, &origin, fanout).await {
+                        return SessionEnd::Failed(e);
                     }
                     continue;
                 }
@@ -339,11 +338,24 @@ impl VCenterSource {
                 },
             };
             self.detect_history_restart(cursor, &page);
-            let mut read = match self.drain(client, &collector, self.settings.page_size).await {
-                Ok(r) => r,
+            // Older events first, batch by batch (memory stays at one batch however large the
+            // backlog), then the newest page; keys already delivered are skipped.
+            let read = self
+                .drain(
+                    client,
+                    &collector,
+                    self.settings.page_size,
+                    cursor,
+                    table,
+                    &origin,
+                    fanout,
+                )
+                .await;
+            let read = match read {
+                Ok(n) => n,
                 Err(e) => return SessionEnd::Failed(e),
             };
-            if fell_behind(cursor.last_key, &page, read.is_empty(), self.settings.page_size) {
+            if fell_behind(cursor.last_key, &page, read == 0, self.settings.page_size) {
                 recoveries += 1;
                 let from = cursor.last_time.clone().unwrap_or_default();
                 let msg = format!(
@@ -355,13 +367,11 @@ impl VCenterSource {
                 } else {
                     debug!(vcenter = %self.settings.client.url, "{msg}");
                 }
-                match self.reread(client, &from).await {
-                    Ok(more) => read.extend(more),
-                    Err(e) => return SessionEnd::Failed(e),
+                if let Err(e) = self.reread(client, &from, cursor, table, &origin, fanout).await {
+                    return SessionEnd::Failed(e);
                 }
             }
-            self.deliver(cursor, page.iter().chain(read.iter()), table, &origin, fanout)
-                .await;
+            self.deliver(cursor, page.iter(), table, &origin, fanout).await;
         }
     }
 
@@ -415,10 +425,21 @@ impl VCenterSource {
         }
     }
 
-    /// Reads everything from `from` with a temporary collector of the largest page size.
-    async fn reread(&self, client: &VimClient, from: &str) -> Result<Vec<Element>, SoapError> {
+    /// Reads and delivers everything from `from` with a temporary collector of the largest
+    /// page size.
+    async fn reread(
+        &self,
+        client: &VimClient,
+        from: &str,
+        cursor: &mut Cursor,
+        table: &TypeTable,
+        origin: &Origin,
+        fanout: &Fanout,
+    ) -> Result<usize, SoapError> {
         let collector = self.open_collector(client, from, MAX_PAGE).await?;
-        let read = self.drain(client, &collector, MAX_PAGE).await;
+        let read = self
+            .drain(client, &collector, MAX_PAGE, cursor, table, origin, fanout)
+            .await;
         let _ = client.destroy_collector(&collector).await;
         read
     }
@@ -429,15 +450,27 @@ impl VCenterSource {
         Ok(collector)
     }
 
-    /// ReadNextEvents until the collector has nothing more.
-    async fn drain(&self, client: &VimClient, collector: &str, batch: u32) -> Result<Vec<Element>, SoapError> {
-        let mut all = Vec::new();
+    /// ReadNextEvents until the collector has nothing more, delivering each batch; returns
+    /// how many events were read.
+    #[allow(clippy::too_many_arguments)]
+    async fn drain(
+        &self,
+        client: &VimClient,
+        collector: &str,
+        batch: u32,
+        cursor: &mut Cursor,
+        table: &TypeTable,
+        origin: &Origin,
+        fanout: &Fanout,
+    ) -> Result<usize, SoapError> {
+        let mut total = 0;
         loop {
             let got = client.read_next_events(collector, batch).await?;
             let n = got.len();
-            all.extend(got);
+            total += n;
+            self.deliver(cursor, got.iter(), table, origin, fanout).await;
             if n < batch as usize {
-                return Ok(all);
+                return Ok(total);
             }
         }
     }
