@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all tools build lint test unit e2e demo ova clean-tools
+.PHONY: all tools build lint test unit e2e demo ova bench clean-tools
 
 all: build
 
@@ -30,6 +30,12 @@ unit:
 test: tools lint build
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' target/test.log
+
+## bench: the router (release) against a fast fake vCenter and a loopback sink; table + target/bench/results.json
+EVENTS ?= 100000
+bench:
+	$(CARGO) build --release -p event-router -p bench
+	target/release/event-bench --router target/release/event-router --events $(EVENTS)
 
 ## demo: vcsim -> event-router -> CloudEvents on the console
 demo: tools build

@@ -1,0 +1,169 @@
+//! A fast fake vCenter for benchmarks: the SOAP methods the router uses, over pre-generated
+//! events (the shapes vcsim records: power operations with datacenter, host and VM arguments
+//! and messages). ReadNextEvents tails in key order per collector, as a real vCenter does;
+//! WaitForUpdatesEx reports `latestPage` once and then waits; everything else is answered
+//! as the router expects.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::IntoResponse;
+use axum::routing::post;
+
+/// Start of the generated history; CurrentTime answers one second before it.
+pub const T0_MILLIS: i64 = 1_796_032_800_000;
+
+const KINDS: [(&str, &str); 4] = [
+    ("VmStoppingEvent", "is stopping"),
+    ("VmPoweredOffEvent", "is powered off"),
+    ("VmStartingEvent", "is starting"),
+    ("VmPoweredOnEvent", "is powered on"),
+];
+
+/// Event `key` (1-based) as vim25 XML, under `tag`.
+pub fn event_xml(key: usize, tag: &str) -> String {
+    let (kind, what) = KINDS[key % KINDS.len()];
+    let vm = key % 500;
+    let host = vm % 8;
+    let time = chrono::DateTime::from_timestamp_millis(T0_MILLIS + key as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default();
+    format!(
+        r#"<{tag} xsi:type="{kind}"><key>{key}</key><chainId>{key}</chainId><createdTime>{time}</createdTime><userName>VSPHERE.LOCAL\Administrator</userName><datacenter><name>DC0</name><datacenter type="Datacenter">datacenter-2</datacenter></datacenter><computeResource><name>DC0_C0</name><computeResource type="ClusterComputeResource">domain-c7</computeResource></computeResource><host><name>DC0_C0_H{host}</name><host type="HostSystem">host-{host}</host></host><vm><name>vm-{vm:04}</name><vm type="VirtualMachine">vm-{vm}</vm></vm><fullFormattedMessage>vm-{vm:04} on DC0_C0_H{host} in DC0 {what}</fullFormattedMessage><template>false</template></{tag}>"#
+    )
+}
+
+struct State {
+    events: Vec<String>,
+    /// Collector -> (next index, page size).
+    collectors: HashMap<String, (usize, usize)>,
+    next_id: usize,
+    reported: bool,
+}
+
+fn envelope(method: &str, inner: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><{method}Response xmlns="urn:vim25">{inner}</{method}Response></soapenv:Body></soapenv:Envelope>"#
+    )
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = s.find(open)? + open.len();
+    let end = s[start..].find(close)? + start;
+    Some(&s[start..end])
+}
+
+async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Response {
+    let method = between(&body, "<soapenv:Body><", ">")
+        .and_then(|m| m.split(' ').next())
+        .unwrap_or("")
+        .to_string();
+    let reply = |inner: &str| envelope(&method, inner);
+    let answer = match method.as_str() {
+        "RetrieveServiceContent" => reply(
+            r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><sessionManager type="SessionManager">SessionManager</sessionManager><eventManager type="EventManager">EventManager</eventManager><about><name>fake vCenter</name><fullName>fake vCenter 8.0 (benchmark)</fullName><apiVersion>8.0.3.0</apiVersion></about></returnval>"#,
+        ),
+        "Login" => {
+            let headers = [("set-cookie", "vmware_soap_session=\"bench\"; Path=/; HttpOnly")];
+            return (
+                headers,
+                reply("<returnval><key>s</key><userName>bench</userName></returnval>"),
+            )
+                .into_response();
+        }
+        "CurrentTime" => {
+            let t = chrono::DateTime::from_timestamp_millis(T0_MILLIS - 1000)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                .unwrap_or_default();
+            reply(&format!("<returnval>{t}</returnval>"))
+        }
+        "CreateCollectorForEvents" => {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.next_id += 1;
+            let id = format!("session[bench]collector-{}", s.next_id);
+            s.collectors.insert(id.clone(), (0, 10));
+            reply(&format!(r#"<returnval type="EventHistoryCollector">{id}</returnval>"#))
+        }
+        "SetCollectorPageSize" => {
+            let id = between(&body, r#"type="EventHistoryCollector">"#, "<")
+                .unwrap_or("")
+                .to_string();
+            let size: usize = between(&body, "<maxCount>", "<")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10);
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = s.collectors.get_mut(&id) {
+                c.1 = size;
+            }
+            reply("")
+        }
+        "ReadNextEvents" => {
+            let id = between(&body, r#"type="EventHistoryCollector">"#, "<")
+                .unwrap_or("")
+                .to_string();
+            let max: usize = between(&body, "<maxCount>", "<")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10);
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            let total = s.events.len();
+            let from = s.collectors.get(&id).map(|c| c.0).unwrap_or(total);
+            let to = (from + max).min(total);
+            if let Some(c) = s.collectors.get_mut(&id) {
+                c.0 = to;
+            }
+            reply(&s.events[from..to].concat())
+        }
+        "CreateFilter" => reply(r#"<returnval type="PropertyFilter">filter-1</returnval>"#),
+        "WaitForUpdatesEx" | "RetrievePropertiesEx" => {
+            let first = {
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                let first = !s.reported || method == "RetrievePropertiesEx";
+                s.reported = true;
+                first
+            };
+            if !first {
+                let wait: u64 = between(&body, "<maxWaitSeconds>", "<")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait.min(2))).await;
+                return reply("").into_response();
+            }
+            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            let n = s.events.len();
+            let page: String = (n.saturating_sub(1000)..n)
+                .rev()
+                .map(|i| event_xml(i + 1, "Event"))
+                .collect();
+            if method == "RetrievePropertiesEx" {
+                reply(&format!(
+                    r#"<returnval><objects><obj type="EventHistoryCollector">c</obj><propSet><name>latestPage</name><val xsi:type="ArrayOfEvent">{page}</val></propSet></objects></returnval>"#
+                ))
+            } else {
+                reply(&format!(
+                    r#"<returnval><version>1</version><filterSet><filter type="PropertyFilter">filter-1</filter><objectSet><kind>modify</kind><obj type="EventHistoryCollector">c</obj><changeSet><name>latestPage</name><op>assign</op><val xsi:type="ArrayOfEvent">{page}</val></changeSet></objectSet></filterSet></returnval>"#
+                ))
+            }
+        }
+        _ => reply(""),
+    };
+    ([("content-type", "text/xml; charset=utf-8")], answer).into_response()
+}
+
+/// Serves `n` events on a loopback port; returns the SDK URL.
+pub async fn start(n: usize) -> anyhow::Result<String> {
+    let events = (1..=n).map(|k| event_xml(k, "returnval")).collect();
+    let state = Arc::new(Mutex::new(State {
+        events,
+        collectors: HashMap::new(),
+        next_id: 0,
+        reported: false,
+    }));
+    let app = axum::Router::new().route("/sdk", post(move |body: String| handle(state.clone(), body)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/sdk"))
+}
