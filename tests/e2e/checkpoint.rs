@@ -5,43 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use e2e::{free_port, vc_events, CeReceiver, Router, TempDir, Vcsim};
+use e2e::{free_port, knative_with, vc_events, CeReceiver, Router, TempDir, Vcsim};
 use serde_json::Value;
 
 fn config(vc: &Vcsim, sink: &CeReceiver, dir: &TempDir, port: u16) -> String {
-    format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-checkpoint
-eventProvider:
-  type: vcenter
-  name: vcsim
-  vcenter:
-    address: {}
-    insecureSSL: true
-    checkpoint: true
-    checkpointDir: {}
-    checkpointPeriodSeconds: 1
-    auth:
-      type: basic_auth
-      basicAuth: {{username: user, password: pass}}
-eventProcessor:
-  type: knative
-  name: sink
-  knative:
-    encoding: binary
-    destination: {{uri: \"{}\"}}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-",
-        vc.sdk_url(),
-        dir.path().join("checkpoints").display(),
-        sink.url()
-    )
+    let extra = format!(
+        "    insecureSSL: true\n    checkpoint: true\n    checkpointDir: {}\n    checkpointPeriodSeconds: 1",
+        dir.path().join("checkpoints").display()
+    );
+    e2e::config(&vc.sdk_url(), &extra, &knative_with(&sink.url(), ""), port)
 }
 
 fn start(vc: &Vcsim, sink: &CeReceiver, dir: &TempDir) -> Router {

@@ -7,39 +7,14 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{free_port, output_text, router_bin, vc_events, CeReceiver, Router, TempDir, Vcsim};
+use e2e::{
+    config_with, free_port, knative_with, output_text, router_bin, vc_events, CeReceiver, Router, TempDir, Vcsim,
+};
 use serde_json::Value;
 
 fn config(vc: &Vcsim, sink: &CeReceiver, knative_extra: &str, top_extra: &str, port: u16) -> String {
-    format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-faults
-eventProvider:
-  type: vcenter
-  name: vcsim
-  vcenter:
-    address: {}
-    insecureSSL: true
-    auth:
-      type: basic_auth
-      basicAuth: {{username: user, password: pass}}
-eventProcessor:
-  type: knative
-  name: sink
-  knative:
-    encoding: binary
-    destination: {{uri: \"{}\"}}
-{knative_extra}metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-{top_extra}",
-        vc.sdk_url(),
-        sink.url()
-    )
+    let processor = knative_with(&sink.url(), knative_extra);
+    config_with(&vc.sdk_url(), "    insecureSSL: true", &processor, top_extra, port)
 }
 
 /// Records the sink logged until one accepted (202) record has `subject` and id >= `min_key`.

@@ -12,34 +12,10 @@ const ON: &str = r#"{"detail-type":["VmPoweredOnEvent"],"detail":{"data":{"Vm":{
 const ALL: &str = r#"{"source":[{"prefix":"https://"}]}"#;
 
 fn config(vc: &Vcsim, rules: &str, auth: &str, endpoint: &str, port: u16) -> String {
-    format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-eventbridge
-eventProvider:
-  type: vcenter
-  name: vcsim
-  vcenter:
-    address: {}
-    insecureSSL: true
-    auth:
-      type: basic_auth
-      basicAuth: {{username: user, password: pass}}
-eventProcessor:
-  type: aws_event_bridge
-  name: eventbridge
-  awsEventBridge:
-    region: us-west-1
-    eventBus: veba
-{rules}{auth}{endpoint}metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-",
-        vc.sdk_url()
-    )
+    let processor = format!(
+        "  type: aws_event_bridge\n  name: eventbridge\n  awsEventBridge:\n    region: us-west-1\n    eventBus: veba\n{rules}{auth}{endpoint}"
+    );
+    e2e::config(&vc.sdk_url(), "    insecureSSL: true", &processor, port)
 }
 
 fn queue(moto: &Moto, setup: &Value, rule: &str) -> Vec<Value> {

@@ -11,40 +11,11 @@ use serde_json::{json, Value};
 const STEP: Duration = Duration::from_secs(5);
 
 fn config(vc: &Vcsim, gateway: &Peer, password: &str, is_async: bool, port: u16) -> String {
-    format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-openfaas
-eventProvider:
-  type: vcenter
-  name: vcsim
-  vcenter:
-    address: {}
-    insecureSSL: true
-    auth:
-      type: basic_auth
-      basicAuth: {{username: user, password: pass}}
-eventProcessor:
-  type: openfaas
-  name: openfaas
-  openfaas:
-    address: {}
-    async: {is_async}
-    refreshSeconds: 1
-    maxAttempts: 3
-    auth:
-      type: basic_auth
-      basicAuth: {{username: admin, password: {password}}}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-",
-        vc.sdk_url(),
+    let processor = format!(
+        "  type: openfaas\n  name: openfaas\n  openfaas:\n    address: {}\n    async: {is_async}\n    refreshSeconds: 1\n    maxAttempts: 3\n    auth:\n      type: basic_auth\n      basicAuth: {{username: admin, password: {password}}}\n",
         gateway.url()
-    )
+    );
+    e2e::config(&vc.sdk_url(), "    insecureSSL: true", &processor, port)
 }
 
 fn functions(gateway: &Peer, list: Value) {

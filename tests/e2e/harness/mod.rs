@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver as Rx, RecvTimeoutError};
+use std::sync::mpsc::{channel, Receiver as Rx};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -313,30 +313,16 @@ impl Drop for Vcsim {
 
 /// The Python CloudEvents receiver (tests/peers/ce_receiver.py, CloudEvents SDK).
 pub struct CeReceiver {
-    child: Child,
+    peer: Peer,
     pub port: u16,
-    lines: Rx<String>,
 }
 
 impl CeReceiver {
     pub fn start(extra: &[&str]) -> CeReceiver {
-        let mut child = Command::new(tool(".tools/venv/bin/python"))
-            .arg(repo_root().join("tests/peers/ce_receiver.py"))
-            .args(["--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start ce_receiver.py");
-        let lines = line_reader(child.stdout.take().unwrap());
-        let first = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("receiver did not start");
-        let port = first
-            .strip_prefix("LISTENING ")
-            .and_then(|p| p.trim().parse().ok())
-            .expect("LISTENING <port>");
-        CeReceiver { child, port, lines }
+        let args: Vec<&str> = ["--port", "0"].iter().chain(extra).copied().collect();
+        let peer = Peer::start("ce_receiver.py", &args);
+        let port = peer.port;
+        CeReceiver { peer, port }
     }
 
     pub fn url(&self) -> String {
@@ -345,10 +331,7 @@ impl CeReceiver {
 
     /// The next request the receiver logged, within `timeout`.
     pub fn next(&self, timeout: Duration) -> Option<Value> {
-        match self.lines.recv_timeout(timeout) {
-            Ok(line) => Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad receiver line {line:?}: {e}"))),
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
-        }
+        self.peer.next(timeout)
     }
 
     /// Waits for the event whose subject or type names `event`, each step within `step`;
@@ -369,12 +352,6 @@ impl CeReceiver {
     }
 }
 
-impl Drop for CeReceiver {
-    fn drop(&mut self) {
-        stop(&mut self.child, Duration::from_secs(3));
-    }
-}
-
 /// A running `event-router` with its config and log in a temp folder.
 pub struct Router {
     child: Child,
@@ -384,6 +361,12 @@ pub struct Router {
 
 /// A RouterConfig for a vCenter provider and the given processor YAML block.
 pub fn config(vcenter_url: &str, vcenter_extra: &str, processor: &str, metrics_port: u16) -> String {
+    config_with(vcenter_url, vcenter_extra, processor, "", metrics_port)
+}
+
+/// [`config`] with top-level keys appended (`deadLetterFile: ...`). `vcenter_extra` lines are
+/// indented four spaces, the processor block two, `top` none.
+pub fn config_with(vcenter_url: &str, vcenter_extra: &str, processor: &str, top: &str, metrics_port: u16) -> String {
     format!(
         "apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
@@ -407,7 +390,15 @@ metricsProvider:
   name: metrics
   default:
     bindAddress: 127.0.0.1:{metrics_port}
-"
+{top}"
+    )
+}
+
+/// A Knative processor block named `sink`, binary mode, to `url`, with `extra` lines (four
+/// spaces) inside `knative:`.
+pub fn knative_with(url: &str, extra: &str) -> String {
+    format!(
+        "  type: knative\n  name: sink\n  knative:\n    encoding: binary\n    destination:\n      uri: {url}\n{extra}"
     )
 }
 
