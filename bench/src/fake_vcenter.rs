@@ -114,7 +114,10 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
             }
             reply(&s.events[from..to].concat())
         }
-        "CreateFilter" => reply(r#"<returnval type="PropertyFilter">filter-1</returnval>"#),
+        "CreateFilter" => {
+            state.lock().unwrap_or_else(|p| p.into_inner()).reported = false;
+            reply(r#"<returnval type="PropertyFilter">filter-1</returnval>"#)
+        }
         "WaitForUpdatesEx" | "RetrievePropertiesEx" => {
             let first = {
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());

@@ -86,20 +86,26 @@ fn parser_rate(n: usize) -> anyhow::Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() -> anyhow::Result<()> {
-    let router = arg("--router").context("give --router PATH (the release event-router)")?;
-    let n: usize = arg("--events").map(|v| v.parse()).transpose()?.unwrap_or(100_000);
-    let out_dir = std::path::PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
-    std::fs::create_dir_all(&out_dir)?;
+/// One router run: N events through the release binary.
+struct Run {
+    concurrency: usize,
+    rate: f64,
+    seconds: f64,
+    peak_kib: u64,
+    after_kib: u64,
+}
 
-    let parser = parser_rate(n)?;
-    let vcenter = fake_vcenter::start(n).await?;
+async fn run_router(
+    router: &str,
+    vcenter: &str,
+    n: usize,
+    concurrency: usize,
+    work: &std::path::Path,
+) -> anyhow::Result<Run> {
     let received = Arc::new(AtomicU64::new(0));
     let sink_url = sink(received.clone()).await?;
-    let work = out_dir.join("run");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let config = format!(
         "apiVersion: event-router.vmware.com/v1alpha1
@@ -116,6 +122,7 @@ eventProvider:
 eventProcessor:
   type: knative
   name: sink
+  concurrency: {concurrency}
   knative: {{encoding: binary, destination: {{uri: \"{sink_url}\"}}}}
 metricsProvider:
   type: default
@@ -126,10 +133,10 @@ metricsProvider:
     );
     let cfg = work.join("config.yaml");
     std::fs::write(&cfg, config)?;
-    let mut child = Command::new(&router)
+    let mut child = Command::new(router)
         .arg("--config")
         .arg(&cfg)
-        .args(["--log-level", "warn"])
+        .args(["--log-level", "error"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -152,18 +159,46 @@ metricsProvider:
         peak = peak.max(rss_kib(pid).unwrap_or(0));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let seconds = start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle = rss_kib(pid).unwrap_or(0);
+    let after = rss_kib(pid).unwrap_or(0);
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     let _ = child.wait();
+    Ok(Run {
+        concurrency,
+        rate: n as f64 / seconds,
+        seconds,
+        peak_kib: peak,
+        after_kib: after,
+    })
+}
 
-    let rate = n as f64 / elapsed;
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> anyhow::Result<()> {
+    let router = arg("--router").context("give --router PATH (the release event-router)")?;
+    let n: usize = arg("--events").map(|v| v.parse()).transpose()?.unwrap_or(100_000);
+    let out_dir = std::path::PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
+    std::fs::create_dir_all(&out_dir)?;
+
+    let parser = parser_rate(n)?;
+    let vcenter = fake_vcenter::start(n).await?;
+    let mut runs = Vec::new();
+    for concurrency in [1usize, 2, 4] {
+        runs.push(run_router(&router, &vcenter, n, concurrency, &out_dir.join("run")).await?);
+    }
+    let base = &runs[0];
+    let rate = base.rate;
+    let (elapsed, peak, idle) = (base.seconds, base.peak_kib, base.after_kib);
     let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(0);
+    let scaling: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| serde_json::json!({"concurrency": r.concurrency, "events_per_sec": r.rate.round(), "peak_rss_kib": r.peak_kib}))
+        .collect();
     let results = serde_json::json!({
         "events": n,
         "machine": {"cores": cores},
-        "router": {"events_per_sec": rate.round(), "seconds": elapsed, "peak_rss_kib": peak, "rss_after_kib": idle, "checkpoint": true, "encoding": "binary"},
+        "router": {"events_per_sec": rate.round(), "seconds": elapsed, "peak_rss_kib": peak, "rss_after_kib": idle, "checkpoint": true, "encoding": "binary", "concurrency": 1},
+        "scaling": scaling,
         "parser_only": {"events_per_sec": parser.round()},
         "router_vs_parser": rate / parser,
     });
@@ -179,6 +214,14 @@ metricsProvider:
         parser
     );
     println!("| end to end / parser | {:.2} |", rate / parser);
+    for r in &runs[1..] {
+        println!(
+            "| router end to end, concurrency {} | {:.0} events/s, peak RSS {:.1} MiB |",
+            r.concurrency,
+            r.rate,
+            r.peak_kib as f64 / 1024.0
+        );
+    }
     println!("| machine | {cores} cores |");
     println!("results: {}", out_dir.join("results.json").display());
     Ok(())

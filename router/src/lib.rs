@@ -1,5 +1,6 @@
-//! event-router: turns vCenter events into CloudEvents and delivers them to Knative (and,
-//! later, AWS EventBridge and OpenFaaS), configured by VEBA's RouterConfig YAML.
+//! event-router: turns vCenter and Horizon events (and CloudEvents posted to its webhook) into
+//! CloudEvents and delivers them to Knative, AWS EventBridge and OpenFaaS, at least once with
+//! checkpoints, configured by VEBA's RouterConfig YAML and its extensions.
 
 pub mod client_error;
 pub mod cloudevent;
