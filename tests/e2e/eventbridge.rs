@@ -156,3 +156,39 @@ fn a_rule_arn_that_is_not_on_the_bus_stops_the_start_with_the_fix() {
     );
     assert!(log.contains("fix ruleARN/ruleARNs or eventBus"), "{log}");
 }
+
+#[test]
+fn no_credentials_anywhere_in_the_chain_stop_the_start_naming_them() {
+    let vc = Vcsim::start(&[]);
+    let moto = Moto::start();
+    let setup = moto.aws("setup", &["--bus", "veba", "--rule", &format!("power-off={OFF}")]);
+    let arn = setup["rules"]["power-off"].as_str().unwrap();
+    let port = free_port();
+    let cfg = config(
+        &vc,
+        &format!("    ruleARN: {arn}\n"),
+        "    auth:\n      type: aws_iam_role\n",
+        &format!("    endpoint: {}\n", moto.endpoint),
+        port,
+    );
+    let env = [
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials"),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+    ];
+    let mut router = Router::start_env(&cfg, port, &["--log-level", "info"], &env);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while router.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "router runs without credentials: {}",
+            router.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = router.log();
+    assert!(log.contains("cannot list the rules of event bus \"veba\""), "{log}");
+    assert!(log.contains("credentials"), "{log}");
+}

@@ -157,3 +157,47 @@ fn async_mode_uses_the_queue_and_wrong_credentials_are_named() {
         "nothing invoked without the function list"
     );
 }
+
+#[test]
+fn a_gateway_that_is_down_is_named_and_events_are_not_dropped_silently() {
+    let vc = Vcsim::start(&[]);
+    // A gateway address nothing listens on.
+    let gateway = Peer::start("fake_openfaas.py", &[]);
+    let down = gateway.url();
+    drop(gateway);
+    let port = free_port();
+    let processor =
+        format!("  type: openfaas\n  name: openfaas\n  openfaas:\n    address: {down}\n    maxAttempts: 1\n");
+    let router = Router::start(
+        &e2e::config(&vc.sdk_url(), "    insecureSSL: true", &processor, port),
+        port,
+    );
+    router.wait_log(
+        &format!("cannot read the function list from {down}"),
+        Duration::from_secs(10),
+    );
+    router.wait_ready(Duration::from_secs(20));
+    vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, stats) = router.get("/stats").unwrap();
+        let stats: Value = serde_json::from_str(&stats).unwrap();
+        if stats["vmware.event.router.stats"]["openfaas"]["events_err"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failed events not counted: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        router.log().contains("no deadLetterFile is configured: it is lost"),
+        "{}",
+        router.log()
+    );
+}

@@ -154,3 +154,31 @@ fn a_failing_processor_turns_into_a_non_2xx_answer() {
     assert!(body.contains("event f-0: processor sink:"), "{body}");
     assert!(body.contains("500"), "{body}");
 }
+
+#[test]
+fn a_body_that_is_not_a_cloudevent_gets_400_naming_the_problem() {
+    use std::io::{Read, Write};
+    let sink = CeReceiver::start(&[]);
+    let (_router, url) = start("binary", &sink);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/webhook")
+        .to_string();
+    let body = r#"{"hello": "world"}"#;
+    let auth = "aG9vay11c2VyOmhvb2stcGFzcw=="; // hook-user:hook-pass
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /webhook HTTP/1.1\r\nhost: {addr}\r\nauthorization: Basic {auth}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("not a CloudEvent: no ce-specversion header"),
+        "{answer}"
+    );
+    assert!(sink.next(Duration::from_millis(500)).is_none());
+}

@@ -40,7 +40,11 @@ async fn handle(script: Arc<Mutex<Script>>, headers: HeaderMap, body: String) ->
             } else {
                 (
                     200,
-                    json!({"Rules": [{"Name": "power-off", "Arn": ARN, "EventPattern": s.pattern.clone(), "State": "ENABLED"}]}),
+                    if s.pattern.is_empty() {
+                        json!({"Rules": [{"Name": "power-off", "Arn": ARN, "ScheduleExpression": "rate(5 minutes)", "State": "ENABLED"}]})
+                    } else {
+                        json!({"Rules": [{"Name": "power-off", "Arn": ARN, "EventPattern": s.pattern.clone(), "State": "ENABLED"}]})
+                    },
                 )
             }
         }
@@ -276,5 +280,22 @@ async fn changed_rule_patterns_are_picked_up_on_refresh() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(matches!(eb.process_batch(&on).await[0], Ok(Handled::Sent)));
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_rule_without_an_event_pattern_stops_the_start() {
+    let script = power_off_script();
+    script.lock().unwrap().pattern = String::new();
+    let (url, server) = endpoint(script.clone()).await;
+    let err = EventBridge::new(&config(&url, vec![ARN.into()]))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        format!("rule {ARN} has no event pattern (a schedule rule?); use a rule with an event pattern")
+    );
     server.abort();
 }
