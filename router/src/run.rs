@@ -34,9 +34,8 @@ fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyh
     let mut url = url::Url::parse(&v.address).with_context(|| format!("{prefix}.address {:?}", v.address))?;
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    let (username, password) = match (&v.auth.kind, &v.auth.basic_auth) {
-        (AuthType::BasicAuth, Some(b)) => (b.username.clone(), b.password.clone()),
-        _ => bail!("{prefix}.auth must be basic_auth with a basicAuth section"),
+    let Some((username, password)) = v.auth.basic_credentials() else {
+        bail!("{prefix}.auth must be basic_auth with a basicAuth section");
     };
     let root_cas = cfg
         .certificates

@@ -387,6 +387,16 @@ pub struct AuthMethod {
     pub active_directory_auth: Option<ActiveDirectoryAuth>,
 }
 
+impl AuthMethod {
+    /// (user name, password) when this is `basic_auth` with its section.
+    pub fn basic_credentials(&self) -> Option<(String, Secret)> {
+        match (self.kind, &self.basic_auth) {
+            (AuthType::BasicAuth, Some(b)) => Some((b.username.clone(), b.password.clone())),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {

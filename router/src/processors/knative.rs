@@ -9,7 +9,7 @@ use tracing::{error, warn};
 use super::k8s::{self, KubeEnv};
 use super::{BoxFuture, ProcessError, Processor};
 use crate::client_error::describe;
-use crate::config::{AuthType, Encoding, KnativeConfig, Secret};
+use crate::config::{AuthMethod, Encoding, KnativeConfig, Secret};
 use crate::delivery::http::encode;
 use crate::delivery::retry::{classify_status, Backoff, Outcome};
 use crate::tls::{self, TlsOptions};
@@ -65,10 +65,7 @@ impl Knative {
             },
             timeout,
         )?;
-        let auth = cfg.auth.as_ref().and_then(|a| match (a.kind, &a.basic_auth) {
-            (AuthType::BasicAuth, Some(b)) => Some((b.username.clone(), b.password.clone())),
-            _ => None,
-        });
+        let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
         let backoff = Backoff {
             max_attempts: cfg.max_attempts.unwrap_or(5),
             max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),

@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 use super::{BoxFuture, Handled, ProcessError, Processor};
 use crate::client_error::describe;
 use crate::cloudevent::event_name;
-use crate::config::{AuthType, OpenFaasConfig, Secret};
+use crate::config::{AuthMethod, OpenFaasConfig, Secret};
 use crate::delivery::retry::{classify_status, Backoff, Outcome};
 use crate::tls::{self, TlsOptions};
 
@@ -111,10 +111,7 @@ impl OpenFaas {
             },
             Duration::from_secs(cfg.timeout_seconds.unwrap_or(15)),
         )?;
-        let auth = cfg.auth.as_ref().and_then(|a| match (a.kind, &a.basic_auth) {
-            (AuthType::BasicAuth, Some(b)) => Some((b.username.clone(), b.password.clone())),
-            _ => None,
-        });
+        let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
         let gateway = Gateway { client, base, auth };
         let topics = Arc::new(RwLock::new(None));
         refresh_once(&gateway, &topics).await;

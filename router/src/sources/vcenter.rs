@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cloudevent::{self, Origin};
 use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
 use crate::sources::checkpoint::{Checkpoint, Committer, Pending, Store};
+use crate::sources::{backoff, ProblemLog};
 use crate::vsphere::client::{ClientOptions, VimClient};
 use crate::vsphere::event::{event_key, VsphereEvent};
 use crate::vsphere::soap::SoapError;
@@ -67,6 +68,14 @@ struct Cursor {
     begin_text: Option<String>,
     last_key: Option<i64>,
     last_time: Option<String>,
+}
+
+/// Where decoded events go: the type table, the CloudEvent origin of this session and the
+/// fan-out.
+struct Out<'a> {
+    table: &'static TypeTable,
+    origin: Origin,
+    fanout: &'a Fanout,
 }
 
 /// Why a session ended.
@@ -162,7 +171,7 @@ impl VCenterSource {
 
     async fn stream_until_shutdown(&self, cursor: &mut Cursor, fanout: &Fanout, mut shutdown: watch::Receiver<bool>) {
         let mut failures: u32 = 0;
-        let mut last_problem = String::new();
+        let mut problems = ProblemLog::default();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -182,14 +191,9 @@ impl VCenterSource {
                 SessionEnd::Failed(e) => {
                     self.health.set_session_up(false);
                     failures += 1;
-                    let wait = Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60));
+                    let wait = backoff(failures);
                     let problem = advice(&e, &self.settings.client.username, &self.settings.key);
-                    if problem != last_problem {
-                        error!(vcenter = %self.settings.client.url, "{problem}; retrying in {}s (repeats are logged at debug)", wait.as_secs());
-                        last_problem = problem;
-                    } else {
-                        debug!(vcenter = %self.settings.client.url, "{problem}; retrying in {}s", wait.as_secs());
-                    }
+                    problems.report(self.settings.client.url.as_str(), problem, wait);
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => return,
@@ -261,7 +265,11 @@ impl VCenterSource {
                 Err(e) => return SessionEnd::Failed(e),
             }
         }
-        let table = TypeTable::builtin();
+        let out = Out {
+            table: TypeTable::builtin(),
+            origin,
+            fanout,
+        };
         let from = cursor
             .last_time
             .clone()
@@ -310,7 +318,7 @@ impl VCenterSource {
                         .clone()
                         .or_else(|| cursor.begin_text.clone())
                         .unwrap_or_default();
-                    if let Err(e) = self.reread(client, &from, cursor, table, &origin, fanout).await {
+                    if let Err(e) = self.reread(client, &from, cursor, &out).await {
                         return SessionEnd::Failed(e);
                     }
                     continue;
@@ -341,15 +349,7 @@ impl VCenterSource {
             // Older events first, batch by batch (memory stays at one batch however large the
             // backlog), then the newest page; keys already delivered are skipped.
             let read = self
-                .drain(
-                    client,
-                    &collector,
-                    self.settings.page_size,
-                    cursor,
-                    table,
-                    &origin,
-                    fanout,
-                )
+                .drain(client, &collector, self.settings.page_size, cursor, &out)
                 .await;
             let read = match read {
                 Ok(n) => n,
@@ -367,11 +367,11 @@ impl VCenterSource {
                 } else {
                     debug!(vcenter = %self.settings.client.url, "{msg}");
                 }
-                if let Err(e) = self.reread(client, &from, cursor, table, &origin, fanout).await {
+                if let Err(e) = self.reread(client, &from, cursor, &out).await {
                     return SessionEnd::Failed(e);
                 }
             }
-            self.deliver(cursor, page.iter(), table, &origin, fanout).await;
+            self.deliver(cursor, page.iter(), &out).await;
         }
     }
 
@@ -432,14 +432,10 @@ impl VCenterSource {
         client: &VimClient,
         from: &str,
         cursor: &mut Cursor,
-        table: &TypeTable,
-        origin: &Origin,
-        fanout: &Fanout,
+        out: &Out<'_>,
     ) -> Result<usize, SoapError> {
         let collector = self.open_collector(client, from, MAX_PAGE).await?;
-        let read = self
-            .drain(client, &collector, MAX_PAGE, cursor, table, origin, fanout)
-            .await;
+        let read = self.drain(client, &collector, MAX_PAGE, cursor, out).await;
         let _ = client.destroy_collector(&collector).await;
         read
     }
@@ -452,37 +448,28 @@ impl VCenterSource {
 
     /// ReadNextEvents until the collector has nothing more, delivering each batch; returns
     /// how many events were read.
-    #[allow(clippy::too_many_arguments)]
     async fn drain(
         &self,
         client: &VimClient,
         collector: &str,
         batch: u32,
         cursor: &mut Cursor,
-        table: &TypeTable,
-        origin: &Origin,
-        fanout: &Fanout,
+        out: &Out<'_>,
     ) -> Result<usize, SoapError> {
         let mut total = 0;
         loop {
             let got = client.read_next_events(collector, batch).await?;
             let n = got.len();
             total += n;
-            self.deliver(cursor, got.iter(), table, origin, fanout).await;
+            self.deliver(cursor, got.iter(), out).await;
             if n < batch as usize {
                 return Ok(total);
             }
         }
     }
 
-    async fn deliver<'a>(
-        &self,
-        cursor: &mut Cursor,
-        elements: impl Iterator<Item = &'a Element>,
-        table: &TypeTable,
-        origin: &Origin,
-        fanout: &Fanout,
-    ) {
+    async fn deliver<'a>(&self, cursor: &mut Cursor, elements: impl Iterator<Item = &'a Element>, out: &Out<'_>) {
+        let (table, origin, fanout) = (out.table, &out.origin, out.fanout);
         let elements: Vec<&Element> = elements.collect();
         // Keys are compared as ordinals (see `ordinal`) relative to the last delivered key, or
         // for the very first page to its largest key.

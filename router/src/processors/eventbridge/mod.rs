@@ -35,7 +35,8 @@ pub struct EventBridge {
     client: Client,
     bus: String,
     region: String,
-    rules: Arc<RwLock<RuleSet>>,
+    /// Swapped whole by the refresh; a batch holds its own `Arc` while it runs.
+    rules: Arc<RwLock<Arc<RuleSet>>>,
     max_bytes: usize,
     backoff: Backoff,
     refresher: JoinHandle<()>,
@@ -82,7 +83,7 @@ impl EventBridge {
         let arns = cfg.all_rule_arns();
         let set = rules::load(&client, &cfg.event_bus, &arns).await?;
         info!(bus = %cfg.event_bus, rules = ?set.arns(), "read the event patterns of {} rule(s)", arns.len());
-        let rules = Arc::new(RwLock::new(set));
+        let rules = Arc::new(RwLock::new(Arc::new(set)));
         let every = cfg
             .rule_refresh_seconds
             .map(Duration::from_secs)
@@ -108,13 +109,15 @@ impl EventBridge {
         })
     }
 
-    /// Whether a rule wants the event; the error is an event that cannot be written as JSON.
-    fn selected(&self, rules: &RuleSet, event: &Event) -> Result<bool, ProcessError> {
+    /// The entry for the event when a rule wants it; the error is an event that cannot be
+    /// written as JSON.
+    fn select(&self, rules: &RuleSet, index: usize, event: &Event) -> Result<Option<Entry>, ProcessError> {
         let detail = serde_json::to_value(event).map_err(|e| ProcessError::Rejected {
             id: event.id().to_string(),
             detail: format!("cannot write the event as JSON: {e}"),
         })?;
-        Ok(rules.matches(&envelope(event, &detail, &self.region)))
+        let wanted = rules.matches(&envelope(event, &detail, &self.region));
+        Ok(wanted.then(|| Entry::new(index, event, &detail)))
     }
 
     async fn send(&self, events: &[Arc<Event>]) -> Vec<Result<Handled, ProcessError>> {
@@ -125,17 +128,9 @@ impl EventBridge {
         let mut results: Vec<Option<Result<Handled, ProcessError>>> = (0..events.len()).map(|_| None).collect();
         let mut chosen = Vec::new();
         for (i, event) in events.iter().enumerate() {
-            match self.selected(&rules, event) {
-                Ok(false) => results[i] = Some(Ok(Handled::Skipped)),
-                Ok(true) => match Entry::new(i, event) {
-                    Ok(e) => chosen.push(e),
-                    Err(e) => {
-                        results[i] = Some(Err(ProcessError::Rejected {
-                            id: event.id().to_string(),
-                            detail: format!("cannot write the event as JSON: {e}"),
-                        }))
-                    }
-                },
+            match self.select(&rules, i, event) {
+                Ok(Some(entry)) => chosen.push(entry),
+                Ok(None) => results[i] = Some(Ok(Handled::Skipped)),
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
@@ -179,7 +174,7 @@ impl EventBridge {
     }
 }
 
-async fn refresh(client: Client, bus: String, arns: Vec<String>, rules: Arc<RwLock<RuleSet>>, every: Duration) {
+async fn refresh(client: Client, bus: String, arns: Vec<String>, rules: Arc<RwLock<Arc<RuleSet>>>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
@@ -187,7 +182,7 @@ async fn refresh(client: Client, bus: String, arns: Vec<String>, rules: Arc<RwLo
         match rules::load(&client, &bus, &arns).await {
             Ok(set) => {
                 if let Ok(mut r) = rules.write() {
-                    *r = set;
+                    *r = Arc::new(set);
                 }
                 debug!(bus = %bus, "re-read the rules' event patterns");
             }

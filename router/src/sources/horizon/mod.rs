@@ -19,6 +19,7 @@ pub use client::{Credentials, HorizonClient, HorizonError};
 
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
+use crate::sources::{backoff, ProblemLog};
 
 /// Settings of one Horizon stream.
 #[derive(Debug, Clone)]
@@ -122,7 +123,7 @@ impl HorizonSource {
         let source = self.settings.address.as_str().trim_end_matches('/').to_string();
         let mut mark: Option<Watermark> = None;
         let mut failures: u32 = 0;
-        let mut last_problem = String::new();
+        let mut problems = ProblemLog::default();
         let mut client = match HorizonClient::new(
             self.settings.address.clone(),
             self.settings.credentials.clone(),
@@ -146,14 +147,8 @@ impl HorizonSource {
                 Err(e) => {
                     self.health.set_session_up(false);
                     failures += 1;
-                    let wait = Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60));
-                    let problem = self.advice(&e);
-                    if problem != last_problem {
-                        error!(horizon = %source, "{problem}; retrying in {}s (repeats are logged at debug)", wait.as_secs());
-                        last_problem = problem;
-                    } else {
-                        debug!(horizon = %source, "{problem}; retrying in {}s", wait.as_secs());
-                    }
+                    let wait = backoff(failures);
+                    problems.report(&source, self.advice(&e), wait);
                     wait
                 }
             };

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::config::{AuthType, Secret, WebhookConfig};
+use crate::config::{AuthMethod, Secret, WebhookConfig};
 use crate::http_auth;
 use crate::metrics::stats::ComponentStats;
 use crate::pipeline::Fanout;
@@ -65,10 +65,7 @@ impl WebhookSource {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|_| cfg.bind_address.clone());
-        let auth = cfg.auth.as_ref().and_then(|a| match (a.kind, &a.basic_auth) {
-            (AuthType::BasicAuth, Some(b)) => Some((b.username.clone(), b.password.clone())),
-            _ => None,
-        });
+        let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
         let stats = ComponentStats::new("EventProvider", "webhook", name, &format!("http://{local}{path}"));
         Ok(WebhookSource {
             listener,
