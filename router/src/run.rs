@@ -350,7 +350,7 @@ async fn run_once(cfg: RouterConfig, stop_rx: watch::Receiver<bool>) -> anyhow::
             .await
     });
     let dead_letters = cfg.dead_letter_file.as_ref().map(|f| Arc::new(DeadLetters::new(f)));
-    let (fanout, workers) = Fanout::start(routes, dead_letters);
+    let (fanout, workers) = Fanout::start_until(routes, dead_letters, stop_rx.clone());
     let sources: Vec<_> = (plans.into_iter())
         .map(|p| p.start(fanout.clone(), stop_rx.clone()))
         .collect();

@@ -201,3 +201,60 @@ fn sighup_applies_a_valid_config_without_losing_events_and_refuses_an_invalid_on
         .collect();
     assert!(missing.is_empty(), "lost across the reload: {missing:?}");
 }
+
+/// SIGTERM while the sink is slow and the processor's queue is full, so the vCenter source is
+/// waiting for room: the router still stops by itself within its grace period, and what it did
+/// not deliver stays after the checkpoint, so the next start delivers it.
+#[test]
+fn sigterm_with_a_full_queue_stops_within_the_grace_and_the_next_start_delivers_the_rest() {
+    let vc = Vcsim::start(&[]);
+    let slow = CeReceiver::start(&["--slow-for", "600", "--delay", "2"]);
+    let fast = CeReceiver::start(&[]);
+    let dir = TempDir::new("checkpoint-full");
+    let extra = format!(
+        "    insecureSSL: true\n    checkpoint: true\n    checkpointDir: {}\n    checkpointPeriodSeconds: 1",
+        dir.path().join("checkpoints").display()
+    );
+    let config = |sink: &CeReceiver, port: u16| {
+        let processor = format!("{}  queueCapacity: 2\n", knative_with(&sink.url(), ""));
+        e2e::config_with(&vc.sdk_url(), &extra, &processor, "shutdownGraceSeconds: 2\n", port)
+    };
+
+    let port = free_port();
+    let mut router = Router::start(&config(&slow, port), port);
+    router.wait_ready(Duration::from_secs(20));
+    let vms = ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1"];
+    for vm in vms {
+        power(&vc, &[("-off", vm), ("-on", vm)]);
+    }
+    let first = slow
+        .next(Duration::from_secs(10))
+        .expect("the slow sink got a first event");
+    let first: i64 = first["attributes"]["id"].as_str().unwrap().parse().unwrap();
+    let started = std::time::Instant::now();
+    // terminate() sends SIGTERM and kills only after 10 s: exit code 0 means it stopped by itself.
+    assert_eq!(router.terminate(), Some(0), "{}", router.log());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(9), "stopping took {took:?}");
+    let mut delivered = vec![first];
+    delivered.extend(drain(&slow, Duration::from_millis(500)));
+    let held_back = checkpoint_key(&dir);
+    let recorded: Vec<i64> = vc_events(&vc).into_iter().map(|(k, _)| k).collect();
+    let last = *recorded.last().unwrap();
+    assert!(
+        held_back < last,
+        "the checkpoint ({held_back}) passed undelivered events (last {last})"
+    );
+
+    let port = free_port();
+    let router = Router::start(&config(&fast, port), port);
+    router.wait_ready(Duration::from_secs(20));
+    delivered.extend(drain(&fast, Duration::from_secs(3)));
+    drop(router);
+    let missing: Vec<i64> = recorded
+        .iter()
+        .copied()
+        .filter(|k| *k >= first && !delivered.contains(k))
+        .collect();
+    assert!(missing.is_empty(), "lost events: {missing:?} (delivered {delivered:?})");
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudevents::Event;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -61,6 +61,8 @@ struct Lane {
 pub struct Fanout {
     lanes: Vec<Lane>,
     needs_json: bool,
+    /// Shutdown: a source waiting for room in a full queue gives up when it turns true.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 /// The workers behind a [`Fanout`], to wait for at shutdown.
@@ -80,6 +82,8 @@ pub enum Settled {
 /// What became of one dispatched event.
 pub struct Delivery {
     pending: Vec<(String, oneshot::Receiver<Result<(), String>>)>,
+    /// Shutdown came while a matching processor's queue was full: not every processor took it.
+    abandoned: bool,
 }
 
 impl Delivery {
@@ -88,9 +92,17 @@ impl Delivery {
         self.pending.len()
     }
 
+    /// Whether shutdown stopped the hand-over before every matching processor took the event.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned
+    }
+
     /// Waits for every processor that took the event, telling a failure (the processor gave
     /// up, the event is logged and dead-lettered) from an abandoned delivery (shutdown).
     pub async fn settle(self) -> Settled {
+        if self.abandoned {
+            return Settled::Abandoned;
+        }
         let mut failed = Vec::new();
         for (name, rx) in self.pending {
             match rx.await {
@@ -110,6 +122,9 @@ impl Delivery {
     pub async fn outcome(self) -> Result<usize, Vec<String>> {
         let n = self.pending.len();
         let mut failed = Vec::new();
+        if self.abandoned {
+            failed.push("the router is shutting down: not every processor took the event".to_string());
+        }
         for (name, rx) in self.pending {
             match rx.await {
                 Ok(Ok(())) => {}
@@ -128,6 +143,14 @@ impl Delivery {
 impl Fanout {
     /// Starts one worker per route; events a processor gives up on go to `dead_letters`.
     pub fn start(routes: Vec<Route>, dead_letters: Option<Arc<DeadLetters>>) -> (Arc<Fanout>, Workers) {
+        Fanout::launch(routes, dead_letters, None)
+    }
+
+    fn launch(
+        routes: Vec<Route>,
+        dead_letters: Option<Arc<DeadLetters>>,
+        stop: Option<watch::Receiver<bool>>,
+    ) -> (Arc<Fanout>, Workers) {
         let mut lanes = Vec::new();
         let mut workers = Vec::new();
         for route in routes {
@@ -151,7 +174,43 @@ impl Fanout {
             ));
         }
         let needs_json = lanes.iter().any(|l| l.filter.needs_json());
-        (Arc::new(Fanout { lanes, needs_json }), Workers(workers))
+        (
+            Arc::new(Fanout {
+                lanes,
+                needs_json,
+                stop,
+            }),
+            Workers(workers),
+        )
+    }
+
+    /// Like [`Fanout::start`]; a source waiting for room in a full queue stops waiting when
+    /// `stop` turns true, and that event counts as abandoned (held back from checkpoints).
+    pub fn start_until(
+        routes: Vec<Route>,
+        dead_letters: Option<Arc<DeadLetters>>,
+        stop: watch::Receiver<bool>,
+    ) -> (Arc<Fanout>, Workers) {
+        Fanout::launch(routes, dead_letters, Some(stop))
+    }
+
+    /// Sends `job` into `lane`, waiting for room unless shutdown comes first (`None`).
+    async fn send(&self, lane: &Lane, job: Job) -> Option<Result<(), mpsc::error::SendError<Job>>> {
+        let Some(stop) = &self.stop else {
+            return Some(lane.tx.send(job).await);
+        };
+        let mut stop = stop.clone();
+        let stopped = async move {
+            // A dropped sender never stops anything.
+            if stop.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            sent = lane.tx.send(job) => Some(sent),
+            _ = stopped => None,
+        }
     }
 
     /// Queues the event for every processor whose filter accepts it, waiting while a queue is
@@ -170,6 +229,7 @@ impl Fanout {
         };
         let event = Arc::new(event);
         let mut pending = Vec::new();
+        let mut abandoned = false;
         for lane in &self.lanes {
             if !lane.filter.accepts(&event, json.as_ref()) {
                 continue;
@@ -179,13 +239,17 @@ impl Fanout {
                 event: event.clone(),
                 ack,
             };
-            if lane.tx.send(job).await.is_err() {
-                warn!(processor = %lane.name, "processor worker has stopped; event not queued");
-                continue;
+            match self.send(lane, job).await {
+                Some(Ok(())) => pending.push((lane.name.clone(), rx)),
+                Some(Err(_)) => warn!(processor = %lane.name, "processor worker has stopped; event not queued"),
+                None => {
+                    debug!(processor = %lane.name, "shutting down while the queue is full; event not queued");
+                    abandoned = true;
+                    break;
+                }
             }
-            pending.push((lane.name.clone(), rx));
         }
-        Delivery { pending }
+        Delivery { pending, abandoned }
     }
 }
 
@@ -406,6 +470,49 @@ mod tests {
         workers.finish(Duration::from_millis(100)).await;
         let outcome = slow_acks.pop().unwrap().outcome().await.unwrap_err();
         assert_eq!(outcome, ["processor slow: stopped before delivering"]);
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_a_source_waiting_for_room_and_the_event_is_held_back() {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let (mut stuck, _probe) = route("stuck", &[], Some(gate));
+        stuck.capacity = 1;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (fanout, workers) = Fanout::start_until(vec![stuck], None, stop_rx);
+        // One in the worker (waiting on the gate), one in the queue: the third has no room.
+        let first = fanout.dispatch(event("1", "x")).await;
+        let _second = fanout.dispatch(event("2", "x")).await;
+        let waiting = tokio::spawn({
+            let fanout = fanout.clone();
+            async move { fanout.dispatch(event("3", "x")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the third event should wait for room");
+        stop_tx.send(true).unwrap();
+        let third = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("shutdown ends the wait")
+            .unwrap();
+        assert!(third.abandoned());
+        assert_eq!(third.settle().await, Settled::Abandoned);
+        assert!(!first.abandoned());
+        drop(fanout);
+        workers.finish(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stop_sender_never_abandons() {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        drop(stop_tx);
+        let (r, probe) = route("r", &[], None);
+        let (fanout, workers) = Fanout::start_until(vec![r], None, stop_rx);
+        for i in 0..5 {
+            let d = fanout.dispatch(event(&i.to_string(), "x")).await;
+            assert_eq!(d.settle().await, Settled::Done);
+        }
+        drop(fanout);
+        workers.finish(Duration::from_secs(5)).await;
+        assert_eq!(probe.got.lock().unwrap().len(), 5);
     }
 
     /// Counts how many deliveries run at once.
