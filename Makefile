@@ -18,7 +18,7 @@ build:
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	shellcheck -x scripts/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
+	shellcheck -x scripts/*.sh bench/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
 	bash scripts/check-packer.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
@@ -31,9 +31,11 @@ test: tools lint build
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' target/test.log
 
-## bench: the router (release) against a fast fake vCenter and a loopback sink; table + target/bench/results.json
+## bench: throughput, latency (vcsim) and memory of the release router, pyVmomi and govmomi as peers;
+## table + target/bench/results.json
 EVENTS ?= 100000
-bench:
+bench: tools
+	bash bench/build-govmomi-peer.sh
 	$(CARGO) build --release -p event-router -p bench
 	target/release/event-bench --router target/release/event-router --events $(EVENTS)
 

@@ -2,14 +2,15 @@
 //! events (the shapes vcsim records: power operations with datacenter, host and VM arguments
 //! and messages). ReadNextEvents tails in key order per collector, as a real vCenter does;
 //! WaitForUpdatesEx reports `latestPage` once and then waits; everything else is answered
-//! as the router expects.
+//! as the router expects. `GET /sdk/vimServiceVersions.xml`, a full enough ServiceContent and
+//! UserSession let pyVmomi's SmartConnect and govmomi log in and read the same pages.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 /// Start of the generated history; CurrentTime answers one second before it.
 pub const T0_MILLIS: i64 = 1_796_032_800_000;
@@ -34,6 +35,25 @@ pub fn event_xml(key: usize, tag: &str) -> String {
     )
 }
 
+/// What vCenter 8.0U3 publishes for clients choosing an API version (pyVmomi reads it).
+const SERVICE_VERSIONS: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+<namespaces version="1.0">
+ <namespace>
+  <name>urn:vim25</name>
+  <version>8.0.3.0</version>
+  <priorVersions>
+   <version>8.0.2.0</version>
+   <version>8.0.1.0</version>
+   <version>8.0.0.0</version>
+   <version>7.0.3.0</version>
+   <version>7.0</version>
+   <version>6.7</version>
+   <version>6.5</version>
+  </priorVersions>
+ </namespace>
+</namespaces>
+"#;
+
 struct State {
     events: Vec<String>,
     /// Collector -> (next index, page size).
@@ -42,7 +62,7 @@ struct State {
     reported: bool,
 }
 
-fn envelope(method: &str, inner: &str) -> String {
+pub fn envelope(method: &str, inner: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><{method}Response xmlns="urn:vim25">{inner}</{method}Response></soapenv:Body></soapenv:Envelope>"#
     )
@@ -54,21 +74,29 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
     Some(&s[start..end])
 }
 
+/// The method element's local name: the first element inside the SOAP Body, whatever the prefixes.
+fn soap_method(body: &str) -> Option<&str> {
+    let after = &body[body.find("Body")?..];
+    let open = &after[after.find('<')? + 1..];
+    let name = open.split([' ', '>', '/']).next()?;
+    Some(name.rsplit(':').next().unwrap_or(name))
+}
+
 async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Response {
-    let method = between(&body, "<soapenv:Body><", ">")
-        .and_then(|m| m.split(' ').next())
-        .unwrap_or("")
-        .to_string();
+    let method = soap_method(&body).unwrap_or("").to_string();
     let reply = |inner: &str| envelope(&method, inner);
     let answer = match method.as_str() {
         "RetrieveServiceContent" => reply(
-            r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><sessionManager type="SessionManager">SessionManager</sessionManager><eventManager type="EventManager">EventManager</eventManager><about><name>fake vCenter</name><fullName>fake vCenter 8.0 (benchmark)</fullName><apiVersion>8.0.3.0</apiVersion></about></returnval>"#,
+            r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><about><name>VMware vCenter Server</name><fullName>VMware vCenter Server 8.0.3 build-0 (benchmark fake)</fullName><vendor>VMware, Inc.</vendor><version>8.0.3</version><build>0</build><localeVersion>INTL</localeVersion><localeBuild>000</localeBuild><osType>linux-x64</osType><productLineId>vpx</productLineId><apiType>VirtualCenter</apiType><apiVersion>8.0.3.0</apiVersion><instanceUuid>bench</instanceUuid></about><sessionManager type="SessionManager">SessionManager</sessionManager><eventManager type="EventManager">EventManager</eventManager></returnval>"#,
         ),
         "Login" => {
             let headers = [("set-cookie", "vmware_soap_session=\"bench\"; Path=/; HttpOnly")];
             return (
                 headers,
-                reply("<returnval><key>s</key><userName>bench</userName></returnval>"),
+                reply(&format!(
+                    "<returnval><key>bench</key><userName>{user}</userName><fullName>{user}</fullName><loginTime>2026-11-30T10:00:00Z</loginTime><lastActiveTime>2026-11-30T10:00:00Z</lastActiveTime><locale>en</locale><messageLocale>en</messageLocale><extensionSession>false</extensionSession><ipAddress>127.0.0.1</ipAddress><userAgent>bench</userAgent><callCount>0</callCount></returnval>",
+                    user = between(&body, "<userName>", "<").unwrap_or("bench")
+                )),
             )
                 .into_response();
         }
@@ -113,6 +141,11 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
                 c.0 = to;
             }
             reply(&s.events[from..to].concat())
+        }
+        "DestroyCollector" => {
+            let id = between(&body, r#"type="EventHistoryCollector">"#, "<").unwrap_or("");
+            state.lock().unwrap_or_else(|p| p.into_inner()).collectors.remove(id);
+            reply("")
         }
         "CreateFilter" => {
             state.lock().unwrap_or_else(|p| p.into_inner()).reported = false;
@@ -162,11 +195,27 @@ pub async fn start(n: usize) -> anyhow::Result<String> {
         next_id: 0,
         reported: false,
     }));
-    let app = axum::Router::new().route("/sdk", post(move |body: String| handle(state.clone(), body)));
+    let app = axum::Router::new()
+        .route("/sdk", post(move |body: String| handle(state.clone(), body)))
+        .route("/sdk/vimServiceVersions.xml", get(|| async { SERVICE_VERSIONS }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
     Ok(format!("http://{addr}/sdk"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_whatever_the_prefix() {
+        let body = r#"<soapenv:Envelope><soapenv:Body><ReadNextEvents xmlns="urn:vim25"><_this>c</_this></ReadNextEvents></soapenv:Body></soapenv:Envelope>"#;
+        assert_eq!(soap_method(body), Some("ReadNextEvents"));
+        let body = "<Envelope><Body>\n<vim:Login xmlns:vim=\"urn:vim25\"></vim:Login></Body></Envelope>";
+        assert_eq!(soap_method(body), Some("Login"));
+        assert_eq!(soap_method("no body"), None);
+    }
 }

@@ -1,23 +1,37 @@
-//! `make bench`: throughput and memory of the event-router (release build) streaming N events
-//! from a fast fake vCenter to a loopback Knative-style sink with checkpoints on, next to the
-//! rate of the router's own parser alone on the same pages. Prints a table and writes
-//! target/bench/results.json.
+//! `make bench`: the event-router (release build) measured in one run on this machine.
 //!
-//!     event-bench --router target/release/event-router [--events 100000]
+//! - throughput: N events from a fast fake vCenter through the router to a loopback
+//!   Knative-style sink (binary mode, checkpoints on), at 1, 2 and 4 concurrent deliveries and
+//!   with 1 and 2 vCenters, with peak RSS; pyVmomi and govmomi (govc's library) reading and
+//!   decoding the same pages as peers;
+//! - the limits: the router's own decoder alone on the same pages, and bare HTTP POSTs of the
+//!   same requests to the same sink from a minimal hyper client;
+//! - memory: idle, under load, and with a sink that takes 1 s per request;
+//! - latency on vcsim: VM power operations with govc to each event's arrival at the sink.
+//!
+//! Prints a table and writes target/bench/results.json.
+//!
+//!     event-bench --router target/release/event-router [--events 100000] [--concurrency 1,2,4]
+//!     event-bench --serve-fake [--events N]    (only the fake vCenter, to point a client at)
+//!     event-bench --router R --throughput-only  (limits and the concurrency rows, for profiling)
 
 mod fake_vcenter;
+mod latency;
+mod limits;
+mod peers;
+mod router_run;
+mod sink;
 
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use event_router::cloudevent::{self, Origin};
-use event_router::config::EventFormat;
-use event_router::vsphere::event::VsphereEvent;
-use event_router::vsphere::soap::parse_response;
-use event_router::vsphere::types::TypeTable;
+use serde_json::json;
+
+use router_run::{Router, Spec};
+use sink::Seen;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -26,203 +40,322 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-/// The loopback sink: 202 for every POST, counting them.
-async fn sink(count: Arc<AtomicU64>) -> anyhow::Result<String> {
-    let app = axum::Router::new().fallback(move || {
-        let count = count.clone();
-        async move {
-            count.fetch_add(1, Ordering::Relaxed);
-            axum::http::StatusCode::ACCEPTED
-        }
+/// Runs a server on its own thread and single-threaded runtime, so the sink and the fake
+/// vCenter do not share a scheduler with the client being measured. Returns what `make` gave.
+pub fn on_own_thread<F, Fut>(make: F) -> anyhow::Result<String>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<String>>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(anyhow::Error::from(e)));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let _ = tx.send(make().await);
+            std::future::pending::<()>().await
+        });
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}/"))
+    rx.recv().context("the server thread ended")?
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+fn port_of(url: &str) -> anyhow::Result<u16> {
+    url.rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
+        .with_context(|| format!("no port in {url}"))
 }
 
-/// Events per second of the router's decoder alone: SOAP pages of 1000 -> CloudEvents.
-fn parser_rate(n: usize) -> anyhow::Result<f64> {
-    let pages: Vec<String> = (0..n.div_ceil(1000))
-        .map(|p| {
-            let events: String = (p * 1000 + 1..=((p + 1) * 1000).min(n))
-                .map(|k| fake_vcenter::event_xml(k, "returnval"))
-                .collect();
-            format!(
-                r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><ReadNextEventsResponse xmlns="urn:vim25">{events}</ReadNextEventsResponse></soapenv:Body></soapenv:Envelope>"#
-            )
-        })
-        .collect();
-    let table = TypeTable::builtin();
-    let origin = Origin {
-        source: "http://127.0.0.1/sdk".into(),
-        api_version: "8.0.3.0".into(),
-        format: EventFormat::Router,
-    };
-    let start = Instant::now();
-    let mut done = 0usize;
-    for page in &pages {
-        let body = parse_response(page)?;
-        for el in body.children.iter() {
-            let ev = VsphereEvent::from_element(el, table)?;
-            let ce = cloudevent::from_vsphere(&ev, &origin)?;
-            std::hint::black_box(&ce);
-            done += 1;
-        }
-    }
-    if done != n {
-        bail!("the parser decoded {done} of {n} events");
-    }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
-/// One router run: N events through the release binary.
+/// One throughput run.
 struct Run {
+    label: String,
     concurrency: usize,
+    vcenters: usize,
     rate: f64,
     seconds: f64,
     peak_kib: u64,
-    after_kib: u64,
 }
 
-async fn run_router(
+async fn throughput(
     router: &str,
-    vcenter: &str,
+    vcenters: &[String],
     n: usize,
     concurrency: usize,
-    work: &std::path::Path,
+    work: &Path,
 ) -> anyhow::Result<Run> {
-    let received = Arc::new(AtomicU64::new(0));
-    let sink_url = sink(received.clone()).await?;
-    let _ = std::fs::remove_dir_all(work);
-    std::fs::create_dir_all(work)?;
-    let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let config = format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata: {{name: bench}}
-eventProvider:
-  type: vcenter
-  name: fake
-  vcenter:
-    address: {vcenter}
-    checkpoint: true
-    checkpointDir: {}
-    auth: {{type: basic_auth, basicAuth: {{username: bench, password: bench}}}}
-eventProcessor:
-  type: knative
-  name: sink
-  concurrency: {concurrency}
-  knative: {{encoding: binary, destination: {{uri: \"{sink_url}\"}}}}
-metricsProvider:
-  type: default
-  name: metrics
-  default: {{bindAddress: \"127.0.0.1:{metrics}\"}}
-",
-        work.join("checkpoints").display()
-    );
-    let cfg = work.join("config.yaml");
-    std::fs::write(&cfg, config)?;
-    let mut child = Command::new(router)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--log-level", "error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("start {router}"))?;
-    let pid = child.id();
+    let seen = Arc::new(Seen::default());
+    let sink_url = {
+        let seen = seen.clone();
+        on_own_thread(move || sink::start(seen, Duration::ZERO, false))?
+    };
+    let spec = Spec {
+        vcenters,
+        sink: &sink_url,
+        concurrency,
+        insecure: false,
+        credentials: ("bench", "bench"),
+    };
+    let mut r = Router::start(router, &spec, work)?;
     let start = Instant::now();
     let mut peak = 0;
-    let deadline = start + Duration::from_secs(600);
-    while received.load(Ordering::Relaxed) < n as u64 {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!(
-                "only {} of {n} events arrived in 600 s",
-                received.load(Ordering::Relaxed)
-            );
+    while seen.count() < n as u64 {
+        if start.elapsed() > Duration::from_secs(600) {
+            bail!("only {} of {n} events arrived in 600 s", seen.count());
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            bail!("the router exited early: {status}");
-        }
-        peak = peak.max(rss_kib(pid).unwrap_or(0));
+        r.check_running()?;
+        peak = peak.max(r.rss_kib());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = start.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_kib(pid).unwrap_or(0);
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let _ = child.wait();
+    r.stop();
     Ok(Run {
+        label: format!("concurrency {concurrency}, {} vCenter(s)", vcenters.len()),
         concurrency,
+        vcenters: vcenters.len(),
         rate: n as f64 / seconds,
         seconds,
         peak_kib: peak,
-        after_kib: after,
+    })
+}
+
+/// RSS once the router is connected to a vCenter with no events and has settled.
+async fn idle_rss(router: &str, work: &Path) -> anyhow::Result<u64> {
+    let vcenter = on_own_thread(|| fake_vcenter::start(0))?;
+    let sink_url = on_own_thread(|| sink::start(Arc::new(Seen::default()), Duration::ZERO, false))?;
+    let vcenters = [vcenter];
+    let spec = Spec {
+        vcenters: &vcenters,
+        sink: &sink_url,
+        concurrency: 1,
+        insecure: false,
+        credentials: ("bench", "bench"),
+    };
+    let mut r = Router::start(router, &spec, work)?;
+    r.wait_ready(Duration::from_secs(30)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss = r.rss_kib();
+    r.stop();
+    Ok(rss)
+}
+
+/// The sink takes 1 s per request while the vCenter offers N events: RSS must stay flat.
+struct Slow {
+    seconds: u64,
+    delivered: u64,
+    peak_first_half_kib: u64,
+    peak_kib: u64,
+    /// SIGTERM to exit, with a full queue (the grace period is 10 s).
+    stop_seconds: f64,
+}
+
+async fn slow_sink(router: &str, vcenter: &str, work: &Path, seconds: u64) -> anyhow::Result<Slow> {
+    let seen = Arc::new(Seen::default());
+    let sink_url = {
+        let seen = seen.clone();
+        on_own_thread(move || sink::start(seen, Duration::from_secs(1), false))?
+    };
+    let vcenters = [vcenter.to_string()];
+    let spec = Spec {
+        vcenters: &vcenters,
+        sink: &sink_url,
+        concurrency: 1,
+        insecure: false,
+        credentials: ("bench", "bench"),
+    };
+    let mut r = Router::start(router, &spec, work)?;
+    let start = Instant::now();
+    let (mut first, mut peak) = (0, 0);
+    while start.elapsed() < Duration::from_secs(seconds) {
+        r.check_running()?;
+        let rss = r.rss_kib();
+        peak = peak.max(rss);
+        if start.elapsed() < Duration::from_secs(seconds / 2) {
+            first = first.max(rss);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivered = seen.count();
+    let stop_seconds = r.stop().as_secs_f64();
+    Ok(Slow {
+        stop_seconds,
+        seconds,
+        delivered,
+        peak_first_half_kib: first,
+        peak_kib: peak,
     })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> anyhow::Result<()> {
-    let router = arg("--router").context("give --router PATH (the release event-router)")?;
     let n: usize = arg("--events").map(|v| v.parse()).transpose()?.unwrap_or(100_000);
-    let out_dir = std::path::PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
-    std::fs::create_dir_all(&out_dir)?;
-
-    let parser = parser_rate(n)?;
-    let vcenter = fake_vcenter::start(n).await?;
-    let mut runs = Vec::new();
-    for concurrency in [1usize, 2, 4] {
-        runs.push(run_router(&router, &vcenter, n, concurrency, &out_dir.join("run")).await?);
+    if std::env::args().any(|a| a == "--serve-fake") {
+        // Only the fake vCenter, for trying a client against it by hand.
+        let url = fake_vcenter::start(n).await?;
+        println!("fake vCenter with {n} events: {url} (Ctrl-C to stop)");
+        return tokio::signal::ctrl_c().await.context("wait for Ctrl-C");
     }
-    let base = &runs[0];
-    let rate = base.rate;
-    let (elapsed, peak, idle) = (base.seconds, base.peak_kib, base.after_kib);
-    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(0);
-    let scaling: Vec<serde_json::Value> = runs
-        .iter()
-        .map(|r| serde_json::json!({"concurrency": r.concurrency, "events_per_sec": r.rate.round(), "peak_rss_kib": r.peak_kib}))
-        .collect();
-    let results = serde_json::json!({
-        "events": n,
-        "machine": {"cores": cores},
-        "router": {"events_per_sec": rate.round(), "seconds": elapsed, "peak_rss_kib": peak, "rss_after_kib": idle, "checkpoint": true, "encoding": "binary", "concurrency": 1},
-        "scaling": scaling,
-        "parser_only": {"events_per_sec": parser.round()},
-        "router_vs_parser": rate / parser,
-    });
-    std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
-    println!("| measure | value |");
-    println!("| --- | --- |");
-    println!("| events | {n} |");
-    println!("| router end to end (fake vCenter -> loopback sink, binary, checkpoints on) | {:.0} events/s ({elapsed:.1} s) |", rate);
-    println!("| router peak RSS under load | {:.1} MiB |", peak as f64 / 1024.0);
-    println!("| router RSS after the run | {:.1} MiB |", idle as f64 / 1024.0);
-    println!(
-        "| router parser alone (SOAP pages -> CloudEvents, 1 core) | {:.0} events/s |",
-        parser
-    );
-    println!("| end to end / parser | {:.2} |", rate / parser);
-    for r in &runs[1..] {
-        println!(
-            "| router end to end, concurrency {} | {:.0} events/s, peak RSS {:.1} MiB |",
-            r.concurrency,
-            r.rate,
-            r.peak_kib as f64 / 1024.0
+    let router = arg("--router").context("give --router PATH (the release event-router)")?;
+    let out_dir = PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
+    let root = PathBuf::from(arg("--root").unwrap_or_else(|| ".".into()));
+    let tools = root.join(".tools/bin");
+    let levels: Vec<usize> = arg("--concurrency")
+        .unwrap_or_else(|| "1,2,4".into())
+        .split(',')
+        .map(|v| v.trim().parse().context("--concurrency takes a list like 1,2,4"))
+        .collect::<anyhow::Result<_>>()?;
+    std::fs::create_dir_all(&out_dir)?;
+    let work = out_dir.join("work");
+    let step = |what: &str| eprintln!("bench: {what}");
+
+    step("the router's decoder alone");
+    let pages = limits::pages(n);
+    let parser = limits::parser_rate(&pages, n)?;
+    step("bare HTTP POSTs to the sink");
+    let requests = Arc::new(limits::requests(&pages)?);
+    drop(pages);
+    let mut bare = Vec::new();
+    for connections in [1usize, 4] {
+        let url = on_own_thread(|| sink::start(Arc::new(Seen::default()), Duration::ZERO, false))?;
+        bare.push((
+            connections,
+            limits::bare_post_rate(requests.clone(), &url, connections).await?,
+        ));
+    }
+    drop(requests);
+
+    let vcenter = on_own_thread(move || fake_vcenter::start(n))?;
+    let mut runs = Vec::new();
+    for &c in &levels {
+        step(&format!("router, concurrency {c}"));
+        runs.push(
+            throughput(
+                &router,
+                std::slice::from_ref(&vcenter),
+                n,
+                c,
+                &work.join(format!("c{c}")),
+            )
+            .await?,
         );
     }
-    println!("| machine | {cores} cores |");
+    if std::env::args().any(|a| a == "--throughput-only") {
+        for r in &runs {
+            println!(
+                "| router end to end, {n} events, {} | {:.0} events/s, peak RSS {:.1} MiB |",
+                r.label,
+                r.rate,
+                mib(r.peak_kib)
+            );
+        }
+        return Ok(());
+    }
+    step("router, 2 vCenters");
+    let half = n / 2;
+    let two = [
+        on_own_thread(move || fake_vcenter::start(half))?,
+        on_own_thread(move || fake_vcenter::start(half))?,
+    ];
+    runs.push(throughput(&router, &two, half * 2, 1, &work.join("two")).await?);
+
+    step("router idle");
+    let idle = idle_rss(&router, &work.join("idle")).await?;
+    step("router with a sink that takes 1 s per request (20 s)");
+    let slow = slow_sink(&router, &vcenter, &work.join("slow"), 20).await?;
+
+    step("pyVmomi reading the same pages");
+    let port = port_of(&vcenter)?;
+    let pyvmomi = peers::pyvmomi(&root, port, n).await?;
+    step("govmomi reading the same pages");
+    let govmomi = peers::govmomi(&root, port, n).await?;
+
+    step("latency on vcsim (200 power operations)");
+    let lat = latency::on_vcsim(&router, &tools, &work.join("latency"), 200).await?;
+
+    let base = runs.first().context("no concurrency levels")?;
+    let bare1 = bare.first().map(|b| b.1).unwrap_or(f64::NAN);
+    let limit = parser.min(bare1);
+    let peak_load = runs.iter().map(|r| r.peak_kib).max().unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(0);
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next()?.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+
+    let results = json!({
+        "events": n,
+        "machine": {"cores": cores, "memory_gib": (mem_kib as f64 / 1048576.0).round()},
+        "throughput": runs.iter().map(|r| json!({
+            "concurrency": r.concurrency, "vcenters": r.vcenters, "events_per_sec": r.rate.round(),
+            "seconds": r.seconds, "peak_rss_kib": r.peak_kib, "checkpoint": true, "encoding": "binary"})).collect::<Vec<_>>(),
+        "peers": {"pyvmomi_events_per_sec": pyvmomi.round(), "govmomi_events_per_sec": govmomi.round(),
+                  "router_vs_pyvmomi": base.rate / pyvmomi, "router_vs_govmomi": base.rate / govmomi},
+        "limits": {"parser_events_per_sec": parser.round(),
+                   "bare_post": bare.iter().map(|(c, r)| json!({"connections": c, "requests_per_sec": r.round()})).collect::<Vec<_>>(),
+                   "router_vs_limit": base.rate / limit},
+        "memory": {"idle_kib": idle, "peak_under_load_kib": peak_load, "slow_sink": {
+            "seconds": slow.seconds, "delivered": slow.delivered,
+            "peak_first_half_kib": slow.peak_first_half_kib, "peak_kib": slow.peak_kib,
+            "sigterm_to_exit_seconds": slow.stop_seconds}},
+        "latency_vcsim": {"operations": lat.operations, "pace_ms": latency::PACE.as_millis() as u64, "events": lat.events,
+                          "p50_ms": lat.p50_ms, "p99_ms": lat.p99_ms, "max_ms": lat.max_ms},
+    });
+    std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+
+    println!("| measure | value | target |");
+    println!("| --- | --- | --- |");
+    for r in &runs {
+        println!(
+            "| router end to end, {n} events, {} | {:.0} events/s ({:.1} s), peak RSS {:.1} MiB | >= 25,000 events/s |",
+            r.label,
+            r.rate,
+            r.seconds,
+            mib(r.peak_kib)
+        );
+    }
+    println!(
+        "| pyVmomi read + parse only, same pages | {pyvmomi:.0} events/s (router {:.1}x) | router >= 5x |",
+        base.rate / pyvmomi
+    );
+    println!(
+        "| govmomi (govc's library) read + decode only, same pages | {govmomi:.0} events/s (router {:.1}x) | |",
+        base.rate / govmomi
+    );
+    println!("| limit (a): router decoder alone, 1 core | {parser:.0} events/s | |");
+    for (c, r) in &bare {
+        println!("| limit (b): bare HTTP POSTs, {c} connection(s) | {r:.0} requests/s | |");
+    }
+    println!(
+        "| router (concurrency 1) / lower limit | {:.2} | >= 0.50 |",
+        base.rate / limit
+    );
+    println!("| RSS idle (connected, no events) | {:.1} MiB | |", mib(idle));
+    println!("| RSS peak under load | {:.1} MiB | < 30 MiB |", mib(peak_load));
+    println!(
+        "| RSS with a 1 s/request sink, {} s ({} delivered) | peak {:.1} MiB (first half {:.1} MiB); SIGTERM to exit {:.1} s | bounded |",
+        slow.seconds,
+        slow.delivered,
+        mib(slow.peak_kib),
+        mib(slow.peak_first_half_kib),
+        slow.stop_seconds
+    );
+    println!(
+        "| latency on vcsim, {} power operations (one per {} ms), {} events | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms | p99 < 500 ms |",
+        lat.operations,
+        latency::PACE.as_millis(),
+        lat.events,
+        lat.p50_ms,
+        lat.p99_ms,
+        lat.max_ms
+    );
+    println!("| machine | {cores} cores, {:.0} GiB | |", mem_kib as f64 / 1048576.0);
     println!("results: {}", out_dir.join("results.json").display());
     Ok(())
 }

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use event_router::config::RouterConfig;
 
+mod allocator;
+
+#[global_allocator]
+static ALLOCATOR: allocator::Tuned = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "event-router",

@@ -194,22 +194,28 @@ impl Fanout {
         Fanout::launch(routes, dead_letters, Some(stop))
     }
 
+    /// Whether shutdown has begun (never, for a fan-out started without a stop signal).
+    pub fn is_stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
+    }
+
+    /// Resolves when shutdown begins; never for a fan-out started without a stop signal (or
+    /// once its sender is gone).
+    pub async fn stopped(&self) {
+        if let Some(stop) = &self.stop {
+            if stop.clone().wait_for(|s| *s).await.is_ok() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+
     /// Sends `job` into `lane`, waiting for room unless shutdown comes first (`None`).
     async fn send(&self, lane: &Lane, job: Job) -> Option<Result<(), mpsc::error::SendError<Job>>> {
-        let Some(stop) = &self.stop else {
-            return Some(lane.tx.send(job).await);
-        };
-        let mut stop = stop.clone();
-        let stopped = async move {
-            // A dropped sender never stops anything.
-            if stop.wait_for(|s| *s).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
         tokio::select! {
             biased;
             sent = lane.tx.send(job) => Some(sent),
-            _ = stopped => None,
+            _ = self.stopped() => None,
         }
     }
 

@@ -462,7 +462,7 @@ impl VCenterSource {
             let n = got.len();
             total += n;
             self.deliver(cursor, got.iter(), out).await;
-            if n < batch as usize {
+            if n < batch as usize || out.fanout.is_stopping() {
                 return Ok(total);
             }
         }
@@ -518,15 +518,25 @@ impl VCenterSource {
             let name = cloudevent::event_name(&ce);
             let queued = fanout.dispatch(ce).await;
             debug!(event_id = key, event = %name, processors = queued.matched(), "queued");
+            let abandoned = queued.abandoned();
             if let Some(c) = &self.committer {
-                c.track(Pending {
+                let pending = Pending {
                     key,
                     id: key.to_string(),
                     event_type: ev.name.clone(),
                     created_time: ev.created_time.clone(),
                     delivery: queued,
-                })
-                .await;
+                };
+                // The committer also waits for room; at shutdown an untracked event simply
+                // stays after the checkpoint.
+                tokio::select! {
+                    biased;
+                    _ = c.track(pending) => {}
+                    _ = fanout.stopped() => return,
+                }
+            }
+            if abandoned {
+                return;
             }
         }
     }
