@@ -96,13 +96,7 @@ async fn throughput(
         let seen = seen.clone();
         on_own_thread(move || sink::start(seen, Duration::ZERO, false))?
     };
-    let spec = Spec {
-        vcenters,
-        sink: &sink_url,
-        concurrency,
-        insecure: false,
-        credentials: ("bench", "bench"),
-    };
+    let spec = Spec::fake(vcenters, &sink_url, concurrency);
     let mut r = Router::start(router, &spec, work)?;
     let start = Instant::now();
     let mut peak = 0;
@@ -131,13 +125,7 @@ async fn idle_rss(router: &str, work: &Path) -> anyhow::Result<u64> {
     let vcenter = on_own_thread(|| fake_vcenter::start(0))?;
     let sink_url = on_own_thread(|| sink::start(Arc::new(Seen::default()), Duration::ZERO, false))?;
     let vcenters = [vcenter];
-    let spec = Spec {
-        vcenters: &vcenters,
-        sink: &sink_url,
-        concurrency: 1,
-        insecure: false,
-        credentials: ("bench", "bench"),
-    };
+    let spec = Spec::fake(&vcenters, &sink_url, 1);
     let mut r = Router::start(router, &spec, work)?;
     r.wait_ready(Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -163,13 +151,7 @@ async fn slow_sink(router: &str, vcenter: &str, work: &Path, seconds: u64) -> an
         on_own_thread(move || sink::start(seen, Duration::from_secs(1), false))?
     };
     let vcenters = [vcenter.to_string()];
-    let spec = Spec {
-        vcenters: &vcenters,
-        sink: &sink_url,
-        concurrency: 1,
-        insecure: false,
-        credentials: ("bench", "bench"),
-    };
+    let spec = Spec::fake(&vcenters, &sink_url, 1);
     let mut r = Router::start(router, &spec, work)?;
     let start = Instant::now();
     let (mut first, mut peak) = (0, 0);

@@ -21,6 +21,19 @@ pub struct Spec<'a> {
     pub credentials: (&'a str, &'a str),
 }
 
+impl<'a> Spec<'a> {
+    /// The fake vCenters (plain HTTP, any credentials) to `sink`.
+    pub fn fake(vcenters: &'a [String], sink: &'a str, concurrency: usize) -> Spec<'a> {
+        Spec {
+            vcenters,
+            sink,
+            concurrency,
+            insecure: false,
+            credentials: ("bench", "bench"),
+        }
+    }
+}
+
 fn config(spec: &Spec, work: &Path, metrics_port: u16) -> String {
     let providers: String = spec
         .vcenters

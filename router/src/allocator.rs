@@ -18,10 +18,12 @@ const PURGE_DELAY: mi_option_t = 15;
 /// Runs from `.init_array` ahead of mimalloc's own constructor (prioritised sections run
 /// first), so the options are in place before mimalloc reads the environment and makes its
 /// first arena. An option set in the environment is left alone.
+#[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".init_array.00100")]
 static TUNE_FIRST: extern "C" fn() = tune;
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 extern "C" fn tune() {
     for (option, var) in [
         (ARENA_EAGER_COMMIT, c"MIMALLOC_ARENA_EAGER_COMMIT"),
@@ -39,3 +41,21 @@ extern "C" fn tune() {
 
 /// The global allocator: mimalloc.
 pub type Tuned = MiMalloc;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_options_are_set_before_main_unless_the_environment_sets_them() {
+        for (option, var) in [
+            (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT"),
+            (PURGE_DELAY, "MIMALLOC_PURGE_DELAY"),
+        ] {
+            if std::env::var_os(var).is_none() {
+                // SAFETY: reads a plain integer option.
+                assert_eq!(unsafe { libmimalloc_sys::mi_option_get(option) }, 0, "{var}");
+            }
+        }
+    }
+}
