@@ -19,6 +19,8 @@ pub struct Spec<'a> {
     pub insecure: bool,
     /// (username, password) for every vCenter.
     pub credentials: (&'a str, &'a str),
+    /// The vCenter provider's `pageSize` (the router's default is 1000).
+    pub page_size: u32,
 }
 
 impl<'a> Spec<'a> {
@@ -30,6 +32,7 @@ impl<'a> Spec<'a> {
             concurrency,
             insecure: false,
             credentials: ("bench", "bench"),
+            page_size: 1000,
         }
     }
 }
@@ -47,10 +50,12 @@ fn config(spec: &Spec, work: &Path, metrics_port: u16) -> String {
       address: {url}
       insecureSSL: {}
       checkpoint: true
+      pageSize: {}
       checkpointDir: {}
       auth: {{type: basic_auth, basicAuth: {{username: {}, password: {}}}}}
 ",
                 spec.insecure,
+                spec.page_size,
                 work.join("checkpoints").display(),
                 spec.credentials.0,
                 spec.credentials.1
