@@ -371,7 +371,7 @@ impl VCenterSource {
                     return SessionEnd::Failed(e);
                 }
             }
-            self.deliver(cursor, page.iter(), &out).await;
+            self.deliver(cursor, page, &out).await;
         }
     }
 
@@ -461,23 +461,22 @@ impl VCenterSource {
             let got = client.read_next_events(collector, batch).await?;
             let n = got.len();
             total += n;
-            self.deliver(cursor, got.iter(), out).await;
+            self.deliver(cursor, got, out).await;
             if n < batch as usize || out.fanout.is_stopping() {
                 return Ok(total);
             }
         }
     }
 
-    async fn deliver<'a>(&self, cursor: &mut Cursor, elements: impl Iterator<Item = &'a Element>, out: &Out<'_>) {
+    async fn deliver(&self, cursor: &mut Cursor, elements: Vec<Element>, out: &Out<'_>) {
         let (table, origin, fanout) = (out.table, &out.origin, out.fanout);
-        let elements: Vec<&Element> = elements.collect();
         // Keys are compared as ordinals (see `ordinal`) relative to the last delivered key, or
         // for the very first page to its largest key.
         let reference = cursor
             .last_key
             .or_else(|| elements.iter().filter_map(|el| event_key(el).ok()).max());
         let mut fresh: BTreeMap<i64, VsphereEvent> = BTreeMap::new();
-        for el in elements {
+        for el in &elements {
             // Most of a page was delivered already: look at the key before decoding the rest.
             let decoded = event_key(el).map(|k| ordinal(k, reference)).and_then(|key| {
                 if cursor.last_key.is_some_and(|last| key <= last) || fresh.contains_key(&key) {
@@ -502,6 +501,8 @@ impl VCenterSource {
             }
             fresh.insert(ord, ev);
         }
+        // The page's XML tree is not needed while the events wait for room in the queues.
+        drop(elements);
         for (ord, ev) in fresh {
             let key = ev.key;
             self.stats.event();
