@@ -74,6 +74,18 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
     Some(&s[start..end])
 }
 
+/// The EventHistoryCollector a request is about (`_this`).
+fn collector_of(body: &str) -> &str {
+    between(body, r#"type="EventHistoryCollector">"#, "<").unwrap_or("")
+}
+
+/// A request's `maxCount` (10 when absent, vCenter's default page size).
+fn max_count(body: &str) -> usize {
+    between(body, "<maxCount>", "<")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
 /// The method element's local name: the first element inside the SOAP Body, whatever the prefixes.
 fn soap_method(body: &str) -> Option<&str> {
     let after = &body[body.find("Body")?..];
@@ -114,12 +126,8 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
             reply(&format!(r#"<returnval type="EventHistoryCollector">{id}</returnval>"#))
         }
         "SetCollectorPageSize" => {
-            let id = between(&body, r#"type="EventHistoryCollector">"#, "<")
-                .unwrap_or("")
-                .to_string();
-            let size: usize = between(&body, "<maxCount>", "<")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(10);
+            let id = collector_of(&body).to_string();
+            let size: usize = max_count(&body);
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(c) = s.collectors.get_mut(&id) {
                 c.1 = size;
@@ -127,12 +135,8 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
             reply("")
         }
         "ReadNextEvents" => {
-            let id = between(&body, r#"type="EventHistoryCollector">"#, "<")
-                .unwrap_or("")
-                .to_string();
-            let max: usize = between(&body, "<maxCount>", "<")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(10);
+            let id = collector_of(&body).to_string();
+            let max: usize = max_count(&body);
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             let total = s.events.len();
             let from = s.collectors.get(&id).map(|c| c.0).unwrap_or(total);
@@ -143,7 +147,7 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
             reply(&s.events[from..to].concat())
         }
         "DestroyCollector" => {
-            let id = between(&body, r#"type="EventHistoryCollector">"#, "<").unwrap_or("");
+            let id = collector_of(&body);
             state.lock().unwrap_or_else(|p| p.into_inner()).collectors.remove(id);
             reply("")
         }
