@@ -9,8 +9,9 @@ use bytes::Bytes;
 use event_router::cloudevent::{self, Origin};
 use event_router::config::{Encoding, EventFormat};
 use event_router::delivery::http::encode;
+use event_router::vsphere::client::is_read_event;
 use event_router::vsphere::event::VsphereEvent;
-use event_router::vsphere::soap::parse_response;
+use event_router::vsphere::soap::parse_response_lazy;
 use event_router::vsphere::types::TypeTable;
 use http_body_util::Full;
 use hyper::client::conn::http1;
@@ -38,16 +39,17 @@ fn origin() -> Origin {
     }
 }
 
-/// Decodes every event of `pages` into a CloudEvent, as the router does, handing each to `f`.
+/// Decodes every event of `pages` into a CloudEvent, as the router does (the page read lazily,
+/// each event expanded and decoded in turn), handing each to `f`.
 fn each_event(pages: &[String], mut f: impl FnMut(cloudevents::Event) -> anyhow::Result<()>) -> anyhow::Result<usize> {
     let table = TypeTable::builtin();
     let origin = origin();
     let mut done = 0usize;
     for page in pages {
-        let body = parse_response(page)?;
-        for el in body.children.iter() {
-            let ev = VsphereEvent::from_element(el, table)?;
-            f(cloudevent::from_vsphere(&ev, &origin)?)?;
+        let body = parse_response_lazy(page, is_read_event)?;
+        for el in body.children {
+            let ev = VsphereEvent::from_element(&el.expand()?, table)?;
+            f(cloudevent::from_vsphere(ev, &origin)?)?;
             done += 1;
         }
     }

@@ -24,9 +24,9 @@ pub struct Origin {
     pub format: EventFormat,
 }
 
-/// Builds the CloudEvent for one vSphere event. `id` is the event key, so consumers can
-/// de-duplicate by (source, id).
-pub fn from_vsphere(ev: &VsphereEvent, origin: &Origin) -> Result<Event, ConvertError> {
+/// Builds the CloudEvent for one vSphere event, taking its data (no copy). `id` is the event
+/// key, so consumers can de-duplicate by (source, id).
+pub fn from_vsphere(ev: VsphereEvent, origin: &Origin) -> Result<Event, ConvertError> {
     let err = |detail: String| ConvertError { key: ev.key, detail };
     let time: DateTime<Utc> = DateTime::parse_from_rfc3339(&ev.created_time)
         .map(|t| t.with_timezone(&Utc))
@@ -36,11 +36,11 @@ pub fn from_vsphere(ev: &VsphereEvent, origin: &Origin) -> Result<Event, Convert
         .source(origin.source.clone())
         .time(time)
         .extension("vsphereapiversion", origin.api_version.clone())
-        .data("application/json", ev.data.clone());
+        .data("application/json", ev.data);
     b = match origin.format {
         EventFormat::Router => b
             .ty(format!("com.vmware.event.router/{}", ev.class.as_str()))
-            .subject(ev.name.clone()),
+            .subject(ev.name),
         EventFormat::TanzuSources => b
             .ty(format!("com.vmware.vsphere.{}.v0", ev.name))
             .extension("eventclass", ev.class.as_str()),
@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn router_contract() {
         let ce = from_vsphere(
-            &sample(EventClass::Event, "VmPoweredOffEvent"),
+            sample(EventClass::Event, "VmPoweredOffEvent"),
             &origin(EventFormat::Router),
         )
         .unwrap();
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn tanzu_sources_contract() {
         let ev = sample(EventClass::EventEx, "com.vmware.applmgmt.backup.job.failed.event");
-        let ce = from_vsphere(&ev, &origin(EventFormat::TanzuSources)).unwrap();
+        let ce = from_vsphere(ev, &origin(EventFormat::TanzuSources)).unwrap();
         assert_eq!(
             ce.ty(),
             "com.vmware.vsphere.com.vmware.applmgmt.backup.job.failed.event.v0"
@@ -122,7 +122,7 @@ mod tests {
     fn bad_time_is_an_error() {
         let mut ev = sample(EventClass::Event, "X");
         ev.created_time = "yesterday".into();
-        let err = from_vsphere(&ev, &origin(EventFormat::Router)).unwrap_err().to_string();
+        let err = from_vsphere(ev, &origin(EventFormat::Router)).unwrap_err().to_string();
         assert!(err.contains("112") && err.contains("yesterday"), "{err}");
     }
 }

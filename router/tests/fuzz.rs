@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use event_router::config::RouterConfig;
 use event_router::processors::pattern::Pattern;
 use event_router::sources::webhook::decode::decode;
+use event_router::vsphere::client::{is_page_event, is_read_event};
 use event_router::vsphere::event::{event_key, VsphereEvent};
-use event_router::vsphere::soap::parse_response;
+use event_router::vsphere::soap::{parse_response, parse_response_lazy};
 use event_router::vsphere::types::TypeTable;
 use event_router::vsphere::xml::{parse, Element};
 use proptest::prelude::*;
@@ -85,12 +86,32 @@ fn decode_events(doc: &str) -> usize {
     if let Ok(el) = parse(doc) {
         walk(&el, table, &mut 0);
     }
+    // As the router reads pages: events left as text, each expanded when delivered.
+    let mut lazy_ok = 0;
+    for lazy in [is_read_event, is_page_event] {
+        if let Ok(body) = parse_response_lazy(doc, lazy) {
+            for el in body.children {
+                let _ = event_key(&el);
+                if let Ok(whole) = el.expand() {
+                    walk(&whole, table, &mut lazy_ok);
+                }
+            }
+        }
+    }
     ok
 }
 
 #[test]
 fn the_unmutated_inputs_parse() {
     assert_eq!(decode_events(EVENTS), 2, "both events decode");
+    let body = parse_response_lazy(EVENTS, is_read_event).unwrap();
+    let eager = parse_response(EVENTS).unwrap();
+    assert!(body.children.iter().all(|el| el.raw.is_some()), "read lazily");
+    let whole: Vec<Element> = body.children.into_iter().map(|el| el.expand().unwrap()).collect();
+    assert_eq!(
+        whole, eager.children,
+        "expanded lazily read events equal the eager tree"
+    );
     assert!(RouterConfig::from_yaml(CONFIG, "fuzz").is_ok());
 }
 

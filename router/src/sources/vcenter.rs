@@ -475,19 +475,28 @@ impl VCenterSource {
         let reference = cursor
             .last_key
             .or_else(|| elements.iter().filter_map(|el| event_key(el).ok()).max());
-        let mut fresh: BTreeMap<i64, VsphereEvent> = BTreeMap::new();
-        for el in &elements {
-            // Most of a page was delivered already: look at the key before decoding the rest.
-            let decoded = event_key(el).map(|k| ordinal(k, reference)).and_then(|key| {
-                if cursor.last_key.is_some_and(|last| key <= last) || fresh.contains_key(&key) {
-                    Ok(None)
-                } else {
-                    VsphereEvent::from_element(el, table).map(|ev| Some((key, ev)))
+        // The new events in key order; each is decoded only when its turn comes, so a page
+        // waits for room in the queues as (lazily read) text.
+        let mut fresh: BTreeMap<i64, Element> = BTreeMap::new();
+        for el in elements {
+            match event_key(&el).map(|k| ordinal(k, reference)) {
+                Ok(key) if cursor.last_key.is_some_and(|last| key <= last) => {}
+                Ok(key) => {
+                    fresh.entry(key).or_insert(el);
                 }
-            });
-            let (ord, ev) = match decoded {
-                Ok(Some(pair)) => pair,
-                Ok(None) => continue,
+                Err(e) => {
+                    self.stats.error();
+                    warn!(vcenter = %origin.source, "skipping unreadable event: {e}");
+                }
+            }
+        }
+        for (ord, el) in fresh {
+            let decoded = el
+                .expand()
+                .map_err(|e| e.to_string())
+                .and_then(|el| VsphereEvent::from_element(&el, table).map_err(|e| e.to_string()));
+            let ev = match decoded {
+                Ok(ev) => ev,
                 Err(e) => {
                     self.stats.error();
                     warn!(vcenter = %origin.source, "skipping unreadable event: {e}");
@@ -499,16 +508,11 @@ impl VCenterSource {
                     continue;
                 }
             }
-            fresh.insert(ord, ev);
-        }
-        // The page's XML tree is not needed while the events wait for room in the queues.
-        drop(elements);
-        for (ord, ev) in fresh {
-            let key = ev.key;
+            let (key, event_type, created_time) = (ev.key, ev.name.clone(), ev.created_time.clone());
             self.stats.event();
             cursor.last_key = Some(ord);
-            cursor.last_time = Some(ev.created_time.clone());
-            let ce = match cloudevent::from_vsphere(&ev, origin) {
+            cursor.last_time = Some(created_time.clone());
+            let ce = match cloudevent::from_vsphere(ev, origin) {
                 Ok(ce) => ce,
                 Err(e) => {
                     self.stats.error();
@@ -524,8 +528,8 @@ impl VCenterSource {
                 let pending = Pending {
                     key,
                     id: key.to_string(),
-                    event_type: ev.name.clone(),
-                    created_time: ev.created_time.clone(),
+                    event_type,
+                    created_time,
                     delivery: queued,
                 };
                 // The committer also waits for room; at shutdown an untracked event simply

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// The largest answer read for a call (a ReadNextEvents page of 1000 events is ~2 MB).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
 /// The largest WaitForUpdatesEx answer read: one latest page is at most ~2 MB; more means
 /// queued page changes (vcsim), which are dropped for a re-read.
 pub const MAX_UPDATE: usize = 4 * 1024 * 1024;
@@ -12,10 +13,20 @@ pub const MAX_UPDATE: usize = 4 * 1024 * 1024;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
 use super::soap::{self, SoapError};
-use super::xml::Element;
+use super::xml::{Element, Path};
 use crate::client_error::describe;
 use crate::config::Secret;
 use crate::tls::{self, TlsOptions};
+
+/// An event of a `latestPage` value, in a property update or a property read: read lazily.
+pub fn is_page_event(p: &Path<'_>) -> bool {
+    p.ends_with(&["changeSet", "val", "*"]) || p.ends_with(&["propSet", "val", "*"])
+}
+
+/// An event of a ReadNextEvents answer: read lazily.
+pub fn is_read_event(p: &Path<'_>) -> bool {
+    p.ends_with(&["ReadNextEventsResponse", "returnval"])
+}
 
 /// What the router needs from `ServiceContent`.
 #[derive(Debug, Clone, Default)]
@@ -75,11 +86,18 @@ impl VimClient {
 
     /// Posts one method body and returns its response element.
     pub async fn call(&self, body: &str, extra_timeout: Duration) -> Result<Element, SoapError> {
-        self.call_limited(body, extra_timeout, MAX_ANSWER).await
+        self.call_lazy(body, extra_timeout, MAX_ANSWER, |_| false).await
     }
 
-    /// [`VimClient::call`] refusing answers over `limit` bytes (read in chunks, never whole).
-    pub async fn call_limited(&self, body: &str, extra_timeout: Duration, limit: usize) -> Result<Element, SoapError> {
+    /// [`VimClient::call`] refusing answers over `limit` bytes (read in chunks, never whole),
+    /// and leaving the elements `lazy` accepts as text (events, see [`xml::parse_lazy`]).
+    pub async fn call_lazy(
+        &self,
+        body: &str,
+        extra_timeout: Duration,
+        limit: usize,
+        lazy: impl Fn(&Path<'_>) -> bool,
+    ) -> Result<Element, SoapError> {
         let url = self.opts.url.to_string();
         let mut req = self
             .http
@@ -131,7 +149,7 @@ impl VimClient {
                 status: status.as_u16(),
             });
         }
-        soap::parse_response(&text)
+        soap::parse_response_lazy(&text, lazy)
     }
 
     async fn retrieve_service_content(&self) -> Result<ServiceContent, SoapError> {
@@ -231,7 +249,7 @@ impl VimClient {
             soap::moref("_this", "EventHistoryCollector", collector),
             soap::text("maxCount", &max.to_string()),
         );
-        let r = self.call(&body, Duration::ZERO).await?;
+        let r = self.call_lazy(&body, Duration::ZERO, MAX_ANSWER, is_read_event).await?;
         Ok(r.children.into_iter().filter(|c| c.name == "returnval").collect())
     }
 
@@ -278,23 +296,23 @@ impl VimClient {
             max_wait.as_secs().max(1),
         );
         let r = self
-            .call_limited(&body, max_wait + Duration::from_secs(5), MAX_UPDATE)
+            .call_lazy(&body, max_wait + Duration::from_secs(5), MAX_UPDATE, is_page_event)
             .await?;
-        let Some(rv) = r.child("returnval") else {
+        let Some(rv) = r.children.into_iter().find(|c| c.name == "returnval") else {
             return Ok((version.to_string(), None));
         };
         let new_version = rv.child_text("version").unwrap_or(version).trim().to_string();
         // Only the newest page matters: older pages in the same answer are contained in it
         // or, if pushed out of it, found by the fell-behind re-read.
         let mut events = Vec::new();
-        for fs in rv.children_named("filterSet") {
-            for os in fs.children_named("objectSet") {
-                for cs in os.children_named("changeSet") {
+        for fs in rv.children.into_iter().filter(|c| c.name == "filterSet") {
+            for os in fs.children.into_iter().filter(|c| c.name == "objectSet") {
+                for cs in os.children.into_iter().filter(|c| c.name == "changeSet") {
                     if cs.child_text("name") != Some("latestPage") {
                         continue;
                     }
-                    if let Some(val) = cs.child("val") {
-                        events = val.children.to_vec();
+                    if let Some(val) = cs.children.into_iter().find(|c| c.name == "val") {
+                        events = val.children;
                     }
                 }
             }
@@ -310,14 +328,14 @@ impl VimClient {
             soap::moref("_this", "PropertyCollector", &self.service.property_collector),
             soap::moref("obj", "EventHistoryCollector", collector),
         );
-        let r = self.call(&body, Duration::ZERO).await?;
+        let r = self.call_lazy(&body, Duration::ZERO, MAX_ANSWER, is_page_event).await?;
         let mut events = Vec::new();
-        for rv in r.children_named("returnval") {
-            for obj in rv.children_named("objects") {
-                for prop in obj.children_named("propSet") {
+        for rv in r.children.into_iter().filter(|c| c.name == "returnval") {
+            for obj in rv.children.into_iter().filter(|c| c.name == "objects") {
+                for prop in obj.children.into_iter().filter(|c| c.name == "propSet") {
                     if prop.child_text("name") == Some("latestPage") {
-                        if let Some(val) = prop.child("val") {
-                            events.extend(val.children.iter().cloned());
+                        if let Some(val) = prop.children.into_iter().find(|c| c.name == "val") {
+                            events.extend(val.children);
                         }
                     }
                 }

@@ -1,6 +1,6 @@
 //! SOAP envelopes and faults for the vim25 API.
 
-use super::xml::{self, Element, XmlError};
+use super::xml::{self, Element, Path, XmlError};
 
 /// Errors from one SOAP call.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,12 @@ pub fn text(tag: &str, value: &str) -> String {
 
 /// Extracts the response element (first child of Body) or the fault it carries.
 pub fn parse_response(doc: &str) -> Result<Element, SoapError> {
-    let root = xml::parse(doc)?;
+    parse_response_lazy(doc, |_| false)
+}
+
+/// [`parse_response`], leaving the elements `lazy` accepts as text (see [`xml::parse_lazy`]).
+pub fn parse_response_lazy(doc: &str, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element, SoapError> {
+    let root = xml::parse_lazy(doc, lazy)?;
     let body = root
         .children
         .into_iter()
