@@ -46,7 +46,7 @@ fn each_event(pages: &[String], mut f: impl FnMut(cloudevents::Event) -> anyhow:
     let origin = origin();
     let mut done = 0usize;
     for page in pages {
-        let body = parse_response_lazy(page, is_read_event)?;
+        let body = parse_response_lazy(page.clone(), is_read_event)?;
         for el in body.children {
             let ev = VsphereEvent::from_element(&el.expand()?, table)?;
             f(cloudevent::from_vsphere(ev, &origin)?)?;

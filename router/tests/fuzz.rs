@@ -89,7 +89,7 @@ fn decode_events(doc: &str) -> usize {
     // As the router reads pages: events left as text, each expanded when delivered.
     let mut lazy_ok = 0;
     for lazy in [is_read_event, is_page_event] {
-        if let Ok(body) = parse_response_lazy(doc, lazy) {
+        if let Ok(body) = parse_response_lazy(doc.to_string(), lazy) {
             for el in body.children {
                 let _ = event_key(&el);
                 if let Ok(whole) = el.expand() {
@@ -104,7 +104,7 @@ fn decode_events(doc: &str) -> usize {
 #[test]
 fn the_unmutated_inputs_parse() {
     assert_eq!(decode_events(EVENTS), 2, "both events decode");
-    let body = parse_response_lazy(EVENTS, is_read_event).unwrap();
+    let body = parse_response_lazy(EVENTS.to_string(), is_read_event).unwrap();
     let eager = parse_response(EVENTS).unwrap();
     assert!(body.children.iter().all(|el| el.raw.is_some()), "read lazily");
     let whole: Vec<Element> = body.children.into_iter().map(|el| el.expand().unwrap()).collect();

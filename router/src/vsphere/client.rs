@@ -142,14 +142,14 @@ impl VimClient {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let text = String::from_utf8_lossy(&bytes);
+        let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if !text.contains("Envelope") {
             return Err(SoapError::Http {
                 url,
                 status: status.as_u16(),
             });
         }
-        soap::parse_response_lazy(&text, lazy)
+        soap::parse_response_lazy(text, lazy)
     }
 
     async fn retrieve_service_content(&self) -> Result<ServiceContent, SoapError> {

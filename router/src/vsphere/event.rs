@@ -109,7 +109,8 @@ fn object_to_json(el: &Element, declared: &str, table: &TypeTable, depth: usize)
     let Some(def) = table.get(type_name) else {
         return generic_to_json(el, depth);
     };
-    let mut out = Map::new();
+    // Sized up front: the maps are kept while events wait in the queues.
+    let mut out = Map::with_capacity(def.fields.len());
     for field in &def.fields {
         out.insert(field.json_name.clone(), field_value(el, field, table, depth));
     }
@@ -156,7 +157,7 @@ fn zero_value(field: &FieldDef) -> Value {
 }
 
 fn moref(ty: &str, value: &str) -> Value {
-    let mut m = Map::new();
+    let mut m = Map::with_capacity(2);
     m.insert("Type".into(), Value::String(ty.into()));
     m.insert("Value".into(), Value::String(value.into()));
     Value::Object(m)

@@ -60,12 +60,15 @@ pub fn text(tag: &str, value: &str) -> String {
 
 /// Extracts the response element (first child of Body) or the fault it carries.
 pub fn parse_response(doc: &str) -> Result<Element, SoapError> {
-    parse_response_lazy(doc, |_| false)
+    response(xml::parse(doc)?)
 }
 
 /// [`parse_response`], leaving the elements `lazy` accepts as text (see [`xml::parse_lazy`]).
-pub fn parse_response_lazy(doc: &str, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element, SoapError> {
-    let root = xml::parse_lazy(doc, lazy)?;
+pub fn parse_response_lazy(doc: String, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element, SoapError> {
+    response(xml::parse_lazy(doc, lazy)?)
+}
+
+fn response(root: Element) -> Result<Element, SoapError> {
     let body = root
         .children
         .into_iter()

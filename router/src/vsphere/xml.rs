@@ -38,7 +38,7 @@ pub struct Element {
 /// declarations in scope there (so its `xsi:type` prefixes still resolve on their own).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Raw {
-    doc: Arc<str>,
+    doc: Arc<String>,
     span: Range<usize>,
     scope: Arc<str>,
 }
@@ -163,15 +163,18 @@ impl Path<'_> {
 
 /// Parses a whole document into its root element.
 pub fn parse(doc: &str) -> Result<Element, XmlError> {
-    parse_lazy(doc, |_| false)
+    build(doc, None, |_| false)
 }
 
 /// Parses a document, but an element whose [`Path`] `lazy` accepts is not built: it keeps its
-/// name, type attributes, its `key` child if it has one, and a reference to its text for
-/// [`Element::expand`].
-pub fn parse_lazy(doc: &str, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element, XmlError> {
-    // The document is shared by the lazy elements; copied only once one is found.
-    let mut shared: Option<Arc<str>> = None;
+/// name, type attributes, its `key` child if it has one, and a reference to its text (the
+/// document is kept, not copied) for [`Element::expand`].
+pub fn parse_lazy(doc: String, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element, XmlError> {
+    let doc = Arc::new(doc);
+    build(&doc, Some(&doc), lazy)
+}
+
+fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element, XmlError> {
     let mut reader = NsReader::from_str(doc);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
@@ -194,7 +197,7 @@ pub fn parse_lazy(doc: &str, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element
                     let Some(mut l) = skipping.take() else { continue };
                     let end = reader.buffer_position() as usize;
                     let scope = scope.clone().unwrap_or_else(|| Arc::from(""));
-                    let doc = shared.get_or_insert_with(|| Arc::from(doc)).clone();
+                    let doc = shared.cloned().unwrap_or_else(|| Arc::new(doc.to_owned()));
                     l.el.raw = Some(Box::new(Raw {
                         doc,
                         span: l.start..end,
@@ -209,11 +212,13 @@ pub fn parse_lazy(doc: &str, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element
                     let key = l.el.children.last_mut().filter(|k| k.name == "key");
                     match key {
                         Some(k) => k.text.push_str(&text.decode().map_err(malformed)?),
-                        None => l.el.children.push(Element {
-                            name: "key".into(),
-                            text: text.decode().map_err(malformed)?.into_owned(),
-                            ..Element::default()
-                        }),
+                        None => {
+                            l.el.children = vec![Element {
+                                name: "key".into(),
+                                text: text.decode().map_err(malformed)?.into_owned(),
+                                ..Element::default()
+                            }]
+                        }
                     }
                 }
                 Event::Eof => return Err(malformed("document ends inside an element")),
@@ -340,7 +345,7 @@ mod tests {
     #[test]
     fn lazy_elements_keep_type_and_key_and_expand_to_the_whole_tree() {
         let eager = parse(PAGE).unwrap();
-        let lazy = parse_lazy(PAGE, |p| p.ends_with(&["ReadNextEventsResponse", "returnval"])).unwrap();
+        let lazy = parse_lazy(PAGE.into(), |p| p.ends_with(&["ReadNextEventsResponse", "returnval"])).unwrap();
         let (eager, lazy) = (events(&eager), events(&lazy));
         assert_eq!(lazy.len(), 3);
         assert_eq!(lazy[0].xsi_type.as_deref(), Some("VmPoweredOffEvent"));
@@ -374,11 +379,11 @@ mod tests {
     #[test]
     fn lazy_paths_match_from_the_end_with_wildcards() {
         let doc = "<a><changeSet><val><Event><key>1</key></Event></val></changeSet><val><x/></val></a>";
-        let root = parse_lazy(doc, |p| p.ends_with(&["changeSet", "val", "*"])).unwrap();
+        let root = parse_lazy(doc.into(), |p| p.ends_with(&["changeSet", "val", "*"])).unwrap();
         let ev = root.path(&["changeSet", "val", "Event"]).unwrap();
         assert!(ev.raw.is_some());
         assert!(root.path(&["val", "x"]).unwrap().raw.is_none());
-        let root = parse_lazy(doc, |p| p.ends_with(&["b", "a"])).unwrap();
+        let root = parse_lazy(doc.into(), |p| p.ends_with(&["b", "a"])).unwrap();
         assert_eq!(
             root,
             parse(doc).unwrap(),
@@ -390,15 +395,15 @@ mod tests {
     fn malformed_lazy_elements_are_rejected_while_scanning() {
         let lazy = |p: &Path<'_>| p.ends_with(&["r", "e"]);
         assert!(matches!(
-            parse_lazy("<r><e><key>1</b></e></r>", lazy),
+            parse_lazy("<r><e><key>1</b></e></r>".into(), lazy),
             Err(XmlError::Malformed(_))
         ));
         assert!(matches!(
-            parse_lazy("<r><e><key>1</key>", lazy),
+            parse_lazy("<r><e><key>1</key>".into(), lazy),
             Err(XmlError::Malformed(_))
         ));
         // Attributes inside an event are read when it is expanded: an error then, not a panic.
-        let root = parse_lazy("<r><e><key>1</key><v a=></v></e></r>", lazy).unwrap();
+        let root = parse_lazy("<r><e><key>1</key><v a=></v></e></r>".into(), lazy).unwrap();
         assert_eq!(root.children[0].child_text("key"), Some("1"));
         assert!(matches!(root.children[0].clone().expand(), Err(XmlError::Malformed(_))));
     }
