@@ -3,7 +3,9 @@
 //! Binary-mode header values are percent-encoded as the binding requires (space, `"`, `%`
 //! and everything outside printable ASCII); the cloudevents-sdk crate does not do this.
 
-use cloudevents::event::Data;
+use std::borrow::Cow;
+
+use cloudevents::event::{AttributeValue, Data};
 use cloudevents::{AttributesReader, Event};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -13,6 +15,32 @@ use crate::config::Encoding;
 /// Characters the HTTP binding requires to be percent-encoded in `ce-` header values
 /// (non-ASCII is always encoded by `utf8_percent_encode`).
 const HEADER_ENCODE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
+
+/// The `ce-` header for an attribute: the router's own attributes without an allocation.
+fn header_name(attribute: &str) -> Result<HeaderName, String> {
+    Ok(HeaderName::from_static(match attribute {
+        "id" => "ce-id",
+        "source" => "ce-source",
+        "specversion" => "ce-specversion",
+        "type" => "ce-type",
+        "subject" => "ce-subject",
+        "time" => "ce-time",
+        "dataschema" => "ce-dataschema",
+        "vsphereapiversion" => "ce-vsphereapiversion",
+        "eventclass" => "ce-eventclass",
+        other => return HeaderName::from_bytes(format!("ce-{other}").as_bytes()).map_err(|e| e.to_string()),
+    }))
+}
+
+/// An attribute's text, borrowed where it already is text.
+fn attribute_text<'a>(value: &AttributeValue<'a>) -> Cow<'a, str> {
+    match *value {
+        AttributeValue::String(s) => Cow::Borrowed(s),
+        AttributeValue::URI(u) => Cow::Borrowed(u.as_str()),
+        AttributeValue::URIRef(u) => Cow::Borrowed(u.as_str()),
+        ref other => Cow::Owned(other.to_string()),
+    }
+}
 
 /// Why an event could not be encoded.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +56,7 @@ pub fn encode(event: &Event, encoding: Encoding) -> Result<(HeaderMap, Vec<u8>),
         id: event.id().to_string(),
         detail,
     };
-    let mut headers = HeaderMap::new();
+    let mut headers = HeaderMap::with_capacity(12);
     match encoding {
         Encoding::Structured => {
             headers.insert(
@@ -43,9 +71,9 @@ pub fn encode(event: &Event, encoding: Encoding) -> Result<(HeaderMap, Vec<u8>),
                 if name == "datacontenttype" {
                     continue;
                 }
-                let header = HeaderName::from_bytes(format!("ce-{name}").as_bytes()).map_err(|e| err(e.to_string()))?;
-                let text = value.to_string();
-                let encoded = utf8_percent_encode(&text, HEADER_ENCODE).to_string();
+                let header = header_name(name).map_err(err)?;
+                let text = attribute_text(&value);
+                let encoded: Cow<'_, str> = utf8_percent_encode(&text, HEADER_ENCODE).into();
                 headers.insert(header, HeaderValue::from_str(&encoded).map_err(|e| err(e.to_string()))?);
             }
             let content_type = event.datacontenttype().unwrap_or("application/json");
@@ -76,6 +104,7 @@ mod tests {
             .ty("com.vmware.event.router/event")
             .subject("VM \"ü\" 100%")
             .extension("vsphereapiversion", "6.5")
+            .extension("mycount", 7i64)
             .data("application/json", serde_json::json!({"Key": 42}))
             .build()
             .unwrap()
@@ -89,6 +118,7 @@ mod tests {
         assert_eq!(h["ce-specversion"], "1.0");
         assert_eq!(h["ce-source"], "https://vc/sdk");
         assert_eq!(h["ce-vsphereapiversion"], "6.5");
+        assert_eq!(h["ce-mycount"], "7", "other extensions get their header too");
         assert_eq!(h[CONTENT_TYPE], "application/json");
         assert!(h.get("ce-datacontenttype").is_none());
         assert_eq!(body, br#"{"Key":42}"#);

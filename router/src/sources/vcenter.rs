@@ -494,7 +494,7 @@ impl VCenterSource {
             let decoded = el
                 .expand()
                 .map_err(|e| e.to_string())
-                .and_then(|el| VsphereEvent::from_element(&el, table).map_err(|e| e.to_string()));
+                .and_then(|el| VsphereEvent::decode(el, table).map_err(|e| e.to_string()));
             let ev = match decoded {
                 Ok(ev) => ev,
                 Err(e) => {

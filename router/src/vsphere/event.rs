@@ -62,8 +62,13 @@ impl VsphereEvent {
     /// Decodes one `<returnval>`/`<Event>` element. An unknown type is decoded with the base
     /// `Event` fields plus whatever else it carries.
     pub fn from_element(el: &Element, table: &TypeTable) -> Result<VsphereEvent, EventError> {
+        VsphereEvent::decode(el.clone(), table)
+    }
+
+    /// [`VsphereEvent::from_element`] taking the element, whose texts move into the JSON.
+    pub fn decode(mut el: Element, table: &TypeTable) -> Result<VsphereEvent, EventError> {
         let type_name = el.xsi_type.clone().unwrap_or_else(|| "Event".to_string());
-        let key = event_key(el)?;
+        let key = event_key(&el)?;
         let created_time = el.child_text("createdTime").unwrap_or_default().trim().to_string();
         let class = if table.is_a(&type_name, "EventEx") {
             EventClass::EventEx
@@ -86,7 +91,7 @@ impl VsphereEvent {
         } else {
             "Event"
         };
-        let data = object_to_json(el, known, table, 0);
+        let data = object_to_json(&mut el, known, table, 0);
         Ok(VsphereEvent {
             key,
             created_time,
@@ -100,14 +105,13 @@ impl VsphereEvent {
 
 const MAX_DEPTH: usize = 64;
 
-fn object_to_json(el: &Element, declared: &str, table: &TypeTable, depth: usize) -> Value {
-    let type_name = el
-        .xsi_type
-        .as_deref()
-        .filter(|t| table.get(t).is_some())
-        .unwrap_or(declared);
-    let Some(def) = table.get(type_name) else {
-        return generic_to_json(el, depth);
+fn object_to_json(el: &mut Element, declared: &str, table: &TypeTable, depth: usize) -> Value {
+    let def = match el.xsi_type.as_deref().and_then(|t| table.get(t)) {
+        Some(def) => def,
+        None => match table.get(declared) {
+            Some(def) => def,
+            None => return generic_to_json(el, depth),
+        },
     };
     // Sized up front: the maps are kept while events wait in the queues.
     let mut out = Map::with_capacity(def.fields.len());
@@ -115,7 +119,7 @@ fn object_to_json(el: &Element, declared: &str, table: &TypeTable, depth: usize)
         out.insert(field.json_name.clone(), field_value(el, field, table, depth));
     }
     // Anything the table does not declare (a newer API) is kept as generic JSON.
-    for child in &el.children {
+    for child in &mut el.children {
         if !def.fields.iter().any(|f| f.name == child.name) {
             let key = json_name(&child.name);
             if !out.contains_key(&key) {
@@ -126,10 +130,12 @@ fn object_to_json(el: &Element, declared: &str, table: &TypeTable, depth: usize)
     Value::Object(out)
 }
 
-fn field_value(el: &Element, field: &FieldDef, table: &TypeTable, depth: usize) -> Value {
+fn field_value(el: &mut Element, field: &FieldDef, table: &TypeTable, depth: usize) -> Value {
     if field.array {
         let items: Vec<Value> = el
-            .children_named(&field.name)
+            .children
+            .iter_mut()
+            .filter(|c| c.name == field.name)
             .map(|c| scalar_or_object(c, &field.kind, table, depth))
             .collect();
         return if items.is_empty() {
@@ -138,7 +144,7 @@ fn field_value(el: &Element, field: &FieldDef, table: &TypeTable, depth: usize) 
             Value::Array(items)
         };
     }
-    match el.child(&field.name) {
+    match el.children.iter_mut().find(|c| c.name == field.name) {
         Some(child) => scalar_or_object(child, &field.kind, table, depth),
         None => zero_value(field),
     }
@@ -163,12 +169,12 @@ fn moref(ty: &str, value: &str) -> Value {
     Value::Object(m)
 }
 
-fn scalar_or_object(el: &Element, kind: &Kind, table: &TypeTable, depth: usize) -> Value {
+fn scalar_or_object(el: &mut Element, kind: &Kind, table: &TypeTable, depth: usize) -> Value {
     if depth >= MAX_DEPTH {
         return Value::Null;
     }
     match kind {
-        Kind::String | Kind::Enum | Kind::DateTime | Kind::Binary => Value::String(el.text.clone()),
+        Kind::String | Kind::Enum | Kind::DateTime | Kind::Binary => Value::String(std::mem::take(&mut el.text)),
         Kind::Bool => Value::Bool(matches!(el.text.trim(), "true" | "1")),
         Kind::Int => int_value(&el.text),
         Kind::Float => float_value(&el.text),
@@ -195,18 +201,21 @@ fn float_value(text: &str) -> Value {
 }
 
 /// An `xsd:anyType` value: its `xsi:type` says what it is.
-fn any_to_json(el: &Element, table: &TypeTable, depth: usize) -> Value {
-    let ty = el.xsi_type.as_deref().unwrap_or("");
-    let ty = ty.rsplit(':').next().unwrap_or(ty);
+fn any_to_json(el: &mut Element, table: &TypeTable, depth: usize) -> Value {
+    let xsi_type = el.xsi_type.take().unwrap_or_default();
+    let ty = xsi_type.rsplit(':').next().unwrap_or(&xsi_type);
     match ty {
-        "string" | "dateTime" | "base64Binary" | "anyURI" => Value::String(el.text.clone()),
+        "string" | "dateTime" | "base64Binary" | "anyURI" => Value::String(std::mem::take(&mut el.text)),
         "boolean" => Value::Bool(matches!(el.text.trim(), "true" | "1")),
         "int" | "long" | "short" | "byte" => int_value(&el.text),
         "float" | "double" => float_value(&el.text),
         "ManagedObjectReference" => moref(el.type_attr.as_deref().unwrap_or(""), el.text.trim()),
-        t if t.starts_with("ArrayOf") => {
-            Value::Array(el.children.iter().map(|c| any_to_json(c, table, depth + 1)).collect())
-        }
+        t if t.starts_with("ArrayOf") => Value::Array(
+            el.children
+                .iter_mut()
+                .map(|c| any_to_json(c, table, depth + 1))
+                .collect(),
+        ),
         t if table.get(t).is_some() => object_to_json(el, t, table, depth),
         _ => generic_to_json(el, depth),
     }
@@ -214,18 +223,18 @@ fn any_to_json(el: &Element, table: &TypeTable, depth: usize) -> Value {
 
 /// A value whose type is unknown: text for leaves, objects for elements with children
 /// (repeated names become arrays), `{Type, Value}` for references.
-fn generic_to_json(el: &Element, depth: usize) -> Value {
+fn generic_to_json(el: &mut Element, depth: usize) -> Value {
     if depth >= MAX_DEPTH {
         return Value::Null;
     }
     if el.children.is_empty() {
         return match &el.type_attr {
             Some(t) => moref(t, el.text.trim()),
-            None => Value::String(el.text.clone()),
+            None => Value::String(std::mem::take(&mut el.text)),
         };
     }
     let mut out = Map::new();
-    for child in &el.children {
+    for child in &mut el.children {
         let key = json_name(&child.name);
         let value = generic_to_json(child, depth + 1);
         match out.get_mut(&key) {

@@ -179,7 +179,9 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
     let mut skipping: Option<Lazy> = None;
+    // The namespace scope of the current parent's children, once a lazy child needed it.
     let mut scope: Option<Arc<str>> = None;
+    let mut own_scope: Option<Arc<str>> = None;
     loop {
         let at = reader.buffer_position() as usize;
         let event = reader.read_event().map_err(malformed)?;
@@ -196,7 +198,10 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
                 Event::End(_) => {
                     let Some(mut l) = skipping.take() else { continue };
                     let end = reader.buffer_position() as usize;
-                    let scope = scope.clone().unwrap_or_else(|| Arc::from(""));
+                    let scope = own_scope
+                        .take()
+                        .or_else(|| scope.clone())
+                        .unwrap_or_else(|| Arc::from(""));
                     let doc = shared.cloned().unwrap_or_else(|| Arc::new(doc.to_owned()));
                     l.el.raw = Some(Box::new(Raw {
                         doc,
@@ -237,9 +242,15 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
                     name: &el.name,
                 };
                 if lazy(&path) {
-                    let text = scope_of(&reader);
-                    if scope.as_deref() != Some(text.as_str()) {
-                        scope = Some(Arc::from(text));
+                    // Siblings share their parent's scope; one declaring namespaces itself
+                    // gets its own (its declarations are also in its text: harmless twice).
+                    let declares = start
+                        .attributes()
+                        .any(|a| a.is_ok_and(|a| a.key.as_namespace_binding().is_some()));
+                    if declares {
+                        own_scope = Some(Arc::from(scope_of(&reader)));
+                    } else if scope.is_none() {
+                        scope = Some(Arc::from(scope_of(&reader)));
                     }
                     skipping = Some(Lazy {
                         el,
@@ -249,6 +260,7 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
                     });
                 } else {
                     stack.push(el);
+                    scope = None;
                 }
             }
             Event::Empty(start) => {
@@ -260,6 +272,7 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
             }
             Event::End(_) => {
                 let el = stack.pop().ok_or_else(|| malformed("unexpected end tag"))?;
+                scope = None;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => return Ok(el),
@@ -374,6 +387,18 @@ mod tests {
             lazy[0].clone().expand().unwrap().path(&["vm", "name"]).unwrap().text,
             "a & b"
         );
+    }
+
+    #[test]
+    fn a_namespace_declared_on_one_lazy_sibling_does_not_leak_to_the_next() {
+        let doc = r#"<r xmlns:a="urn:a" xmlns:x="http://www.w3.org/2001/XMLSchema-instance"><e x:type="A"><key>1</key></e><e xmlns:y="http://www.w3.org/2001/XMLSchema-instance" y:type="B"><key>2</key></e><e y:type="C"><key>3</key></e><e x:type="D"><key>4</key></e></r>"#;
+        let eager = parse(doc).unwrap();
+        let lazy = parse_lazy(doc.into(), |p| p.ends_with(&["r", "e"])).unwrap();
+        let types: Vec<_> = lazy.children.iter().map(|e| e.xsi_type.clone()).collect();
+        assert_eq!(types, [Some("A".into()), Some("B".into()), None, Some("D".into())]);
+        for (l, e) in lazy.children.into_iter().zip(eager.children) {
+            assert_eq!(l.expand().unwrap(), e);
+        }
     }
 
     #[test]
