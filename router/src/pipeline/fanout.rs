@@ -50,8 +50,12 @@ impl Route {
     }
 }
 
+/// A processor's answer for one event: done, or why it gave up.
+type Ack = oneshot::Receiver<Result<(), String>>;
+
 struct Lane {
-    name: String,
+    /// Shared with every delivery that waits on this lane (no copy per event).
+    name: Arc<str>,
     filter: Filter,
     tx: mpsc::Sender<Job>,
 }
@@ -81,7 +85,7 @@ pub enum Settled {
 
 /// What became of one dispatched event.
 pub struct Delivery {
-    pending: Vec<(String, oneshot::Receiver<Result<(), String>>)>,
+    pending: Vec<(Arc<str>, Ack)>,
     /// Shutdown came while a matching processor's queue was full: not every processor took it.
     abandoned: bool,
 }
@@ -158,7 +162,7 @@ impl Fanout {
             let name = route.stats.name.clone();
             info!(processor = %name, kind = route.processor.kind(), sink = %route.processor.address(), filter = %route.filter.describe(), "processor ready");
             lanes.push(Lane {
-                name: name.clone(),
+                name: name.as_str().into(),
                 filter: route.filter,
                 tx,
             });

@@ -132,8 +132,8 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// An event handed to the processors, waiting to be acknowledged.
 pub struct Pending {
+    /// The event key; also its CloudEvent id (`lastEventUUID`).
     pub key: i64,
-    pub id: String,
     pub event_type: String,
     pub created_time: String,
     pub delivery: Delivery,
@@ -161,13 +161,26 @@ impl Committer {
     }
 }
 
-fn write(store: &Store, latest: &Option<Checkpoint>, written: &mut Option<i64>) {
-    let Some(cp) = latest else { return };
-    if *written == Some(cp.last_event_key) {
+/// The newest finished event: what the checkpoint will say.
+struct Finished {
+    key: i64,
+    event_type: String,
+    created_time: String,
+}
+
+fn write(store: &Store, latest: &Option<Finished>, written: &mut Option<i64>) {
+    let Some(f) = latest else { return };
+    if *written == Some(f.key) {
         return;
     }
-    let mut cp = cp.clone();
-    cp.created_timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let cp = Checkpoint {
+        vcenter: store.vcenter.clone(),
+        last_event_uuid: f.key.to_string(),
+        last_event_key: f.key,
+        last_event_type: f.event_type.clone(),
+        last_event_key_timestamp: f.created_time.clone(),
+        created_timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
     match store.save(&cp) {
         Ok(()) => {
             *written = Some(cp.last_event_key);
@@ -178,7 +191,7 @@ fn write(store: &Store, latest: &Option<Checkpoint>, written: &mut Option<i64>) 
 }
 
 async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration) {
-    let mut latest: Option<Checkpoint> = None;
+    let mut latest: Option<Finished> = None;
     let mut written: Option<i64> = None;
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -210,18 +223,15 @@ async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration)
                 break;
             }
         }
-        latest = Some(Checkpoint {
-            vcenter: store.vcenter.clone(),
-            last_event_uuid: p.id,
-            last_event_key: p.key,
-            last_event_type: p.event_type,
-            last_event_key_timestamp: p.created_time,
-            created_timestamp: String::new(),
+        latest = Some(Finished {
+            key: p.key,
+            event_type: p.event_type,
+            created_time: p.created_time,
         });
     }
     write(&store, &latest, &mut written);
-    if let Some(cp) = &latest {
-        info!(path = %store.path.display(), key = cp.last_event_key, "checkpoint written at shutdown");
+    if let Some(f) = &latest {
+        info!(path = %store.path.display(), key = f.key, "checkpoint written at shutdown");
     }
 }
 

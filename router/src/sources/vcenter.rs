@@ -520,14 +520,15 @@ impl VCenterSource {
                     continue;
                 }
             };
-            let name = cloudevent::event_name(&ce);
+            let name = tracing::enabled!(tracing::Level::DEBUG).then(|| cloudevent::event_name(&ce));
             let queued = fanout.dispatch(ce).await;
-            debug!(event_id = key, event = %name, processors = queued.matched(), "queued");
+            if let Some(name) = name {
+                debug!(event_id = key, event = %name, processors = queued.matched(), "queued");
+            }
             let abandoned = queued.abandoned();
             if let Some(c) = &self.committer {
                 let pending = Pending {
                     key,
-                    id: key.to_string(),
                     event_type,
                     created_time,
                     delivery: queued,
