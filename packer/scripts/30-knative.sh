@@ -22,14 +22,18 @@ while IFS=$'\t' read -r name url sha dest mode; do
   DEST[$STAGE/$(basename "$dest")]=$dest
 done < <(bom_files knative)
 
-# serving-core's own config-network would fight ours (files/config-network.yaml) over one object.
+# serving-core's own config-network and config-domain would fight ours over one object each:
+# config-network comes from files/config-network.yaml, config-domain (the appliance's FQDN,
+# so functions get <name>.<namespace>.<fqdn>) is rendered by firstboot.
 serving_core=$(find "$STAGE" -name '*-serving-core.yaml')
-awk -f "$PAYLOAD/lib/drop-doc.awk" -v kind=ConfigMap -v name=config-network "$serving_core" >"$serving_core.new"
-if cmp -s "$serving_core.new" "$serving_core"; then
-  echo "error: $serving_core has no config-network ConfigMap to replace: check files/config-network.yaml against this Knative release" >&2
-  exit 1
-fi
-mv "$serving_core.new" "$serving_core"
+for name in config-network config-domain; do
+  awk -f "$PAYLOAD/lib/drop-doc.awk" -v kind=ConfigMap -v name="$name" "$serving_core" >"$serving_core.new"
+  if cmp -s "$serving_core.new" "$serving_core"; then
+    echo "error: $serving_core has no $name ConfigMap to replace: check the appliance's own $name against this Knative release" >&2
+    exit 1
+  fi
+  mv "$serving_core.new" "$serving_core"
+done
 
 mapfile -t images < <(bash "$PAYLOAD/lib/list-images.sh" "$STAGE"/*.yaml)
 ((${#images[@]} > 0)) || { echo "error: found no container images in the Knative manifests" >&2; exit 1; }

@@ -44,8 +44,8 @@ fn shipped_and_rendered_manifests_pass_the_schema_check() {
     ];
     let rendered = rendered_manifests();
     assert!(
-        rendered.len() >= 12,
-        "expected 3 manifests per golden sample: {rendered:?}"
+        rendered.len() >= 16,
+        "expected 4 manifests per golden sample (router, ingress, TLS, Knative domain): {rendered:?}"
     );
     args.extend(rendered);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -1,6 +1,6 @@
 //! Kubernetes manifests for k3s's auto-deploy folder: the router (its RouterConfig as a Secret,
-//! RBAC to resolve Knative addresses, the Deployment and its Service) and the appliance's TLS
-//! certificate as a `kubernetes.io/tls` Secret for the ingress.
+//! RBAC to resolve Knative addresses, the Deployment and its Service), the appliance's TLS
+//! certificate as a `kubernetes.io/tls` Secret for the ingress, and Knative Serving's domain.
 
 use base64::Engine as _;
 
@@ -167,6 +167,25 @@ spec:
       services:
         - name: event-router
           port: 8082
+",
+        q(fqdn)
+    )
+}
+
+/// Knative Serving's `config-domain`: functions get `<name>.<namespace>.<fqdn>` as VEBA's do
+/// (the appliance build drops serving-core's own copy so the two never fight over it).
+pub(super) fn config_domain(fqdn: &str) -> String {
+    format!(
+        "{HEADER}apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-domain
+  namespace: knative-serving
+  labels:
+    app.kubernetes.io/name: knative-serving
+    app.kubernetes.io/component: controller
+data:
+  {}: \"\"
 ",
         q(fqdn)
     )

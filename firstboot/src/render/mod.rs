@@ -100,6 +100,12 @@ pub fn render(env: &OvfEnv, material: &Material) -> Plan {
         0o600,
         manifests::tls_secret(material),
     );
+    file(
+        &mut t,
+        &format!("{K3S_MANIFESTS}/knative-config-domain.yaml"),
+        0o600,
+        manifests::config_domain(&fqdn),
+    );
     let mut router_config_hash = None;
     if let Some(cfg) = router_config(env) {
         let hash = manifests::digest(&cfg);
