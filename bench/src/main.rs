@@ -1,8 +1,8 @@
 //! `make bench`: the event-router (release build) measured in one run on this machine.
 //!
 //! - throughput: N events from a fast fake vCenter through the router to a loopback
-//!   Knative-style sink (binary mode, checkpoints on), at 1, 2 and 4 concurrent deliveries and
-//!   with 1 and 2 vCenters, with peak RSS; pyVmomi and govmomi (govc's library) reading and
+//!   Knative-style sink (binary mode, checkpoints on), at 1, 2, 4 and 8 concurrent deliveries
+//!   and with 1 and 2 vCenters, with peak RSS and CPU per event; pyVmomi and govmomi (govc's library) reading and
 //!   decoding the same pages as peers;
 //! - the limits: the router's own decoder alone on the same pages, and bare HTTP POSTs of the
 //!   same requests to the same sink from a minimal hyper client;
@@ -11,7 +11,7 @@
 //!
 //! Prints a table and writes target/bench/results.json.
 //!
-//!     event-bench --router target/release/event-router [--events 100000] [--concurrency 1,2,4]
+//!     event-bench --router target/release/event-router [--events 100000] [--concurrency 1,2,4,8]
 //!     event-bench --serve-fake [--events N]    (only the fake vCenter, to point a client at)
 //!     event-bench --router R --throughput-only  (limits and the concurrency rows, for profiling)
 
@@ -83,6 +83,21 @@ struct Run {
     rate: f64,
     seconds: f64,
     peak_kib: u64,
+    /// CPU the router used per event, and the bench's own (sink, fake vCenter) per event.
+    router_cpu_us: f64,
+    bench_cpu_us: f64,
+}
+
+impl Run {
+    /// How the CPU split while the events flowed.
+    fn cpu_note(&self) -> String {
+        format!(
+            "router CPU {:.0} µs/event ({:.2} cores), sink + fake vCenter {:.0} µs/event",
+            self.router_cpu_us,
+            self.router_cpu_us * self.rate / 1e6,
+            self.bench_cpu_us
+        )
+    }
 }
 
 async fn throughput(
@@ -104,6 +119,7 @@ async fn throughput(
     };
     let mut r = Router::start(router, &spec, work)?;
     let start = Instant::now();
+    let (router_cpu, bench_cpu) = (r.cpu(), router_run::cpu_time("self").unwrap_or_default());
     let mut peak = 0;
     while seen.count() < n as u64 {
         if start.elapsed() > Duration::from_secs(600) {
@@ -114,8 +130,17 @@ async fn throughput(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    let router_cpu_us = per_event(r.cpu().saturating_sub(router_cpu));
+    let bench_cpu_us = per_event(
+        router_run::cpu_time("self")
+            .unwrap_or_default()
+            .saturating_sub(bench_cpu),
+    );
     r.stop();
     Ok(Run {
+        router_cpu_us,
+        bench_cpu_us,
         label: format!(
             "concurrency {concurrency}, {} vCenter(s), pageSize {page_size}",
             vcenters.len()
@@ -198,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(arg("--root").unwrap_or_else(|| ".".into()));
     let tools = root.join(".tools/bin");
     let levels: Vec<usize> = arg("--concurrency")
-        .unwrap_or_else(|| "1,2,4".into())
+        .unwrap_or_else(|| "1,2,4,8".into())
         .split(',')
         .map(|v| v.trim().parse().context("--concurrency takes a list like 1,2,4"))
         .collect::<anyhow::Result<_>>()?;
@@ -232,10 +257,11 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--throughput-only") {
         for r in &runs {
             println!(
-                "| router end to end, {n} events, {} | {:.0} events/s, peak RSS {:.1} MiB |",
+                "| router end to end, {n} events, {} | {:.0} events/s, peak RSS {:.1} MiB, {} |",
                 r.label,
                 r.rate,
-                mib(r.peak_kib)
+                mib(r.peak_kib),
+                r.cpu_note()
             );
         }
         return Ok(());
@@ -285,7 +311,8 @@ async fn main() -> anyhow::Result<()> {
         "machine": {"cores": cores, "memory_gib": (mem_kib as f64 / 1048576.0).round()},
         "throughput": runs.iter().map(|r| json!({
             "concurrency": r.concurrency, "vcenters": r.vcenters, "page_size": r.page_size, "events_per_sec": r.rate.round(),
-            "seconds": r.seconds, "peak_rss_kib": r.peak_kib, "checkpoint": true, "encoding": "binary"})).collect::<Vec<_>>(),
+            "seconds": r.seconds, "peak_rss_kib": r.peak_kib, "router_cpu_us_per_event": r.router_cpu_us,
+            "sink_and_fake_cpu_us_per_event": r.bench_cpu_us, "checkpoint": true, "encoding": "binary"})).collect::<Vec<_>>(),
         "peers": {"pyvmomi_events_per_sec": pyvmomi.round(), "govmomi_events_per_sec": govmomi.round(),
                   "router_vs_pyvmomi": base.rate / pyvmomi, "best_router_vs_pyvmomi": runs.iter().map(|r| r.rate).fold(0.0, f64::max) / pyvmomi, "router_vs_govmomi": base.rate / govmomi},
         "limits": {"parser_events_per_sec": parser.round(),
@@ -304,18 +331,23 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | --- | --- |");
     for r in &runs {
         println!(
-            "| router end to end, {n} events, {} | {:.0} events/s ({:.1} s), peak RSS {:.1} MiB | >= 25,000 events/s |",
+            "| router end to end, {n} events, {} | {:.0} events/s ({:.1} s), peak RSS {:.1} MiB; {} | >= 25,000 events/s |",
             r.label,
             r.rate,
             r.seconds,
-            mib(r.peak_kib)
+            mib(r.peak_kib),
+            r.cpu_note()
         );
     }
-    let best = runs.iter().map(|r| r.rate).fold(0.0, f64::max);
+    let best = runs
+        .iter()
+        .max_by(|a, b| a.rate.total_cmp(&b.rate))
+        .context("no throughput runs")?;
     println!(
-        "| pyVmomi read + parse only, same pages | {pyvmomi:.0} events/s (router {:.1}x at concurrency 1, {:.1}x best) | router >= 5x |",
+        "| pyVmomi read + parse only, same pages | {pyvmomi:.0} events/s (router {:.2}x at concurrency 1, {:.2}x best: {}) | router >= 5x |",
         base.rate / pyvmomi,
-        best / pyvmomi
+        best.rate / pyvmomi,
+        best.label
     );
     println!(
         "| govmomi (govc's library) read + decode only, same pages | {govmomi:.0} events/s (router {:.1}x) | |",

@@ -122,6 +122,11 @@ impl Router {
         rss_kib(self.child.id()).unwrap_or(0)
     }
 
+    /// CPU time (user + system) the router has used so far.
+    pub fn cpu(&self) -> Duration {
+        cpu_time(&self.child.id().to_string()).unwrap_or_default()
+    }
+
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         if let Ok(Some(status)) = self.child.try_wait() {
             bail!("the router exited early: {status}");
@@ -172,6 +177,18 @@ async fn ready(addr: &str) -> bool {
     }
     let mut head = [0u8; 12];
     s.read_exact(&mut head).await.is_ok() && head.ends_with(b"200")
+}
+
+/// User + system CPU time of a process (`self` for this one, all threads) from /proc.
+pub fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let ticks = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 pub fn rss_kib(pid: u32) -> Option<u64> {
