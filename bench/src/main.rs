@@ -2,8 +2,8 @@
 //!
 //! - throughput: N events from a fast fake vCenter through the router to a loopback
 //!   Knative-style sink (binary mode, checkpoints on), at 1, 2, 4 and 8 concurrent deliveries
-//!   and with 1 and 2 vCenters, with peak RSS and CPU per event; pyVmomi and govmomi (govc's library) reading and
-//!   decoding the same pages as peers;
+//!   and with 1 and 2 vCenters, with peak RSS and CPU per event; pyVmomi and govmomi (govc's
+//!   library) reading and decoding the same pages as peers;
 //! - the limits: the router's own decoder alone on the same pages, and bare HTTP POSTs of the
 //!   same requests to the same sink from a minimal hyper client;
 //! - memory: idle, under load, and with a sink that takes 1 s per request;
