@@ -250,7 +250,7 @@ impl VimClient {
             soap::text("maxCount", &max.to_string()),
         );
         let r = self.call_lazy(&body, Duration::ZERO, MAX_ANSWER, is_read_event).await?;
-        Ok(r.children.into_iter().filter(|c| c.name == "returnval").collect())
+        Ok(r.into_children_named("returnval").collect())
     }
 
     pub async fn destroy_collector(&self, collector: &str) -> Result<(), SoapError> {
@@ -298,20 +298,20 @@ impl VimClient {
         let r = self
             .call_lazy(&body, max_wait + Duration::from_secs(5), MAX_UPDATE, is_page_event)
             .await?;
-        let Some(rv) = r.children.into_iter().find(|c| c.name == "returnval") else {
+        let Some(rv) = r.into_children_named("returnval").next() else {
             return Ok((version.to_string(), None));
         };
         let new_version = rv.child_text("version").unwrap_or(version).trim().to_string();
         // Only the newest page matters: older pages in the same answer are contained in it
         // or, if pushed out of it, found by the fell-behind re-read.
         let mut events = Vec::new();
-        for fs in rv.children.into_iter().filter(|c| c.name == "filterSet") {
-            for os in fs.children.into_iter().filter(|c| c.name == "objectSet") {
-                for cs in os.children.into_iter().filter(|c| c.name == "changeSet") {
+        for fs in rv.into_children_named("filterSet") {
+            for os in fs.into_children_named("objectSet") {
+                for cs in os.into_children_named("changeSet") {
                     if cs.child_text("name") != Some("latestPage") {
                         continue;
                     }
-                    if let Some(val) = cs.children.into_iter().find(|c| c.name == "val") {
+                    if let Some(val) = cs.into_children_named("val").next() {
                         events = val.children;
                     }
                 }
@@ -330,11 +330,11 @@ impl VimClient {
         );
         let r = self.call_lazy(&body, Duration::ZERO, MAX_ANSWER, is_page_event).await?;
         let mut events = Vec::new();
-        for rv in r.children.into_iter().filter(|c| c.name == "returnval") {
-            for obj in rv.children.into_iter().filter(|c| c.name == "objects") {
-                for prop in obj.children.into_iter().filter(|c| c.name == "propSet") {
+        for rv in r.into_children_named("returnval") {
+            for obj in rv.into_children_named("objects") {
+                for prop in obj.into_children_named("propSet") {
                     if prop.child_text("name") == Some("latestPage") {
-                        if let Some(val) = prop.children.into_iter().find(|c| c.name == "val") {
+                        if let Some(val) = prop.into_children_named("val").next() {
                             events.extend(val.children);
                         }
                     }

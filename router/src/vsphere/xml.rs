@@ -65,6 +65,11 @@ impl Element {
         self.children.iter().filter(move |c| c.name == name)
     }
 
+    /// The children with this local name, taken out of the element.
+    pub fn into_children_named(self, name: &str) -> impl Iterator<Item = Element> + '_ {
+        self.children.into_iter().filter(move |c| c.name == name)
+    }
+
     /// Text of the first child with this local name.
     pub fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
