@@ -4,16 +4,23 @@
 
 locals {
   bom = jsondecode(file("${abspath(path.root)}/bom.json"))
-  # Photon OS 5's ISO boots GRUB: open its console, load the installer with our kickstart.
+  # Both sources boot BIOS (vsphere-iso: this firmware; qemu: its default SeaBIOS). On BIOS
+  # the Photon 5.0 GA ISO starts ISOLINUX (vmware/photon 5.0,
+  # support/image-builder/iso/mk-install-iso.sh: `mkisofs ... -b isolinux/isolinux.bin`; GRUB is
+  # only its EFI loader): <esc> leaves the menu for the `boot:` prompt, which takes a kernel and
+  # its arguments, as VEBA's BIOS build types them (vmware-samples/vcenter-event-broker-appliance,
+  # photon.pkr.hcl). scripts/check-boot-command.py checks that this command fits the firmware.
+  firmware = "bios"
   boot_command = [
-    "<wait3><esc><wait>c<wait>",
-    "linux /isolinux/vmlinuz root=/dev/ram0 loglevel=3 insecure_installation=1 ",
-    "ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.json photon.media=cdrom<enter>",
-    "initrd /isolinux/initrd.img<enter>",
-    "boot<enter>",
+    "<esc><wait>",
+    "vmlinuz initrd=initrd.img root=/dev/ram0 loglevel=3 insecure_installation=1 ",
+    "ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.json photon.media=cdrom",
+    "<enter>",
   ]
   http_directory = "${var.artifacts_dir}/http"
   ova            = "${var.output_dir}/${var.vm_name}_${var.version}.ova"
+  # Where the payload is uploaded and unpacked: not /tmp, which the reboot empties.
+  payload = "/root/appliance-payload"
 }
 
 source "vsphere-iso" "photon" {
@@ -29,7 +36,7 @@ source "vsphere-iso" "photon" {
   vm_name              = "${var.vm_name}-build-${var.commit}"
   guest_os_type        = "vmwarePhoton64Guest"
   vm_version           = 17
-  firmware             = "bios"
+  firmware             = local.firmware
   CPUs                 = var.cpus
   RAM                  = var.memory_mb
   disk_controller_type = ["pvscsi"]
@@ -46,7 +53,7 @@ source "vsphere-iso" "photon" {
   iso_url        = local.bom.photon.iso_url
   iso_checksum   = local.bom.photon.iso_checksum
   http_directory = local.http_directory
-  boot_wait      = "5s"
+  boot_wait      = "10s"
   boot_command   = local.boot_command
 
   ssh_username     = "root"
@@ -55,6 +62,8 @@ source "vsphere-iso" "photon" {
   shutdown_command = "shutdown -P now"
 
   convert_to_template = false
+  # The build VM is removed once exported: nothing is left behind on the vCenter.
+  destroy = true # packer >= 1.7
   export {
     output_directory = "${var.output_dir}/vsphere"
     force            = true
@@ -72,11 +81,12 @@ source "qemu" "photon" {
   disk_interface   = "virtio-scsi"
   net_device       = "virtio-net"
   format           = "qcow2"
+  # SeaBIOS, like the BIOS firmware on vSphere (no efi_boot): the same boot_command fits both.
 
   iso_url        = local.bom.photon.iso_url
   iso_checksum   = local.bom.photon.iso_checksum
   http_directory = local.http_directory
-  boot_wait      = "5s"
+  boot_wait      = "10s"
   boot_command   = local.boot_command
 
   ssh_username     = "root"

@@ -38,22 +38,16 @@ if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
 fi
 
 cargo build --release --locked -p event-router -p firstboot -p ovf
+# They run on Photon OS 5 (glibc 2.36): refuse binaries linked against a newer glibc.
+bash scripts/check-glibc.sh target/release/event-router target/release/firstboot
 VERSION=$(target/release/event-router --version | awk '{print $2}')
 
 ART=$ROOT/.build/ova
 rm -rf "$ART"
-PAYLOAD=$ART/payload
-mkdir -p "$PAYLOAD"/{bin,systemd,images,lib,files,manifests} "$ART/http"
+mkdir -p "$ART/http"
 trap 'rm -f "$ART/http/ks.json"' EXIT
-install -m 0755 target/release/firstboot "$PAYLOAD/bin/firstboot"
-install -m 0644 firstboot/systemd/firstboot.service packer/files/k3s.service packer/files/ssh-host-keys.service \
-  "$PAYLOAD/systemd/"
-install -m 0644 packer/files/config-network.yaml "$PAYLOAD/files/"
-install -m 0644 packer/scripts/lib/* "$PAYLOAD/lib/"
-cp -r manifests/knative "$PAYLOAD/manifests/"
-install -m 0644 packer/bom.json "$PAYLOAD/bom.json"
-bash scripts/build-router-image.sh target/release/event-router "$PAYLOAD/images/event-router.tar"
-tar -czf "$ART/payload.tar.gz" -C "$PAYLOAD" .
+bash scripts/build-router-image.sh target/release/event-router "$ART/event-router.tar"
+bash scripts/ova-payload.sh "$ART/payload.tar.gz" target/release/firstboot "$ART/event-router.tar"
 install -m 0755 target/release/ova "$ART/ova"
 
 PKR_VAR_build_password=$(openssl rand -hex 16)
@@ -67,9 +61,7 @@ read -r major minor <<<"$packer_version"
 if ((major == 1 && minor < 7)); then
   # packer 1.6 has the builders built in and rejects required_plugins: build from a copy without it.
   TEMPLATE=$ART/packer
-  mkdir -p "$TEMPLATE"
-  cp -r packer/. "$TEMPLATE/"
-  rm -f "$TEMPLATE/plugins.pkr.hcl"
+  bash scripts/packer16-template.sh "$TEMPLATE"
 else
   packer init "$TEMPLATE"
 fi
@@ -77,5 +69,11 @@ fi
 export PKR_VAR_version=$VERSION PKR_VAR_commit=$COMMIT PKR_VAR_artifacts_dir=$ART PKR_VAR_output_dir=$ROOT/dist
 [[ -n ${QEMU_ACCELERATOR:-} ]] && export PKR_VAR_qemu_accelerator=$QEMU_ACCELERATOR
 [[ ${BOM_STRICT:-0} == 1 ]] && export PKR_VAR_bom_strict=true
+# packer refuses an existing output folder: a second run starts from a clean one.
+case $SOURCE in
+  qemu) rm -rf dist/qemu ;;
+  vsphere-iso) rm -rf dist/vsphere ;;
+esac
+rm -f "dist/event-broker-appliance_$VERSION.ova" "dist/event-broker-appliance_$VERSION.ova.sha256"
 mkdir -p dist
 packer build -only="$SOURCE.photon" "$TEMPLATE"

@@ -47,6 +47,9 @@ APT_PACKAGES=(
   umoci
   skopeo
   jq
+  bubblewrap
+  xorriso
+  binutils
 )
 # kubectl (for `kubectl kustomize`) comes from Debian's kubernetes-client .deb, unpacked into
 # .tools: installing the package would clash with a kubectl some images already have.

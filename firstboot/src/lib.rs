@@ -2,6 +2,7 @@
 //! the system and router configuration into a tree, then apply it.
 
 pub mod apply;
+pub mod iso9660;
 pub mod material;
 pub mod net;
 pub mod ovfenv;

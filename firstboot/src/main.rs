@@ -29,9 +29,10 @@ enum Command {
         #[arg(long)]
         ovf_env: PathBuf,
     },
-    /// The boot path: read guestinfo.ovfEnv, validate, render, apply, start k3s, wait for the router.
+    /// The boot path: read guestinfo.ovfEnv (else ovf-env.xml on a CD-ROM), validate, render,
+    /// apply, start k3s, wait for the router.
     Run {
-        /// Read the properties from this file instead of guestinfo.ovfEnv.
+        /// Read the properties from this file instead of guestinfo.ovfEnv or a CD-ROM.
         #[arg(long)]
         ovf_env: Option<PathBuf>,
         /// Folder standing in for `/` (host name changes are skipped unless it is `/`).
@@ -96,7 +97,7 @@ fn main() -> ExitCode {
             router_timeout,
         } => {
             let opts = Options {
-                source: ovf_env.map(Source::File).unwrap_or(Source::GuestInfo),
+                source: ovf_env.map(Source::File).unwrap_or(Source::Platform),
                 root,
                 router_timeout: Duration::from_secs(router_timeout),
             };

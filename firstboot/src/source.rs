@@ -1,18 +1,41 @@
-//! Where the OVF environment comes from: a file (tests, development) or the VM's
-//! `guestinfo.ovfEnv`, read through the VMware backdoor (as afterburn does) with
-//! `vmware-rpctool` and then `vmtoolsd --cmd` as fallbacks. After a successful run the
-//! environment is cleared (unless debug is on) so the secrets in it do not linger.
+//! Where the OVF environment comes from: a file (tests, development) or the platform's two OVF
+//! transports (DSP0243), tried in vSphere's order: `guestinfo.ovfEnv` (the "VMware Tools"
+//! transport), read through the VMware backdoor (as afterburn does) with `vmware-rpctool` and
+//! then `vmtoolsd --cmd` as fallbacks; otherwise the ISO transport, a CD-ROM with `ovf-env.xml`
+//! at its root (read without mounting, see `iso9660`), which also lets the appliance boot with
+//! its properties under plain QEMU/KVM. After a successful run guestinfo is cleared (unless
+//! debug is on) so the secrets in it do not linger; a CD-ROM cannot be changed from inside.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::iso9660;
+
 const KEY: &str = "guestinfo.ovfEnv";
+/// The name DSP0243 gives the environment file on the ISO transport's CD-ROM.
+pub const ISO_FILE: &str = "ovf-env.xml";
 
 /// Where to read the properties from.
 #[derive(Debug, Clone)]
 pub enum Source {
     File(PathBuf),
+    /// guestinfo.ovfEnv, else `ovf-env.xml` on a CD-ROM.
+    Platform,
+}
+
+/// Where a document was found (and so how it is cleared).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    File(PathBuf),
     GuestInfo,
+    Iso(PathBuf),
+}
+
+/// An OVF environment document and where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub text: String,
+    pub from: Transport,
 }
 
 /// Why the environment could not be read.
@@ -22,15 +45,72 @@ pub enum SourceError {
     File { path: String, source: std::io::Error },
     #[error("cannot read guestinfo.ovfEnv: {0}; is this a VMware VM with VMware Tools (open-vm-tools) installed?")]
     GuestInfo(String),
+    #[error("no OVF environment: guestinfo.ovfEnv cannot be read ({guestinfo}) and no CD-ROM has {ISO_FILE} ({cdroms}); on vSphere enable the VMware Tools or ISO image OVF transport in the VM's vApp Options, elsewhere attach an ISO with {ISO_FILE} at its root")]
+    Nowhere { guestinfo: String, cdroms: String },
+    #[error("{path} holds {ISO_FILE} but it is not UTF-8 text")]
+    NotText { path: String },
 }
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::File(p) => write!(f, "{}", p.display()),
-            Source::GuestInfo => f.write_str(KEY),
+            Source::Platform => write!(f, "{KEY} or a CD-ROM with {ISO_FILE}"),
         }
     }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::File(p) => write!(f, "{}", p.display()),
+            Transport::GuestInfo => f.write_str(KEY),
+            Transport::Iso(p) => write!(f, "{ISO_FILE} on {}", p.display()),
+        }
+    }
+}
+
+/// The CD-ROM drives to look at: `FIRSTBOOT_CDROMS` (colon-separated paths, for tests and
+/// unusual devices) or every `/dev/sr*` the kernel lists in /sys/block.
+fn cdroms() -> Vec<PathBuf> {
+    if let Ok(list) = std::env::var("FIRSTBOOT_CDROMS") {
+        return list.split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("sr").then(|| PathBuf::from("/dev").join(name))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The first CD-ROM with the environment file; what each other drive said, for the error.
+fn from_cdroms() -> Result<Result<Document, String>, SourceError> {
+    let mut seen = Vec::new();
+    for dev in cdroms() {
+        match iso9660::read_root_file(&dev, &[ISO_FILE]) {
+            Ok(Some(bytes)) => {
+                let text = String::from_utf8(bytes).map_err(|_| SourceError::NotText {
+                    path: dev.display().to_string(),
+                })?;
+                return Ok(Ok(Document {
+                    text,
+                    from: Transport::Iso(dev),
+                }));
+            }
+            Ok(None) => seen.push(format!("{}: no {ISO_FILE}", dev.display())),
+            Err(e) => seen.push(format!("{}: {e}", dev.display())),
+        }
+    }
+    if seen.is_empty() {
+        seen.push("no CD-ROM drive".into());
+    }
+    Ok(Err(seen.join("; ")))
 }
 
 /// The rpctool programs to try, in order; `FIRSTBOOT_RPCTOOL` replaces them (tests).
@@ -85,29 +165,50 @@ fn cleared(text: &str) -> bool {
 }
 
 impl Source {
-    /// The environment document, or `None` when it is empty or was cleared by an earlier run.
-    pub fn read(&self) -> Result<Option<String>, SourceError> {
-        let text = match self {
-            Source::File(path) => std::fs::read_to_string(path).map_err(|source| SourceError::File {
-                path: path.display().to_string(),
-                source,
-            })?,
-            Source::GuestInfo => match backdoor() {
-                Some(t) => t,
-                None => rpc(&format!("info-get {KEY}"))
-                    .map_err(SourceError::GuestInfo)?
-                    .unwrap_or_default(),
-            },
-        };
-        Ok((!cleared(&text)).then_some(text))
+    /// The environment document, or `None` when it is empty or was cleared by an earlier run
+    /// (and no CD-ROM carries one).
+    pub fn read(&self) -> Result<Option<Document>, SourceError> {
+        match self {
+            Source::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| SourceError::File {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Ok((!cleared(&text)).then(|| Document {
+                    text,
+                    from: Transport::File(path.clone()),
+                }))
+            }
+            Source::Platform => {
+                let guestinfo = match backdoor() {
+                    Some(t) => Ok(Some(t)),
+                    None => rpc(&format!("info-get {KEY}")),
+                };
+                if let Ok(Some(text)) = &guestinfo {
+                    if !cleared(text) {
+                        return Ok(Some(Document {
+                            text: text.clone(),
+                            from: Transport::GuestInfo,
+                        }));
+                    }
+                }
+                match (from_cdroms()?, guestinfo) {
+                    (Ok(doc), _) => Ok(Some(doc)),
+                    (Err(_), Ok(_)) => Ok(None),
+                    (Err(cdroms), Err(guestinfo)) => Err(SourceError::Nowhere { guestinfo, cdroms }),
+                }
+            }
+        }
     }
+}
 
-    /// Clears `guestinfo.ovfEnv` (a file source is left alone); vSphere sets it again at the
-    /// next power-on.
+impl Transport {
+    /// Clears `guestinfo.ovfEnv` (a file or a CD-ROM is left alone); vSphere sets it again at
+    /// the next power-on.
     pub fn clear(&self) -> Result<bool, SourceError> {
         match self {
-            Source::File(_) => Ok(false),
-            Source::GuestInfo => rpc(&format!("info-set {KEY} NULL"))
+            Transport::File(_) | Transport::Iso(_) => Ok(false),
+            Transport::GuestInfo => rpc(&format!("info-set {KEY} NULL"))
                 .map(|_| true)
                 .map_err(SourceError::GuestInfo),
         }

@@ -42,6 +42,13 @@ enum Command {
         #[command(flatten)]
         appliance: ApplianceArgs,
     },
+    /// Prints the OVF environment document (what vSphere passes the VM in guestinfo.ovfEnv or
+    /// on the ISO transport's CD-ROM as ovf-env.xml) for a deploy-script properties file.
+    OvfEnv {
+        /// A properties file in scripts/appliance.properties.example's format.
+        #[arg(long)]
+        properties: std::path::PathBuf,
+    },
     /// Builds the OVA: disks (raw, qcow2 or VMDK) converted to streamOptimized VMDK, the
     /// descriptor first, then the disks, then the .mf with SHA256 digests.
     Build {
@@ -62,6 +69,18 @@ fn main() -> std::process::ExitCode {
         Command::PropertiesExample => print!("{}", ovf::docs::properties_example()),
         Command::Descriptor { appliance } => {
             print!("{}", ovf::descriptor::descriptor(&appliance.into()));
+        }
+        Command::OvfEnv { properties } => {
+            let parsed = std::fs::read_to_string(&properties)
+                .map_err(|e| e.to_string())
+                .and_then(|t| ovf::environment::parse_properties(&t).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(props) => print!("{}", ovf::environment::document(&props)),
+                Err(e) => {
+                    eprintln!("ova ovf-env: {}: {e}", properties.display());
+                    return std::process::ExitCode::from(2);
+                }
+            }
         }
         Command::Build { disks, out, appliance } => match ovf::ova::build(&disks, &out, &appliance.into()) {
             Ok(files) => println!("wrote {}: {}", out.display(), files.join(", ")),

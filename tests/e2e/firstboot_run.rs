@@ -125,17 +125,25 @@ impl Machine {
 
     /// `firstboot ARGS` with the stand-ins; returns (exit code, stdout, stderr).
     fn firstboot(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        self.firstboot_with(args, &[], &[])
+    }
+
+    /// The same with more environment (`env`) and without some of the stand-ins' (`unset`).
+    fn firstboot_with(&self, args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> (Option<i32>, String, String) {
         let peers = repo_root().join("tests/peers");
-        let out = Command::new(e2e::workspace_bin("firstboot"))
-            .args(args)
+        let mut cmd = Command::new(e2e::workspace_bin("firstboot"));
+        cmd.args(args)
             .arg("--root")
             .arg(self.root.path())
             .env("FIRSTBOOT_SYSTEMCTL", peers.join("fake-systemctl.sh"))
             .env("FIRSTBOOT_RPCTOOL", peers.join("fake-rpctool.sh"))
             .env("FAKE_SYSTEMD_DIR", self.work.path().join("systemd"))
             .env("FAKE_GUESTINFO", self.guestinfo())
-            .output()
-            .unwrap();
+            .envs(env.iter().copied());
+        for key in unset {
+            cmd.env_remove(key);
+        }
+        let out = cmd.output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -320,4 +328,82 @@ fn status_before_any_run_says_so() {
     let (code, _, err) = m.firstboot(&["status"]);
     assert_eq!(code, Some(3));
     assert!(err.contains("firstboot has not run yet"), "{err}");
+}
+
+/// An ISO image with `ovf-env.xml` at its root, made by Debian's xorriso as vSphere's ISO
+/// transport (or a QEMU user with `-cdrom`) attaches it.
+fn ovf_env_iso(dir: &std::path::Path, xml: &str) -> PathBuf {
+    let content = dir.join("iso-content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("ovf-env.xml"), xml).unwrap();
+    let iso = dir.join("ovf-env.iso");
+    let out = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-V", "OVF_ENV", "-J", "-R", "-o"])
+        .arg(&iso)
+        .arg(&content)
+        .output()
+        .expect("xorriso (scripts/install-test-tools.sh installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    iso
+}
+
+#[test]
+fn the_iso_transport_is_read_when_guestinfo_has_no_environment() {
+    let m = Machine::new("proxy-credentials");
+    let xml = std::fs::read_to_string(repo_root().join("firstboot/testdata/proxy-credentials.xml")).unwrap();
+    m.set_guestinfo("");
+    let iso = ovf_env_iso(m.work.path(), &xml);
+    // The first drive is empty (no medium): the next one is read.
+    let drives = format!("{}:{}", m.work.path().join("sr0-no-medium").display(), iso.display());
+    let env = [("FIRSTBOOT_CDROMS", drives.as_str())];
+    let (code, out, err) = m.firstboot_with(&["run", "--router-timeout", "20"], &env, &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("{} bytes from ovf-env.xml on {}", xml.len(), iso.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "the properties came from ovf-env.xml on {}: left alone",
+            iso.display()
+        )),
+        "{out}"
+    );
+    assert_eq!(m.status()["result"], "ok");
+    assert!(m.root.path().join("etc/event-router/config.yaml").exists());
+    assert_eq!(
+        std::fs::read_to_string(m.guestinfo()).unwrap(),
+        "",
+        "guestinfo is not touched"
+    );
+    m.actions();
+
+    // The CD-ROM stays attached: the next boot reads it again and changes nothing.
+    let (code, out, _) = m.firstboot_with(&["run"], &env, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(m.actions(), Vec::<String>::new());
+
+    // guestinfo wins over the CD-ROM when it has an environment (vSphere's order).
+    let changed = xml.replace("VMware1!", "Guest1nfo!");
+    m.set_guestinfo(&changed);
+    let (code, out, _) = m.firstboot_with(&["run", "--router-timeout", "20"], &env, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("{} bytes from guestinfo.ovfEnv", changed.len())),
+        "{out}"
+    );
+
+    // Not a VMware VM and no CD-ROM with the file: one error that names both transports.
+    let not_iso = m.work.path().join("not-an-iso");
+    std::fs::write(&not_iso, vec![0u8; 64 * 2048]).unwrap();
+    let none = [("FIRSTBOOT_CDROMS", not_iso.to_str().unwrap())];
+    let (code, out, _) = m.firstboot_with(&["run"], &none, &["FAKE_GUESTINFO"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("no OVF environment: guestinfo.ovfEnv cannot be read")
+            && out.contains("not an ISO 9660 image")
+            && out.contains("attach an ISO with ovf-env.xml at its root"),
+        "{out}"
+    );
 }

@@ -155,3 +155,30 @@ metadata: {name: f}
     assert!(text(&out).contains("stray.yaml: not used by"), "{}", text(&out));
     assert!(Path::new(&k).exists());
 }
+
+#[test]
+fn the_router_ingress_carries_the_class_net_contour_serves() {
+    // net-contour's config-contour (knative-v1.20.0, the copy in ../shared/reference/upstream)
+    // names the class of the Contour that serves external traffic: ExternalIP -> class.
+    let net_contour =
+        std::fs::read_to_string(repo_root().join("../shared/reference/upstream/knative-v1.20.0/net-contour.yaml"))
+            .expect("net-contour.yaml");
+    let external = net_contour
+        .split("ExternalIP:")
+        .nth(1)
+        .and_then(|rest| rest.lines().find_map(|l| l.trim().strip_prefix("class: ")))
+        .expect("config-contour names the ExternalIP class");
+    assert_eq!(external, "contour-external");
+    for sample in std::fs::read_dir(repo_root().join("firstboot/testdata/golden")).expect("golden") {
+        let path = sample
+            .expect("entry")
+            .path()
+            .join("var/lib/rancher/k3s/server/manifests/event-router-ingress.yaml");
+        let proxy = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            proxy.contains(&format!("\nspec:\n  ingressClassName: {external}\n")),
+            "{}: Contour would not serve it:\n{proxy}",
+            path.display()
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use e2e::{output_text as text, repo_root, run_in, workspace_bin, TempDir};
 use serde_json::Value;
 
-/// A copy of packer/ that Debian's packer 1.6.6 reads (without plugins.pkr.hcl), and the build
+/// A copy of packer/ that Debian's packer 1.6.6 reads (scripts/packer16-template.sh), and the build
 /// inputs packer checks for.
 struct Template {
     dir: TempDir,
@@ -18,14 +18,12 @@ struct Template {
 impl Template {
     fn new() -> Template {
         let dir = TempDir::new("packer");
-        let out = Command::new("cp")
-            .arg("-r")
-            .arg(repo_root().join("packer"))
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/packer16-template.sh"))
             .arg(dir.path().join("packer"))
             .output()
-            .expect("cp");
+            .expect("packer16-template.sh");
         assert!(out.status.success(), "{}", text(&out));
-        std::fs::remove_file(dir.path().join("packer/plugins.pkr.hcl")).expect("rm plugins");
         std::fs::create_dir_all(dir.path().join("artifacts/http")).expect("mkdir");
         std::fs::write(dir.path().join("artifacts/payload.tar.gz"), b"").expect("payload");
         std::fs::copy(
@@ -346,7 +344,7 @@ spec:
             "-v",
             "kind=ConfigMap",
             "-v",
-            "name=config-network",
+            "names=config-network",
             "serving-core.yaml",
         ],
     );

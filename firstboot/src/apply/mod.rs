@@ -1,7 +1,8 @@
 //! Applying on the appliance, as an ordered list of steps, each logged with its duration and
 //! recorded in the status file. Step order:
 //!
-//! 1. `read`: the OVF environment (a file, or guestinfo.ovfEnv; empty = cleared by a past run)
+//! 1. `read`: the OVF environment (a file, or guestinfo.ovfEnv, else `ovf-env.xml` on a CD-ROM;
+//!    empty = cleared by a past run)
 //! 2. `validate`: every property; any problem ends the run before anything changes
 //! 3. `render`: the whole file tree (pure), with the prepared material
 //! 4. `write`: only files that differ; files no longer rendered are removed
@@ -10,7 +11,7 @@
 //! 7. `k3s`: start it, or restart it when its files changed (firstboot owns k3s's start, so k3s
 //!    always starts with a current configuration)
 //! 8. `router`: wait through the Kubernetes API until the router runs the new config and is ready
-//! 9. `clear`: clear guestinfo.ovfEnv unless debug is on
+//! 9. `clear`: clear guestinfo.ovfEnv (when it was read from there) unless debug is on
 
 mod kube;
 mod log;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use crate::ovfenv::OvfEnv;
 use crate::render::{self, Plan};
-use crate::source::Source;
+use crate::source::{Document, Source};
 use crate::write::{write_tree, Changes};
 use crate::{material, validate};
 
@@ -104,10 +105,10 @@ impl From<String> for Stop {
 fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
     let root = opts.root.as_path();
     let systemctl = systemd::Systemctl::default();
-    let text = log.step("read", |_| match opts.source.read() {
-        Ok(Some(t)) => {
-            let detail = format!("{} bytes from {}", t.len(), opts.source);
-            Ok((Some(t), detail))
+    let doc = log.step("read", |_| match opts.source.read() {
+        Ok(Some(doc)) => {
+            let detail = format!("{} bytes from {}", doc.text.len(), doc.from);
+            Ok((Some(doc), detail))
         }
         Ok(None) => Ok((
             None,
@@ -115,7 +116,7 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
         )),
         Err(e) => Err(e.to_string()),
     })?;
-    let Some(text) = text else {
+    let Some(Document { text, from }) = doc else {
         start_previous_k3s(log, root, &systemctl)?;
         log.skip(
             "validate",
@@ -181,9 +182,9 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
     if render::on(&env, "debug") {
         log.skip("clear", "debug is on: guestinfo.ovfEnv is kept");
     } else {
-        log.step("clear", |_| match opts.source.clear() {
+        log.step("clear", |_| match from.clear() {
             Ok(true) => Ok(((), "guestinfo.ovfEnv cleared".into())),
-            Ok(false) => Ok(((), "the properties came from a file: left alone".into())),
+            Ok(false) => Ok(((), format!("the properties came from {from}: left alone"))),
             Err(e) => Err(e.to_string()),
         })?;
     }

@@ -141,6 +141,12 @@ data:
     format!("{HEADER}{}", docs.join("---\n"))
 }
 
+/// The ingress class of the Contour that net-contour runs for external traffic: its
+/// `--ingress-class-name=contour-external` (knative-extensions/net-contour,
+/// config/contour/external.yaml; the ExternalIP visibility class in config-contour). Contour
+/// serves only HTTPProxies of its class, so without it nothing below is published.
+pub const INGRESS_CLASS: &str = "contour-external";
+
 /// Contour's HTTPProxy that publishes the router's /stats and /metrics on the appliance's FQDN
 /// over HTTPS (the appliance-tls certificate); the router's own basic auth protects them.
 pub(super) fn ingress(fqdn: &str) -> String {
@@ -151,6 +157,7 @@ metadata:
   name: event-router
   namespace: {ROUTER_NAMESPACE}
 spec:
+  ingressClassName: {INGRESS_CLASS}
   virtualhost:
     fqdn: {}
     tls:

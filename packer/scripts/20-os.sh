@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Photon OS settings: packages, kernel modules and sysctls k3s needs, sshd drop-ins, release file.
+# Photon OS settings: kernel modules and sysctls k3s needs, VMware Tools' NIC list, sshd
+# drop-ins, release file. (Packages: 00-packages.sh.)
 set -euo pipefail
 : "${APPLIANCE_VERSION:?}" "${APPLIANCE_COMMIT:?}"
-
-tdnf -y update
-tdnf -y install open-vm-tools jq zstd curl tar rsyslog logrotate sudo
 
 # Photon's default firewall drops everything but SSH; k3s manages the rules it needs.
 systemctl disable --now iptables 2>/dev/null || true
@@ -12,6 +10,15 @@ systemctl enable vmtoolsd
 # firstboot enables rsyslog only when a syslog server is configured.
 systemctl disable rsyslog
 
+# vCenter shows the address VMware Tools reports: keep k3s's bridges and pod veths out of it,
+# as VEBA does (vmware-samples/vcenter-event-broker-appliance, scripts/photon-settings.sh).
+mkdir -p /etc/vmware-tools
+cat >/etc/vmware-tools/tools.conf <<'CONF'
+[guestinfo]
+exclude-nics=veth*,vxlan*,flannel*,cni*,kube-ipvs*,datapath
+CONF
+
+mkdir -p /etc/modules-load.d /etc/sysctl.d
 cat >/etc/modules-load.d/k3s.conf <<'CONF'
 br_netfilter
 overlay

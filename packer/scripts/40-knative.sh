@@ -8,6 +8,8 @@ set -euo pipefail
 export BOM=$PAYLOAD/bom.json
 # shellcheck source-path=SCRIPTDIR source=lib/fetch.sh
 source "$PAYLOAD/lib/fetch.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/k3s-stop.sh
+source "$PAYLOAD/lib/k3s-stop.sh"
 
 MANIFESTS=/var/lib/rancher/k3s/server/manifests
 IMAGES=/var/lib/rancher/k3s/agent/images
@@ -27,7 +29,7 @@ done < <(bom_files knative)
 # so functions get <name>.<namespace>.<fqdn>) is rendered by firstboot.
 serving_core=$(find "$STAGE" -name '*-serving-core.yaml')
 for name in config-network config-domain; do
-  awk -f "$PAYLOAD/lib/drop-doc.awk" -v kind=ConfigMap -v name="$name" "$serving_core" >"$serving_core.new"
+  awk -f "$PAYLOAD/lib/drop-doc.awk" -v kind=ConfigMap -v names="$name" "$serving_core" >"$serving_core.new"
   if cmp -s "$serving_core.new" "$serving_core"; then
     echo "error: $serving_core has no $name ConfigMap to replace: check the appliance's own $name against this Knative release" >&2
     exit 1
@@ -53,21 +55,19 @@ for ref in "${images[@]}"; do
   k3s ctr -n k8s.io images pull --platform linux/amd64 "$ref" >/dev/null
   echo "pulled $ref"
 done
-k3s ctr -n k8s.io images export --platform linux/amd64 "$IMAGES/knative-contour.tar" "${images[@]}"
+# Exported into the staging folder, not the agent images folder: the running k3s watches that
+# folder and would import the tarball while it is still being written (k3s-io/k3s,
+# pkg/agent/containerd/watcher.go). It moves in once k3s is stopped.
+k3s ctr -n k8s.io images export --platform linux/amd64 "$STAGE/knative-contour.tar" "${images[@]}"
 
-systemctl stop k3s
-# What k3s-killall.sh does: stop the pods' processes, unmount their volumes, remove state.
-pkill -9 -f 'containerd-shim' || true
-awk '$2 ~ "^/(run/k3s|var/lib/kubelet|var/lib/rancher/k3s)" {print $2}' /proc/mounts | sort -r |
-  xargs -r -n1 umount -l
+k3s_stop /var/lib/rancher/k3s
 rm -rf /var/lib/rancher/k3s/server /var/lib/rancher/k3s/agent/containerd \
   /var/lib/rancher/k3s/agent/etc /var/lib/rancher/k3s/agent/pod-manifests \
   /var/lib/rancher/k3s/agent/*.crt /var/lib/rancher/k3s/agent/*.key \
   /var/lib/rancher/k3s/agent/*.kubeconfig /var/lib/rancher/k3s/data \
   /etc/rancher/k3s/k3s.yaml /etc/rancher/k3s/config.yaml /etc/rancher/node \
   /var/lib/kubelet /var/lib/cni /run/k3s /run/flannel
-ip link delete cni0 2>/dev/null || true
-ip link delete flannel.1 2>/dev/null || true
+mv "$STAGE/knative-contour.tar" "$IMAGES/knative-contour.tar"
 
 mkdir -p "$MANIFESTS"
 for staged in "${!DEST[@]}"; do
