@@ -14,11 +14,12 @@ tools:
 build:
 	$(CARGO) build -p event-router -p firstboot -p ovf
 
-## lint: formatting, clippy, shellcheck, the type table's consistency
+## lint: formatting, clippy, shellcheck, the type table's consistency, the CI workflows
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	shellcheck -x scripts/*.sh bench/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
+	node scripts/lint-workflows.mjs .github/workflows/*.yml
 	bash scripts/check-packer.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 

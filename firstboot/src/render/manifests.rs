@@ -148,7 +148,8 @@ data:
 pub const INGRESS_CLASS: &str = "contour-external";
 
 /// Contour's HTTPProxy that publishes the router's /stats and /metrics on the appliance's FQDN
-/// over HTTPS (the appliance-tls certificate); the router's own basic auth protects them.
+/// over HTTPS (the appliance-tls certificate; the router's own basic auth protects them), and
+/// /readyz (no auth, no secrets: whether every source is streaming, for monitors).
 pub(super) fn ingress(fqdn: &str) -> String {
     format!(
         "{HEADER}apiVersion: projectcontour.io/v1
@@ -171,6 +172,11 @@ spec:
           port: 8082
     - conditions:
         - prefix: /metrics
+      services:
+        - name: event-router
+          port: 8082
+    - conditions:
+        - exact: /readyz
       services:
         - name: event-router
           port: 8082
