@@ -1,7 +1,9 @@
 //! `event-router dlq replay`: sends dead letters again through the processors named in them,
-//! as the config file defines those processors. The file is moved aside first, so the running
+//! as the config file defines those processors. The file is read and checked first (every
+//! processor it names must start, or nothing is touched), then moved aside, so the running
 //! router keeps appending to a fresh file; letters that fail again, name an unknown processor
-//! or cannot be read are appended back to the dead-letter file.
+//! or cannot be read (not JSON, not UTF-8) are appended back to the dead-letter file as they
+//! were, so none is stranded in the moved-aside copy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,51 +24,104 @@ pub struct Summary {
     pub kept: usize,
 }
 
-/// Replays `file` (default: the config's `deadLetterFile`).
+/// Replays `file` (default: the config's dead-letter file, see
+/// [`RouterConfig::dead_letter_path`]).
 pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<Summary> {
-    let path: PathBuf = match (file, &cfg.dead_letter_file) {
+    let path: PathBuf = match (file, cfg.dead_letter_path()) {
         (Some(f), _) => f.to_path_buf(),
-        (None, Some(f)) => PathBuf::from(f),
-        (None, None) => bail!("the config has no deadLetterFile: give the file with --file"),
+        (None, Some(f)) => f,
+        (None, None) => bail!("the config has no deadLetterFile and no checkpointing vCenter (whose checkpointDir holds the default one): give the file with --file"),
     };
-    if !path.exists() {
-        println!("{}: no dead letters", path.display());
-        return Ok(Summary::default());
-    }
-    let aside = path.with_extension(format!("replay-{}", std::process::id()));
-    std::fs::rename(&path, &aside).with_context(|| format!("cannot move {} aside for the replay", path.display()))?;
-    let text = std::fs::read_to_string(&aside).with_context(|| format!("cannot read {}", aside.display()))?;
-    let back = DeadLetters::new(&path);
+    // Read and check the file before moving anything: a letter whose processor cannot start
+    // stops the replay here, with the file as it was.
+    let before = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("{}: no dead letters", path.display());
+            return Ok(Summary::default());
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
     let processors: BTreeMap<String, (String, &crate::config::ProcessorConfig)> = cfg
         .processors()
         .into_iter()
         .map(|(k, p)| (p.name.clone(), (k, p)))
         .collect();
     let mut built: BTreeMap<String, Arc<dyn Processor>> = BTreeMap::new();
+    for line in lines(&before) {
+        let Some(letter) = std::str::from_utf8(line)
+            .ok()
+            .and_then(|l| serde_json::from_str::<DeadLetter>(l).ok())
+        else {
+            continue;
+        };
+        if built.contains_key(&letter.processor) {
+            continue;
+        }
+        if let Some((key, pc)) = processors.get(&letter.processor) {
+            let p = crate::run::processor(key, pc).await.with_context(|| {
+                format!(
+                    "processor {:?} cannot start, so nothing was replayed; {} is left as it was",
+                    letter.processor,
+                    path.display()
+                )
+            })?;
+            built.insert(letter.processor.clone(), p);
+        }
+    }
+
+    // Moved aside, so the running router keeps appending to a fresh file; whatever is not
+    // delivered goes back, byte for byte when it is not a readable letter.
+    let aside = path.with_extension(format!("replay-{}", std::process::id()));
+    std::fs::rename(&path, &aside).with_context(|| format!("cannot move {} aside for the replay", path.display()))?;
+    let bytes = std::fs::read(&aside).with_context(|| format!("cannot read {}", aside.display()))?;
+    let back = DeadLetters::new(&path);
+    let keep = |line: &[u8], why: String| -> anyhow::Result<()> {
+        eprintln!("{why}; kept");
+        let mut raw = line.to_vec();
+        raw.push(b'\n');
+        back.append(&raw).with_context(|| {
+            format!(
+                "cannot write {} back; the letters not yet handled are in {}: move it back",
+                path.display(),
+                aside.display()
+            )
+        })
+    };
     let mut summary = Summary::default();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let letter: DeadLetter = match serde_json::from_str(line) {
+    for (n, line) in lines(&bytes).enumerate() {
+        let n = n + 1;
+        let Ok(text) = std::str::from_utf8(line) else {
+            keep(line, format!("line {n}: not UTF-8 text, so not a dead letter"))?;
+            summary.kept += 1;
+            continue;
+        };
+        let letter: DeadLetter = match serde_json::from_str(text) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("line {}: not a dead letter ({e}); kept", n + 1);
-                back.append(format!("{line}\n").as_bytes())?;
+                keep(line, format!("line {n}: not a dead letter ({e})"))?;
                 summary.kept += 1;
                 continue;
             }
         };
-        let Some((key, pc)) = processors.get(&letter.processor) else {
-            eprintln!(
-                "line {}: processor {:?} is not in the config; kept",
-                n + 1,
-                letter.processor
-            );
-            back.write(&letter)?;
-            summary.kept += 1;
-            continue;
-        };
         if !built.contains_key(&letter.processor) {
-            let p = crate::run::processor(key, pc).await?;
-            built.insert(letter.processor.clone(), p);
+            // A letter appended since the check: its processor is started now, or it is kept.
+            let started = match processors.get(&letter.processor) {
+                Some((key, pc)) => crate::run::processor(key, pc)
+                    .await
+                    .map_err(|e| format!("processor {:?} cannot start: {e:#}", letter.processor)),
+                None => Err(format!("processor {:?} is not in the config", letter.processor)),
+            };
+            match started {
+                Ok(p) => {
+                    built.insert(letter.processor.clone(), p);
+                }
+                Err(why) => {
+                    keep(line, format!("line {n}: {why}"))?;
+                    summary.kept += 1;
+                    continue;
+                }
+            }
         }
         let Some(p) = built.get(&letter.processor) else {
             continue;
@@ -86,6 +141,13 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
                     time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     error: e.to_string(),
                     ..letter
+                })
+                .with_context(|| {
+                    format!(
+                        "cannot write {} back; the letters not yet handled are in {}: move it back",
+                        path.display(),
+                        aside.display()
+                    )
                 })?;
                 summary.failed += 1;
             }
@@ -100,4 +162,11 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
         path.display()
     );
     Ok(summary)
+}
+
+/// The non-empty lines of a dead-letter file, as bytes.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
 }

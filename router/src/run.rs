@@ -69,8 +69,7 @@ fn checkpoint_settings(v: &VCenterConfig, url: &url::Url) -> anyhow::Result<Opti
     if !v.checkpoint {
         return Ok(None);
     }
-    let dir = v.checkpoint_dir.as_deref().unwrap_or("checkpoints");
-    let store = Store::new(std::path::Path::new(dir), url);
+    let store = Store::new(std::path::Path::new(v.checkpoint_folder()), url);
     let resume = store.load()?;
     match &resume {
         Some(cp) => {
@@ -349,7 +348,10 @@ async fn run_once(cfg: RouterConfig, stop_rx: watch::Receiver<bool>) -> anyhow::
             })
             .await
     });
-    let dead_letters = cfg.dead_letter_file.as_ref().map(|f| Arc::new(DeadLetters::new(f)));
+    let dead_letters = cfg.dead_letter_path().map(|f| {
+        info!(file = %f.display(), "events a processor gives up on are written to the dead-letter file (`event-router dlq replay` sends them again)");
+        Arc::new(DeadLetters::new(f))
+    });
     let (fanout, workers) = Fanout::start_until(routes, dead_letters, stop_rx.clone());
     let sources: Vec<_> = (plans.into_iter())
         .map(|p| p.start(fanout.clone(), stop_rx.clone()))

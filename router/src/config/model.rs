@@ -33,7 +33,9 @@ pub struct RouterConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<Certificates>,
     /// Extension: JSON-lines file for events a processor gave up on (`event-router dlq replay`
-    /// sends them again). Without it such events are logged and lost.
+    /// sends them again). Default with checkpoints on: `dead-letters.jsonl` in the first
+    /// checkpointing vCenter's `checkpointDir`; without checkpoints (and without this key) such
+    /// events are logged and lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_file: Option<String>,
     /// Extension: seconds queued deliveries may still take after SIGTERM or SIGHUP before they
@@ -92,6 +94,18 @@ pub enum EventFormat {
     Router,
     /// Tanzu Sources (VEBA v0.8): `type` com.vmware.vsphere.<Name>.v0 and extension `eventclass`.
     TanzuSources,
+}
+
+/// The checkpoint folder when `checkpointDir` is not given (relative to the working folder).
+pub const DEFAULT_CHECKPOINT_DIR: &str = "checkpoints";
+/// The dead-letter file's name in the checkpoint folder when `deadLetterFile` is not given.
+pub const DEFAULT_DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
+
+impl VCenterConfig {
+    /// `checkpointDir`, or [`DEFAULT_CHECKPOINT_DIR`].
+    pub fn checkpoint_folder(&self) -> &str {
+        self.checkpoint_dir.as_deref().unwrap_or(DEFAULT_CHECKPOINT_DIR)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -332,6 +346,19 @@ impl RouterConfig {
         let one = self.event_provider.iter().map(|p| ("eventProvider".to_string(), p));
         let many = (self.event_providers.iter().enumerate()).map(|(i, p)| (format!("eventProviders[{i}]"), p));
         one.chain(many).collect()
+    }
+
+    /// Where events a processor gives up on are written: `deadLetterFile`, or by default (when
+    /// a vCenter provider keeps checkpoints, so the router promises no loss)
+    /// `dead-letters.jsonl` in the first such provider's checkpoint folder; `None` when neither.
+    pub fn dead_letter_path(&self) -> Option<std::path::PathBuf> {
+        if let Some(f) = &self.dead_letter_file {
+            return Some(f.into());
+        }
+        self.providers()
+            .into_iter()
+            .find_map(|(_, p)| p.vcenter.as_ref().or(p.vcsim.as_ref()).filter(|v| v.checkpoint))
+            .map(|v| std::path::Path::new(v.checkpoint_folder()).join(DEFAULT_DEAD_LETTER_FILE))
     }
 
     /// Every processor with the key path that names it in messages.

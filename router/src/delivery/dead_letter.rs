@@ -1,7 +1,9 @@
 //! The dead-letter file: events a processor gave up on, one JSON line each with the processor's
 //! name, the last error and the whole CloudEvent, so nothing a sink refused is lost and
-//! `event-router dlq replay` can send it again. Each line is appended with O_APPEND and fsynced;
-//! the file is opened per write, so a replay can move it aside safely while the router runs.
+//! `event-router dlq replay` can send it again. Each line is appended whole, with O_APPEND, in
+//! one write, and fsynced; the file is opened per write (never through a symlink), so a replay
+//! can move it aside safely while the router runs. A line cut short by a failed write (a full
+//! disk) is cut off again before the next one, so lines are never torn or glued together.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,31 +49,80 @@ impl DeadLetters {
         self.append(&line)
     }
 
-    /// Appends raw bytes (a line kept as it was).
+    /// Appends whole lines (`bytes` ends with a newline); on failure the file is left as it
+    /// was before the call.
     pub fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
         let mut f = open_append(&self.path)?;
-        f.write_all(bytes)?;
-        f.sync_data()
+        let len = whole_lines(&mut f)?;
+        let written = f.write_all(bytes).and_then(|()| f.sync_data());
+        if written.is_err() {
+            // Take back what part of the line made it, so the next write starts a line.
+            let _ = f.set_len(len);
+        }
+        written
     }
+}
+
+/// Cuts a torn last line (no newline: a write that failed half-way) off the file; returns the
+/// length of the whole lines.
+fn whole_lines(f: &mut std::fs::File) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    // Look back in chunks for the last newline.
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep != len {
+                tracing::warn!(
+                    bytes = len - keep,
+                    "the dead-letter file ended in a torn line (a write failed half-way); it is cut off"
+                );
+                f.set_len(keep)?;
+            }
+            return Ok(keep);
+        }
+        end = start;
+    }
+    tracing::warn!(
+        bytes = len,
+        "the dead-letter file holds no whole line (a write failed half-way); it is emptied"
+    );
+    f.set_len(0)?;
+    Ok(0)
 }
 
 #[cfg(unix)]
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
 }
 
 #[cfg(not(unix))]
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().append(true).create(true).open(path)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -107,6 +158,24 @@ mod tests {
         assert_eq!(lines[1].processor, "p1");
         assert_eq!(lines[0].event.id(), "7");
         assert_eq!(lines[0].event.data(), event.data());
+
+        // A torn tail (a write that failed half-way) is cut off before the next line.
+        let mut f = std::fs::OpenOptions::new().append(true).open(dl.path()).unwrap();
+        f.write_all(b"{\"time\":\"2026-").unwrap();
+        drop(f);
+        dl.append(b"{\"x\":1}\n").unwrap();
+        let text = std::fs::read_to_string(dl.path()).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.ends_with("}\n{\"x\":1}\n"), "{text}");
+
+        // Never through a symlink (a planted link cannot redirect letters elsewhere).
+        #[cfg(unix)]
+        {
+            let link = dir.join("link.jsonl");
+            std::os::unix::fs::symlink(dl.path(), &link).unwrap();
+            let e = DeadLetters::new(&link).append(b"{}\n").unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

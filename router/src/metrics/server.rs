@@ -59,6 +59,7 @@ pub fn stats_json(state: &MetricsState) -> serde_json::Value {
         if c.role == "EventProcessor" {
             v["invocations"] = serde_json::to_value(c.invocations()).unwrap_or_default();
             v["events_dead_lettered"] = c.dead_letters().into();
+            v["dead_letter_write_failures"] = c.dead_letter_failures().into();
         }
         // VEBA keys the map by component type; a type used more than once is keyed type:name.
         let shared = state.components.iter().filter(|o| o.kind == c.kind).count() > 1;
@@ -125,6 +126,16 @@ pub fn prometheus_text(state: &MetricsState) -> String {
             c.kind,
             escape_label(&c.name),
             c.dead_letters()
+        );
+    }
+    let _ = writeln!(out, "# HELP event_router_dead_letter_write_failures_total Failed writes to the dead-letter file (the event stays undelivered and is tried again).\n# TYPE event_router_dead_letter_write_failures_total counter");
+    for c in state.components.iter().filter(|c| c.role == "EventProcessor") {
+        let _ = writeln!(
+            out,
+            "event_router_dead_letter_write_failures_total{{component=\"{}\",name=\"{}\"}} {}",
+            c.kind,
+            escape_label(&c.name),
+            c.dead_letter_failures()
         );
     }
     let _ = writeln!(out, "# HELP event_router_invocations_total Deliveries by event name and result.\n# TYPE event_router_invocations_total counter");

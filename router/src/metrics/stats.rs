@@ -32,6 +32,7 @@ pub struct ComponentStats {
     total: AtomicU64,
     errors: AtomicU64,
     dead_letters: AtomicU64,
+    dead_letter_failures: AtomicU64,
     window: Mutex<VecDeque<(u64, u64)>>,
     invocations: Mutex<BTreeMap<String, Invocations>>,
 }
@@ -54,6 +55,7 @@ impl ComponentStats {
             total: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
+            dead_letter_failures: AtomicU64::new(0),
             window: Mutex::new(VecDeque::new()),
             invocations: Mutex::new(BTreeMap::new()),
         })
@@ -98,6 +100,16 @@ impl ComponentStats {
 
     pub fn dead_letters(&self) -> u64 {
         self.dead_letters.load(Ordering::Relaxed)
+    }
+
+    /// Counts one failed write to the dead-letter file (the event stays undelivered and is
+    /// tried again).
+    pub fn dead_letter_failure(&self) {
+        self.dead_letter_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dead_letter_failures(&self) -> u64 {
+        self.dead_letter_failures.load(Ordering::Relaxed)
     }
 
     pub fn total(&self) -> u64 {

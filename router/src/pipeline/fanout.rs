@@ -327,42 +327,80 @@ async fn deliver(
                 last: "the processor returned no result for the event".into(),
             })
         });
+        let result = match result {
+            Ok(handled) => Ok(handled),
+            Err(e) => {
+                stats.error();
+                stats.invocation(&name, false);
+                debug!(processor = %stats.name, "delivery failed: {e}");
+                match dead_letters.as_deref() {
+                    Some(dl) => dead_letter(dl, processor.as_ref(), &stats, &job.event, e).await,
+                    None => {
+                        warn!(processor = %stats.name, event_id = %job.event.id(), "event not delivered and no dead-letter file (deadLetterFile, or checkpoints on a vCenter provider): it is lost ({e})");
+                        Err(e)
+                    }
+                }
+            }
+        };
         match &result {
             Ok(Handled::Sent) => {
                 stats.event();
                 stats.invocation(&name, true);
             }
             Ok(Handled::Skipped) => debug!(processor = %stats.name, event = %name, "not selected by the processor"),
-            Err(e) => {
-                stats.error();
-                stats.invocation(&name, false);
-                debug!(processor = %stats.name, "delivery failed: {e}");
-                dead_letter(dead_letters.as_deref(), &stats, &job.event, e);
-            }
+            Err(_) => {}
         }
         let _ = job.ack.send(result.map(|_| ()).map_err(|e| e.to_string()));
     }
 }
 
-/// Writes the event to the dead-letter file, or says loudly that it is lost.
-fn dead_letter(dl: Option<&DeadLetters>, stats: &ComponentStats, event: &Event, e: &ProcessError) {
-    let Some(dl) = dl else {
-        warn!(processor = %stats.name, event_id = %event.id(), "event not delivered and no deadLetterFile is configured: it is lost ({e})");
-        return;
-    };
-    let letter = DeadLetter {
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        processor: stats.name.clone(),
-        error: e.to_string(),
-        event: event.clone(),
-    };
-    match dl.write(&letter) {
-        Ok(()) => {
-            stats.dead_letter();
-            warn!(processor = %stats.name, event_id = %event.id(), file = %dl.path().display(), "event written to the dead-letter file ({e}); `event-router dlq replay` sends it again");
-        }
-        Err(io) => {
-            error!(processor = %stats.name, event_id = %event.id(), file = %dl.path().display(), "cannot write the dead-letter file ({io}): the event is lost ({e})")
+/// Longest wait between two tries while the dead-letter file cannot be written.
+const DEAD_LETTER_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Writes the event the processor gave up on to the dead-letter file; the result is the
+/// processor's error once the letter is safe. While the file cannot be written (a full disk,
+/// a permission), the event is not given up: the delivery and then the write are tried again
+/// with a capped backoff, so this processor's queue fills and the sources pause; at shutdown the
+/// worker is stopped here and the event stays before the checkpoint.
+async fn dead_letter(
+    dl: &DeadLetters,
+    processor: &dyn Processor,
+    stats: &ComponentStats,
+    event: &Event,
+    mut e: ProcessError,
+) -> Result<Handled, ProcessError> {
+    let mut failures: u32 = 0;
+    loop {
+        let letter = DeadLetter {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            processor: stats.name.clone(),
+            error: e.to_string(),
+            event: event.clone(),
+        };
+        match dl.write(&letter) {
+            Ok(()) => {
+                stats.dead_letter();
+                warn!(processor = %stats.name, event_id = %event.id(), file = %dl.path().display(), "event written to the dead-letter file ({e}); `event-router dlq replay` sends it again");
+                return Err(e);
+            }
+            Err(io) => {
+                stats.dead_letter_failure();
+                failures += 1;
+                let wait = Duration::from_millis(500u64 << failures.min(6)).min(DEAD_LETTER_RETRY_MAX);
+                if failures == 1 {
+                    error!(processor = %stats.name, event_id = %event.id(), file = %dl.path().display(), "cannot write the dead-letter file ({io}): the event stays undelivered and is tried again every {}s at most; fix the file or its disk", DEAD_LETTER_RETRY_MAX.as_secs());
+                } else {
+                    debug!(processor = %stats.name, event_id = %event.id(), "dead-letter write failed again ({io})");
+                }
+                tokio::time::sleep(wait).await;
+                match processor.process(event).await {
+                    Ok(()) => {
+                        info!(processor = %stats.name, event_id = %event.id(), "event delivered on a later try");
+                        return Ok(Handled::Sent);
+                    }
+                    Err(again) => e = again,
+                }
+            }
         }
     }
 }

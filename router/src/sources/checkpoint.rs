@@ -31,6 +31,27 @@ pub struct Checkpoint {
     pub created_timestamp: String,
 }
 
+impl Checkpoint {
+    /// The position a stream starts from before any event is delivered (written at start, so a
+    /// crash before the first event resumes from there): vCenter's time, no event key.
+    pub fn start(vcenter: &str, time: &str) -> Checkpoint {
+        Checkpoint {
+            vcenter: vcenter.to_string(),
+            last_event_uuid: String::new(),
+            last_event_key: 0,
+            last_event_type: String::new(),
+            last_event_key_timestamp: time.to_string(),
+            created_timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
+
+    /// The last delivered event's key; `None` for a start position (resume by time alone).
+    pub fn key(&self) -> Option<i64> {
+        let start = self.last_event_uuid.is_empty() && self.last_event_type.is_empty() && self.last_event_key == 0;
+        (!start).then_some(self.last_event_key)
+    }
+}
+
 /// Why a checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -67,6 +88,11 @@ impl Store {
         &self.path
     }
 
+    /// The vCenter host the checkpoint names.
+    pub fn vcenter(&self) -> &str {
+        &self.vcenter
+    }
+
     /// The stored checkpoint; `None` when there is none yet (or an empty file).
     pub fn load(&self) -> Result<Option<Checkpoint>, CheckpointError> {
         let p = self.path.display().to_string();
@@ -101,6 +127,12 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(err)?;
         let tmp = self.path.with_extension("json.tmp");
         let body = serde_json::to_vec_pretty(cp).map_err(|e| err(std::io::Error::other(e)))?;
+        // A temporary file left by a crash is replaced; a fresh one is created exclusively
+        // (never through a symlink planted in its place).
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+            _ => {}
+        }
         {
             let mut f = open_private(&tmp).map_err(err)?;
             f.write_all(&body).map_err(err)?;
@@ -119,15 +151,15 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
 }
 
 #[cfg(not(unix))]
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::create(path)
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 /// An event handed to the processors, waiting to be acknowledged.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::cloudevent::{self, Origin};
 use crate::config::EventFormat;
@@ -161,7 +161,7 @@ impl VCenterSource {
     pub async fn run(mut self, fanout: Arc<Fanout>, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
         let mut cursor = Cursor::default();
         if let Some(cp) = self.settings.checkpoint.as_ref().and_then(|c| c.resume.as_ref()) {
-            cursor.last_key = Some(cp.last_event_key);
+            cursor.last_key = cp.key();
             cursor.resume_from = parse_time(&cp.last_event_key_timestamp);
         }
         self.stream_until_shutdown(&mut cursor, &fanout, shutdown).await;
@@ -420,7 +420,17 @@ impl VCenterSource {
             }
             _ => {
                 cursor.begin = now_t;
-                cursor.begin_text = Some(now);
+                cursor.begin_text = Some(now.clone());
+                // No checkpoint yet: store where the stream starts before any event arrives,
+                // so a crash from here on resumes from this point, not from a later "now".
+                if let Some(c) = self.settings.checkpoint.as_ref().filter(|c| c.resume.is_none()) {
+                    match c.store.save(&Checkpoint::start(c.store.vcenter(), &now)) {
+                        Ok(()) => {
+                            info!(path = %c.store.path().display(), "first checkpoint written: the stream starts at {now}")
+                        }
+                        Err(e) => error!("{e}"),
+                    }
+                }
             }
         }
     }
