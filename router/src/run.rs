@@ -13,6 +13,7 @@ use crate::config::{
     AuthType, HorizonConfig, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig,
 };
 use crate::delivery::dead_letter::DeadLetters;
+use crate::http_server::{self, Listeners};
 use crate::metrics::server::{self, MetricsState};
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
@@ -31,7 +32,8 @@ const MAX_WAIT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCenterSettings> {
-    let mut url = url::Url::parse(&v.address).with_context(|| format!("{prefix}.address {:?}", v.address))?;
+    let mut url = url::Url::parse(&v.address)
+        .with_context(|| format!("{prefix}.address {:?}", crate::redact::url_credentials(&v.address)))?;
     let _ = url.set_username("");
     let _ = url.set_password(None);
     let Some((username, password)) = v.auth.basic_credentials() else {
@@ -86,7 +88,11 @@ fn checkpoint_settings(v: &VCenterConfig, url: &url::Url) -> anyhow::Result<Opti
 }
 
 fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSettings> {
-    let address = url::Url::parse(&h.address).with_context(|| format!("{prefix}.address {:?}", h.address))?;
+    let mut address = url::Url::parse(&h.address)
+        .with_context(|| format!("{prefix}.address {:?}", crate::redact::url_credentials(&h.address)))?;
+    // Horizon logs in with activeDirectoryAuth: credentials in the URL would only reach logs.
+    let _ = address.set_username("");
+    let _ = address.set_password(None);
     let credentials = match (&h.auth.kind, &h.auth.active_directory_auth) {
         (AuthType::ActiveDirectory, Some(ad)) => Credentials {
             domain: ad.domain.clone(),
@@ -177,8 +183,24 @@ impl SourcePlan {
         }
     }
 
+    /// Reads the checkpoint again: a reload prepares the new configuration while the running
+    /// one still writes checkpoints, so the position is taken once that one has stopped.
+    fn refresh_checkpoint(&mut self) -> anyhow::Result<()> {
+        if let SourcePlan::VCenter { settings, .. } = self {
+            if let Some(c) = settings.checkpoint.as_mut() {
+                c.resume = c.store.load()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts the source; its task ends at shutdown with the checkpoint task to wait for.
-    fn start(self, fanout: Arc<Fanout>, stop: watch::Receiver<bool>) -> JoinHandle<Option<JoinHandle<()>>> {
+    fn start(
+        self,
+        fanout: Arc<Fanout>,
+        stop: watch::Receiver<bool>,
+        grace: Duration,
+    ) -> JoinHandle<Option<JoinHandle<()>>> {
         match self {
             SourcePlan::VCenter {
                 settings,
@@ -186,7 +208,7 @@ impl SourcePlan {
                 health,
             } => tokio::spawn(VCenterSource::new(*settings, stats, health).run(fanout, stop)),
             SourcePlan::Webhook(w) => tokio::spawn(async move {
-                w.run(fanout, stop).await;
+                w.run(fanout, stop, grace).await;
                 None
             }),
             SourcePlan::Horizon {
@@ -201,7 +223,7 @@ impl SourcePlan {
     }
 }
 
-async fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<SourcePlan>> {
+async fn providers(cfg: &RouterConfig, listeners: &mut Listeners) -> anyhow::Result<Vec<SourcePlan>> {
     let mut plans = Vec::new();
     for (prefix, pr) in cfg.providers() {
         let vc = match pr.kind {
@@ -210,7 +232,7 @@ async fn providers(cfg: &RouterConfig) -> anyhow::Result<Vec<SourcePlan>> {
             ProviderType::Webhook => {
                 let w = (pr.webhook.as_ref()).with_context(|| format!("{prefix} has no webhook section"))?;
                 plans.push(SourcePlan::Webhook(
-                    WebhookSource::bind(&format!("{prefix}.webhook"), w, &pr.name).await?,
+                    WebhookSource::bind(&format!("{prefix}.webhook"), w, &pr.name, listeners).await?,
                 ));
                 continue;
             }
@@ -254,31 +276,87 @@ enum Control {
     Reload(Box<RouterConfig>),
 }
 
-/// Runs the router until SIGTERM or SIGINT. SIGHUP re-reads `config_path`: a valid config
-/// replaces the running one (sources stop and write their checkpoints, deliveries finish,
-/// everything starts again, so with checkpoints nothing is lost); an invalid one is logged and
-/// the running config stays. Errors are start-up problems (exit non-zero).
+/// A configuration made ready to run: sources planned (webhook listeners bound), processors
+/// started, the metrics listener bound. Everything that can fail is done here, so a reload that
+/// cannot start is refused while the running configuration keeps serving.
+struct Prepared {
+    cfg: RouterConfig,
+    plans: Vec<SourcePlan>,
+    routes: Vec<Route>,
+    metrics: tokio::net::TcpListener,
+    /// The configured addresses it listens on.
+    addresses: Vec<String>,
+}
+
+async fn prepare(cfg: RouterConfig, listeners: &mut Listeners) -> anyhow::Result<Prepared> {
+    let plans = providers(&cfg, listeners).await?;
+    let routes = routes(&cfg).await?;
+    let m = &cfg.metrics_provider.default;
+    let addr: SocketAddr = m
+        .bind_address
+        .parse()
+        .with_context(|| format!("metricsProvider.default.bindAddress {:?}", m.bind_address))?;
+    let metrics = listeners.bind(&m.bind_address).await.with_context(|| {
+        format!("cannot listen on metricsProvider.default.bindAddress {addr}: is another process using it?")
+    })?;
+    let mut addresses = vec![m.bind_address.clone()];
+    addresses.extend(
+        cfg.providers()
+            .into_iter()
+            .filter_map(|(_, p)| p.webhook.as_ref().map(|w| w.bind_address.clone())),
+    );
+    Ok(Prepared {
+        cfg,
+        plans,
+        routes,
+        metrics,
+        addresses,
+    })
+}
+
+/// Runs the router until SIGTERM or SIGINT. SIGHUP re-reads `config_path` (off the runtime) and
+/// prepares the new configuration while the running one serves: when it starts (processors,
+/// listeners, certificates), the running one stops and writes its checkpoints, deliveries
+/// finish, and the new one starts from those checkpoints, so nothing is lost; when it is invalid
+/// or cannot start, that is logged and the running configuration stays. Errors are start-up
+/// problems (exit non-zero).
 pub async fn run(cfg: RouterConfig, config_path: std::path::PathBuf) -> anyhow::Result<()> {
     let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(signals(ctl_tx, config_path));
-    let mut cfg = cfg;
+    let mut listeners = Listeners::default();
+    let mut next = prepare(cfg, &mut listeners).await?;
     loop {
+        listeners.retain(&next.addresses);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let running = run_once(cfg.clone(), stop_rx);
+        let running = serve(next, stop_rx);
         tokio::pin!(running);
-        let control = tokio::select! {
-            r = &mut running => return r,
-            c = ctl_rx.recv() => c.unwrap_or(Control::Stop),
-        };
-        let _ = stop_tx.send(true);
-        running.await?;
-        match control {
-            Control::Stop => return Ok(()),
-            Control::Reload(new) => {
-                cfg = *new;
-                info!("configuration reloaded: starting again with it");
+        next = loop {
+            let control = tokio::select! {
+                r = &mut running => return r,
+                c = ctl_rx.recv() => c.unwrap_or(Control::Stop),
+            };
+            match control {
+                Control::Stop => {
+                    let _ = stop_tx.send(true);
+                    return running.await;
+                }
+                Control::Reload(new) => match prepare(*new, &mut listeners).await {
+                    Ok(prepared) => {
+                        info!("SIGHUP: the new configuration started its processors and listeners; stopping the running one");
+                        let _ = stop_tx.send(true);
+                        running.await?;
+                        break prepared;
+                    }
+                    Err(e) => tracing::error!(
+                        "SIGHUP: the new configuration cannot start: {e:#}; keeping the running configuration"
+                    ),
+                },
             }
+        };
+        for plan in &mut next.plans {
+            plan.refresh_checkpoint()?;
         }
+        info!("configuration reloaded: running with it");
     }
 }
 
@@ -290,33 +368,41 @@ async fn signals(ctl: tokio::sync::mpsc::Sender<Control>, config_path: std::path
                 let _ = ctl.send(Control::Stop).await;
                 return;
             }
-            Signal::Reload => match RouterConfig::load(&config_path) {
-                Ok(c) => {
-                    info!(config = %config_path.display(), "SIGHUP: the new configuration is valid; restarting the sources and processors with it");
-                    if ctl.send(Control::Reload(Box::new(c))).await.is_err() {
-                        return;
+            Signal::Reload => {
+                let path = config_path.clone();
+                let loaded = tokio::task::spawn_blocking(move || RouterConfig::load(&path)).await;
+                match loaded {
+                    Ok(Ok(c)) => {
+                        info!(config = %config_path.display(), "SIGHUP: the new configuration is valid; preparing it");
+                        if ctl.send(Control::Reload(Box::new(c))).await.is_err() {
+                            return;
+                        }
                     }
+                    Ok(Err(e)) => tracing::error!("SIGHUP: {e}; keeping the running configuration"),
+                    Err(e) => tracing::error!(
+                        "SIGHUP: reading the configuration failed ({e}); keeping the running configuration"
+                    ),
                 }
-                Err(e) => tracing::error!("SIGHUP: {e}; keeping the running configuration"),
-            },
+            }
         }
     }
 }
 
-/// Runs one configuration until `stop`.
-async fn run_once(cfg: RouterConfig, stop_rx: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Runs one prepared configuration until `stop`.
+async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let Prepared {
+        cfg,
+        plans,
+        routes,
+        metrics: listener,
+        ..
+    } = prepared;
     let cfg = &cfg;
-    let plans = providers(cfg).await?;
-    let routes = routes(cfg).await?;
-
+    let grace = cfg
+        .shutdown_grace_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(SHUTDOWN_GRACE);
     let m = &cfg.metrics_provider.default;
-    let addr: SocketAddr = m
-        .bind_address
-        .parse()
-        .with_context(|| format!("metricsProvider.default.bindAddress {:?}", m.bind_address))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on metricsProvider.default.bindAddress {addr}: is another process using it?")
-    })?;
     let auth = m
         .auth
         .as_ref()
@@ -338,23 +424,24 @@ async fn run_once(cfg: RouterConfig, stop_rx: watch::Receiver<bool>) -> anyhow::
         auth,
         started: Instant::now(),
     });
-    info!(address = %listener.local_addr().unwrap_or(addr), "metrics server listening (/stats, /metrics, /healthz, /readyz)");
-
-    let mut metrics_stop = stop_rx.clone();
-    let metrics = tokio::spawn(async move {
-        axum::serve(listener, server::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = metrics_stop.changed().await;
-            })
-            .await
-    });
+    if let Ok(addr) = listener.local_addr() {
+        info!(address = %addr, "metrics server listening (/stats, /metrics, /healthz, /readyz)");
+    }
+    let metrics = tokio::spawn(http_server::serve(
+        "metrics",
+        listener,
+        server::router(state),
+        stop_rx.clone(),
+        grace,
+        http_server::MAX_CONNECTIONS,
+    ));
     let dead_letters = cfg.dead_letter_path().map(|f| {
         info!(file = %f.display(), "events a processor gives up on are written to the dead-letter file (`event-router dlq replay` sends them again)");
         Arc::new(DeadLetters::new(f))
     });
     let (fanout, workers) = Fanout::start_until(routes, dead_letters, stop_rx.clone());
     let sources: Vec<_> = (plans.into_iter())
-        .map(|p| p.start(fanout.clone(), stop_rx.clone()))
+        .map(|p| p.start(fanout.clone(), stop_rx.clone(), grace))
         .collect();
     drop(fanout);
     let mut commits = Vec::new();
@@ -366,18 +453,12 @@ async fn run_once(cfg: RouterConfig, stop_rx: watch::Receiver<bool>) -> anyhow::
     }
     // Reading has stopped: let queued deliveries finish within the grace period, then write
     // each checkpoint past what was delivered.
-    let grace = cfg
-        .shutdown_grace_seconds
-        .map(Duration::from_secs)
-        .unwrap_or(SHUTDOWN_GRACE);
     workers.finish(grace).await;
     for c in commits {
         let _ = c.await;
     }
-    match tokio::time::timeout(Duration::from_secs(5), metrics).await {
-        Ok(Ok(Err(e))) => Err(e).context("metrics server failed"),
-        _ => Ok(()),
-    }
+    let _ = metrics.await;
+    Ok(())
 }
 
 enum Signal {

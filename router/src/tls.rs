@@ -26,6 +26,14 @@ pub enum TlsError {
 
 /// Builds a reqwest client that applies `opts`.
 pub fn http_client(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::Client, TlsError> {
+    client_builder(opts, timeout)?
+        .build()
+        .map_err(|e| TlsError::Build(e.to_string()))
+}
+
+/// The builder behind [`http_client`], for a caller that sets more (the SOAP client's redirect
+/// policy).
+pub fn client_builder(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::ClientBuilder, TlsError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10).min(timeout.max(Duration::from_secs(1))))
         .timeout(timeout)
@@ -54,7 +62,7 @@ pub fn http_client(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::Clie
     if opts.insecure {
         b = b.danger_accept_invalid_certs(true);
     }
-    b.build().map_err(|e| TlsError::Build(e.to_string()))
+    Ok(b)
 }
 
 #[cfg(test)]

@@ -109,13 +109,13 @@ impl Processor for Knative {
                     Outcome::Delivered => return Ok(()),
                     Outcome::Rejected(detail) => {
                         error!(
-                            sink = %self.url, event_id = %id, "sink rejected the event ({detail}): it will not be retried; check that {} accepts {:?}-mode CloudEvents and look at the sink's logs",
-                            self.url, self.encoding
+                            sink = %self.address(), event_id = %id, "sink rejected the event ({detail}): it will not be retried; check that {} accepts {:?}-mode CloudEvents and look at the sink's logs",
+                            self.address(), self.encoding
                         );
                         return Err(ProcessError::Rejected { id, detail });
                     }
                     Outcome::Retryable(detail) if self.backoff.exhausted(attempt, started) => {
-                        error!(sink = %self.url, event_id = %id, attempts = attempt, "giving up on the event: {detail}; check that the sink is up and reachable");
+                        error!(sink = %self.address(), event_id = %id, attempts = attempt, "giving up on the event: {detail}; check that the sink is up and reachable");
                         return Err(ProcessError::Exhausted {
                             id,
                             attempts: attempt,
@@ -124,7 +124,7 @@ impl Processor for Knative {
                     }
                     Outcome::Retryable(detail) => {
                         let wait = self.backoff.delay(attempt);
-                        warn!(sink = %self.url, event_id = %id, attempt, "delivery failed ({detail}); retrying in {wait:?}");
+                        warn!(sink = %self.address(), event_id = %id, attempt, "delivery failed ({detail}); retrying in {wait:?}");
                         tokio::time::sleep(wait).await;
                     }
                 }
@@ -137,6 +137,6 @@ impl Processor for Knative {
     }
 
     fn address(&self) -> String {
-        self.url.to_string()
+        crate::redact::url_credentials(self.url.as_str()).into_owned()
     }
 }

@@ -50,21 +50,26 @@ impl Gateway {
         }
     }
 
+    /// The gateway's address for messages (no credentials).
+    fn shown(&self) -> String {
+        crate::redact::url_credentials(self.base.as_str()).into_owned()
+    }
+
     /// Reads `/system/functions` into event name -> function names.
     async fn topics(&self) -> Result<BTreeMap<String, Vec<String>>, String> {
         let resp = (self.request(reqwest::Method::GET, "system/functions").send().await)
-            .map_err(|e| format!("cannot read the function list from {}: {}", self.base, describe(&e)))?;
+            .map_err(|e| format!("cannot read the function list from {}: {}", self.shown(), describe(&e)))?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(format!(
                 "the gateway {} refused the credentials (HTTP 401): fix openfaas.auth.basicAuth",
-                self.base
+                self.shown()
             ));
         }
         if !status.is_success() {
             return Err(format!(
                 "the gateway {} answered HTTP {status} for /system/functions",
-                self.base
+                self.shown()
             ));
         }
         let list: serde_json::Value = (resp.json().await).map_err(|e| format!("the function list is not JSON: {e}"))?;
@@ -277,6 +282,6 @@ impl Processor for OpenFaas {
     }
 
     fn address(&self) -> String {
-        self.gateway.base.to_string()
+        crate::redact::url_credentials(self.gateway.base.as_str()).into_owned()
     }
 }

@@ -92,6 +92,18 @@ pub struct VCenterSource {
     commit_task: Option<JoinHandle<()>>,
 }
 
+/// Runs a vCenter call unless shutdown comes first (`None`): SIGTERM is honoured during set-up
+/// calls too, not after each one's timeout.
+async fn or_shutdown<T>(shutdown: &mut watch::Receiver<bool>, call: impl std::future::Future<Output = T>) -> Option<T> {
+    if *shutdown.borrow() {
+        return None;
+    }
+    tokio::select! {
+        r = call => Some(r),
+        _ = shutdown.wait_for(|s| *s) => None,
+    }
+}
+
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
@@ -210,12 +222,15 @@ impl VCenterSource {
         shutdown: &mut watch::Receiver<bool>,
         failures: &mut u32,
     ) -> SessionEnd {
-        let client = match VimClient::connect(self.settings.client.clone()).await {
-            Ok(c) => Arc::new(c),
-            Err(e) => return SessionEnd::Failed(e),
+        let client = match or_shutdown(shutdown, VimClient::connect(self.settings.client.clone())).await {
+            None => return SessionEnd::Shutdown,
+            Some(Ok(c)) => Arc::new(c),
+            Some(Err(e)) => return SessionEnd::Failed(e),
         };
-        if let Err(e) = client.login().await {
-            return SessionEnd::Failed(e);
+        match or_shutdown(shutdown, client.login()).await {
+            None => return SessionEnd::Shutdown,
+            Some(Err(e)) => return SessionEnd::Failed(e),
+            Some(Ok(())) => {}
         }
         self.health.set_session_up(true);
         info!(
@@ -260,9 +275,10 @@ impl VCenterSource {
             format: self.settings.format,
         };
         if cursor.begin.is_none() {
-            match client.current_time().await {
-                Ok(now) => self.begin(cursor, now),
-                Err(e) => return SessionEnd::Failed(e),
+            match or_shutdown(shutdown, client.current_time()).await {
+                None => return SessionEnd::Shutdown,
+                Some(Ok(now)) => self.begin(cursor, now),
+                Some(Err(e)) => return SessionEnd::Failed(e),
             }
         }
         let out = Out {
@@ -275,13 +291,15 @@ impl VCenterSource {
             .clone()
             .or_else(|| cursor.begin_text.clone())
             .unwrap_or_default();
-        let collector = match self.open_collector(client, &from, self.settings.page_size).await {
-            Ok(c) => c,
-            Err(e) => return SessionEnd::Failed(e),
+        let collector = match or_shutdown(shutdown, self.open_collector(client, &from, self.settings.page_size)).await {
+            None => return SessionEnd::Shutdown,
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return SessionEnd::Failed(e),
         };
-        let mut filter = match client.watch_latest_page(&collector).await {
-            Ok(f) => f,
-            Err(e) => return SessionEnd::Failed(e),
+        let mut filter = match or_shutdown(shutdown, client.watch_latest_page(&collector)).await {
+            None => return SessionEnd::Shutdown,
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return SessionEnd::Failed(e),
         };
         let mut version = String::new();
         let mut resyncs = 0u64;
@@ -333,16 +351,17 @@ impl VCenterSource {
             // report changes made during a pending wait.
             let page = match page {
                 Some(p) => p,
-                None => match client.read_latest_page(&collector).await {
-                    Ok(p)
+                None => match or_shutdown(shutdown, client.read_latest_page(&collector)).await {
+                    None => return SessionEnd::Shutdown,
+                    Some(Ok(p))
                         if p.iter().any(|el| {
                             ordinal_of(el, cursor.last_key).is_some_and(|k| cursor.last_key.is_none_or(|l| k > l))
                         }) =>
                     {
                         p
                     }
-                    Ok(_) => continue,
-                    Err(e) => return SessionEnd::Failed(e),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return SessionEnd::Failed(e),
                 },
             };
             self.detect_history_restart(cursor, &page);
@@ -468,7 +487,10 @@ impl VCenterSource {
     ) -> Result<usize, SoapError> {
         let mut total = 0;
         loop {
-            let got = client.read_next_events(collector, batch).await?;
+            let got = tokio::select! {
+                got = client.read_next_events(collector, batch) => got?,
+                _ = out.fanout.stopped() => return Ok(total),
+            };
             let n = got.len();
             total += n;
             self.deliver(cursor, got, out).await;

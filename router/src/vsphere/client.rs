@@ -62,10 +62,17 @@ pub struct VimClient {
 impl VimClient {
     /// Builds the HTTP client and reads the service content (no login yet).
     pub async fn connect(opts: ClientOptions) -> Result<VimClient, SoapError> {
-        let http = tls::http_client(&opts.tls, opts.timeout).map_err(|e| SoapError::Transport {
-            url: opts.url.to_string(),
-            detail: e.to_string(),
-        })?;
+        // No redirects: a 3xx answer to Login must not carry the password to another origin.
+        let http = tls::client_builder(&opts.tls, opts.timeout)
+            .and_then(|b| {
+                b.redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| tls::TlsError::Build(e.to_string()))
+            })
+            .map_err(|e| SoapError::Transport {
+                url: opts.url.to_string(),
+                detail: e.to_string(),
+            })?;
         let mut client = VimClient {
             http,
             opts,
@@ -124,6 +131,17 @@ impl VimClient {
             }
         }
         let status = resp.status();
+        if status.is_redirection() {
+            let location = (resp.headers().get(reqwest::header::LOCATION))
+                .and_then(|l| l.to_str().ok())
+                .map(|l| crate::redact::printable(&crate::redact::url_credentials(l)).into_owned())
+                .unwrap_or_else(|| "(no Location)".into());
+            return Err(SoapError::Redirect {
+                url,
+                status: status.as_u16(),
+                location,
+            });
+        }
         let too_large = || SoapError::TooLarge {
             url: url.clone(),
             limit,

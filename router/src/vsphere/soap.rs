@@ -12,6 +12,10 @@ pub enum SoapError {
     Transport { url: String, detail: String },
     #[error("vCenter at {url} answered HTTP {status} without a SOAP body")]
     Http { url: String, status: u16 },
+    /// The router follows no redirect, so the Login body (the password) is never sent
+    /// anywhere but the configured address.
+    #[error("vCenter at {url} answered HTTP {status}, a redirect to {location}: the router does not follow redirects (the login would go elsewhere); set the address to the vCenter's own SDK URL")]
+    Redirect { url: String, status: u16, location: String },
     /// An answer over the size the caller allows (vcsim queues every page change while no
     /// wait is pending and sends them all at once).
     #[error("vCenter at {url} sent an answer over {limit} bytes")]
@@ -101,7 +105,11 @@ fn fault(el: &Element) -> SoapError {
     } else {
         message
     };
-    SoapError::Fault { name, message }
+    // Server-supplied text goes into log lines: no control character may forge a line.
+    SoapError::Fault {
+        name: crate::redact::printable(&name).into_owned(),
+        message: crate::redact::printable(&message).into_owned(),
+    }
 }
 
 #[cfg(test)]

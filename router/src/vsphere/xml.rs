@@ -20,6 +20,10 @@ pub const XSI_NS: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
 
 /// Deepest nesting accepted; deeper documents are rejected instead of exhausting the stack.
 const MAX_DEPTH: usize = 256;
+/// Most elements one document may build (about 150 bytes each: 30 MiB at most). The byte cap
+/// alone would let a 64 MiB answer of `<a/>` build 16 million elements (2 GB); a real answer has
+/// a few thousand (event pages are read lazily and not built).
+pub const MAX_ELEMENTS: usize = 200_000;
 
 /// One element: local name, its `xsi:type` (by namespace), its plain `type` attribute
 /// (ManagedObjectReference), text content and children in document order.
@@ -52,6 +56,8 @@ pub enum XmlError {
     Empty,
     #[error("XML nesting deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    #[error("XML document with more than {MAX_ELEMENTS} elements: refused before it exhausts memory")]
+    TooManyElements,
 }
 
 impl Element {
@@ -187,6 +193,7 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
     // The namespace scope of the current parent's children, once a lazy child needed it.
     let mut scope: Option<Arc<str>> = None;
     let mut own_scope: Option<Arc<str>> = None;
+    let mut elements = 0usize;
     loop {
         let at = reader.buffer_position() as usize;
         let event = reader.read_event().map_err(malformed)?;
@@ -241,6 +248,10 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
                 if stack.len() >= MAX_DEPTH {
                     return Err(XmlError::TooDeep);
                 }
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(XmlError::TooManyElements);
+                }
                 let el = start_element(&reader, &start)?;
                 let path = Path {
                     ancestors: &stack,
@@ -269,6 +280,10 @@ fn build(doc: &str, shared: Option<&Arc<String>>, lazy: impl Fn(&Path<'_>) -> bo
                 }
             }
             Event::Empty(start) => {
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(XmlError::TooManyElements);
+                }
                 let el = start_element(&reader, &start)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
@@ -343,6 +358,16 @@ mod tests {
     fn decodes_entities_and_char_refs() {
         let root = parse("<a>x &amp; y &lt;z&gt; &#x41;&#66; &quot;q&apos;</a>").unwrap();
         assert_eq!(root.text, "x & y <z> AB \"q'");
+    }
+
+    #[test]
+    fn a_wide_document_is_refused_by_its_element_count() {
+        let mut doc = String::from("<r>");
+        doc.push_str(&"<a/>".repeat(MAX_ELEMENTS));
+        doc.push_str("</r>");
+        assert!(matches!(parse(&doc), Err(XmlError::TooManyElements)));
+        let ok = format!("<r>{}</r>", "<a></a>".repeat(MAX_ELEMENTS - 1));
+        assert_eq!(parse(&ok).unwrap().children.len(), MAX_ELEMENTS - 1);
     }
 
     #[test]

@@ -505,6 +505,33 @@ impl Router {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM and waits up to `within`: the exit code, or `None` when the router was still
+    /// running then (it is killed).
+    pub fn terminate_within(&mut self, within: Duration) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        None
+    }
+
+    /// The highest RSS the router reached (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
         stop(&mut self.child, Duration::from_secs(10));
@@ -616,6 +643,11 @@ impl Peer {
     pub fn next(&self, timeout: Duration) -> Option<Value> {
         let line = self.lines.recv_timeout(timeout).ok()?;
         Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad peer line {line:?}: {e}")))
+    }
+
+    /// The next line as it was printed, within `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
     }
 
     /// Every line that arrives within `quiet` of the previous one.

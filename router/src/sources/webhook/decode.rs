@@ -21,8 +21,49 @@ fn bad(message: impl Into<String>) -> DecodeError {
     }
 }
 
+/// Names an extension attribute cannot have: the CloudEvents context attributes and the data
+/// members of the JSON format. An event carrying one could not be written out and read back as
+/// the same event (a dead letter would not replay).
+const RESERVED: &[&str] = &[
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "datacontenttype",
+    "dataschema",
+    "data",
+    "data_base64",
+];
+
+/// Refuses extension names the CloudEvents spec does not allow (lower-case ASCII letters and
+/// digits) or reserves.
+fn check_extensions(event: &Event) -> Result<(), DecodeError> {
+    for (name, _) in event.iter_extensions() {
+        if RESERVED.contains(&name)
+            || name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(bad(format!(
+                "extension attribute {name:?} is not allowed: CloudEvents extension names are lower-case letters and digits, and not a context attribute or data member ({})",
+                RESERVED.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The events in a request, in order.
 pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
+    let events = decode_all(headers, body)?;
+    for e in &events {
+        check_extensions(e)?;
+    }
+    Ok(events)
+}
+
+fn decode_all(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, DecodeError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -183,6 +224,29 @@ mod tests {
             .map(|e| e.id().to_string())
             .collect();
         assert_eq!(ids, ["1", "2"]);
+    }
+
+    #[test]
+    fn reserved_or_malformed_extension_names_are_refused() {
+        let base = [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-source", "s"),
+            ("ce-type", "t"),
+        ];
+        for (name, value) in [("ce-data", "x"), ("ce-data_base64", "eA=="), ("ce-my_ext", "x")] {
+            let mut h = base.to_vec();
+            h.push((name, value));
+            let e = decode(&headers(&h), b"").unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(e.message.contains("is not allowed"), "{name}: {e}");
+        }
+        let mut h = base.to_vec();
+        h.push(("ce-vspherevm", "vm-1"));
+        assert!(decode(&headers(&h), b"").is_ok());
+        let structured = headers(&[("content-type", "application/cloudevents+json")]);
+        let body = br#"{"specversion":"1.0","id":"1","source":"s","type":"t","Bad-Name":"x"}"#;
+        assert!(decode(&structured, body).is_err());
     }
 
     #[test]

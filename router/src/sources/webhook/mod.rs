@@ -6,6 +6,7 @@
 pub mod decode;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -16,15 +17,18 @@ use axum::Router;
 use cloudevents::AttributesReader;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::config::{AuthMethod, Secret, WebhookConfig};
 use crate::http_auth;
+use crate::http_server::{self, Listeners, MAX_CONNECTIONS};
 use crate::metrics::stats::ComponentStats;
 use crate::pipeline::Fanout;
 
 /// Default request-body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long a request body may take to arrive.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The path events are accepted on, as VEBA derives it: slashes around it trimmed,
 /// lowercased, `webhook` when empty.
@@ -51,10 +55,16 @@ pub struct WebhookSource {
 }
 
 impl WebhookSource {
-    /// Binds the listener now, so a taken port fails the start.
-    pub async fn bind(prefix: &str, cfg: &WebhookConfig, name: &str) -> anyhow::Result<WebhookSource> {
+    /// Binds the listener now (through `listeners`, which keeps it across reloads), so a taken
+    /// port fails the start.
+    pub async fn bind(
+        prefix: &str,
+        cfg: &WebhookConfig,
+        name: &str,
+        listeners: &mut Listeners,
+    ) -> anyhow::Result<WebhookSource> {
         use anyhow::Context;
-        let listener = TcpListener::bind(&cfg.bind_address).await.with_context(|| {
+        let listener = listeners.bind(&cfg.bind_address).await.with_context(|| {
             format!(
                 "cannot listen on {prefix}.bindAddress {}: is another process using it?",
                 cfg.bind_address
@@ -80,8 +90,8 @@ impl WebhookSource {
         self.stats.clone()
     }
 
-    /// Serves until shutdown.
-    pub async fn run(self, fanout: Arc<Fanout>, mut shutdown: watch::Receiver<bool>) {
+    /// Serves until shutdown; open connections get `grace` to finish.
+    pub async fn run(self, fanout: Arc<Fanout>, shutdown: watch::Receiver<bool>, grace: Duration) {
         info!(address = %self.stats.address, auth = self.auth.is_some(), "webhook listening for CloudEvents (binary, structured, batch)");
         let shared = Arc::new(Shared {
             fanout,
@@ -94,14 +104,7 @@ impl WebhookSource {
             .route(&self.path, any(receive))
             .fallback(not_found)
             .with_state(shared);
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.changed().await;
-            })
-            .await;
-        if let Err(e) = served {
-            warn!("webhook server stopped: {e}");
-        }
+        http_server::serve("webhook", self.listener, app, shutdown, grace, MAX_CONNECTIONS).await;
     }
 }
 
@@ -143,9 +146,20 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
     if declared.is_some_and(|n| n > s.max_body) {
         return too_large(&s);
     }
-    let bytes = match to_bytes(Body::new(body), s.max_body).await {
-        Ok(b) => b,
-        Err(_) => return too_large(&s),
+    // A client that sends its body slowly is cut off (408), so it holds no connection for long.
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(Body::new(body), s.max_body)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return too_large(&s),
+        Err(_) => {
+            debug!(
+                "webhook request body not received within {}s",
+                BODY_READ_TIMEOUT.as_secs()
+            );
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("request body not received within {}s\n", BODY_READ_TIMEOUT.as_secs()),
+            );
+        }
     };
     let events = match decode::decode(&parts.headers, &bytes) {
         Ok(e) => e,
