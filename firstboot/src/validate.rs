@@ -9,7 +9,10 @@ use ovf::{Kind, Property, PROPERTIES};
 use crate::material::decode_pem;
 use crate::net::{parse_cidr, parse_prefix, Net4};
 use crate::ovfenv::OvfEnv;
-use crate::tls::{check_pair, TlsError};
+use crate::tls::{cert_info, check_pair, TlsError};
+
+/// Longest root password accepted (longer ones are almost always a paste gone wrong).
+pub const MAX_PASSWORD: usize = 128;
 
 /// One invalid property (or rule between properties).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +154,7 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
         if p.required && v.trim().is_empty() {
             out.push(problem(p.key, "is required"));
         } else if let Some(m) = check_kind(p, &v) {
-            let shown = if p.password() {
+            let shown = if p.secret() {
                 String::new()
             } else {
                 format!(" (got {v:?})")
@@ -226,6 +229,12 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
         ("custom_tls_private_key", "custom_tls_ca_cert"),
         "the TLS key and certificate go together",
     );
+    if env.get("root_password").chars().count() > MAX_PASSWORD {
+        out.push(problem(
+            "root_password",
+            format!("must be at most {MAX_PASSWORD} characters"),
+        ));
+    }
     if set("proxy_password") && !set("proxy_username") {
         out.push(problem("proxy_username", "is required when a proxy password is set"));
     }
@@ -243,7 +252,50 @@ pub fn warnings(env: &OvfEnv) -> Vec<String> {
                 .to_string(),
         );
     }
+    cert_warnings(env, &mut out);
     out
+}
+
+/// A custom certificate that has expired, expires within 30 days, or does not name the
+/// appliance's host name: valid input, but clients will refuse it (VEBA users were bitten).
+fn cert_warnings(env: &OvfEnv, out: &mut Vec<String>) {
+    let key = "custom_tls_ca_cert";
+    let Some(info) = decode_pem(&env.get(key)).and_then(|pem| cert_info(&pem).ok()) else {
+        return;
+    };
+    let label = ovf::property(key).map(|p| p.label).unwrap_or(key);
+    let now = chrono::Utc::now().timestamp();
+    let when = chrono::DateTime::from_timestamp(info.not_after, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| info.not_after.to_string());
+    if info.not_after <= now {
+        out.push(format!(
+            "{label} (guestinfo.{key}) expired on {when}: browsers and clients refuse it; deploy a renewed certificate"
+        ));
+    } else if info.not_after - now < 30 * 86_400 {
+        out.push(format!(
+            "{label} (guestinfo.{key}) expires on {when}, in {} days: renew it",
+            (info.not_after - now) / 86_400
+        ));
+    }
+    let host = env.get("hostname").to_ascii_lowercase();
+    let covers = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        match name.strip_prefix("*.") {
+            Some(domain) => host.split_once('.').is_some_and(|(_, rest)| rest == domain),
+            None => name == host,
+        }
+    };
+    if !host.is_empty() && !info.names.iter().any(|n| covers(n)) {
+        out.push(format!(
+            "{label} (guestinfo.{key}) does not cover the host name {host} (it names: {}): clients will refuse it",
+            if info.names.is_empty() {
+                "nothing in subjectAltName".to_string()
+            } else {
+                info.names.join(", ")
+            }
+        ));
+    }
 }
 
 /// A given certificate and key must parse and belong together.
@@ -281,6 +333,24 @@ fn networks(env: &OvfEnv, out: &mut Vec<Problem>) {
             "service_cidr",
             format!("{svc} overlaps the Pod Network CIDR {pods}"),
         ));
+    }
+    // The gateway and DNS servers must stay reachable outside k3s's networks, whatever the
+    // appliance's own address (valid, invalid or DHCP).
+    let gateway = env.get("gateway");
+    let dns = env.get("dns");
+    let outside: Vec<(&str, Ipv4Addr)> = std::iter::once(("gateway", gateway.as_str()))
+        .chain(list(&dns).map(|d| ("DNS server", d)))
+        .filter_map(|(what, v)| v.parse::<Ipv4Addr>().ok().map(|ip| (what, ip)))
+        .collect();
+    for (key, net) in [("pod_network_cidr", pods), ("service_cidr", svc)] {
+        for (what, ip) in &outside {
+            if net.contains(*ip) {
+                out.push(problem(
+                    key,
+                    format!("{net} contains the {what} {ip}: k3s would route it into the cluster; pick a range that does not"),
+                ));
+            }
+        }
     }
     let host = env
         .get("ipaddress")
@@ -331,6 +401,98 @@ mod tests {
     #[test]
     fn minimal_dhcp_environment_is_valid() {
         assert_eq!(messages(&env(&[])), Vec::<String>::new());
+    }
+
+    fn b64(pem: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    }
+
+    /// A certificate for `names`, valid from `from` to `until` (days from now), and its key.
+    fn cert(names: &[&str], from: i64, until: i64) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(from);
+        params.not_after = now + time::Duration::days(until);
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn a_private_key_pasted_as_pem_is_never_echoed() {
+        let (cert_pem, key_pem) = cert(&["veba.corp.local"], -1, 365);
+        let e = env(&[
+            ("custom_tls_ca_cert", &b64(&cert_pem)),
+            ("custom_tls_private_key", &key_pem),
+        ]);
+        let m = messages(&e);
+        assert!(!m.is_empty());
+        let body = key_pem.lines().nth(1).unwrap();
+        for line in &m {
+            assert!(!line.contains("PRIVATE KEY") && !line.contains(body), "{line}");
+        }
+        assert!(
+            m.iter()
+                .any(|l| l.contains("TLS Private Key (Base64 PEM) (guestinfo.custom_tls_private_key)")),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn root_password_length_is_bounded() {
+        let long = "x".repeat(MAX_PASSWORD + 1);
+        let m = messages(&env(&[("root_password", &long)]));
+        assert!(
+            m.iter()
+                .any(|l| l.contains("must be at most 128 characters") && !l.contains("xxxx")),
+            "{m:?}"
+        );
+        assert!(messages(&env(&[("root_password", &"x".repeat(MAX_PASSWORD))])).is_empty());
+    }
+
+    #[test]
+    fn the_pod_network_may_not_contain_the_gateway_or_a_dns_server_whatever_the_ip() {
+        let m = messages(&env(&[
+            ("ipaddress", "10.10.0.300"),
+            ("netmask", "24"),
+            ("gateway", "10.10.0.1"),
+            ("dns", "192.168.1.1 10.43.0.10"),
+        ]));
+        assert!(m.iter().any(|l| l.starts_with("IP Address")), "{m:?}");
+        assert!(
+            m.iter()
+                .any(|l| l.contains("10.10.0.0/16 contains the gateway 10.10.0.1")),
+            "{m:?}"
+        );
+        assert!(
+            m.iter().any(|l| l.contains("contains the DNS server 10.43.0.10")),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn an_expired_or_foreign_certificate_is_a_warning() {
+        let (c, k) = cert(&["veba.corp.local"], -400, -10);
+        let e = env(&[("custom_tls_ca_cert", &b64(&c)), ("custom_tls_private_key", &b64(&k))]);
+        assert!(messages(&e).is_empty(), "valid input");
+        let w = warnings(&e);
+        assert!(w.iter().any(|l| l.contains("expired on")), "{w:?}");
+
+        let (c, k) = cert(&["other.corp.local", "*.lab.local"], -1, 365);
+        let e = env(&[("custom_tls_ca_cert", &b64(&c)), ("custom_tls_private_key", &b64(&k))]);
+        let w = warnings(&e);
+        assert!(
+            w.iter().any(|l| l
+                .contains("does not cover the host name veba.corp.local (it names: other.corp.local, *.lab.local)")),
+            "{w:?}"
+        );
+        let (c, k) = cert(&["*.corp.local"], -1, 365);
+        let e = env(&[("custom_tls_ca_cert", &b64(&c)), ("custom_tls_private_key", &b64(&k))]);
+        assert!(warnings(&e).is_empty(), "a wildcard covers it");
+        let (c, k) = cert(&["veba.corp.local"], -1, 10);
+        let e = env(&[("custom_tls_ca_cert", &b64(&c)), ("custom_tls_private_key", &b64(&k))]);
+        assert!(warnings(&e).iter().any(|l| l.contains("renew it")));
     }
 
     #[test]
@@ -394,6 +556,8 @@ mod tests {
             m,
             [
                 "Service Network CIDR (guestinfo.service_cidr): 10.10.128.0/17 overlaps the Pod Network CIDR 10.10.0.0/16",
+                "Pod Network CIDR (guestinfo.pod_network_cidr): 10.10.0.0/16 contains the gateway 10.10.2.1: k3s would route it into the cluster; pick a range that does not",
+                "Pod Network CIDR (guestinfo.pod_network_cidr): 10.10.0.0/16 contains the DNS server 10.10.1.1: k3s would route it into the cluster; pick a range that does not",
                 "Pod Network CIDR (guestinfo.pod_network_cidr): 10.10.0.0/16 overlaps the appliance's network 10.10.1.0/24",
                 "Gateway (guestinfo.gateway): 10.10.2.1 is not in the appliance's network 10.10.1.0/24",
             ]

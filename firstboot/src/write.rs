@@ -57,13 +57,39 @@ fn write_file(dest: &Path, mode: u32, content: &[u8]) -> Result<bool, WriteError
     tmp.push(".firstboot-tmp");
     let tmp = std::path::PathBuf::from(tmp);
     {
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(err)?;
+        // Created with its final mode (never wider, never through a symlink), then filled.
+        let mut f = create_with_mode(&tmp, mode).map_err(err)?;
         f.write_all(content).map_err(err)?;
         f.sync_all().map_err(err)?;
     }
     std::fs::rename(&tmp, dest).map_err(err)?;
     Ok(true)
+}
+
+/// Creates `path` afresh (a leftover is removed) with `mode` from the start, so a secret written
+/// into it is never readable with a wider mode; never follows a symlink.
+fn create_with_mode(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    // The umask may have taken bits away: set exactly what was asked.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    Ok(f)
+}
+
+/// Writes a file only root can read (0600), created with that mode.
+pub fn private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut f = create_with_mode(path, 0o600)?;
+    f.write_all(content)?;
+    f.sync_all()
 }
 
 fn owned(root: &Path) -> Result<Vec<String>, WriteError> {

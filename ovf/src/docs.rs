@@ -84,7 +84,7 @@ pub fn properties_example() -> String {
         if p.required {
             notes.push("required".to_string());
         }
-        if p.password() {
+        if p.secret() {
             notes.push("secret".to_string());
         }
         if !p.values.is_empty() {

@@ -64,6 +64,8 @@ pub struct Property {
     pub values: &'static [&'static str],
     /// The appliance cannot work without it.
     pub required: bool,
+    /// Never shown in a message or a log line, though not a password field (a private key).
+    pub sensitive: bool,
 }
 
 impl Property {
@@ -81,8 +83,14 @@ impl Property {
         }
     }
 
+    /// Shown as a password field in the vSphere Client.
     pub fn password(&self) -> bool {
         self.kind == Kind::Password
+    }
+
+    /// Its value must never reach a message, a log line or a status file.
+    pub fn secret(&self) -> bool {
+        self.password() || self.sensitive
     }
 }
 
@@ -103,11 +111,17 @@ const fn p(
         category,
         values: &[],
         required: false,
+        sensitive: false,
     }
 }
 
 const fn required(mut prop: Property) -> Property {
     prop.required = true;
+    prop
+}
+
+const fn sensitive(mut prop: Property) -> Property {
+    prop.sensitive = true;
     prop
 }
 
@@ -444,14 +458,14 @@ pub const PROPERTIES: &[Property] = &[
         "Webhook Password",
         "Optional basic auth password.",
     ),
-    p(
+    sensitive(p(
         TLS,
         "custom_tls_private_key",
         Kind::Base64Pem,
         "",
         "TLS Private Key (Base64 PEM)",
         "Leave empty for a self-signed certificate.",
-    ),
+    )),
     p(
         TLS,
         "custom_tls_ca_cert",
@@ -555,6 +569,8 @@ mod tests {
     fn lookup_with_and_without_prefix() {
         assert_eq!(property("guestinfo.hostname").map(|p| p.label), Some("Hostname (FQDN)"));
         assert!(property("vcenter_password").unwrap().password());
+        let key = property("custom_tls_private_key").unwrap();
+        assert!(key.secret() && !key.password(), "a secret, in a plain field");
         assert_eq!(property("enable_ssh").unwrap().ovf_type(), "boolean");
         assert!(property("nope").is_none());
     }

@@ -358,3 +358,58 @@ fn render_refuses_an_invalid_environment_and_writes_nothing() {
     assert!(err.contains("3 invalid OVF properties"), "{err}");
     assert!(files(root.path()).is_empty(), "files were written");
 }
+
+/// Go's `net/url` (Debian's golang-go, what k3s and containerd parse HTTP_PROXY with) reads the
+/// rendered proxy URL's credentials back unchanged, `%` included.
+#[test]
+fn proxy_credentials_come_back_unchanged_through_gos_url_parser() {
+    let password = "100%pure p%41ss@:/?#[]$!\"'\\";
+    let user = "svc%proxy@corp";
+    let xml = std::fs::read_to_string(repo_root().join("firstboot/testdata/proxy-credentials.xml"))
+        .unwrap()
+        .replace("oe:value=\"svc-proxy@corp\"", &format!("oe:value=\"{}\"", user))
+        .replace(
+            "oe:value=\"p@ss:w/rd$1\"",
+            &format!("oe:value=\"{}\"", password.replace('&', "&amp;").replace('"', "&quot;")),
+        );
+    let dir = e2e::TempDir::new("go-proxy");
+    let env = dir.path().join("env.xml");
+    std::fs::write(&env, xml).unwrap();
+    let root = dir.path().join("root");
+    seed("proxy-credentials", &root);
+    let (code, _, err) = render_into(env.to_str().unwrap(), &root);
+    assert_eq!(code, Some(0), "{err}");
+    let proxy = std::fs::read_to_string(root.join("etc/sysconfig/proxy")).unwrap();
+    let line = proxy
+        .lines()
+        .find_map(|l| l.strip_prefix("HTTP_PROXY="))
+        .expect("HTTP_PROXY");
+    // The file is double-quoted for the shell and systemd: undo that quoting.
+    let mut url = String::new();
+    let mut chars = line.trim_matches('"').chars();
+    while let Some(c) = chars.next() {
+        url.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+    }
+    let go = dir.path().join("parse.go");
+    std::fs::write(
+        &go,
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"net/url\"\n\t\"os\"\n)\n\nfunc main() {\n\tu, err := url.Parse(os.Args[1])\n\tif err != nil {\n\t\tfmt.Println(\"error:\", err)\n\t\tos.Exit(1)\n\t}\n\tp, _ := u.User.Password()\n\tfmt.Printf(\"%s\\n%s\\n%s\\n\", u.User.Username(), p, u.Host)\n}\n",
+    )
+    .unwrap();
+    let out = Command::new("go")
+        .args(["run", go.to_str().unwrap(), &url])
+        .env("GOCACHE", dir.path().join("gocache"))
+        .env("GOPATH", dir.path().join("gopath"))
+        .env("GO111MODULE", "off")
+        .env("GOFLAGS", "")
+        .env("HOME", dir.path())
+        .output()
+        .expect("go (Debian's golang-go, installed by scripts/install-test-tools.sh)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        text,
+        format!("{user}\n{password}\nproxy.corp.local:3128\n"),
+        "from {url}"
+    );
+}

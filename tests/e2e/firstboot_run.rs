@@ -407,3 +407,121 @@ fn the_iso_transport_is_read_when_guestinfo_has_no_environment() {
         "{out}"
     );
 }
+
+/// A certificate for veba.corp.local valid from `from` to `until` days from now, and its key,
+/// made with the Python `cryptography` package (PEM texts).
+fn certificate(host: &str, from: i64, until: i64) -> (String, String) {
+    let script = r#"
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+host, start, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+key = ec.generate_private_key(ec.SECP256R1())
+now = datetime.datetime.now(datetime.timezone.utc)
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + datetime.timedelta(days=start)).not_valid_after(now + datetime.timedelta(days=end))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256()))
+print(cert.public_bytes(serialization.Encoding.PEM).decode(), end="")
+print("=====")
+print(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(), end="")
+"#;
+    let out = Command::new(e2e::tool(".tools/venv/bin/python"))
+        .args(["-c", script, host, &from.to_string(), &until.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (cert, key) = text.split_once("=====\n").unwrap();
+    (cert.to_string(), key.to_string())
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// The sample's environment with more properties (values XML-escaped).
+fn with_properties(sample: &str, extra: &[(&str, &str)]) -> String {
+    let mut props = String::new();
+    for (k, v) in extra {
+        let v = v
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+            .replace('\n', "&#10;");
+        props.push_str(&format!(
+            "         <Property oe:key=\"guestinfo.{k}\" oe:value=\"{v}\"/>\n"
+        ));
+    }
+    std::fs::read_to_string(repo_root().join(format!("firstboot/testdata/{sample}.xml")))
+        .unwrap()
+        .replace("   </PropertySection>", &format!("{props}   </PropertySection>"))
+}
+
+fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_private_key_pasted_as_pem_reaches_no_console_log_or_status_file() {
+    let m = Machine::new("static-knative");
+    let (cert, key) = certificate("veba.corp.local", -1, 365);
+    m.set_guestinfo(&with_properties(
+        "static-knative",
+        &[("custom_tls_ca_cert", &b64(&cert)), ("custom_tls_private_key", &key)],
+    ));
+    let (code, out, err) = m.firstboot(&["run"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        out.contains("TLS Private Key (Base64 PEM) (guestinfo.custom_tls_private_key)"),
+        "{out}"
+    );
+    let log_path = m.root.path().join("var/log/bootstrap.log");
+    let status_path = m.root.path().join("var/lib/firstboot/status.json");
+    let (_, status_text, _) = m.firstboot(&["status"]);
+    let body = key.lines().nth(1).unwrap();
+    for (what, text) in [
+        ("console", out),
+        ("stderr", err),
+        ("bootstrap.log", std::fs::read_to_string(&log_path).unwrap()),
+        ("status.json", std::fs::read_to_string(&status_path).unwrap()),
+        ("firstboot status", status_text),
+    ] {
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains(body),
+            "the key reached the {what}:\n{text}"
+        );
+    }
+    assert_eq!(file_mode(&log_path), 0o600);
+    assert_eq!(file_mode(&status_path), 0o600);
+}
+
+#[test]
+fn an_expired_certificate_is_a_warning_on_the_console_and_in_firstboot_status() {
+    let m = Machine::new("static-knative");
+    let (cert, key) = certificate("veba.corp.local", -400, -2);
+    m.set_guestinfo(&with_properties(
+        "static-knative",
+        &[
+            ("custom_tls_ca_cert", &b64(&cert)),
+            ("custom_tls_private_key", &b64(&key)),
+        ],
+    ));
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "valid input, it applies: {out}{err}");
+    assert!(
+        out.contains("warning: TLS Certificate (Base64 PEM) (guestinfo.custom_tls_ca_cert) expired on"),
+        "{out}"
+    );
+    let (_, status, _) = m.firstboot(&["status"]);
+    assert!(
+        status.contains("warnings:\n  - TLS Certificate") && status.contains("expired on"),
+        "{status}"
+    );
+}

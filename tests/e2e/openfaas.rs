@@ -196,7 +196,7 @@ fn a_gateway_that_is_down_is_named_and_events_are_not_dropped_silently() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(
-        router.log().contains("no deadLetterFile is configured: it is lost"),
+        router.log().contains("event not delivered and no dead-letter file (deadLetterFile, or checkpoints on a vCenter provider): it is lost"),
         "{}",
         router.log()
     );

@@ -27,7 +27,16 @@ impl Log {
         let file = path
             .parent()
             .and_then(|d| std::fs::create_dir_all(d).ok())
-            .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&path).ok());
+            .and_then(|_| {
+                use std::os::unix::fs::OpenOptionsExt;
+                // Root only: it holds the appliance's settings (never a secret, but private).
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .ok()
+            });
         let mut log = Log {
             file,
             root: root.to_path_buf(),

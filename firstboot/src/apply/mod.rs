@@ -202,6 +202,7 @@ fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
         }
         for w in validate::warnings(env) {
             log.line(&format!("warning: {w}"));
+            log.status.warnings.push(w);
         }
         let problems = validate::problems(env);
         if problems.is_empty() {

@@ -29,6 +29,9 @@ pub struct Status {
     /// Every invalid property, when the result is `invalid`.
     #[serde(default)]
     pub problems: Vec<String>,
+    /// Valid settings that need attention (an expiring certificate, ...).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     #[serde(default)]
     pub error: Option<String>,
 }
@@ -46,7 +49,7 @@ impl Status {
         }
         let tmp = p.with_extension("json.tmp");
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, json)?;
+        crate::write::private_file(&tmp, &json)?;
         std::fs::rename(&tmp, &p)
     }
 
@@ -78,6 +81,12 @@ impl Status {
                 "  {:<10} {:<8} {:>7.1} s  {}\n",
                 step.name, step.result, step.seconds, step.detail
             ));
+        }
+        if !self.warnings.is_empty() {
+            s.push_str("\nwarnings:\n");
+            for w in &self.warnings {
+                s.push_str(&format!("  - {w}\n"));
+            }
         }
         if !self.problems.is_empty() {
             s.push_str("\ninvalid properties (fix them in the VM's vApp Options, then power-cycle):\n");

@@ -1,18 +1,26 @@
 //! Proxy settings for the system (`/etc/sysconfig/proxy`, read by Photon OS's profile) and for
 //! k3s and its containerd (`k3s.service.env`); credentials go into the URLs, percent-encoded.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 use super::{file, words, Tree};
 use crate::ovfenv::OvfEnv;
+
+/// Every byte but RFC 3986's unreserved characters is percent-encoded in the user information:
+/// `%` itself too (the `url` crate leaves `%` as it is, so `p%41ss` would come back as `pAss`).
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// `url` with the proxy credentials in it (percent-encoded), or `url` unchanged.
 fn with_credentials(url: &str, user: &str, password: &str) -> String {
     let Ok(mut u) = url::Url::parse(url) else {
         return url.to_string();
     };
-    if user.is_empty() || u.set_username(user).is_err() {
+    let user = utf8_percent_encode(user, USERINFO).to_string();
+    let password = utf8_percent_encode(password, USERINFO).to_string();
+    if user.is_empty() || u.set_username(&user).is_err() {
         return url.to_string();
     }
-    if !password.is_empty() && u.set_password(Some(password)).is_err() {
+    if !password.is_empty() && u.set_password(Some(&password)).is_err() {
         return url.to_string();
     }
     u.to_string().trim_end_matches('/').to_string()
@@ -99,6 +107,10 @@ mod tests {
             "http://svc%40corp:p%40ss%3Aw%2Frd@proxy.corp.local:3128"
         );
         assert_eq!(with_credentials("http://p:3128", "", ""), "http://p:3128");
+        assert_eq!(
+            with_credentials("http://p:3128", "u", "100%pure p%41ss"),
+            "http://u:100%25pure%20p%2541ss@p:3128"
+        );
         assert_eq!(dq("a\"b$c"), "\"a\\\"b\\$c\"");
     }
 }
