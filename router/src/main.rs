@@ -11,6 +11,40 @@ mod allocator;
 #[global_allocator]
 static ALLOCATOR: allocator::Tuned = mimalloc::MiMalloc;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn veba_go_style_flags_are_read_as_long_flags() {
+        let args = [
+            "event-router",
+            "-config",
+            "/etc/vmware-event-router/config",
+            "-log-level=debug",
+            "-log-json",
+            "-V",
+            "--config",
+            "x",
+        ];
+        let mapped: Vec<String> = super::veba_flags(args.iter().map(std::ffi::OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            mapped,
+            [
+                "event-router",
+                "--config",
+                "/etc/vmware-event-router/config",
+                "--log-level=debug",
+                "--log-json",
+                "-V",
+                "--config",
+                "x"
+            ]
+        );
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "event-router",
@@ -18,14 +52,10 @@ static ALLOCATOR: allocator::Tuned = mimalloc::MiMalloc;
     about = "Routes vCenter events as CloudEvents to Knative, AWS EventBridge and OpenFaaS"
 )]
 struct Cli {
-    /// RouterConfig YAML file.
-    #[arg(
-        long,
-        global = true,
-        env = "EVENT_ROUTER_CONFIG",
-        default_value = "/etc/event-router/config.yaml"
-    )]
-    config: PathBuf,
+    /// RouterConfig YAML file [default: /etc/event-router/config.yaml, or VEBA's
+    /// /etc/vmware-event-router/config when only that one exists].
+    #[arg(long, global = true, env = "EVENT_ROUTER_CONFIG")]
+    config: Option<PathBuf>,
     /// Log level: trace, debug, info, warn or error.
     #[arg(long, global = true, default_value = "info")]
     log_level: String,
@@ -85,6 +115,9 @@ fn dlq_replay(config: &std::path::Path, file: Option<&std::path::Path>, level: &
             return ExitCode::from(2);
         }
     };
+    for note in &cfg.notes {
+        tracing::info!("{note}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -102,8 +135,41 @@ fn dlq_replay(config: &std::path::Path, file: Option<&std::path::Path>, level: &
     }
 }
 
+/// VEBA's router is started with Go-style flags (`-config FILE -log-level info -log-json`, also
+/// `-config=FILE`, as Go's `flag` package reads them): they are taken as this binary's
+/// `--config`, `--log-level` and `--log-json`, so VEBA's chart and manifests start it unchanged.
+fn veba_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const GO_FLAGS: [&str; 3] = ["config", "log-level", "log-json"];
+    args.into_iter()
+        .map(|arg| {
+            let Some(text) = arg.to_str() else { return arg };
+            let Some(flag) = text.strip_prefix('-').filter(|f| !f.starts_with('-')) else {
+                return arg;
+            };
+            let name = flag.split_once('=').map_or(flag, |(n, _)| n);
+            if GO_FLAGS.contains(&name) {
+                format!("--{flag}").into()
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+/// The config file when none is named: this router's default, or VEBA's where only that exists.
+fn default_config() -> PathBuf {
+    const OURS: &str = "/etc/event-router/config.yaml";
+    const VEBA: &str = "/etc/vmware-event-router/config";
+    if !std::path::Path::new(OURS).exists() && std::path::Path::new(VEBA).exists() {
+        PathBuf::from(VEBA)
+    } else {
+        PathBuf::from(OURS)
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(veba_flags(std::env::args_os()));
+    let config = cli.config.clone().unwrap_or_else(default_config);
     match cli.command {
         Some(Command::Schema) => {
             println!(
@@ -113,9 +179,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::Validate) => {
-            return match RouterConfig::load(&cli.config) {
-                Ok(_) => {
-                    println!("{}: valid", cli.config.display());
+            return match RouterConfig::load(&config) {
+                Ok(cfg) => {
+                    for note in &cfg.notes {
+                        println!("note: {note}");
+                    }
+                    println!("{}: valid", config.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -126,20 +195,23 @@ fn main() -> ExitCode {
         }
         Some(Command::Dlq {
             command: DlqCommand::Replay { file },
-        }) => return dlq_replay(&cli.config, file.as_deref(), &cli.log_level),
+        }) => return dlq_replay(&config, file.as_deref(), &cli.log_level),
         None => {}
     }
     if let Err(e) = init_logging(&cli.log_level, cli.log_json) {
         eprintln!("{e}");
         return ExitCode::from(2);
     }
-    let cfg = match RouterConfig::load(&cli.config) {
+    let cfg = match RouterConfig::load(&config) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
+    for note in &cfg.notes {
+        tracing::info!("{note}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -147,7 +219,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(event_router::run::run(cfg, cli.config.clone())) {
+    match runtime.block_on(event_router::run::run(cfg, config.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -108,6 +108,7 @@ fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSe
         insecure: h.insecure_ssl,
         poll: Duration::from_secs(h.poll_interval_seconds.unwrap_or(1)),
         page_size: h.page_size.unwrap_or(100),
+        format: h.event_format,
     })
 }
 

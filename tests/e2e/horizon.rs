@@ -103,7 +103,8 @@ fn audit_events_stream_once_in_order_through_token_expiry_and_restarts() {
     add(&horizon, vec![audit(23, 30_000, "VLSI_USERLOGGEDIN_REST")]);
     let rec = sink.next(STEP).expect("event 23");
     let a = &rec["attributes"];
-    assert_eq!(a["type"], "com.vmware.horizon.vlsi_userloggedin_rest.v0");
+    // VEBA's router contract by default (what VEBA's Horizon Triggers filter on).
+    assert_eq!(a["type"], "com.vmware.event.router/horizon.vlsi_userloggedin_rest.v0");
     assert_eq!(a["subject"], "VLSI_USERLOGGEDIN_REST");
     assert_eq!(a["source"], horizon.url());
     assert_eq!(a["time"], "2026-11-30T10:00:30Z");

@@ -8,6 +8,8 @@ mod validate;
 
 use std::path::Path;
 
+use crate::redact;
+
 pub use model::*;
 pub use secret::Secret;
 pub use uri::{Uri, UrlObject};
@@ -36,12 +38,15 @@ impl RouterConfig {
         RouterConfig::from_yaml(&text, &path.display().to_string())
     }
 
-    /// Parses and validates YAML text; `origin` names it in errors.
+    /// Parses and validates YAML text; `origin` names it in errors. vCenter addresses are
+    /// normalised first (see [`normalise_vcenter_address`]); [`RouterConfig::notes`] says what
+    /// changed.
     pub fn from_yaml(text: &str, origin: &str) -> Result<RouterConfig, ConfigError> {
-        let cfg: RouterConfig = serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut cfg: RouterConfig = serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_string(),
             message: describe_parse_error(&e),
         })?;
+        cfg.normalise();
         let problems = validate::problems(&cfg);
         if problems.is_empty() {
             Ok(cfg)
@@ -53,11 +58,63 @@ impl RouterConfig {
         }
     }
 
+    fn normalise(&mut self) {
+        let mut notes = Vec::new();
+        let mut fix = |prefix: String, v: &mut VCenterConfig| {
+            if let Some(n) = normalise_vcenter_address(&v.address).filter(|n| *n != v.address) {
+                notes.push(format!(
+                    "{prefix}.address {:?} is used as {:?} (https and /sdk added, as govmomi and VEBA do)",
+                    redact::url_credentials(&v.address),
+                    redact::url_credentials(&n)
+                ));
+                v.address = n;
+            }
+        };
+        if let Some(p) = self.event_provider.as_mut() {
+            for (section, v) in [("vcenter", p.vcenter.as_mut()), ("vcsim", p.vcsim.as_mut())] {
+                if let Some(v) = v {
+                    fix(format!("eventProvider.{section}"), v);
+                }
+            }
+        }
+        for (i, p) in self.event_providers.iter_mut().enumerate() {
+            for (section, v) in [("vcenter", p.vcenter.as_mut()), ("vcsim", p.vcsim.as_mut())] {
+                if let Some(v) = v {
+                    fix(format!("eventProviders[{i}].{section}"), v);
+                }
+            }
+        }
+        self.notes = notes;
+    }
+
     /// The JSON Schema of the configuration file.
     pub fn json_schema() -> serde_json::Value {
         let schema = schemars::schema_for!(RouterConfig);
         serde_json::to_value(schema).unwrap_or_default()
     }
+}
+
+/// A vCenter address as govmomi's `soap.ParseURL` reads it (and so VEBA's chart and README
+/// allow): `https://` when no scheme is given, `/sdk` when the path is empty. `None` when it is
+/// not a URL even then (validation names the problem).
+pub fn normalise_vcenter_address(address: &str) -> Option<String> {
+    let trimmed = address.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("https://{trimmed}")
+    };
+    let mut url = url::Url::parse(&with_scheme).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    if url.path().is_empty() || url.path() == "/" {
+        url.set_path("/sdk");
+    }
+    Some(url.to_string())
 }
 
 fn describe_parse_error(e: &serde_norway::Error) -> String {

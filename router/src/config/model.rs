@@ -42,6 +42,10 @@ pub struct RouterConfig {
     /// are abandoned (default 10; abandoned events stay before the checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_seconds: Option<u64>,
+    /// What loading changed (not part of the file): vCenter addresses normalised.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -168,6 +172,11 @@ pub struct HorizonConfig {
     /// Extension: audit events per page (1..=1000, default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
+    /// Extension: the CloudEvent contract (`router`, VEBA's router: type
+    /// `com.vmware.event.router/horizon.<type>.v0`, time in whole seconds; or `tanzu-sources`,
+    /// HorizonSource: type `com.vmware.horizon.<type>.v0`, time in milliseconds).
+    #[serde(default)]
+    pub event_format: EventFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

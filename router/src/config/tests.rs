@@ -78,14 +78,14 @@ fn semantic_problems_are_all_reported_at_once() {
         .replace("bindAddress: \"0.0.0.0:8082\"", "bindAddress: \"localhost\"")
         .replace(
             "address: https://my-vcenter01.domain.local/sdk",
-            "address: my-vcenter01",
+            "address: \"my vcenter01\"",
         );
     let err = RouterConfig::from_yaml(&text, "c.yaml").unwrap_err().to_string();
     for expected in [
         "apiVersion is \"v2\": it must be \"event-router.vmware.com/v1alpha1\"",
         "eventProvider.vcenter.auth.basicAuth.password is empty",
         "metricsProvider.default.bindAddress \"localhost\" is not IP:port",
-        "eventProvider.vcenter.address \"my-vcenter01\" is not a URL",
+        "eventProvider.vcenter.address \"my vcenter01\" is not a URL",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
@@ -178,11 +178,11 @@ fn list_form_problems_name_the_entry() {
     let text = LISTS
         .replace("name: vc-02", "name: vc-01")
         .replace("prefix: prod-}", "prefix: 7}")
-        .replace("address: https://vc02.corp.local/sdk", "address: vc02");
+        .replace("address: https://vc02.corp.local/sdk", "address: \"ftp://vc02\"");
     let err = RouterConfig::from_yaml(&text, "c").unwrap_err().to_string();
     for want in [
         "eventProviders[1].name \"vc-01\" is also the name of eventProviders[0]: give each a unique name",
-        "eventProviders[1].vcenter.address \"vc02\"",
+        "eventProviders[1].vcenter.address \"ftp://vc02\"",
         "eventProcessors[1].filter.pattern: event pattern data.Vm.Name: ",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
@@ -240,4 +240,41 @@ fn eventbridge_rules_are_checked_one_by_one() {
         "{err}"
     );
     assert!(err.contains("maxRequestBytes is 10"), "{err}");
+}
+
+#[test]
+fn vcenter_addresses_are_normalised_as_govmomi_reads_them() {
+    for (given, used) in [
+        ("vcenter.corp.local", "https://vcenter.corp.local/sdk"),
+        ("https://vcenter.corp.local", "https://vcenter.corp.local/sdk"),
+        ("https://vcenter.corp.local/", "https://vcenter.corp.local/sdk"),
+        ("10.0.0.5:8989", "https://10.0.0.5:8989/sdk"),
+        ("http://127.0.0.1:8989/sdk", "http://127.0.0.1:8989/sdk"),
+        ("https://vc/custom", "https://vc/custom"),
+    ] {
+        assert_eq!(normalise_vcenter_address(given).as_deref(), Some(used), "{given}");
+    }
+    for bad in ["", "ftp://vc/sdk", "https://", "vc .corp"] {
+        assert_eq!(normalise_vcenter_address(bad), None, "{bad:?}");
+    }
+    let text = with(
+        "address: https://my-vcenter01.domain.local/sdk",
+        "address: vcenter.corp.local",
+    );
+    let cfg = RouterConfig::from_yaml(&text, "t").unwrap();
+    let (_, p) = &cfg.providers()[0];
+    assert_eq!(p.vcenter.as_ref().unwrap().address, "https://vcenter.corp.local/sdk");
+    assert_eq!(
+        cfg.notes,
+        ["eventProvider.vcenter.address \"vcenter.corp.local\" is used as \"https://vcenter.corp.local/sdk\" (https and /sdk added, as govmomi and VEBA do)"]
+    );
+    let bad = with(
+        "address: https://my-vcenter01.domain.local/sdk",
+        "address: \"ftp://vc\"",
+    );
+    let e = RouterConfig::from_yaml(&bad, "t").unwrap_err().to_string();
+    assert!(
+        e.contains("eventProvider.vcenter.address \"ftp://vc\" must be an http:// or https:// URL"),
+        "{e}"
+    );
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use super::process;
 use super::stats::{ComponentStats, Health};
 use crate::config::Secret;
 use crate::http_auth;
@@ -43,7 +44,8 @@ fn unauthorized() -> Response {
     http_auth::challenge("event-router")
 }
 
-/// The /stats document: VEBA's `vmware.event.router.stats` map keyed by component type.
+/// The /stats document: VEBA's expvar keys (`cmdline`, `memstats`, `system.*`, and the
+/// `vmware.event.router.stats` map keyed by component type) and this router's additions.
 pub fn stats_json(state: &MetricsState) -> serde_json::Value {
     let mut comps = serde_json::Map::new();
     for c in &state.components {
@@ -70,10 +72,19 @@ pub fn stats_json(state: &MetricsState) -> serde_json::Value {
         };
         comps.insert(key, v);
     }
+    // VEBA's expvar keys (flat, as dashboards and scripts read them), then this router's
+    // additions (`system` nested, with the version).
+    let uptime = state.started.elapsed().as_secs();
+    let (l1, l5, l15) = process::load_average().unwrap_or((0.0, 0.0, 0.0));
     serde_json::json!({
         "cmdline": std::env::args().collect::<Vec<_>>(),
+        "memstats": process::memstats(),
+        "system.allLoad": {"Load1": l1, "Load5": l5, "Load15": l15},
+        "system.lastLoad": l1,
+        "system.numberOfSeconds": uptime,
+        "system.programName": std::env::args().next().unwrap_or_else(|| "event-router".into()),
         "system": {
-            "numberOfSeconds": state.started.elapsed().as_secs(),
+            "numberOfSeconds": uptime,
             "programName": "event-router",
             "version": env!("CARGO_PKG_VERSION"),
         },
@@ -219,6 +230,18 @@ mod tests {
         assert_eq!(s["vcenter"]["type"], "EventProvider");
         assert_eq!(s["vcenter"]["events_total"], 1);
         assert_eq!(s["knative"]["invocations"]["VmPoweredOnEvent"]["SuccessCount"], 1);
+        // VEBA's expvar keys, flat, with Go's types.
+        assert!(v["system.numberOfSeconds"].is_u64(), "{v}");
+        assert!(v["system.programName"].is_string(), "{v}");
+        assert!(v["system.lastLoad"].is_f64(), "{v}");
+        for k in ["Load1", "Load5", "Load15"] {
+            assert!(v["system.allLoad"][k].is_f64(), "{v}");
+        }
+        for k in ["Alloc", "HeapAlloc", "HeapInuse", "Sys"] {
+            assert!(v["memstats"][k].as_u64().is_some_and(|n| n > 0), "{k}: {v}");
+        }
+        assert!(v["cmdline"].is_array());
+        assert_eq!(v["system"]["programName"], "event-router", "the addition stays");
     }
 
     #[test]

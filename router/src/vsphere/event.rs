@@ -1,8 +1,11 @@
 //! A vSphere event read from SOAP, and its JSON form with govmomi's field names.
 //!
-//! Every field the type declares appears in the JSON (absent ones as Go's zero value: `null`
-//! for optional objects, references, booleans and times, `""` for strings, `0` for numbers,
-//! `null` for arrays), in declaration order with inherited fields first. Fields the type
+//! Every field the type declares appears in the JSON (absent ones as govmomi's Go zero value:
+//! an optional field is a pointer in govmomi (`*int32`, `*bool`, `*time.Time`, `*Type`), so it
+//! is `null` whatever its kind, strings excepted (govmomi's optional strings are plain
+//! `string`: `""`); a required one is `""`, `0`, `false`, the zero time or an empty reference;
+//! arrays are `null`), in declaration order with inherited fields first. The `opt` flag of the
+//! type table decides, so every optional field of every type follows the same rule. Fields the type
 //! table does not know (a newer vCenter) are kept, so nothing the server sent is lost.
 
 use serde_json::{Map, Number, Value};
@@ -153,8 +156,8 @@ fn field_value(el: &mut Element, field: &FieldDef, table: &TypeTable, depth: usi
 fn zero_value(field: &FieldDef) -> Value {
     match (&field.kind, field.optional) {
         (Kind::String | Kind::Enum | Kind::Binary, _) => Value::String(String::new()),
-        (Kind::Int, _) => Value::from(0),
-        (Kind::Float, _) => Value::from(0.0),
+        (Kind::Int, false) => Value::from(0),
+        (Kind::Float, false) => Value::from(0.0),
         (Kind::Bool, false) => Value::Bool(false),
         (Kind::DateTime, false) => Value::String("0001-01-01T00:00:00Z".into()),
         (Kind::MoRef, false) => moref("", ""),

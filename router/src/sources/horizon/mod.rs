@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 
 pub use client::{Credentials, HorizonClient, HorizonError};
 
+use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
 use crate::sources::{backoff, ProblemLog};
@@ -31,6 +32,8 @@ pub struct HorizonSettings {
     pub insecure: bool,
     pub poll: Duration,
     pub page_size: u32,
+    /// The CloudEvent contract.
+    pub format: EventFormat,
 }
 
 /// How far back each poll looks again, for events Horizon records with an earlier time than
@@ -70,22 +73,32 @@ fn id_time(ev: &Value) -> Option<(i64, i64)> {
     Some((ev["id"].as_i64()?, ev["time"].as_i64()?))
 }
 
-/// The CloudEvent for one audit event: type `com.vmware.horizon.<type lowercased>.v0` (as
-/// Tanzu Sources' HorizonSource), id = the event id, subject = the Horizon event type.
-pub fn to_cloudevent(ev: &Value, source: &str) -> Result<Event, String> {
+/// The CloudEvent for one audit event, id = the event id, subject = the Horizon event type:
+/// - router contract (VEBA's router, internal/provider/horizon/horizon.go): type
+///   `com.vmware.event.router/horizon.<type lowercased>.v0`, time in whole seconds;
+/// - tanzu-sources contract (HorizonSource): type `com.vmware.horizon.<type lowercased>.v0`,
+///   time in milliseconds.
+pub fn to_cloudevent(ev: &Value, source: &str, format: EventFormat) -> Result<Event, String> {
     let (id, time) = id_time(ev).ok_or("audit event without a numeric id and time")?;
     let kind = ev["type"]
         .as_str()
         .filter(|t| !t.is_empty())
         .ok_or("audit event without a type")?;
+    let (ty, millis) = match format {
+        EventFormat::Router => (
+            format!("com.vmware.event.router/horizon.{}.v0", kind.to_ascii_lowercase()),
+            time.div_euclid(1000) * 1000,
+        ),
+        EventFormat::TanzuSources => (format!("com.vmware.horizon.{}.v0", kind.to_ascii_lowercase()), time),
+    };
     let when = Utc
-        .timestamp_millis_opt(time)
+        .timestamp_millis_opt(millis)
         .single()
         .ok_or_else(|| format!("audit event {id}: time {time} is out of range"))?;
     EventBuilderV10::new()
         .id(id.to_string())
         .source(source)
-        .ty(format!("com.vmware.horizon.{}.v0", kind.to_ascii_lowercase()))
+        .ty(ty)
         .subject(kind)
         .time(when)
         .data("application/json", ev.clone())
@@ -208,7 +221,7 @@ impl HorizonSource {
             }
             m.advance(time, id);
             self.stats.event();
-            match to_cloudevent(&ev, source) {
+            match to_cloudevent(&ev, source, self.settings.format) {
                 Ok(ce) => {
                     let queued = fanout.dispatch(ce).await;
                     debug!(event_id = id, processors = queued.matched(), "queued");
@@ -230,17 +243,35 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn audit_event_becomes_vebas_router_cloudevent_by_default() {
+        let ev = json!({"id": 1234, "time": 1796032800123i64, "type": "VLSI_USERLOGIN_REST_FAILED"});
+        let ce = to_cloudevent(&ev, "https://horizon.corp.local", EventFormat::Router).unwrap();
+        // What VEBA's kn-ps-horizon-login-slack Trigger filters on.
+        assert_eq!(ce.ty(), "com.vmware.event.router/horizon.vlsi_userlogin_rest_failed.v0");
+        assert_eq!(
+            ce.time().unwrap().to_rfc3339(),
+            "2026-11-30T10:00:00+00:00",
+            "whole seconds"
+        );
+        assert_eq!(ce.source().as_str(), "https://horizon.corp.local");
+    }
+
+    #[test]
     fn audit_event_becomes_a_tanzu_style_cloudevent() {
         let ev = json!({"id": 1234, "time": 1796032800000i64, "type": "VLSI_USERLOGGEDIN_REST", "message": "User CORP\\\\bob has logged in", "severity": "AUDIT_SUCCESS", "module": "Vlsi"});
-        let ce = to_cloudevent(&ev, "https://horizon.corp.local").unwrap();
+        let ce = to_cloudevent(&ev, "https://horizon.corp.local", EventFormat::TanzuSources).unwrap();
         assert_eq!(ce.id(), "1234");
         assert_eq!(ce.ty(), "com.vmware.horizon.vlsi_userloggedin_rest.v0");
         assert_eq!(ce.subject(), Some("VLSI_USERLOGGEDIN_REST"));
         assert_eq!(ce.source().as_str(), "https://horizon.corp.local");
         assert_eq!(ce.time().unwrap().to_rfc3339(), "2026-11-30T10:00:00+00:00");
         assert_eq!(ce.data(), Some(&cloudevents::Data::Json(ev)));
-        assert!(to_cloudevent(&json!({"id": 1, "time": 2}), "s").is_err(), "no type");
-        assert!(to_cloudevent(&json!({"id": "x", "time": 2, "type": "T"}), "s").is_err());
+        let tanzu = EventFormat::TanzuSources;
+        assert!(
+            to_cloudevent(&json!({"id": 1, "time": 2}), "s", tanzu).is_err(),
+            "no type"
+        );
+        assert!(to_cloudevent(&json!({"id": "x", "time": 2, "type": "T"}), "s", tanzu).is_err());
     }
 
     #[test]

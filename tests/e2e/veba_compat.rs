@@ -1,0 +1,145 @@
+//! Coming from VEBA (issue 16): the router started the way VEBA's Helm chart starts its router
+//! (`args: ["-config", FILE, "-log-level", "info", "-log-json"]`, chart/templates/
+//! 400_deployment.yaml, written afresh), with a VEBA config whose vCenter address has neither
+//! `https://` nor `/sdk` (VEBA's chart and README allow that: govmomi adds them), streams from
+//! vcsim, and its /stats carries VEBA's expvar keys.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::{free_port, http_get, output_text, router_bin, CeReceiver, TempDir, Vcsim};
+use serde_json::Value;
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn veba_config(vc: &Vcsim, sink: &CeReceiver, metrics: u16) -> String {
+    // VEBA's address form: host:port only.
+    let host = vc
+        .sdk_url()
+        .trim_start_matches("https://")
+        .trim_end_matches("/sdk")
+        .to_string();
+    format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: router-config-knative
+eventProvider:
+  type: vcenter
+  name: veba-demo-vc-01
+  vcenter:
+    address: {host}
+    insecureSSL: true
+    checkpoint: false
+    auth:
+      type: basic_auth
+      basicAuth:
+        username: user
+        password: pass
+eventProcessor:
+  type: knative
+  name: veba-demo-knative
+  knative:
+    insecureSSL: false
+    encoding: binary
+    destination:
+      uri: {}
+metricsProvider:
+  type: default
+  name: veba-demo-metrics
+  default:
+    bindAddress: 127.0.0.1:{metrics}
+",
+        sink.url()
+    )
+}
+
+#[test]
+fn vebas_chart_args_and_address_form_start_the_router_and_stats_keep_vebas_keys() {
+    let vc = Vcsim::start(&[]);
+    let sink = CeReceiver::start(&[]);
+    let dir = TempDir::new("veba-compat");
+    let metrics = free_port();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, veba_config(&vc, &sink, metrics)).unwrap();
+
+    // `validate` says what it normalised.
+    let out = Command::new(router_bin())
+        .args(["-config", cfg.to_str().unwrap(), "validate"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("is used as \"https://127.0.0.1:")
+            && output_text(&out).contains("/sdk\" (https and /sdk added"),
+        "{}",
+        output_text(&out)
+    );
+
+    // The chart's args, verbatim in form.
+    let log = std::fs::File::create(dir.path().join("router.log")).unwrap();
+    let _router = Running(
+        Command::new(router_bin())
+            .args(["-config", cfg.to_str().unwrap(), "-log-level", "info", "-log-json"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(http_get(metrics, "/readyz"), Some((200, _))) {
+        assert!(
+            Instant::now() < deadline,
+            "not ready: {}",
+            std::fs::read_to_string(dir.path().join("router.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    let got = sink.until("VmPoweredOffEvent", Duration::from_secs(10));
+    assert_eq!(
+        got.last().unwrap()["attributes"]["type"],
+        "com.vmware.event.router/event"
+    );
+    let log = std::fs::read_to_string(dir.path().join("router.log")).unwrap();
+    assert!(
+        log.lines().all(|l| l.starts_with('{')),
+        "-log-json gives JSON lines:\n{log}"
+    );
+
+    // VEBA's expvar keys, flat (read once the sink's answer was counted).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stats: Value = loop {
+        let (_, body) = http_get(metrics, "/stats").unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let counted = !v["vmware.event.router.stats"]["knative"]["invocations"]["VmPoweredOffEvent"].is_null();
+        if counted || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for key in [
+        "system.numberOfSeconds",
+        "system.programName",
+        "system.lastLoad",
+        "system.allLoad",
+        "memstats",
+        "cmdline",
+    ] {
+        assert!(!stats[key].is_null(), "{key} missing: {stats}");
+    }
+    assert!(stats["system.allLoad"]["Load1"].is_f64(), "{stats}");
+    assert!(stats["memstats"]["Sys"].as_u64().is_some_and(|n| n > 0), "{stats}");
+    assert_eq!(stats["vmware.event.router.stats"]["vcenter"]["type"], "EventProvider");
+    assert_eq!(
+        stats["vmware.event.router.stats"]["knative"]["invocations"]["VmPoweredOffEvent"]["SuccessCount"],
+        1
+    );
+}
