@@ -11,4 +11,5 @@ pub mod render;
 pub mod source;
 pub mod tls;
 pub mod validate;
+pub mod veba_keys;
 pub mod write;

@@ -94,8 +94,24 @@ impl OvfEnv {
     }
 
     /// The value of `key`, or the schema's default when absent; surrounding whitespace is
-    /// trimmed except for passwords.
+    /// trimmed except for passwords. Where `key` is left at its default and VEBA v0.7's key for
+    /// the same setting is set (see `veba_keys`), that one's value.
     pub fn get(&self, key: &str) -> String {
+        let own = self.raw(key);
+        if let Some(alias) = crate::veba_keys::for_ours(key) {
+            let default = ovf::property(key).map(|p| p.default).unwrap_or_default();
+            let veba = self.raw(alias.veba);
+            if (own.is_empty() || own == default) && !veba.is_empty() {
+                if let Some(v) = (alias.map)(&veba) {
+                    return v;
+                }
+            }
+        }
+        own
+    }
+
+    /// The value of `key` as given (or its default), without VEBA's keys.
+    pub fn raw(&self, key: &str) -> String {
         let prop = ovf::property(key);
         let raw = self
             .values

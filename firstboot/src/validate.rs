@@ -224,6 +224,32 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
         ("webhook_username", "webhook_password"),
         "webhook user name and password go together",
     );
+    if on("webhook") {
+        // VEBA required credentials for its webhook; an open endpoint is not a default.
+        need(
+            &mut out,
+            "the webhook is enabled",
+            &["webhook_username", "webhook_password"],
+        );
+    }
+    veba_keys(env, &mut out);
+    if set("knative_host") {
+        if env.get("processor") != "knative" {
+            out.push(problem(
+                "knative_host",
+                "is an external Knative broker: the Event Processor must be knative",
+            ));
+        }
+        if !matches!(
+            env.get("knative_scheme").to_ascii_lowercase().as_str(),
+            "http" | "https"
+        ) {
+            out.push(problem("knative_scheme", "must be HTTP or HTTPS"));
+        }
+        if !env.get("knative_path").is_empty() && !env.get("knative_path").starts_with('/') {
+            out.push(problem("knative_path", "must start with / (e.g. /default/default)"));
+        }
+    }
     together(
         &mut out,
         ("custom_tls_private_key", "custom_tls_ca_cert"),
@@ -241,6 +267,32 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
     custom_tls(env, &mut out);
     networks(env, &mut out);
     out
+}
+
+/// VEBA v0.7's keys: a value VEBA allowed, and no conflict with the appliance's own key.
+fn veba_keys(env: &OvfEnv, out: &mut Vec<Problem>) {
+    for k in crate::veba_keys::VEBA_KEYS {
+        let veba = env.raw(k.veba);
+        if veba.is_empty() {
+            continue;
+        }
+        let Some(mapped) = (k.map)(&veba) else {
+            out.push(problem(
+                k.veba,
+                "is not one of VEBA's values: Knative, OpenFaaS or AWS EventBridge",
+            ));
+            continue;
+        };
+        let own = env.raw(k.ours);
+        let default = ovf::property(k.ours).map(|p| p.default).unwrap_or_default();
+        if !own.is_empty() && own != default && own != mapped {
+            let label = ovf::property(k.ours).map(|p| p.label).unwrap_or(k.ours);
+            out.push(problem(
+                k.veba,
+                format!("conflicts with {label} (guestinfo.{}): set only one of them", k.ours),
+            ));
+        }
+    }
 }
 
 /// Valid settings that do not (yet) do everything they say; shown, never fatal.
@@ -435,6 +487,62 @@ mod tests {
         assert!(
             m.iter()
                 .any(|l| l.contains("TLS Private Key (Base64 PEM) (guestinfo.custom_tls_private_key)")),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn vebas_v07_keys_stand_in_for_ours_and_bad_ones_are_named() {
+        let e = env(&[
+            ("event_processor_type", "AWS EventBridge"),
+            ("aws_eb_region", "us-east-1"),
+            ("aws_eb_arn", "arn:aws:events:us-east-1:123456789012:rule/r"),
+        ]);
+        assert_eq!(e.get("processor"), "aws_event_bridge");
+        assert_eq!(e.get("eventbridge_region"), "us-east-1");
+        assert!(messages(&e).is_empty(), "{:?}", messages(&e));
+
+        let m = messages(&env(&[("event_processor_type", "Kafka")]));
+        assert_eq!(
+            m,
+            ["Event Processor (VEBA v0.7) (guestinfo.event_processor_type): is not one of VEBA's values: Knative, OpenFaaS or AWS EventBridge"]
+        );
+        let m = messages(&env(&[
+            ("processor", "openfaas"),
+            ("openfaas_address", "http://gw:8080"),
+            ("openfaas_password", "x"),
+            ("event_processor_type", "Knative"),
+        ]));
+        assert!(
+            m.iter().any(|l| l
+                .contains("(guestinfo.event_processor_type): conflicts with Event Processor (guestinfo.processor)")),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn the_webhook_needs_credentials_and_an_external_broker_needs_knative() {
+        let m = messages(&env(&[("webhook", "true")]));
+        assert_eq!(
+            m,
+            [
+                "Webhook Username (guestinfo.webhook_username): is required when the webhook is enabled",
+                "Webhook Password (guestinfo.webhook_password): is required when the webhook is enabled",
+            ]
+        );
+        let m = messages(&env(&[
+            ("knative_host", "broker:8080"),
+            ("knative_scheme", "ftp"),
+            ("knative_path", "x"),
+        ]));
+        assert!(
+            m.iter()
+                .any(|l| l.contains("(guestinfo.knative_scheme): must be HTTP or HTTPS")),
+            "{m:?}"
+        );
+        assert!(
+            m.iter()
+                .any(|l| l.contains("(guestinfo.knative_path): must start with /")),
             "{m:?}"
         );
     }

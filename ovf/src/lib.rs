@@ -140,6 +140,7 @@ const WEBHOOK: &str = "Webhook (optional)";
 const TLS: &str = "Custom TLS Certificate (optional)";
 const SYSLOG: &str = "Syslog Forwarding (optional)";
 const ADV: &str = "zAdvanced";
+const VEBA07: &str = "zVEBA v0.7 keys (optional)";
 
 /// Every property, in the order the vSphere Client shows them.
 pub const PROPERTIES: &[Property] = &[
@@ -318,6 +319,17 @@ pub const PROPERTIES: &[Property] = &[
         "10",
         "Checkpoint Period (s)",
         "How often the stream position is saved.",
+    ),
+    choice(
+        p(
+            PROC,
+            "event_format",
+            Kind::Choice,
+            "router",
+            "CloudEvent Format",
+            "router (default): VEBA's event router contract, type com.vmware.event.router/event with the event name as subject (VEBA v0.7 functions). tanzu-sources: type com.vmware.vsphere.<Event>.v0 with eventclass (VEBA v0.8 and Tanzu Sources functions).",
+        ),
+        &["router", "tanzu-sources"],
     ),
     choice(
         p(
@@ -535,6 +547,86 @@ pub const PROPERTIES: &[Property] = &[
         "10.43.0.0/16",
         "Service Network CIDR",
         "Must not overlap the pod network or the appliance's network.",
+    ),
+    p(
+        VEBA07,
+        "event_processor_type",
+        Kind::Text,
+        "",
+        "Event Processor (VEBA v0.7)",
+        "VEBA v0.7's key for Event Processor: Knative, OpenFaaS or AWS EventBridge. Leave empty and use Event Processor.",
+    ),
+    p(
+        VEBA07,
+        "knative_host",
+        Kind::HostPort,
+        "",
+        "External Knative Broker Host (VEBA v0.7)",
+        "Send events to a Knative broker outside the appliance, e.g. mybroker.corp.local:8080 (with the scheme and path below).",
+    ),
+    p(
+        VEBA07,
+        "knative_scheme",
+        Kind::Text,
+        "HTTP",
+        "External Knative Broker Scheme (VEBA v0.7)",
+        "HTTP or HTTPS.",
+    ),
+    p(
+        VEBA07,
+        "knative_path",
+        Kind::Text,
+        "",
+        "External Knative Broker Path (VEBA v0.7)",
+        "e.g. /default/default.",
+    ),
+    p(
+        VEBA07,
+        "knative_disable_tls_verification",
+        Kind::Bool,
+        "false",
+        "Disable External Knative Broker TLS Verification (VEBA v0.7)",
+        "Accept any certificate of the external broker (lab use only).",
+    ),
+    p(
+        VEBA07,
+        "aws_eb_access_key",
+        Kind::Text,
+        "",
+        "AWS Access Key ID (VEBA v0.7)",
+        "VEBA v0.7's key for AWS Access Key ID.",
+    ),
+    p(
+        VEBA07,
+        "aws_eb_access_secret",
+        Kind::Password,
+        "",
+        "AWS Secret Access Key (VEBA v0.7)",
+        "VEBA v0.7's key for AWS Secret Access Key.",
+    ),
+    p(
+        VEBA07,
+        "aws_eb_event_bus",
+        Kind::Text,
+        "",
+        "AWS EventBridge Event Bus (VEBA v0.7)",
+        "VEBA v0.7's key for the EventBridge event bus.",
+    ),
+    p(
+        VEBA07,
+        "aws_eb_region",
+        Kind::AwsRegion,
+        "",
+        "AWS Region (VEBA v0.7)",
+        "VEBA v0.7's key for the AWS region.",
+    ),
+    p(
+        VEBA07,
+        "aws_eb_arn",
+        Kind::RuleArns,
+        "",
+        "AWS EventBridge Rule ARN (VEBA v0.7)",
+        "VEBA v0.7's key for the EventBridge rule ARN.",
     ),
 ];
 

@@ -74,7 +74,14 @@ fn files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-const SAMPLES: &[&str] = &["static-knative", "dhcp-eventbridge", "proxy-credentials", "custom-tls"];
+const SAMPLES: &[&str] = &[
+    "static-knative",
+    "dhcp-eventbridge",
+    "proxy-credentials",
+    "custom-tls",
+    "veba-v07-keys",
+    "horizon-webhook",
+];
 
 /// Copies a sample's seed (its /etc/shadow, and the certificate a self-signed sample reuses)
 /// into `root`, with the modes the appliance has.

@@ -74,6 +74,9 @@ fn a_vapp_deployed_into_vcsim_configures_a_router_that_streams_its_events() {
         ("guestinfo.vcenter_username", user.as_str()),
         ("guestinfo.vcenter_password", pass.as_str()),
         ("guestinfo.vcenter_disable_tls_verification", "True"),
+        ("guestinfo.webhook", "True"),
+        ("guestinfo.webhook_username", "hook"),
+        ("guestinfo.webhook_password", "Hook-Pass1"),
     ];
     let keys = vcsim.import("import.ovf", ovf, work.path(), |key| {
         values.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
@@ -124,10 +127,17 @@ fn a_vapp_deployed_into_vcsim_configures_a_router_that_streams_its_events() {
     std::fs::write(sa.path().join("token"), "t").unwrap();
     // The appliance binds the metrics port on all interfaces inside its pod; here, loopback.
     let port = free_port();
-    let config = config.replace(
-        "bindAddress: \"0.0.0.0:8082\"",
-        &format!("bindAddress: \"127.0.0.1:{port}\""),
-    );
+    let hook = free_port();
+    let config = config
+        .replace(
+            "bindAddress: \"0.0.0.0:8082\"",
+            &format!("bindAddress: \"127.0.0.1:{port}\""),
+        )
+        .replace(
+            "bindAddress: \"0.0.0.0:8080\"",
+            &format!("bindAddress: \"127.0.0.1:{hook}\""),
+        );
+    assert!(config.contains("eventProviders:\n  - type: vcenter"), "{config}");
     let api_port = api.to_string();
     let router = Router::start_env(
         &config,
@@ -145,4 +155,27 @@ fn a_vapp_deployed_into_vcsim_configures_a_router_that_streams_its_events() {
     let events = sink.until("VmPoweredOnEvent", Duration::from_secs(5));
     let last = events.last().unwrap();
     assert_eq!(last["data"]["Vm"]["Name"], "veba", "{last:#}");
+
+    // The same config takes CloudEvents on VEBA's webhook path with the vApp's credentials.
+    let out = Command::new(e2e::tool(".tools/venv/bin/python"))
+        .arg(e2e::repo_root().join("tests/peers/ce_send.py"))
+        .args([
+            "--url",
+            &format!("http://127.0.0.1:{hook}/webhook"),
+            "--mode",
+            "binary",
+            "--user",
+            "hook",
+            "--password",
+            "Hook-Pass1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", e2e::output_text(&out));
+    let answer: Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(answer["status"], 200, "{answer}");
+    let rec = sink
+        .next(Duration::from_secs(5))
+        .expect("the webhook's event at the sink");
+    assert_eq!(rec["attributes"]["source"], "urn:e2e:webhook", "{rec}");
 }

@@ -174,10 +174,16 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
                     render::CONFIG_HASH_ANNOTATION,
                     opts.router_timeout,
                 )
-                .map(|d| ((), d))
+                .map(|d| {
+                    let from = render::router::provider_names(&env).join(", ");
+                    ((), format!("{d} (events from: {from})"))
+                })
             })?;
         }
-        None => log.skip("router", "no vCenter Server property: the router is not deployed"),
+        None => log.skip(
+            "router",
+            "no vCenter Server, Horizon or Webhook property: the router is not deployed",
+        ),
     }
     if render::on(&env, "debug") {
         log.skip("clear", "debug is on: guestinfo.ovfEnv is kept");

@@ -16,10 +16,26 @@ pub(super) fn issue(env: &OvfEnv, material: &Material) -> String {
     } else {
         "disabled (set Enable SSH in the vApp options, then power-cycle)".to_string()
     };
-    let router = if env.get("vcenter_server").is_empty() {
-        "not configured (no vCenter Server property)".to_string()
+    let sources = super::router::provider_names(env);
+    let router = if sources.is_empty() {
+        "not configured (no vCenter Server, Horizon or Webhook property)".to_string()
     } else {
-        format!("{} -> {}", env.get("vcenter_server"), env.get("processor"))
+        let mut from = Vec::new();
+        if !env.get("vcenter_server").is_empty() {
+            from.push(format!("vCenter {}", env.get("vcenter_server")));
+        }
+        if on(env, "horizon") {
+            from.push(format!("Horizon {}", env.get("horizon_server")));
+        }
+        if on(env, "webhook") {
+            from.push("webhook".to_string());
+        }
+        format!("{} -> {}", from.join(", "), env.get("processor"))
+    };
+    let webhook = if on(env, "webhook") {
+        format!("  Webhook:       https://{fqdn}/webhook  (CloudEvents, basic auth)\n")
+    } else {
+        String::new()
     };
     format!(
         "
@@ -28,7 +44,7 @@ Event Broker Appliance ({fqdn}, {addr})
   Events:        {router}
   Router stats:  https://{fqdn}/stats     (TLS: {cert} certificate)
   Metrics:       https://{fqdn}/metrics
-  SSH:           {ssh}
+{webhook}  SSH:           {ssh}
 
   Troubleshooting, as root:
     firstboot status                                  the last first-boot run, step by step

@@ -148,9 +148,37 @@ data:
 pub const INGRESS_CLASS: &str = "contour-external";
 
 /// Contour's HTTPProxy that publishes the router's /stats and /metrics on the appliance's FQDN
-/// over HTTPS (the appliance-tls certificate; the router's own basic auth protects them), and
-/// /readyz (no auth, no secrets: whether every source is streaming, for monitors).
-pub(super) fn ingress(fqdn: &str) -> String {
+/// over HTTPS (the appliance-tls certificate; the router's own basic auth protects them),
+/// /readyz (no auth, no secrets: whether every source is streaming, for monitors), VEBA v0.7's
+/// per-provider stats paths (`/stats/vcenter`, `/stats/horizon`, `/stats/webhook`, each the
+/// whole /stats document), and with the webhook on, VEBA's `/webhook` to the router's webhook.
+pub(super) fn ingress(fqdn: &str, webhook: bool) -> String {
+    let route = |condition: &str, port: u16, rewrite: Option<&str>| {
+        let mut r = format!("    - conditions:\n        - {condition}\n");
+        if let Some(to) = rewrite {
+            r.push_str(&format!(
+                "      pathRewritePolicy:\n        replacePrefix:\n          - replacement: {to}\n"
+            ));
+        }
+        r.push_str(&format!(
+            "      services:\n        - name: event-router\n          port: {port}\n"
+        ));
+        r
+    };
+    let mut routes = String::new();
+    routes.push_str(&route("prefix: /stats", 8082, None));
+    routes.push_str(&route("prefix: /metrics", 8082, None));
+    routes.push_str(&route("exact: /readyz", 8082, None));
+    for provider in ["vcenter", "horizon", "webhook"] {
+        routes.push_str(&route(&format!("prefix: /stats/{provider}"), 8082, Some("/stats")));
+    }
+    if webhook {
+        routes.push_str(&route(
+            &format!("prefix: {}", super::router::WEBHOOK_PATH),
+            super::router::WEBHOOK_PORT,
+            None,
+        ));
+    }
     format!(
         "{HEADER}apiVersion: projectcontour.io/v1
 kind: HTTPProxy
@@ -165,22 +193,7 @@ spec:
       secretName: appliance-tls
       minimumProtocolVersion: \"1.2\"
   routes:
-    - conditions:
-        - prefix: /stats
-      services:
-        - name: event-router
-          port: 8082
-    - conditions:
-        - prefix: /metrics
-      services:
-        - name: event-router
-          port: 8082
-    - conditions:
-        - exact: /readyz
-      services:
-        - name: event-router
-          port: 8082
-",
+{routes}",
         q(fqdn)
     )
 }

@@ -6,7 +6,7 @@ mod banner;
 mod k3s;
 mod manifests;
 mod proxy;
-mod router;
+pub mod router;
 mod system;
 
 use std::collections::BTreeMap;
@@ -119,7 +119,7 @@ pub fn render(env: &OvfEnv, material: &Material) -> Plan {
             &mut t,
             &format!("{K3S_MANIFESTS}/event-router-ingress.yaml"),
             0o600,
-            manifests::ingress(&fqdn),
+            manifests::ingress(&fqdn, env.get("webhook").eq_ignore_ascii_case("true")),
         );
         file(&mut t, ROUTER_CONFIG, 0o600, cfg);
         router_config_hash = Some(hash);

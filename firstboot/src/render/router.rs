@@ -1,6 +1,8 @@
-//! The router's RouterConfig, from the vSphere and Event Processor properties.
+//! The router's RouterConfig, from the vSphere, Horizon, Webhook and Event Processor properties:
+//! one provider in VEBA's `eventProvider` form, several as `eventProviders`.
 
 use super::{q, words};
+use crate::apply::CHECKPOINTS;
 use crate::ovfenv::OvfEnv;
 
 /// A seconds property, its schema default when left empty.
@@ -13,26 +15,21 @@ fn seconds(env: &OvfEnv, key: &str) -> String {
     }
 }
 
-/// The router's RouterConfig; `None` when no vCenter is configured.
-pub fn router_config(env: &OvfEnv) -> Option<String> {
+/// The vCenter provider block (two-space indent), when a vCenter Server is set.
+fn vcenter(env: &OvfEnv) -> Option<String> {
     let server = env.get("vcenter_server");
     if server.is_empty() {
         return None;
     }
     let insecure = env.get("vcenter_disable_tls_verification").eq_ignore_ascii_case("true");
     let mut s = format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: appliance
-eventProvider:
-  type: vcenter
+        "  type: vcenter
   name: vcenter
   vcenter:
     address: {}
     insecureSSL: {insecure}
     checkpoint: true
-    checkpointDir: /var/lib/event-router/checkpoints
+    checkpointDir: {CHECKPOINTS}
     checkpointPeriodSeconds: {}
     maxReplayAgeSeconds: {}
     auth:
@@ -40,7 +37,6 @@ eventProvider:
       basicAuth:
         username: {}
         password: {}
-eventProcessor:
 ",
         q(&format!("https://{server}/sdk")),
         seconds(env, "vcenter_checkpoint_period"),
@@ -48,6 +44,113 @@ eventProcessor:
         q(&env.get("vcenter_username")),
         q(&env.get("vcenter_password")),
     );
+    s.push_str(&event_format(env));
+    Some(s)
+}
+
+/// `    eventFormat: tanzu-sources` when the CloudEvent Format property asks for it.
+fn event_format(env: &OvfEnv) -> String {
+    if env.get("event_format") == "tanzu-sources" {
+        "    eventFormat: tanzu-sources\n".to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// The Horizon provider block, when Horizon is enabled.
+fn horizon(env: &OvfEnv) -> Option<String> {
+    if !env.get("horizon").eq_ignore_ascii_case("true") {
+        return None;
+    }
+    let insecure = env.get("horizon_disable_tls_verification").eq_ignore_ascii_case("true");
+    let mut s = format!(
+        "  type: horizon
+  name: horizon
+  horizon:
+    address: {}
+    insecureSSL: {insecure}
+    auth:
+      type: active_directory
+      activeDirectoryAuth:
+        domain: {}
+        username: {}
+        password: {}
+",
+        q(&format!("https://{}", env.get("horizon_server"))),
+        q(&env.get("horizon_domain")),
+        q(&env.get("horizon_username")),
+        q(&env.get("horizon_password")),
+    );
+    s.push_str(&event_format(env));
+    Some(s)
+}
+
+/// The webhook provider block, when the webhook is enabled: VEBA's port and path, basic auth.
+fn webhook(env: &OvfEnv) -> Option<String> {
+    if !env.get("webhook").eq_ignore_ascii_case("true") {
+        return None;
+    }
+    let mut s = format!("  type: webhook\n  name: webhook\n  webhook:\n    bindAddress: \"0.0.0.0:{WEBHOOK_PORT}\"\n    path: {WEBHOOK_PATH}\n");
+    let (user, pw) = (env.get("webhook_username"), env.get("webhook_password"));
+    if !user.is_empty() && !pw.is_empty() {
+        s.push_str(&format!(
+            "    auth:\n      type: basic_auth\n      basicAuth:\n        username: {}\n        password: {}\n",
+            q(&user),
+            q(&pw)
+        ));
+    }
+    Some(s)
+}
+
+/// The webhook's port and path, as VEBA's (its Service port 8080 and path /webhook).
+pub const WEBHOOK_PORT: u16 = 8080;
+pub const WEBHOOK_PATH: &str = "/webhook";
+
+/// The providers as VEBA's single `eventProvider` when there is one, else `eventProviders`.
+fn providers(blocks: &[String]) -> String {
+    match blocks {
+        [one] => format!("eventProvider:\n{one}"),
+        many => {
+            let mut s = String::from("eventProviders:\n");
+            for b in many {
+                for (i, line) in b.lines().enumerate() {
+                    let line = line.strip_prefix("  ").unwrap_or(line);
+                    s.push_str(if i == 0 { "  - " } else { "    " });
+                    s.push_str(line);
+                    s.push('\n');
+                }
+            }
+            s
+        }
+    }
+}
+
+/// The providers the router config has, by name (for the banner and `firstboot status`).
+pub fn provider_names(env: &OvfEnv) -> Vec<&'static str> {
+    [
+        ("vcenter", vcenter(env)),
+        ("horizon", horizon(env)),
+        ("webhook", webhook(env)),
+    ]
+    .into_iter()
+    .filter_map(|(name, block)| block.map(|_| name))
+    .collect()
+}
+
+/// The router's RouterConfig; `None` when no provider (vCenter, Horizon, webhook) is configured.
+pub fn router_config(env: &OvfEnv) -> Option<String> {
+    let blocks: Vec<String> = [vcenter(env), horizon(env), webhook(env)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if blocks.is_empty() {
+        return None;
+    }
+    let mut s = String::from(
+        "apiVersion: event-router.vmware.com/v1alpha1\nkind: RouterConfig\nmetadata:\n  name: appliance\n",
+    );
+    s.push_str(&providers(&blocks));
+    s.push_str("eventProcessor:\n");
     match env.get("processor").as_str() {
         "aws_event_bridge" => {
             let arns = words(&env.get("eventbridge_rule_arn"));
@@ -82,6 +185,17 @@ eventProcessor:
             q(&env.get("openfaas_address")),
             q(&env.get("openfaas_password"))
         )),
+        _ if !env.get("knative_host").is_empty() => s.push_str(&format!(
+            // VEBA v0.7's external broker: scheme://host/path, outside the appliance.
+            "  type: knative\n  name: broker\n  knative:\n    encoding: binary\n    insecureSSL: {}\n    destination:\n      uri: {}\n",
+            env.get("knative_disable_tls_verification").eq_ignore_ascii_case("true"),
+            q(&format!(
+                "{}://{}{}",
+                env.get("knative_scheme").to_ascii_lowercase(),
+                env.get("knative_host"),
+                env.get("knative_path")
+            )),
+        )),
         _ => s.push_str(
             "  type: knative\n  name: broker\n  knative:\n    encoding: binary\n    destination:\n      ref:\n        apiVersion: eventing.knative.dev/v1\n        kind: Broker\n        name: default\n        namespace: vmware-functions\n",
         ),
@@ -96,6 +210,6 @@ eventProcessor:
         ));
     }
     // On the host folder the router's Deployment mounts, beside the checkpoint.
-    s.push_str("deadLetterFile: /var/lib/event-router/checkpoints/dead-letters.jsonl\n");
+    s.push_str(&format!("deadLetterFile: {CHECKPOINTS}/dead-letters.jsonl\n"));
     Some(s)
 }
