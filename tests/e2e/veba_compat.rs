@@ -143,3 +143,53 @@ fn vebas_chart_args_and_address_form_start_the_router_and_stats_keep_vebas_keys(
         1
     );
 }
+
+/// A Knative Trigger's filter: every attribute must equal (Knative's exact-match filter).
+fn fires(filter: &[(&str, &str)], event: &Value) -> bool {
+    filter.iter().all(|(k, v)| event["attributes"][*k] == *v)
+}
+
+/// VEBA's Trigger filters, written afresh from their documented shape: v0.7.5's functions
+/// (examples/knative/*, router contract) and v0.8's (vSphere source contract).
+const V075_TRIGGERS: &[&[(&str, &str)]] = &[
+    &[("type", "com.vmware.event.router/event"), ("subject", "VmPoweredOffEvent")],
+    &[("type", "com.vmware.event.router/event"), ("subject", "VmPoweredOnEvent")],
+];
+const V08_TRIGGERS: &[&[(&str, &str)]] = &[
+    &[("type", "com.vmware.vsphere.VmPoweredOffEvent.v0")],
+    &[("type", "com.vmware.vsphere.VmPoweredOnEvent.v0")],
+    &[("type", "com.vmware.vsphere.VmPoweredOffEvent.v0"), ("eventclass", "event")],
+];
+
+#[test]
+fn vebas_v075_and_v08_triggers_fire_in_their_contract_on_vcsim() {
+    for (format, fire, silent) in [
+        ("", V075_TRIGGERS, V08_TRIGGERS),
+        ("    eventFormat: tanzu-sources\n", V08_TRIGGERS, V075_TRIGGERS),
+    ] {
+        let vc = Vcsim::start(&[]);
+        let sink = CeReceiver::start(&[]);
+        let metrics = free_port();
+        let cfg = e2e::config(
+            &vc.sdk_url(),
+            &format!("    insecureSSL: true\n{format}"),
+            &e2e::knative(&sink.url(), "binary"),
+            metrics,
+        );
+        let router = e2e::Router::start(&cfg, metrics);
+        router.wait_ready(Duration::from_secs(20));
+        vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+        vc.govc(&["vm.power", "-on", "DC0_H0_VM0"]);
+        let mut events = sink.until("VmPoweredOnEvent", Duration::from_secs(10));
+        events.extend(std::iter::from_fn(|| sink.next(Duration::from_millis(500))));
+        for filter in fire {
+            assert!(
+                events.iter().any(|e| fires(filter, e)),
+                "{format:?}: VEBA Trigger {filter:?} does not fire on {events:#?}"
+            );
+        }
+        for filter in silent {
+            assert!(!events.iter().any(|e| fires(filter, e)), "{format:?}: {filter:?} fires in the other contract");
+        }
+    }
+}
