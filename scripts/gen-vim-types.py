@@ -23,10 +23,11 @@ largest types to stderr.
 
 Which fields are included
 -------------------------
-Only fields that exist at API level vim.version.v7_0 (API_VERSION), the level
-of govmomi 0.24 whose JSON the VEBA documents show: newer fields (Event.tgw,
-Event.auditId from 9.1) are left out of the table so the JSON keeps that
-shape; when a vCenter sends them anyway, the router passes them through.
+Only fields that exist at API level vim.version.v8_0_0_1 (API_VERSION), the
+level of govmomi v0.30.2, whose types VEBA's router (v0.7.5 to v0.8) encodes
+(VirtualMachineConfigSpec.sevEnabled, from 7.0.1, is in; newer fields such as
+Event.tgw and Event.auditId from 9.1 are left out of the table so the JSON keeps
+that shape; when a vCenter sends them anyway, the router passes them through).
 
 Which types are included
 ------------------------
@@ -143,7 +144,7 @@ def parent_of(typ):
 
 
 # The API level of the govmomi (0.24, vSphere 7.0) whose JSON the seed documents show.
-API_VERSION = "vim.version.v7_0"
+API_VERSION = "vim.version.v8_0_0_1"
 
 
 def own_props(typ):

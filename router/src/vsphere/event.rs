@@ -387,6 +387,22 @@ mod tests {
     }
 
     #[test]
+    fn unset_optional_numbers_and_booleans_are_null_as_in_govmomi() {
+        // A reconfiguration adding a disk without a unit number: govmomi's *int32 and *bool
+        // are nil, which VEBA's encoding/json writes as null.
+        let xml = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="VmReconfiguredEvent"><key>9</key><chainId>9</chainId><createdTime>2026-01-01T00:00:00Z</createdTime><userName>u</userName><configSpec><numCPUs>4</numCPUs><deviceChange><operation>add</operation><device xsi:type="VirtualDisk"><key>-100</key><controllerKey>1000</controllerKey><capacityInKB>1024</capacityInKB></device></deviceChange></configSpec></returnval>"#;
+        let ev = decode(xml);
+        let spec = &ev.data["ConfigSpec"];
+        assert_eq!(spec["NumCPUs"], 4);
+        assert_eq!(spec["NumCoresPerSocket"], Value::Null, "optional int");
+        assert_eq!(spec["SevEnabled"], Value::Null, "in govmomi v0.30.2's ConfigSpec (vSphere 7.0.1)");
+        let device = &spec["DeviceChange"][0]["Device"];
+        assert_eq!(device["ControllerKey"], 1000);
+        assert_eq!(device["UnitNumber"], Value::Null, "optional int");
+        assert_eq!(device["Key"], -100, "a required int keeps its value");
+    }
+
+    #[test]
     fn single_array_element_is_still_an_array_and_absent_array_is_null() {
         let xml = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="EventEx"><key>8</key><chainId>8</chainId><createdTime>2026-01-01T00:00:00Z</createdTime><eventTypeId>x.y</eventTypeId><arguments><key>a</key><value xsi:type="xsd:string">x</value></arguments></returnval>"#;
         let ev = decode(xml);
