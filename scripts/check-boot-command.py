@@ -10,29 +10,17 @@ ISOLINUX on BIOS (`-b isolinux/isolinux.bin`) and GRUB on EFI (`-e boot/grub2/ef
 Typing one loader's command into the other lands at a prompt that does not run the installer,
 and packer waits for SSH until its timeout. Usage: check-boot-command.py packer/sources.pkr.hcl
 """
+import os
 import re
 import sys
 
-
-def hcl_value(text, name):
-    """The right-hand side of `name = ...` (a string, or a [...] list of strings joined)."""
-    m = re.search(r"^\s*" + re.escape(name) + r"\s*=\s*(\[.*?\]|\"[^\"]*\"|[\w.]+)", text, re.M | re.S)
-    if not m:
-        return None
-    raw = m.group(1)
-    if raw.startswith("["):
-        return "".join(re.findall(r"\"((?:[^\"\\]|\\.)*)\"", raw))
-    return raw.strip('"')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hcl_blocks import blocks, value as hcl_value  # noqa: E402
 
 
 def sources(text):
-    """Each `source "TYPE" "NAME" { ... }` block's type and body (blocks nest one level at most)."""
-    for m in re.finditer(r'^source\s+"([^"]+)"\s+"[^"]+"\s*\{', text, re.M):
-        depth, i = 1, m.end()
-        while depth and i < len(text):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        yield m.group(1), text[m.end():i - 1]
+    """Each `source "TYPE" "NAME" { ... }` block's type and body."""
+    return blocks(text, "source")
 
 
 def resolve(value, text):

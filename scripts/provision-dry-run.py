@@ -32,6 +32,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hcl_blocks import blocks, strings  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_BIN_DIRS = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
 STATE = "/run/dry-run"  # inside the sandbox
@@ -195,19 +198,8 @@ class DryRunError(Exception):
     pass
 
 
-def blocks(text, keyword):
-    """Each top-level `keyword "TYPE" ... { body }` in text: (type, body), in order."""
-    for m in re.finditer(r'^\s*' + keyword + r'\s+"([^"]+)"[^{\n]*\{', text, re.M):
-        depth, i = 1, m.end()
-        while depth and i < len(text):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        yield m.group(1), text[m.end():i - 1]
-
-
 def hcl_list(body, name):
-    m = re.search(r"^\s*" + name + r"\s*=\s*\[(.*?)\]", body, re.M | re.S)
-    return re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)) if m else None
+    return strings(body, name)
 
 
 def hcl_str(body, name):

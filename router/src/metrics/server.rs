@@ -103,51 +103,59 @@ fn escape_label(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// One per-component counter of the Prometheus text.
+struct Counter {
+    metric: &'static str,
+    help: &'static str,
+    processors_only: bool,
+    value: fn(&ComponentStats) -> u64,
+}
+
 /// The Prometheus text exposition of the same counters.
 pub fn prometheus_text(state: &MetricsState) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP event_router_events_total Events handled by a component.\n# TYPE event_router_events_total counter"
-    );
-    for c in &state.components {
-        let _ = writeln!(
-            out,
-            "event_router_events_total{{component=\"{}\",name=\"{}\"}} {}",
-            c.kind,
-            escape_label(&c.name),
-            c.total()
-        );
-    }
-    let _ = writeln!(out, "# HELP event_router_events_errors_total Events a component failed to read or deliver.\n# TYPE event_router_events_errors_total counter");
-    for c in &state.components {
-        let _ = writeln!(
-            out,
-            "event_router_events_errors_total{{component=\"{}\",name=\"{}\"}} {}",
-            c.kind,
-            escape_label(&c.name),
-            c.errors()
-        );
-    }
-    let _ = writeln!(out, "# HELP event_router_dead_letters_total Events a processor gave up on and wrote to the dead-letter file.\n# TYPE event_router_dead_letters_total counter");
-    for c in state.components.iter().filter(|c| c.role == "EventProcessor") {
-        let _ = writeln!(
-            out,
-            "event_router_dead_letters_total{{component=\"{}\",name=\"{}\"}} {}",
-            c.kind,
-            escape_label(&c.name),
-            c.dead_letters()
-        );
-    }
-    let _ = writeln!(out, "# HELP event_router_dead_letter_write_failures_total Failed writes to the dead-letter file (the event stays undelivered and is tried again).\n# TYPE event_router_dead_letter_write_failures_total counter");
-    for c in state.components.iter().filter(|c| c.role == "EventProcessor") {
-        let _ = writeln!(
-            out,
-            "event_router_dead_letter_write_failures_total{{component=\"{}\",name=\"{}\"}} {}",
-            c.kind,
-            escape_label(&c.name),
-            c.dead_letter_failures()
-        );
+    let counters = [
+        Counter {
+            metric: "event_router_events_total",
+            help: "Events handled by a component.",
+            processors_only: false,
+            value: ComponentStats::total,
+        },
+        Counter {
+            metric: "event_router_events_errors_total",
+            help: "Events a component failed to read or deliver.",
+            processors_only: false,
+            value: ComponentStats::errors,
+        },
+        Counter {
+            metric: "event_router_dead_letters_total",
+            help: "Events a processor gave up on and wrote to the dead-letter file.",
+            processors_only: true,
+            value: ComponentStats::dead_letters,
+        },
+        Counter {
+            metric: "event_router_dead_letter_write_failures_total",
+            help: "Failed writes to the dead-letter file (the event stays undelivered and is tried again).",
+            processors_only: true,
+            value: ComponentStats::dead_letter_failures,
+        },
+    ];
+    for k in counters {
+        let metric = k.metric;
+        let _ = writeln!(out, "# HELP {metric} {}\n# TYPE {metric} counter", k.help);
+        let which = state
+            .components
+            .iter()
+            .filter(|c| !k.processors_only || c.role == "EventProcessor");
+        for c in which {
+            let _ = writeln!(
+                out,
+                "{metric}{{component=\"{}\",name=\"{}\"}} {}",
+                c.kind,
+                escape_label(&c.name),
+                (k.value)(c)
+            );
+        }
     }
     let _ = writeln!(out, "# HELP event_router_invocations_total Deliveries by event name and result.\n# TYPE event_router_invocations_total counter");
     for c in state.components.iter().filter(|c| c.role == "EventProcessor") {

@@ -395,7 +395,11 @@ mod tests {
         let spec = &ev.data["ConfigSpec"];
         assert_eq!(spec["NumCPUs"], 4);
         assert_eq!(spec["NumCoresPerSocket"], Value::Null, "optional int");
-        assert_eq!(spec["SevEnabled"], Value::Null, "in govmomi v0.30.2's ConfigSpec (vSphere 7.0.1)");
+        assert_eq!(
+            spec["SevEnabled"],
+            Value::Null,
+            "in govmomi v0.30.2's ConfigSpec (vSphere 7.0.1)"
+        );
         let device = &spec["DeviceChange"][0]["Device"];
         assert_eq!(device["ControllerKey"], 1000);
         assert_eq!(device["UnitNumber"], Value::Null, "optional int");
