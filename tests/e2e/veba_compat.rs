@@ -152,13 +152,22 @@ fn fires(filter: &[(&str, &str)], event: &Value) -> bool {
 /// VEBA's Trigger filters, written afresh from their documented shape: v0.7.5's functions
 /// (examples/knative/*, router contract) and v0.8's (vSphere source contract).
 const V075_TRIGGERS: &[&[(&str, &str)]] = &[
-    &[("type", "com.vmware.event.router/event"), ("subject", "VmPoweredOffEvent")],
-    &[("type", "com.vmware.event.router/event"), ("subject", "VmPoweredOnEvent")],
+    &[
+        ("type", "com.vmware.event.router/event"),
+        ("subject", "VmPoweredOffEvent"),
+    ],
+    &[
+        ("type", "com.vmware.event.router/event"),
+        ("subject", "VmPoweredOnEvent"),
+    ],
 ];
 const V08_TRIGGERS: &[&[(&str, &str)]] = &[
     &[("type", "com.vmware.vsphere.VmPoweredOffEvent.v0")],
     &[("type", "com.vmware.vsphere.VmPoweredOnEvent.v0")],
-    &[("type", "com.vmware.vsphere.VmPoweredOffEvent.v0"), ("eventclass", "event")],
+    &[
+        ("type", "com.vmware.vsphere.VmPoweredOffEvent.v0"),
+        ("eventclass", "event"),
+    ],
 ];
 
 #[test]
@@ -189,7 +198,10 @@ fn vebas_v075_and_v08_triggers_fire_in_their_contract_on_vcsim() {
             );
         }
         for filter in silent {
-            assert!(!events.iter().any(|e| fires(filter, e)), "{format:?}: {filter:?} fires in the other contract");
+            assert!(
+                !events.iter().any(|e| fires(filter, e)),
+                "{format:?}: {filter:?} fires in the other contract"
+            );
         }
     }
 }

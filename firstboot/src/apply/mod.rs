@@ -7,11 +7,12 @@
 //! 3. `render`: the whole file tree (pure), with the prepared material
 //! 4. `write`: only files that differ; files no longer rendered are removed
 //! 5. `hostname`: the kernel's host name (live system only)
-//! 6. `services`: restart the units whose files changed; enable or disable optional units
-//! 7. `k3s`: start it, or restart it when its files changed (firstboot owns k3s's start, so k3s
+//! 6. `dirs`: the router's checkpoint folder, owned by the router's user
+//! 7. `services`: restart the units whose files changed; enable or disable optional units
+//! 8. `k3s`: start it, or restart it when its files changed (firstboot owns k3s's start, so k3s
 //!    always starts with a current configuration)
-//! 8. `router`: wait through the Kubernetes API until the router runs the new config and is ready
-//! 9. `clear`: clear guestinfo.ovfEnv (when it was read from there) unless debug is on
+//! 9. `router`: wait through the Kubernetes API until the router runs the new config and is ready
+//! 10. `clear`: clear guestinfo.ovfEnv (when it was read from there) unless debug is on
 
 mod kube;
 mod log;
