@@ -14,18 +14,20 @@ tools:
 build:
 	$(CARGO) build -p event-router -p firstboot -p ovf
 
-## lint: formatting, clippy, shellcheck, the type table's consistency, the CI workflows
-lint: tools
+## lint: formatting and clippy first (no tools needed), then shellcheck, the packer template, the
+## type table's consistency and the CI workflows
+lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(MAKE) --no-print-directory tools
 	shellcheck -x scripts/*.sh bench/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
 	node scripts/lint-workflows.mjs .github/workflows/*.yml
 	bash scripts/check-packer.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
-## unit: unit tests only (no tools needed)
+## unit: every crate's own tests (router, firstboot, ovf; no tools needed)
 unit:
-	$(CARGO) test -p event-router
+	$(CARGO) test -p event-router -p firstboot -p ovf
 
 ## test: install the test tools, lint, and run every test (unit + end-to-end against vcsim)
 test: tools lint build

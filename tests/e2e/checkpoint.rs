@@ -141,14 +141,11 @@ fn a_corrupt_checkpoint_stops_the_start_with_the_fix() {
     std::fs::write(cps.join(format!("cp-{host}.json")), "{\"lastEventKey\": 12").unwrap();
     let port = free_port();
     let mut router = Router::start(&config(&vc, &sink, &dir, port), port);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while router.is_running() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "router runs with a corrupt checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    e2e::eventually_true(
+        Duration::from_secs(10),
+        "the router stops on a corrupt checkpoint",
+        || !router.is_running(),
+    );
     let log = router.log();
     assert!(
         log.contains("is not a valid checkpoint") && log.contains("move it away"),

@@ -138,15 +138,7 @@ fn a_rule_arn_that_is_not_on_the_bus_stops_the_start_with_the_fix() {
         port,
     );
     let mut router = Router::start(&cfg, port);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while router.is_running() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "router kept running: {}",
-            router.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    e2e::eventually_true(Duration::from_secs(20), "the router stops", || !router.is_running());
     let log = router.log();
     assert!(
         log.contains(&format!(
@@ -179,15 +171,9 @@ fn no_credentials_anywhere_in_the_chain_stop_the_start_naming_them() {
         ("AWS_SECRET_ACCESS_KEY", ""),
     ];
     let mut router = Router::start_env(&cfg, port, &["--log-level", "info"], &env);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while router.is_running() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "router runs without credentials: {}",
-            router.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    e2e::eventually_true(Duration::from_secs(30), "the router stops without credentials", || {
+        !router.is_running()
+    });
     let log = router.log();
     assert!(log.contains("cannot list the rules of event bus \"veba\""), "{log}");
     assert!(log.contains("credentials"), "{log}");

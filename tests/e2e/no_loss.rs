@@ -216,11 +216,9 @@ fn a_dead_letter_that_cannot_be_written_is_not_given_up() {
     let after = events.last().unwrap().0;
 
     // The write fails: counted, logged, and the event is held, not given up.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stat(&router, "dead_letter_write_failures") == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(stat(&router, "dead_letter_write_failures") >= 1, "{}", router.log());
+    e2e::eventually_true(Duration::from_secs(20), "a failed dead-letter write is counted", || {
+        stat(&router, "dead_letter_write_failures") >= 1
+    });
     assert!(router.log().contains("the event stays undelivered"), "{}", router.log());
     std::thread::sleep(Duration::from_secs(2));
     let cp_key = || -> i64 {
@@ -241,11 +239,11 @@ fn a_dead_letter_that_cannot_be_written_is_not_given_up() {
     assert_eq!(dead_lettered(&dlq), BTreeSet::from([poison]));
     assert!(std::fs::read_to_string(&dlq).unwrap().ends_with('\n'));
     assert_eq!(stat(&router, "events_dead_lettered"), 1);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cp_key() < after && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(cp_key() >= after, "the checkpoint moves past it once it is safe");
+    e2e::eventually_true(
+        Duration::from_secs(10),
+        "the checkpoint moves past it once it is safe",
+        || cp_key() >= after,
+    );
     drop(router);
 }
 

@@ -5,7 +5,7 @@
 //! vcsim, and its /stats carries VEBA's expvar keys.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::{free_port, http_get, output_text, router_bin, CeReceiver, TempDir, Vcsim};
 use serde_json::Value;
@@ -93,15 +93,9 @@ fn vebas_chart_args_and_address_form_start_the_router_and_stats_keep_vebas_keys(
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !matches!(http_get(metrics, "/readyz"), Some((200, _))) {
-        assert!(
-            Instant::now() < deadline,
-            "not ready: {}",
-            std::fs::read_to_string(dir.path().join("router.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    e2e::eventually_true(Duration::from_secs(20), "the router is ready", || {
+        matches!(http_get(metrics, "/readyz"), Some((200, _)))
+    });
     vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
     let got = sink.until("VmPoweredOffEvent", Duration::from_secs(10));
     assert_eq!(
@@ -115,16 +109,12 @@ fn vebas_chart_args_and_address_form_start_the_router_and_stats_keep_vebas_keys(
     );
 
     // VEBA's expvar keys, flat (read once the sink's answer was counted).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let stats: Value = loop {
+    let stats: Value = e2e::eventually(Duration::from_secs(5), "the delivery is counted", || {
         let (_, body) = http_get(metrics, "/stats").unwrap();
         let v: Value = serde_json::from_str(&body).unwrap();
         let counted = !v["vmware.event.router.stats"]["knative"]["invocations"]["VmPoweredOffEvent"].is_null();
-        if counted || Instant::now() > deadline {
-            break v;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        counted.then_some(v)
+    });
     for key in [
         "system.numberOfSeconds",
         "system.programName",

@@ -93,6 +93,24 @@ fn stop(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// Polls `check` every 50 ms until it gives a value, for at most `within`; panics with
+/// `what` (and the last value seen) otherwise. The one poll loop of the end-to-end tests.
+pub fn eventually<T>(within: Duration, what: impl std::fmt::Display, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`eventually`] for a condition.
+pub fn eventually_true(within: Duration, what: impl std::fmt::Display, mut check: impl FnMut() -> bool) {
+    eventually(within, what, || check().then_some(()))
+}
+
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
