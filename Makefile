@@ -27,7 +27,7 @@ lint:
 
 ## unit: every crate's own tests (router, firstboot, ovf; no tools needed)
 unit:
-	$(CARGO) test -p event-router -p firstboot -p ovf
+	$(CARGO) test -p event-router -p firstboot -p ovf -p durable
 
 ## test: install the test tools, lint, and run every test (unit + end-to-end against vcsim)
 test: tools lint build

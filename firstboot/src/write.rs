@@ -1,9 +1,9 @@
 //! Writing a rendered tree under a root folder: only files whose content or mode differ are
-//! written (atomically: temporary file, then rename); files an earlier run wrote that the new
+//! written (with the project's one atomic, durable writer, `durable`); files an earlier run wrote that the new
 //! tree no longer has are removed. The list of files firstboot owns is kept in
 //! `/var/lib/firstboot/files.json`.
 
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -53,43 +53,13 @@ fn write_file(dest: &Path, mode: u32, content: &[u8]) -> Result<bool, WriteError
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
-    let mut tmp = dest.as_os_str().to_owned();
-    tmp.push(".firstboot-tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        // Created with its final mode (never wider, never through a symlink), then filled.
-        let mut f = create_with_mode(&tmp, mode).map_err(err)?;
-        f.write_all(content).map_err(err)?;
-        f.sync_all().map_err(err)?;
-    }
-    std::fs::rename(&tmp, dest).map_err(err)?;
+    durable::write(dest, content, mode, durable::Durability::Full).map_err(err)?;
     Ok(true)
 }
 
-/// Creates `path` afresh (a leftover is removed) with `mode` from the start, so a secret written
-/// into it is never readable with a wider mode; never follows a symlink.
-fn create_with_mode(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)?;
-    // The umask may have taken bits away: set exactly what was asked.
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    Ok(f)
-}
-
-/// Writes a file only root can read (0600), created with that mode.
+/// Writes a file only root can read (0600), created with that mode, atomically and durably.
 pub fn private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut f = create_with_mode(path, 0o600)?;
-    f.write_all(content)?;
-    f.sync_all()
+    durable::write(path, content, 0o600, durable::Durability::Full)
 }
 
 fn owned(root: &Path) -> Result<Vec<String>, WriteError> {

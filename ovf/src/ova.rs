@@ -1,8 +1,8 @@
 //! Assembling the OVA: each disk as a streamOptimized VMDK (converted with `qemu-img` when it is
 //! raw or qcow2), the descriptor generated from the schema with the disks' sizes and capacities,
 //! and a tar with the descriptor first, then the disks, then the `.mf` with the SHA256 of every
-//! file. The OVA is written to a temporary name next to the output and renamed at the end, so a
-//! failure leaves no partial OVA behind.
+//! file. The OVA is written with the project's one atomic writer (`durable`), so a failure
+//! leaves no partial OVA behind.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -155,7 +155,6 @@ pub fn build(disks: &[PathBuf], out: &Path, appliance: &Appliance) -> Result<Vec
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let base = out.file_name().and_then(|n| n.to_str()).unwrap_or("appliance.ova");
-    let partial = dir.join(format!(".{base}.partial"));
     let work = dir.join(format!(".{base}.work"));
     if !dir.is_dir() {
         return Err(OvaError::Write {
@@ -166,22 +165,12 @@ pub fn build(disks: &[PathBuf], out: &Path, appliance: &Appliance) -> Result<Vec
     // A killed earlier build may have left its work folder.
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir(&work).map_err(write_err(&work))?;
-    let result = assemble(disks, out, &partial, &work, appliance);
+    let result = assemble(disks, out, &work, appliance);
     let _ = std::fs::remove_dir_all(&work);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
     result
 }
 
-fn assemble(
-    disks: &[PathBuf],
-    out: &Path,
-    partial: &Path,
-    work: &Path,
-    appliance: &Appliance,
-) -> Result<Vec<String>, OvaError> {
-    let file = std::fs::File::create(partial).map_err(write_err(out))?;
+fn assemble(disks: &[PathBuf], out: &Path, work: &Path, appliance: &Appliance) -> Result<Vec<String>, OvaError> {
     let mut vmdks = Vec::new();
     for (i, disk) in disks.iter().enumerate() {
         vmdks.push(stream_optimized(disk, i + 1, work)?);
@@ -217,21 +206,21 @@ fn assemble(
     let mf_path = work.join(&mf_name);
     std::fs::write(&mf_path, manifest).map_err(write_err(&mf_path))?;
     entries.push((mf_name, mf_path));
-    let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
-    tar.mode(tar::HeaderMode::Deterministic);
-    for (name, path) in &entries {
-        let mut f = std::fs::File::open(path).map_err(write_err(path))?;
-        let len = f.metadata().map_err(write_err(path))?.len();
-        let mut header = tar::Header::new_ustar();
-        header.set_size(len);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, &mut f).map_err(write_err(out))?;
-    }
-    let mut w = tar.into_inner().map_err(write_err(out))?;
-    w.flush().map_err(write_err(out))?;
-    w.get_ref().sync_all().map_err(write_err(out))?;
-    drop(w);
-    std::fs::rename(partial, out).map_err(write_err(out))?;
+    // The OVA is made again by the next build after a crash: the rename alone suffices.
+    durable::write_with(out, 0o644, durable::Durability::RenameOnly, |file| {
+        let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+        tar.mode(tar::HeaderMode::Deterministic);
+        for (name, path) in &entries {
+            let mut f = std::fs::File::open(path)?;
+            let len = f.metadata()?.len();
+            let mut header = tar::Header::new_ustar();
+            header.set_size(len);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, &mut f)?;
+        }
+        tar.into_inner()?.flush()
+    })
+    .map_err(write_err(out))?;
     Ok(entries.into_iter().map(|(n, _)| n).collect())
 }

@@ -47,10 +47,8 @@ impl Status {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = p.with_extension("json.tmp");
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::write::private_file(&tmp, &json)?;
-        std::fs::rename(&tmp, &p)
+        crate::write::private_file(&p, &json)
     }
 
     pub fn load(root: &Path) -> Result<Option<Status>, String> {

@@ -3,7 +3,6 @@
 //! the old or the new checkpoint, never a torn one. The [`Committer`] advances the checkpoint
 //! only past events every matching processor has finished with, in key order.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -117,7 +116,8 @@ impl Store {
         Ok(Some(cp))
     }
 
-    /// Writes atomically: a temporary file in the same folder, fsync, rename, fsync the folder.
+    /// Writes atomically and durably (`durable`: a temporary file created 0600 without following
+    /// symlinks, fsync, rename, fsync of the folder).
     pub fn save(&self, cp: &Checkpoint) -> Result<(), CheckpointError> {
         let err = |source| CheckpointError::Write {
             path: self.path.display().to_string(),
@@ -125,41 +125,9 @@ impl Store {
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(err)?;
-        let tmp = self.path.with_extension("json.tmp");
         let body = serde_json::to_vec_pretty(cp).map_err(|e| err(std::io::Error::other(e)))?;
-        // A temporary file left by a crash is replaced; a fresh one is created exclusively
-        // (never through a symlink planted in its place).
-        match std::fs::remove_file(&tmp) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
-            _ => {}
-        }
-        {
-            let mut f = open_private(&tmp).map_err(err)?;
-            f.write_all(&body).map_err(err)?;
-            f.sync_all().map_err(err)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(err)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        durable::write(&self.path, &body, 0o600, durable::Durability::Full).map_err(err)
     }
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 /// An event handed to the processors, waiting to be acknowledged.
@@ -310,10 +278,7 @@ mod tests {
             let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(
-            !store.path().with_extension("json.tmp").exists(),
-            "no temporary file left"
-        );
+        assert!(!durable::temporary(store.path()).exists(), "no temporary file left");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
