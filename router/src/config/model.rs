@@ -299,6 +299,10 @@ pub struct OpenFaasConfig {
     /// Extension: attempts per function and event, the first included (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Extension: longest time one invocation is retried, in seconds (no limit but maxAttempts
+    /// when unset), as knative.maxRetrySeconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_seconds: Option<u64>,
     /// Extension: seconds between re-reads of the function list and topics (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_seconds: Option<u64>,

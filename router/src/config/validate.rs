@@ -243,6 +243,7 @@ fn processor(prefix: &str, pr: &ProcessorConfig, p: &mut Vec<String>) {
                 for (key, v) in [
                     ("timeoutSeconds", o.timeout_seconds),
                     ("maxAttempts", o.max_attempts.map(u64::from)),
+                    ("maxRetrySeconds", o.max_retry_seconds),
                     ("refreshSeconds", o.refresh_seconds),
                 ] {
                     if v == Some(0) {

@@ -1,7 +1,11 @@
-//! Retry policy for HTTP sinks: which outcomes are worth another try, and exponential
-//! backoff with full jitter between tries.
+//! The one retry loop of every processor (as Vector's `sinks/util` retry policy): which
+//! outcomes are worth another try, exponential backoff with full jitter between tries, attempts
+//! and elapsed time as limits, and a partial form for batches (Vector's `RetryPartial`) where
+//! only the entries that failed are sent again. Processors only build requests and classify
+//! answers into an [`Outcome`].
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
@@ -65,6 +69,116 @@ impl Backoff {
     }
 }
 
+/// How a retried delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Final {
+    Delivered,
+    /// Refused for good on attempt `attempts`.
+    Rejected {
+        attempts: u32,
+        detail: String,
+    },
+    /// Still failing when the attempts or the time ran out.
+    Exhausted {
+        attempts: u32,
+        last: String,
+    },
+}
+
+/// Runs `attempt` (given the attempt number, from 1) until it delivers, is refused, or
+/// `backoff` is spent; `on_retry(attempt, detail, wait)` is told of each retry before the wait.
+pub async fn run<Fut>(
+    backoff: &Backoff,
+    mut attempt: impl FnMut(u32) -> Fut,
+    mut on_retry: impl FnMut(u32, &str, Duration),
+) -> Final
+where
+    Fut: Future<Output = Outcome>,
+{
+    let started = Instant::now();
+    let mut n = 0;
+    loop {
+        n += 1;
+        match attempt(n).await {
+            Outcome::Delivered => return Final::Delivered,
+            Outcome::Rejected(detail) => return Final::Rejected { attempts: n, detail },
+            Outcome::Retryable(last) if backoff.exhausted(n, started) => return Final::Exhausted { attempts: n, last },
+            Outcome::Retryable(detail) => {
+                let wait = backoff.delay(n);
+                on_retry(n, &detail, wait);
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// The batch form: `attempt` sends the items still pending and answers an outcome for each
+/// (in any order), or `Err` when the whole call failed in a way the caller's client already
+/// retried (every pending item is then exhausted). Delivered and refused items are final; only
+/// the retryable ones go again, together, until `backoff` is spent. `on_retry(attempt, failed,
+/// first detail, wait)` is told of each retry.
+pub async fn run_partial<T, Fut>(
+    backoff: &Backoff,
+    items: Vec<T>,
+    mut attempt: impl FnMut(u32, &[T]) -> Fut,
+    mut on_retry: impl FnMut(u32, usize, &str, Duration),
+) -> Vec<(T, Final)>
+where
+    Fut: Future<Output = Result<Vec<(usize, Outcome)>, String>>,
+{
+    let started = Instant::now();
+    let mut done = Vec::new();
+    let mut pending = items;
+    let mut n = 0;
+    while !pending.is_empty() {
+        n += 1;
+        let outcomes = match attempt(n, &pending).await {
+            Ok(o) => o,
+            Err(last) => {
+                done.extend(pending.into_iter().map(|t| {
+                    (
+                        t,
+                        Final::Exhausted {
+                            attempts: n,
+                            last: last.clone(),
+                        },
+                    )
+                }));
+                break;
+            }
+        };
+        let mut by_index: Vec<Option<Outcome>> = vec![None; pending.len()];
+        for (i, o) in outcomes {
+            if let Some(slot) = by_index.get_mut(i) {
+                *slot = Some(o);
+            }
+        }
+        let spent = backoff.exhausted(n, started);
+        let mut again = Vec::new();
+        let mut first = String::new();
+        for (t, o) in pending.into_iter().zip(by_index) {
+            match o.unwrap_or_else(|| Outcome::Retryable("no result for the entry".into())) {
+                Outcome::Delivered => done.push((t, Final::Delivered)),
+                Outcome::Rejected(detail) => done.push((t, Final::Rejected { attempts: n, detail })),
+                Outcome::Retryable(last) if spent => done.push((t, Final::Exhausted { attempts: n, last })),
+                Outcome::Retryable(last) => {
+                    if first.is_empty() {
+                        first = last;
+                    }
+                    again.push(t);
+                }
+            }
+        }
+        if !again.is_empty() {
+            let wait = backoff.delay(n);
+            on_retry(n, again.len(), &first, wait);
+            tokio::time::sleep(wait).await;
+        }
+        pending = again;
+    }
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +192,138 @@ mod tests {
         for s in [400, 401, 403, 413, 101, 301] {
             assert!(matches!(classify_status(s), Outcome::Rejected(_)), "{s}");
         }
+    }
+
+    fn quick(attempts: u32) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            max_attempts: attempts,
+            max_elapsed: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn run_retries_until_delivered_refused_or_spent() {
+        let mut answers = vec![Outcome::Retryable("503".into()), Outcome::Delivered].into_iter();
+        let mut retries = Vec::new();
+        let end = run(
+            &quick(5),
+            |_| std::future::ready(answers.next().unwrap()),
+            |n, d, _| retries.push((n, d.to_string())),
+        )
+        .await;
+        assert_eq!(end, Final::Delivered);
+        assert_eq!(retries, [(1, "503".to_string())]);
+
+        let end = run(
+            &quick(5),
+            |_| std::future::ready(Outcome::Rejected("HTTP 400".into())),
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!(
+            end,
+            Final::Rejected {
+                attempts: 1,
+                detail: "HTTP 400".into()
+            },
+            "a refusal is not retried"
+        );
+
+        let end = run(
+            &quick(3),
+            |n| std::future::ready(Outcome::Retryable(format!("try {n}"))),
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!(
+            end,
+            Final::Exhausted {
+                attempts: 3,
+                last: "try 3".into()
+            }
+        );
+
+        let timed = Backoff {
+            max_elapsed: Some(Duration::ZERO),
+            ..quick(100)
+        };
+        let end = run(
+            &timed,
+            |_| std::future::ready(Outcome::Retryable("x".into())),
+            |_, _, _| {},
+        )
+        .await;
+        assert_eq!(
+            end,
+            Final::Exhausted {
+                attempts: 1,
+                last: "x".into()
+            },
+            "the time limit counts too"
+        );
+    }
+
+    #[tokio::test]
+    async fn run_partial_sends_only_the_failed_entries_again() {
+        let mut calls: Vec<Vec<char>> = Vec::new();
+        let results = run_partial(
+            &quick(3),
+            vec!['a', 'b', 'c', 'd'],
+            |_, pending: &[char]| {
+                calls.push(pending.to_vec());
+                let out = pending
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let o = match c {
+                            'a' => Outcome::Delivered,
+                            'b' => Outcome::Rejected("MalformedDetail".into()),
+                            'c' if calls.len() < 2 => Outcome::Retryable("ThrottlingException".into()),
+                            'c' => Outcome::Delivered,
+                            _ => Outcome::Retryable("InternalFailure".into()),
+                        };
+                        (i, o)
+                    })
+                    .collect();
+                std::future::ready(Ok(out))
+            },
+            |_, _, _, _| {},
+        )
+        .await;
+        assert_eq!(calls, [vec!['a', 'b', 'c', 'd'], vec!['c', 'd'], vec!['d']]);
+        let get = |c: char| results.iter().find(|(t, _)| *t == c).map(|(_, f)| f.clone()).unwrap();
+        assert_eq!(get('a'), Final::Delivered);
+        assert_eq!(
+            get('b'),
+            Final::Rejected {
+                attempts: 1,
+                detail: "MalformedDetail".into()
+            }
+        );
+        assert_eq!(get('c'), Final::Delivered);
+        assert_eq!(
+            get('d'),
+            Final::Exhausted {
+                attempts: 3,
+                last: "InternalFailure".into()
+            }
+        );
+
+        // A whole call that failed (after the client's own retries) ends every pending entry.
+        let results = run_partial(
+            &quick(3),
+            vec![1, 2],
+            |_, _: &[i32]| std::future::ready(Err("AccessDenied".to_string())),
+            |_, _, _, _| {},
+        )
+        .await;
+        assert!(results.iter().all(|(_, f)| *f
+            == Final::Exhausted {
+                attempts: 1,
+                last: "AccessDenied".into()
+            }));
     }
 
     #[test]

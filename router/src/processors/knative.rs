@@ -11,7 +11,7 @@ use super::{BoxFuture, ProcessError, Processor};
 use crate::client_error::describe;
 use crate::config::{AuthMethod, Encoding, KnativeConfig, Secret};
 use crate::delivery::http::encode;
-use crate::delivery::retry::{classify_status, Backoff, Outcome};
+use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
 
 /// Why the processor could not start.
@@ -101,32 +101,26 @@ impl Processor for Knative {
         Box::pin(async move {
             let (headers, body) = encode(event, self.encoding)?;
             let id = event.id().to_string();
-            let mut attempt = 0;
-            let started = std::time::Instant::now();
-            loop {
-                attempt += 1;
-                match self.attempt(&headers, &body).await {
-                    Outcome::Delivered => return Ok(()),
-                    Outcome::Rejected(detail) => {
-                        error!(
-                            sink = %self.address(), event_id = %id, "sink rejected the event ({detail}): it will not be retried; check that {} accepts {:?}-mode CloudEvents and look at the sink's logs",
-                            self.address(), self.encoding
-                        );
-                        return Err(ProcessError::Rejected { id, detail });
-                    }
-                    Outcome::Retryable(detail) if self.backoff.exhausted(attempt, started) => {
-                        error!(sink = %self.address(), event_id = %id, attempts = attempt, "giving up on the event: {detail}; check that the sink is up and reachable");
-                        return Err(ProcessError::Exhausted {
-                            id,
-                            attempts: attempt,
-                            last: detail,
-                        });
-                    }
-                    Outcome::Retryable(detail) => {
-                        let wait = self.backoff.delay(attempt);
-                        warn!(sink = %self.address(), event_id = %id, attempt, "delivery failed ({detail}); retrying in {wait:?}");
-                        tokio::time::sleep(wait).await;
-                    }
+            let end = retry::run(
+                &self.backoff,
+                |_| self.attempt(&headers, &body),
+                |attempt, detail, wait| {
+                    warn!(sink = %self.address(), event_id = %id, attempt, "delivery failed ({detail}); retrying in {wait:?}")
+                },
+            )
+            .await;
+            match end {
+                Final::Delivered => Ok(()),
+                Final::Rejected { detail, .. } => {
+                    error!(
+                        sink = %self.address(), event_id = %id, "sink rejected the event ({detail}): it will not be retried; check that {} accepts {:?}-mode CloudEvents and look at the sink's logs",
+                        self.address(), self.encoding
+                    );
+                    Err(ProcessError::Rejected { id, detail })
+                }
+                Final::Exhausted { attempts, last } => {
+                    error!(sink = %self.address(), event_id = %id, attempts, "giving up on the event: {last}; check that the sink is up and reachable");
+                    Err(ProcessError::Exhausted { id, attempts, last })
                 }
             }
         })

@@ -18,7 +18,7 @@ use super::{BoxFuture, Handled, ProcessError, Processor};
 use crate::client_error::describe;
 use crate::cloudevent::event_name;
 use crate::config::{AuthMethod, OpenFaasConfig, Secret};
-use crate::delivery::retry::{classify_status, Backoff, Outcome};
+use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
 
 /// Functions by subscribed event name; `None` until the list was read once.
@@ -127,6 +127,7 @@ impl OpenFaas {
             is_async: cfg.is_async,
             backoff: Backoff {
                 max_attempts: cfg.max_attempts.unwrap_or(3),
+                max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),
                 ..Backoff::default()
             },
             topics,
@@ -134,59 +135,54 @@ impl OpenFaas {
         })
     }
 
-    async fn invoke(&self, function: &str, topic: &str, body: &[u8], id: &str) -> Result<(), String> {
+    /// One function's invocation with the shared retry loop.
+    async fn invoke(&self, function: &str, topic: &str, body: &[u8], id: &str) -> Final {
         let path = if self.is_async {
             format!("async-function/{function}")
         } else {
             format!("function/{function}")
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let sent = self
-                .gateway
-                .request(reqwest::Method::POST, &path)
-                .header(CONTENT_TYPE, "application/cloudevents+json; charset=utf-8")
-                .header("X-Topic", topic)
-                .header("X-Connector", "event-router")
-                .body(body.to_vec())
-                .send()
-                .await;
-            let outcome = match sent {
-                Ok(resp) => classify_status(resp.status().as_u16()),
-                Err(e) => Outcome::Retryable(describe(&e)),
-            };
-            match outcome {
-                Outcome::Delivered => return Ok(()),
-                Outcome::Rejected(detail) => {
-                    error!(
-                        function,
-                        event_id = id,
-                        "function refused the event ({detail}); not retried"
-                    );
-                    return Err(format!("function {function}: {detail}"));
+        let end = retry::run(
+            &self.backoff,
+            |_| async {
+                let sent = self
+                    .gateway
+                    .request(reqwest::Method::POST, &path)
+                    .header(CONTENT_TYPE, "application/cloudevents+json; charset=utf-8")
+                    .header("X-Topic", topic)
+                    .header("X-Connector", "event-router")
+                    .body(body.to_vec())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(resp) => classify_status(resp.status().as_u16()),
+                    Err(e) => Outcome::Retryable(describe(&e)),
                 }
-                Outcome::Retryable(detail) if attempt >= self.backoff.max_attempts => {
-                    error!(
-                        function,
-                        event_id = id,
-                        attempts = attempt,
-                        "giving up on the event: {detail}"
-                    );
-                    return Err(format!("function {function}: {detail} (after {attempt} attempts)"));
-                }
-                Outcome::Retryable(detail) => {
-                    let wait = self.backoff.delay(attempt);
-                    warn!(
-                        function,
-                        event_id = id,
-                        attempt,
-                        "invocation failed ({detail}); retrying in {wait:?}"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
+            },
+            |attempt, detail, wait| {
+                warn!(
+                    function,
+                    event_id = id,
+                    attempt,
+                    "invocation failed ({detail}); retrying in {wait:?}"
+                )
+            },
+        )
+        .await;
+        match &end {
+            Final::Delivered => {}
+            Final::Rejected { detail, .. } => {
+                error!(
+                    function,
+                    event_id = id,
+                    "function refused the event ({detail}); not retried"
+                )
+            }
+            Final::Exhausted { attempts, last } => {
+                error!(function, event_id = id, attempts, "giving up on the event: {last}")
             }
         }
+        end
     }
 
     async fn deliver(&self, event: &Event) -> Result<Handled, ProcessError> {
@@ -213,20 +209,30 @@ impl OpenFaas {
             id: id.clone(),
             detail: format!("cannot write the event as JSON: {e}"),
         })?;
-        let mut failed = Vec::new();
+        // Every subscribed function; the event failed when one did: refused when every failure
+        // was a refusal (retrying cannot help), exhausted otherwise, with the real attempt count.
+        let (mut refused, mut exhausted, mut attempts) = (Vec::new(), Vec::new(), 0);
         for f in &functions {
-            if let Err(e) = self.invoke(f, &topic, &body, &id).await {
-                failed.push(e);
+            match self.invoke(f, &topic, &body, &id).await {
+                Final::Delivered => {}
+                Final::Rejected { detail, .. } => refused.push(format!("function {f}: {detail}")),
+                Final::Exhausted { attempts: n, last } => {
+                    attempts = attempts.max(n);
+                    exhausted.push(format!("function {f}: {last}"));
+                }
             }
         }
-        if failed.is_empty() {
-            Ok(Handled::Sent)
-        } else {
-            Err(ProcessError::Exhausted {
+        match (refused.is_empty(), exhausted.is_empty()) {
+            (true, true) => Ok(Handled::Sent),
+            (false, true) => Err(ProcessError::Rejected {
                 id,
-                attempts: self.backoff.max_attempts,
-                last: failed.join("; "),
-            })
+                detail: refused.join("; "),
+            }),
+            _ => Err(ProcessError::Exhausted {
+                id,
+                attempts,
+                last: exhausted.into_iter().chain(refused).collect::<Vec<_>>().join("; "),
+            }),
         }
     }
 }

@@ -22,10 +22,10 @@ use tracing::{debug, error, info, warn};
 use super::{BoxFuture, Handled, ProcessError, Processor};
 use crate::config::{AuthType, AwsEventBridgeConfig};
 use crate::delivery::retry::Backoff;
+use crate::delivery::retry::Final;
 use entries::{envelope, requests, Entry, MAX_ENTRIES};
 use rules::RuleSet;
 pub use rules::RulesError;
-use send::EntryResult;
 
 /// Default PutEvents request-size limit: 256 KiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 256 * 1024;
@@ -148,12 +148,12 @@ impl EventBridge {
             for (index, outcome) in send::put(&self.client, &self.bus, batch, &self.backoff).await {
                 let id = events[index].id().to_string();
                 results[index] = Some(match outcome {
-                    EntryResult::Sent => Ok(Handled::Sent),
-                    EntryResult::Rejected(detail) => {
+                    Final::Delivered => Ok(Handled::Sent),
+                    Final::Rejected { detail, .. } => {
                         error!(event_id = %id, "EventBridge refused the entry ({detail}); it will not be retried");
                         Err(ProcessError::Rejected { id, detail })
                     }
-                    EntryResult::Exhausted { attempts, last } => {
+                    Final::Exhausted { attempts, last } => {
                         error!(event_id = %id, attempts, "giving up on the event: {last}");
                         Err(ProcessError::Exhausted { id, attempts, last })
                     }
