@@ -77,7 +77,7 @@ pub fn load(env: &OvfEnv, root: &Path) -> Result<Material, MaterialError> {
     let current = shadow.as_ref().and_then(|(s, _)| password::root_hash(s));
     let root_hash = match current {
         Some(h) if password::verifies(&pw, h) => h.to_string(),
-        _ => password::hash(&pw).map_err(MaterialError::Generate)?,
+        _ => password::hash(&pw).map_err(|e| MaterialError::Generate(e.to_string()))?,
     };
     let fqdn = env.get("hostname");
     let ip = env.get("ipaddress");

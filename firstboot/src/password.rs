@@ -9,15 +9,24 @@ pub fn verifies(password: &str, hash: &str) -> bool {
     ShaCrypt::SHA512.verify_password(password.as_bytes(), hash).is_ok()
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("no randomness for the password salt")]
+    NoRandomness,
+    #[error("cannot hash the root password: {0}")]
+    Hash(String),
+}
+
 /// A new SHA-512 crypt hash of `password` with a random 16-character salt.
-pub fn hash(password: &str) -> Result<String, String> {
+pub fn hash(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 12];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
-        .map_err(|_| "no randomness for the password salt".to_string())?;
+        .map_err(|_| PasswordError::NoRandomness)?;
     ShaCrypt::SHA512
         .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| format!("cannot hash the root password: {e}"))
+        .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
 /// The root line's password field in a shadow file.

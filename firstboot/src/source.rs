@@ -89,8 +89,12 @@ fn cdroms() -> Vec<PathBuf> {
     found
 }
 
-/// The first CD-ROM with the environment file; what each other drive said, for the error.
-fn from_cdroms() -> Result<Result<Document, String>, SourceError> {
+/// What each CD-ROM drive held instead of the environment file (for the error).
+#[derive(Debug)]
+struct NoCdrom(String);
+
+/// The first CD-ROM with the environment file, or what each drive said.
+fn from_cdroms() -> Result<Result<Document, NoCdrom>, SourceError> {
     let mut seen = Vec::new();
     for dev in cdroms() {
         match iso9660::read_root_file(&dev, &[ISO_FILE]) {
@@ -110,7 +114,7 @@ fn from_cdroms() -> Result<Result<Document, String>, SourceError> {
     if seen.is_empty() {
         seen.push("no CD-ROM drive".into());
     }
-    Ok(Err(seen.join("; ")))
+    Ok(Err(NoCdrom(seen.join("; "))))
 }
 
 /// The rpctool programs to try, in order; `FIRSTBOOT_RPCTOOL` replaces them (tests).
@@ -124,8 +128,12 @@ fn rpctools() -> Vec<(String, Vec<String>)> {
     ]
 }
 
+/// Why no rpctool answered: each tool tried and what it said.
+#[derive(Debug)]
+struct RpcFailed(String);
+
 /// Runs one RPC command (`info-get guestinfo.ovfEnv`) through the first tool that exists.
-fn rpc(command: &str) -> Result<Option<String>, String> {
+fn rpc(command: &str) -> Result<Option<String>, RpcFailed> {
     let mut tried = Vec::new();
     for (tool, args) in rpctools() {
         match Command::new(&tool).args(&args).arg(command).output() {
@@ -135,12 +143,12 @@ fn rpc(command: &str) -> Result<Option<String>, String> {
                 if err.contains("No value found") || err.trim().is_empty() {
                     return Ok(None);
                 }
-                return Err(format!("{tool}: {}", err.trim()));
+                return Err(RpcFailed(format!("{tool}: {}", err.trim())));
             }
             Err(e) => tried.push(format!("{tool}: {e}")),
         }
     }
-    Err(tried.join("; "))
+    Err(RpcFailed(tried.join("; ")))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -195,7 +203,9 @@ impl Source {
                 match (from_cdroms()?, guestinfo) {
                     (Ok(doc), _) => Ok(Some(doc)),
                     (Err(_), Ok(_)) => Ok(None),
-                    (Err(cdroms), Err(guestinfo)) => Err(SourceError::Nowhere { guestinfo, cdroms }),
+                    (Err(NoCdrom(cdroms)), Err(RpcFailed(guestinfo))) => {
+                        Err(SourceError::Nowhere { guestinfo, cdroms })
+                    }
                 }
             }
         }
@@ -210,7 +220,7 @@ impl Transport {
             Transport::File(_) | Transport::Iso(_) => Ok(false),
             Transport::GuestInfo => rpc(&format!("info-set {KEY} NULL"))
                 .map(|_| true)
-                .map_err(SourceError::GuestInfo),
+                .map_err(|RpcFailed(e)| SourceError::GuestInfo(e)),
         }
     }
 }

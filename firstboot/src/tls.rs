@@ -33,20 +33,24 @@ pub struct CertInfo {
     pub not_after: i64,
 }
 
-fn pem_blocks(pem: &str) -> Result<Vec<Pem>, String> {
+/// Why a PEM text could not be read (the caller says whether it was the certificate or the key).
+#[derive(Debug)]
+struct PemError(String);
+
+fn pem_blocks(pem: &str) -> Result<Vec<Pem>, PemError> {
     let mut out = Vec::new();
     for block in Pem::iter_from_buffer(pem.as_bytes()) {
-        out.push(block.map_err(|e| e.to_string())?);
+        out.push(block.map_err(|e| PemError(e.to_string()))?);
     }
     if out.is_empty() {
-        return Err("no PEM block found".into());
+        return Err(PemError("no PEM block found".into()));
     }
     Ok(out)
 }
 
 /// Parses the first certificate of a PEM chain: its names, expiry and public key bits.
 fn leaf(cert_pem: &str) -> Result<(CertInfo, Vec<u8>), TlsError> {
-    let blocks = pem_blocks(cert_pem).map_err(TlsError::Cert)?;
+    let blocks = pem_blocks(cert_pem).map_err(|PemError(e)| TlsError::Cert(e))?;
     let block = blocks
         .iter()
         .find(|b| b.label == "CERTIFICATE")
@@ -78,7 +82,7 @@ pub fn cert_info(cert_pem: &str) -> Result<CertInfo, TlsError> {
 
 /// The public key bits of a private key, in the form a certificate's SPKI carries them.
 fn public_key(key_pem: &str) -> Result<Vec<u8>, TlsError> {
-    let blocks = pem_blocks(key_pem).map_err(TlsError::Key)?;
+    let blocks = pem_blocks(key_pem).map_err(|PemError(e)| TlsError::Key(e))?;
     let block = blocks
         .iter()
         .find(|b| b.label.ends_with("PRIVATE KEY"))

@@ -89,9 +89,9 @@ enum DlqCommand {
     },
 }
 
-fn init_logging(level: &str, json: bool) -> Result<(), String> {
+fn init_logging(level: &str, json: bool) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| format!("invalid --log-level {level:?}: {e}; use trace, debug, info, warn or error"))?;
+        .map_err(|e| anyhow::anyhow!("invalid --log-level {level:?}: {e}; use trace, debug, info, warn or error"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -9,6 +9,38 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
+/// What was seen instead of a ready router (the message of the next poll's wait, the last one
+/// in the timeout's error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NotYet(String);
+
+impl From<String> for NotYet {
+    fn from(s: String) -> Self {
+        NotYet(s)
+    }
+}
+
+impl From<&str> for NotYet {
+    fn from(s: &str) -> Self {
+        NotYet(s.to_string())
+    }
+}
+
+/// Why the router was not seen ready.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the router did not become ready within {seconds} s; last seen: {last}. Look at `kubectl -n {namespace} describe deploy/{name}` and `kubectl -n {namespace} logs deploy/{name}`")]
+    Timeout {
+        seconds: u64,
+        last: String,
+        namespace: String,
+        name: String,
+    },
+}
+
 /// What the API server needs from a kubeconfig.
 struct Api {
     server: String,
@@ -22,7 +54,7 @@ fn b64(v: Option<&serde_norway::Value>) -> Option<Vec<u8>> {
 }
 
 /// Reads a kubeconfig's current context (k3s writes one, `default`).
-fn api_from_kubeconfig(path: &Path) -> Result<Api, String> {
+fn api_from_kubeconfig(path: &Path) -> Result<Api, NotYet> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let doc: serde_norway::Value =
         serde_norway::from_str(&text).map_err(|e| format!("{} is not a kubeconfig: {e}", path.display()))?;
@@ -66,7 +98,7 @@ fn api_from_kubeconfig(path: &Path) -> Result<Api, String> {
 }
 
 impl Api {
-    async fn get(&self, path: &str) -> Result<Option<Value>, String> {
+    async fn get(&self, path: &str) -> Result<Option<Value>, NotYet> {
         let mut req = self.client.get(format!("{}{path}", self.server));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -77,21 +109,26 @@ impl Api {
             .map_err(|e| format!("the Kubernetes API is not answering yet ({e})"))?;
         match resp.status().as_u16() {
             404 => Ok(None),
-            200 => resp.json().await.map(Some).map_err(|e| format!("bad API answer: {e}")),
-            code => Err(format!("the Kubernetes API answered {code} for {path}")),
+            200 => resp
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| NotYet(format!("bad API answer: {e}"))),
+            code => Err(NotYet(format!("the Kubernetes API answered {code} for {path}"))),
         }
     }
 }
 
 /// What the router's Deployment says: `Ok(())` when ready, else what is missing.
-async fn check(api: &Api, namespace: &str, name: &str, hash: &str, annotation: &str) -> Result<(), String> {
+async fn check(api: &Api, namespace: &str, name: &str, hash: &str, annotation: &str) -> Result<(), NotYet> {
     let Some(d) = api
         .get(&format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}"))
         .await?
     else {
         return Err(format!(
             "Deployment {namespace}/{name} does not exist yet (k3s applies its manifests folder after it starts)"
-        ));
+        )
+        .into());
     };
     let n = |v: &Value| v.as_i64().unwrap_or(0);
     let running_hash = d["spec"]["template"]["metadata"]["annotations"][annotation]
@@ -100,7 +137,8 @@ async fn check(api: &Api, namespace: &str, name: &str, hash: &str, annotation: &
     if running_hash != hash {
         return Err(format!(
             "Deployment {namespace}/{name} does not have the new configuration yet (k3s re-applies changed manifests)"
-        ));
+        )
+        .into());
     }
     let (want, ready, updated, total) = (
         n(&d["spec"]["replicas"]).max(1),
@@ -134,7 +172,7 @@ async fn check(api: &Api, namespace: &str, name: &str, hash: &str, annotation: &
             }
         }
     }
-    Err(why.trim_end().to_string())
+    Err(why.trim_end().into())
 }
 
 /// Polls until the router's Deployment is ready with config `hash`, or `timeout` passes.
@@ -145,11 +183,11 @@ pub fn wait_router(
     hash: &str,
     annotation: &str,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, WaitError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(WaitError::Runtime)?;
     rt.block_on(async {
         let start = Instant::now();
         let mut last = String::from("nothing seen yet");
@@ -160,7 +198,7 @@ pub fn wait_router(
                 if kubeconfig.exists() {
                     match api_from_kubeconfig(kubeconfig) {
                         Ok(a) => api = Some(a),
-                        Err(e) => last = e,
+                        Err(e) => last = e.0,
                     }
                 } else {
                     last = format!("k3s has not written {} yet", kubeconfig.display());
@@ -168,15 +206,22 @@ pub fn wait_router(
             }
             if let Some(a) = &api {
                 match check(a, namespace, name, hash, annotation).await {
-                    Ok(()) => return Ok(format!("the router is ready after {:.0} s", start.elapsed().as_secs_f64())),
-                    Err(e) => last = e,
+                    Ok(()) => {
+                        return Ok(format!(
+                            "the router is ready after {:.0} s",
+                            start.elapsed().as_secs_f64()
+                        ))
+                    }
+                    Err(e) => last = e.0,
                 }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        Err(format!(
-            "the router did not become ready within {} s; last seen: {last}. Look at `kubectl -n {namespace} describe deploy/{name}` and `kubectl -n {namespace} logs deploy/{name}`",
-            timeout.as_secs()
-        ))
+        Err(WaitError::Timeout {
+            seconds: timeout.as_secs(),
+            last,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
     })
 }

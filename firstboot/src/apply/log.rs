@@ -11,6 +11,29 @@ use super::status::{Status, Step};
 
 pub const BOOTSTRAP_LOG: &str = "/var/log/bootstrap.log";
 
+/// Why a step failed: the line the console, the log and `firstboot status` show.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+impl From<String> for StepError {
+    fn from(s: String) -> Self {
+        StepError(s)
+    }
+}
+
+impl From<super::systemd::SystemctlError> for StepError {
+    fn from(e: super::systemd::SystemctlError) -> Self {
+        StepError(e.to_string())
+    }
+}
+
+impl From<super::kube::WaitError> for StepError {
+    fn from(e: super::kube::WaitError) -> Self {
+        StepError(e.to_string())
+    }
+}
+
 pub struct Log {
     file: Option<std::fs::File>,
     root: PathBuf,
@@ -75,15 +98,15 @@ impl Log {
     pub fn step<T>(
         &mut self,
         name: &str,
-        f: impl FnOnce(&mut Log) -> Result<(T, String), String>,
-    ) -> Result<T, String> {
+        f: impl FnOnce(&mut Log) -> Result<(T, String), StepError>,
+    ) -> Result<T, StepError> {
         self.line(&format!("step {name}: started"));
         let start = Instant::now();
         let result = f(self);
         let seconds = start.elapsed().as_secs_f64();
         let (outcome, detail) = match &result {
             Ok((_, d)) => ("ok", d.clone()),
-            Err(e) => ("failed", e.clone()),
+            Err(e) => ("failed", e.0.clone()),
         };
         self.line(&format!("step {name}: {outcome} in {seconds:.1} s: {detail}"));
         self.status.steps.push(Step {

@@ -97,9 +97,9 @@ enum Stop {
     Failed(String),
 }
 
-impl From<String> for Stop {
-    fn from(e: String) -> Self {
-        Stop::Failed(e)
+impl From<log::StepError> for Stop {
+    fn from(e: log::StepError) -> Self {
+        Stop::Failed(e.0)
     }
 }
 
@@ -115,7 +115,7 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
             None,
             format!("{} is empty: cleared after the last successful run", opts.source),
         )),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.to_string().into()),
     })?;
     let Some(Document { text, from }) = doc else {
         start_previous_k3s(log, root, &systemctl)?;
@@ -179,6 +179,7 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
                     let from = render::router::provider_names(&env).join(", ");
                     ((), format!("{d} (events from: {from})"))
                 })
+                .map_err(Into::into)
             })?;
         }
         None => log.skip(
@@ -192,7 +193,7 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
         log.step("clear", |_| match from.clear() {
             Ok(true) => Ok(((), "guestinfo.ovfEnv cleared".into())),
             Ok(false) => Ok(((), format!("the properties came from {from}: left alone"))),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.to_string().into()),
         })?;
     }
     Ok(())
@@ -223,7 +224,8 @@ fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
             "{} invalid OVF propert{}; fix them in the VM's vApp Options and power-cycle it",
             problems.len(),
             if problems.len() == 1 { "y" } else { "ies" }
-        ))
+        )
+        .into())
     });
     match (result, env) {
         (Ok(()), Ok(env)) => Ok(env),

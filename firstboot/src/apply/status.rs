@@ -36,6 +36,15 @@ pub struct Status {
     pub error: Option<String>,
 }
 
+/// Why the status file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("{path} is not a firstboot status file: {detail}")]
+    Parse { path: String, detail: String },
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+}
+
 pub fn path(root: &Path) -> PathBuf {
     root.join(STATUS.trim_start_matches('/'))
 }
@@ -51,14 +60,20 @@ impl Status {
         crate::write::private_file(&p, &json)
     }
 
-    pub fn load(root: &Path) -> Result<Option<Status>, String> {
+    pub fn load(root: &Path) -> Result<Option<Status>, StatusError> {
         let p = path(root);
         match std::fs::read(&p) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| format!("{} is not a firstboot status file: {e}", p.display())),
+                .map_err(|e| StatusError::Parse {
+                    path: p.display().to_string(),
+                    detail: e.to_string(),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+            Err(source) => Err(StatusError::Read {
+                path: p.display().to_string(),
+                source,
+            }),
         }
     }
 

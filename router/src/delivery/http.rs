@@ -17,7 +17,7 @@ use crate::config::Encoding;
 const HEADER_ENCODE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
 
 /// The `ce-` header for an attribute: the router's own attributes without an allocation.
-fn header_name(attribute: &str) -> Result<HeaderName, String> {
+fn header_name(attribute: &str) -> Result<HeaderName, axum::http::header::InvalidHeaderName> {
     Ok(HeaderName::from_static(match attribute {
         "id" => "ce-id",
         "source" => "ce-source",
@@ -28,7 +28,7 @@ fn header_name(attribute: &str) -> Result<HeaderName, String> {
         "dataschema" => "ce-dataschema",
         "vsphereapiversion" => "ce-vsphereapiversion",
         "eventclass" => "ce-eventclass",
-        other => return HeaderName::from_bytes(format!("ce-{other}").as_bytes()).map_err(|e| e.to_string()),
+        other => return HeaderName::from_bytes(format!("ce-{other}").as_bytes()),
     }))
 }
 
@@ -71,7 +71,7 @@ pub fn encode(event: &Event, encoding: Encoding) -> Result<(HeaderMap, Vec<u8>),
                 if name == "datacontenttype" {
                     continue;
                 }
-                let header = header_name(name).map_err(err)?;
+                let header = header_name(name).map_err(|e| err(format!("attribute {name:?}: {e}")))?;
                 let text = attribute_text(&value);
                 let encoded: Cow<'_, str> = utf8_percent_encode(&text, HEADER_ENCODE).into();
                 headers.insert(header, HeaderValue::from_str(&encoded).map_err(|e| err(e.to_string()))?);

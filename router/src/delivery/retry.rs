@@ -112,6 +112,10 @@ where
     }
 }
 
+/// A batch call that failed as a whole, after the caller's client retried what it could.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailed(pub String);
+
 /// The batch form: `attempt` sends the items still pending and answers an outcome for each
 /// (in any order), or `Err` when the whole call failed in a way the caller's client already
 /// retried (every pending item is then exhausted). Delivered and refused items are final; only
@@ -124,7 +128,7 @@ pub async fn run_partial<T, Fut>(
     mut on_retry: impl FnMut(u32, usize, &str, Duration),
 ) -> Vec<(T, Final)>
 where
-    Fut: Future<Output = Result<Vec<(usize, Outcome)>, String>>,
+    Fut: Future<Output = Result<Vec<(usize, Outcome)>, CallFailed>>,
 {
     let started = Instant::now();
     let mut done = Vec::new();
@@ -134,7 +138,7 @@ where
         n += 1;
         let outcomes = match attempt(n, &pending).await {
             Ok(o) => o,
-            Err(last) => {
+            Err(CallFailed(last)) => {
                 done.extend(pending.into_iter().map(|t| {
                     (
                         t,
@@ -315,7 +319,7 @@ mod tests {
         let results = run_partial(
             &quick(3),
             vec![1, 2],
-            |_, _: &[i32]| std::future::ready(Err("AccessDenied".to_string())),
+            |_, _: &[i32]| std::future::ready(Err(CallFailed("AccessDenied".to_string()))),
             |_, _, _, _| {},
         )
         .await;

@@ -19,6 +19,17 @@ pub struct Invocations {
     pub failure: u64,
 }
 
+/// Why a source is not ready (the /readyz answer names it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("vCenter session is down")]
+    SessionDown,
+    #[error("event stream has not started")]
+    NotStarted,
+    #[error("event stream stalled: no poll for {seconds}s")]
+    Stalled { seconds: u64 },
+}
+
 /// Counters for one provider or processor.
 #[derive(Debug)]
 pub struct ComponentStats {
@@ -181,13 +192,13 @@ impl Health {
     }
 
     /// Ready: session up and a poll cycle within the stall limit.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<(), NotReady> {
         if !self.session_up() {
-            return Err("vCenter session is down".into());
+            return Err(NotReady::SessionDown);
         }
         match self.since_progress() {
-            None => Err("event stream has not started".into()),
-            Some(d) if d > self.stall_after => Err(format!("event stream stalled: no poll for {}s", d.as_secs())),
+            None => Err(NotReady::NotStarted),
+            Some(d) if d > self.stall_after => Err(NotReady::Stalled { seconds: d.as_secs() }),
             Some(_) => Ok(()),
         }
     }
@@ -220,10 +231,10 @@ mod tests {
         let h = Health::new(Duration::from_millis(50));
         assert!(h.ready().is_err());
         h.set_session_up(true);
-        assert_eq!(h.ready().unwrap_err(), "event stream has not started");
+        assert_eq!(h.ready().unwrap_err().to_string(), "event stream has not started");
         h.progress();
         assert!(h.ready().is_ok());
         std::thread::sleep(Duration::from_millis(80));
-        assert!(h.ready().unwrap_err().contains("stalled"));
+        assert!(h.ready().unwrap_err().to_string().contains("stalled"));
     }
 }

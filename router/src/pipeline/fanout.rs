@@ -23,7 +23,7 @@ pub const QUEUE_CAPACITY: usize = 1024;
 
 struct Job {
     event: Arc<Event>,
-    ack: oneshot::Sender<Result<(), String>>,
+    ack: oneshot::Sender<Result<(), ProcessError>>,
 }
 
 /// One processor with its filter, stats and queue settings.
@@ -51,7 +51,7 @@ impl Route {
 }
 
 /// A processor's answer for one event: done, or why it gave up.
-type Ack = oneshot::Receiver<Result<(), String>>;
+type Ack = oneshot::Receiver<Result<(), ProcessError>>;
 
 struct Lane {
     /// Shared with every delivery that waits on this lane (no copy per event).
@@ -350,7 +350,7 @@ async fn deliver(
             Ok(Handled::Skipped) => debug!(processor = %stats.name, event = %name, "not selected by the processor"),
             Err(_) => {}
         }
-        let _ = job.ack.send(result.map(|_| ()).map_err(|e| e.to_string()));
+        let _ = job.ack.send(result.map(|_| ()));
     }
 }
 

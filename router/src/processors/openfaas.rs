@@ -56,23 +56,25 @@ impl Gateway {
     }
 
     /// Reads `/system/functions` into event name -> function names.
-    async fn topics(&self) -> Result<BTreeMap<String, Vec<String>>, String> {
-        let resp = (self.request(reqwest::Method::GET, "system/functions").send().await)
-            .map_err(|e| format!("cannot read the function list from {}: {}", self.shown(), describe(&e)))?;
+    async fn topics(&self) -> Result<BTreeMap<String, Vec<String>>, GatewayError> {
+        let gateway = self.shown();
+        let resp = (self.request(reqwest::Method::GET, "system/functions").send().await).map_err(|e| {
+            GatewayError::Unreachable {
+                gateway: gateway.clone(),
+                detail: describe(&e),
+            }
+        })?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(format!(
-                "the gateway {} refused the credentials (HTTP 401): fix openfaas.auth.basicAuth",
-                self.shown()
-            ));
+            return Err(GatewayError::Credentials { gateway });
         }
         if !status.is_success() {
-            return Err(format!(
-                "the gateway {} answered HTTP {status} for /system/functions",
-                self.shown()
-            ));
+            return Err(GatewayError::Status {
+                gateway,
+                status: status.as_u16(),
+            });
         }
-        let list: serde_json::Value = (resp.json().await).map_err(|e| format!("the function list is not JSON: {e}"))?;
+        let list: serde_json::Value = (resp.json().await).map_err(|e| GatewayError::NotJson(e.to_string()))?;
         let mut topics: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for f in list.as_array().map(Vec::as_slice).unwrap_or_default() {
             let Some(name) = f["name"].as_str() else { continue };
@@ -88,6 +90,19 @@ impl Gateway {
         }
         Ok(topics)
     }
+}
+
+/// Why the function list could not be read (the router keeps the last one and tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot read the function list from {gateway}: {detail}")]
+    Unreachable { gateway: String, detail: String },
+    #[error("the gateway {gateway} refused the credentials (HTTP 401): fix openfaas.auth.basicAuth")]
+    Credentials { gateway: String },
+    #[error("the gateway {gateway} answered HTTP {status} for /system/functions")]
+    Status { gateway: String, status: u16 },
+    #[error("the function list is not JSON: {0}")]
+    NotJson(String),
 }
 
 pub struct OpenFaas {

@@ -10,7 +10,7 @@ use aws_sdk_eventbridge::Client;
 use tracing::warn;
 
 use super::entries::Entry;
-use crate::delivery::retry::{self, Backoff, Final, Outcome};
+use crate::delivery::retry::{self, Backoff, CallFailed, Final, Outcome};
 
 /// Entry error codes that another attempt cannot fix.
 const PERMANENT: &[&str] = &[
@@ -52,7 +52,7 @@ pub async fn put(client: &Client, bus: &str, entries: Vec<Entry>, backoff: &Back
                         // The SDK already retried what was retryable (throttling, 5xx, timeouts).
                         let last = DisplayErrorContext(&e).to_string();
                         warn!(bus, entries = count, "PutEvents failed: {last}");
-                        last
+                        CallFailed(last)
                     })?;
                 let results = out.entries();
                 Ok((0..count)

@@ -73,17 +73,30 @@ fn id_time(ev: &Value) -> Option<(i64, i64)> {
     Some((ev["id"].as_i64()?, ev["time"].as_i64()?))
 }
 
+/// Why an audit event cannot become a CloudEvent (it is skipped and counted as an error).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditEventError {
+    #[error("audit event without a numeric id and time")]
+    NoIdOrTime,
+    #[error("audit event {id} without a type")]
+    NoType { id: i64 },
+    #[error("audit event {id}: time {time} is out of range")]
+    TimeOutOfRange { id: i64, time: i64 },
+    #[error("audit event {id}: {detail}")]
+    Build { id: i64, detail: String },
+}
+
 /// The CloudEvent for one audit event, id = the event id, subject = the Horizon event type:
 /// - router contract (VEBA's router, internal/provider/horizon/horizon.go): type
 ///   `com.vmware.event.router/horizon.<type lowercased>.v0`, time in whole seconds;
 /// - tanzu-sources contract (HorizonSource): type `com.vmware.horizon.<type lowercased>.v0`,
 ///   time in milliseconds.
-pub fn to_cloudevent(ev: &Value, source: &str, format: EventFormat) -> Result<Event, String> {
-    let (id, time) = id_time(ev).ok_or("audit event without a numeric id and time")?;
+pub fn to_cloudevent(ev: &Value, source: &str, format: EventFormat) -> Result<Event, AuditEventError> {
+    let (id, time) = id_time(ev).ok_or(AuditEventError::NoIdOrTime)?;
     let kind = ev["type"]
         .as_str()
         .filter(|t| !t.is_empty())
-        .ok_or("audit event without a type")?;
+        .ok_or(AuditEventError::NoType { id })?;
     let (ty, millis) = match format {
         EventFormat::Router => (
             format!("com.vmware.event.router/horizon.{}.v0", kind.to_ascii_lowercase()),
@@ -94,7 +107,7 @@ pub fn to_cloudevent(ev: &Value, source: &str, format: EventFormat) -> Result<Ev
     let when = Utc
         .timestamp_millis_opt(millis)
         .single()
-        .ok_or_else(|| format!("audit event {id}: time {time} is out of range"))?;
+        .ok_or(AuditEventError::TimeOutOfRange { id, time })?;
     EventBuilderV10::new()
         .id(id.to_string())
         .source(source)
@@ -103,7 +116,10 @@ pub fn to_cloudevent(ev: &Value, source: &str, format: EventFormat) -> Result<Ev
         .time(when)
         .data("application/json", ev.clone())
         .build()
-        .map_err(|e| format!("audit event {id}: {e}"))
+        .map_err(|e| AuditEventError::Build {
+            id,
+            detail: e.to_string(),
+        })
 }
 
 pub struct HorizonSource {
