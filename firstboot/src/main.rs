@@ -77,12 +77,7 @@ fn load(ovf_env: &PathBuf) -> Result<OvfEnv, ExitCode> {
     if found.is_empty() {
         return Ok(env);
     }
-    eprintln!(
-        "{}: {} invalid OVF propert{}; fix them in the VM's vApp Options and reboot:",
-        ovf_env.display(),
-        found.len(),
-        if found.len() == 1 { "y" } else { "ies" }
-    );
+    eprintln!("{}: {}:", ovf_env.display(), firstboot::validate::summary(found.len()));
     for p in found {
         eprintln!("  - {p}");
     }

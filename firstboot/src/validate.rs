@@ -269,6 +269,15 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
     out
 }
 
+/// The one-line summary of invalid properties, the same on the console, in the log and in
+/// `firstboot validate` (vSphere re-reads vApp properties at a power-cycle, not a reboot).
+pub fn summary(count: usize) -> String {
+    format!(
+        "{count} invalid OVF propert{}; fix them in the VM's vApp Options and power-cycle it",
+        if count == 1 { "y" } else { "ies" }
+    )
+}
+
 /// VEBA v0.7's keys: a value VEBA allowed, and no conflict with the appliance's own key.
 fn veba_keys(env: &OvfEnv, out: &mut Vec<Problem>) {
     for k in crate::veba_keys::VEBA_KEYS {

@@ -103,27 +103,39 @@ fn init_logging(level: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dlq_replay(config: &std::path::Path, file: Option<&std::path::Path>, level: &str) -> ExitCode {
-    if let Err(e) = init_logging(level, false) {
+/// The start every running command shares: logging, the config (its notes logged), the
+/// runtime. A failure is reported (in the log once it is up) and becomes the exit code: 2 for
+/// a usage or configuration problem, 1 for the system.
+fn start(
+    config: &std::path::Path,
+    level: &str,
+    json: bool,
+) -> Result<(RouterConfig, tokio::runtime::Runtime), ExitCode> {
+    if let Err(e) = init_logging(level, json) {
         eprintln!("{e}");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
-    let cfg = match RouterConfig::load(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let cfg = RouterConfig::load(config).map_err(|e| {
+        tracing::error!("{e}");
+        ExitCode::from(2)
+    })?;
     for note in &cfg.notes {
         tracing::info!("{note}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            tracing::error!("cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })?;
+    Ok((cfg, runtime))
+}
+
+fn dlq_replay(config: &std::path::Path, file: Option<&std::path::Path>, level: &str) -> ExitCode {
+    let (cfg, runtime) = match start(config, level, false) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     match runtime.block_on(event_router::dlq::replay(&cfg, file)) {
         Ok(s) if s.failed == 0 && s.kept == 0 => ExitCode::SUCCESS,
@@ -198,26 +210,9 @@ fn main() -> ExitCode {
         }) => return dlq_replay(&config, file.as_deref(), &cli.log_level),
         None => {}
     }
-    if let Err(e) = init_logging(&cli.log_level, cli.log_json) {
-        eprintln!("{e}");
-        return ExitCode::from(2);
-    }
-    let cfg = match RouterConfig::load(&config) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    for note in &cfg.notes {
-        tracing::info!("{note}");
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (cfg, runtime) = match start(&config, &cli.log_level, cli.log_json) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     match runtime.block_on(event_router::run::run(cfg, config.clone())) {
         Ok(()) => ExitCode::SUCCESS,

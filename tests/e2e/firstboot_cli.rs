@@ -37,7 +37,7 @@ fn validate_lists_every_problem_by_label_and_key() {
     assert_eq!(
         err,
         format!(
-            "{path}: 3 invalid OVF properties; fix them in the VM's vApp Options and reboot:
+            "{path}: 3 invalid OVF properties; fix them in the VM's vApp Options and power-cycle it:
   - IP Address (guestinfo.ipaddress): must be an IPv4 address such as 192.168.1.10 (got \"192.168.30.500\")
   - Event Processor (guestinfo.processor): is not one of the allowed values: [\"knative\", \"aws_event_bridge\", \"openfaas\"] (got \"kafka\")
   - vCenter Password (guestinfo.vcenter_password): is required when a vCenter Server is set

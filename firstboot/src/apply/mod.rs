@@ -220,12 +220,7 @@ fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
             log.line(&format!("invalid property: {p}"));
         }
         log.status.problems = problems.iter().map(ToString::to_string).collect();
-        Err(format!(
-            "{} invalid OVF propert{}; fix them in the VM's vApp Options and power-cycle it",
-            problems.len(),
-            if problems.len() == 1 { "y" } else { "ies" }
-        )
-        .into())
+        Err(validate::summary(problems.len()).into())
     });
     match (result, env) {
         (Ok(()), Ok(env)) => Ok(env),

@@ -6,7 +6,7 @@ use crate::ovfenv::OvfEnv;
 
 pub(super) fn config(env: &OvfEnv, fqdn: &str, ip: &str) -> String {
     let mut s = format!(
-        "# Rendered by firstboot from the OVF properties; edit the vApp options and reboot instead.\ncluster-cidr: {}\nservice-cidr: {}\ndisable:\n  - traefik\ntls-san:\n  - {}\n",
+        "# Rendered by firstboot from the OVF properties; edit the vApp options and power-cycle the VM instead.\ncluster-cidr: {}\nservice-cidr: {}\ndisable:\n  - traefik\ntls-san:\n  - {}\n",
         q(&env.get("pod_network_cidr")),
         q(&env.get("service_cidr")),
         q(fqdn)

@@ -30,7 +30,7 @@ pub(super) fn digest(text: &str) -> String {
 }
 
 const HEADER: &str =
-    "# Rendered by firstboot from the OVF properties; k3s applies it. Edit the vApp options and reboot instead.\n";
+    "# Rendered by firstboot from the OVF properties; k3s applies it. Edit the vApp options and power-cycle the VM instead.\n";
 
 pub(super) fn tls_secret(m: &Material) -> String {
     format!(
