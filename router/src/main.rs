@@ -72,6 +72,8 @@ enum Command {
     Validate,
     /// Prints the config file's JSON Schema.
     Schema,
+    /// Prints the table of the extensions' defaults (the README's, in Markdown).
+    Defaults,
     /// Dead letters: events a processor gave up on.
     Dlq {
         #[command(subcommand)]
@@ -188,6 +190,10 @@ fn main() -> ExitCode {
                 "{}",
                 serde_json::to_string_pretty(&RouterConfig::json_schema()).unwrap_or_default()
             );
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Defaults) => {
+            println!("{}", event_router::config::defaults::markdown());
             return ExitCode::SUCCESS;
         }
         Some(Command::Validate) => {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::{
-    AuthType, HorizonConfig, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig,
+    defaults, AuthType, HorizonConfig, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig,
 };
 use crate::delivery::dead_letter::DeadLetters;
 use crate::http_server::{self, Listeners};
@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 /// Longest single WaitForUpdatesEx; readiness fails after three of these without progress.
 const MAX_WAIT: Duration = Duration::from_secs(10);
 /// How long queued events may still be delivered after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(defaults::SHUTDOWN_GRACE_SECONDS);
 
 fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCenterSettings> {
     let mut url = url::Url::parse(&v.address)
@@ -58,8 +58,8 @@ fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyh
             timeout: Duration::from_secs(30),
         },
         format: v.event_format,
-        page_size: v.page_size.unwrap_or(1000),
-        keep_alive: Duration::from_secs(v.keep_alive_seconds.unwrap_or(300)),
+        page_size: v.page_size.unwrap_or(defaults::VCENTER_PAGE_SIZE),
+        keep_alive: Duration::from_secs(v.keep_alive_seconds.unwrap_or(defaults::VCENTER_KEEP_ALIVE_SECONDS)),
         max_wait: MAX_WAIT,
         checkpoint,
     })
@@ -81,8 +81,11 @@ fn checkpoint_settings(v: &VCenterConfig, url: &url::Url) -> anyhow::Result<Opti
     }
     Ok(Some(CheckpointSettings {
         store,
-        period: Duration::from_secs(v.checkpoint_period_seconds.unwrap_or(5)),
-        max_replay_age: Duration::from_secs(v.max_replay_age_seconds.unwrap_or(3600)),
+        period: Duration::from_secs(
+            v.checkpoint_period_seconds
+                .unwrap_or(defaults::CHECKPOINT_PERIOD_SECONDS),
+        ),
+        max_replay_age: Duration::from_secs(v.max_replay_age_seconds.unwrap_or(defaults::MAX_REPLAY_AGE_SECONDS)),
         resume,
     }))
 }
@@ -106,8 +109,8 @@ fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSe
         address,
         credentials,
         insecure: h.insecure_ssl,
-        poll: Duration::from_secs(h.poll_interval_seconds.unwrap_or(1)),
-        page_size: h.page_size.unwrap_or(100),
+        poll: Duration::from_secs(h.poll_interval_seconds.unwrap_or(defaults::HORIZON_POLL_SECONDS)),
+        page_size: h.page_size.unwrap_or(defaults::HORIZON_PAGE_SIZE),
         format: h.event_format,
     })
 }
@@ -154,7 +157,7 @@ async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
         let stats = ComponentStats::new("EventProcessor", processor.kind(), &pc.name, &processor.address());
         let mut route = Route::new(processor, stats, filter);
         route.capacity = pc.queue_capacity.unwrap_or(route.capacity);
-        route.concurrency = pc.concurrency.unwrap_or(1);
+        route.concurrency = pc.concurrency.unwrap_or(defaults::CONCURRENCY);
         routes.push(route);
     }
     Ok(routes)

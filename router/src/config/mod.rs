@@ -1,6 +1,7 @@
 //! The router's configuration: VEBA's RouterConfig YAML, parsed strictly and validated as a
 //! whole so every problem is reported at once.
 
+pub mod defaults;
 mod model;
 mod secret;
 mod uri;
@@ -90,7 +91,9 @@ impl RouterConfig {
     /// The JSON Schema of the configuration file.
     pub fn json_schema() -> serde_json::Value {
         let schema = schemars::schema_for!(RouterConfig);
-        serde_json::to_value(schema).unwrap_or_default()
+        let mut v = serde_json::to_value(schema).unwrap_or_default();
+        defaults::annotate(&mut v);
+        v
     }
 }
 

@@ -1,5 +1,6 @@
 //! VEBA's RouterConfig (`event-router.vmware.com/v1alpha1`), field for field, plus the
-//! router's extensions (marked as such in their doc comments). Unknown keys are errors.
+//! router's extensions (marked as such in their doc comments). Unknown keys are errors. The
+//! extensions' defaults are in `defaults.rs`, not here.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,7 @@ pub struct RouterConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_file: Option<String>,
     /// Extension: seconds queued deliveries may still take after SIGTERM or SIGHUP before they
-    /// are abandoned (default 10; abandoned events stay before the checkpoint).
+    /// are abandoned (abandoned events stay before the checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_seconds: Option<u64>,
     /// What loading changed (not part of the file): vCenter addresses normalised.
@@ -126,20 +127,20 @@ pub struct VCenterConfig {
     /// Folder of the checkpoint files (default `checkpoints`, relative to the working folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_dir: Option<String>,
-    /// Extension: seconds between checkpoint writes (default 5, as VEBA); also written at shutdown.
+    /// Extension: seconds between checkpoint writes (VEBA's default); also written at shutdown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_period_seconds: Option<u64>,
-    /// Extension: how far back before vCenter's current time a resume may start (default 3600).
+    /// Extension: how far back before vCenter's current time a resume may start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_replay_age_seconds: Option<u64>,
     pub auth: AuthMethod,
     /// Extension: the CloudEvent contract (`router`, the default, or `tanzu-sources`).
     #[serde(default)]
     pub event_format: EventFormat,
-    /// Extension: events per collector page (1..=1000, default 1000).
+    /// Extension: events per collector page (1..=1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
-    /// Extension: seconds between session keep-alives (default 300).
+    /// Extension: seconds between session keep-alives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive_seconds: Option<u64>,
 }
@@ -153,7 +154,7 @@ pub struct WebhookConfig {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthMethod>,
-    /// Extension: the largest request body accepted, in bytes (default 1048576); larger gets 413.
+    /// Extension: the largest request body accepted, in bytes; larger gets 413.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
 }
@@ -166,10 +167,10 @@ pub struct HorizonConfig {
     #[serde(default, rename = "insecureSSL")]
     pub insecure_ssl: bool,
     pub auth: AuthMethod,
-    /// Extension: seconds between polls for new audit events (default 1, as VEBA).
+    /// Extension: seconds between polls for new audit events (VEBA's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval_seconds: Option<u64>,
-    /// Extension: audit events per page (1..=1000, default 100).
+    /// Extension: audit events per page (1..=1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
     /// Extension: the CloudEvent contract (`router`, VEBA's router: type
@@ -204,11 +205,11 @@ pub struct ProcessorConfig {
     /// Extension: which events this processor receives (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<EventFilter>,
-    /// Extension: events waiting for this processor before the sources pause reading
-    /// (default 1024); bounds memory when the sink is slow or down.
+    /// Extension: events waiting for this processor before the sources pause reading; bounds
+    /// memory when the sink is slow or down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_capacity: Option<usize>,
-    /// Extension: deliveries (or batches) in flight at once (default 1: in key order).
+    /// Extension: deliveries (or batches) in flight at once (1: in key order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
 }
@@ -250,10 +251,10 @@ pub struct KnativeConfig {
     /// Sent as HTTP basic auth when `basic_auth` (VEBA accepted and ignored it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthMethod>,
-    /// Extension: seconds before one request is abandoned (default 10).
+    /// Extension: seconds before one request is abandoned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
-    /// Extension: attempts per event, the first included (default 5).
+    /// Extension: attempts per event, the first included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     /// Extension: stop retrying an event after this many seconds even with attempts left.
@@ -293,17 +294,17 @@ pub struct OpenFaasConfig {
     /// Basic auth for the gateway (its `/system` API needs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthMethod>,
-    /// Extension: seconds before one invocation is abandoned (default 15).
+    /// Extension: seconds before one invocation is abandoned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
-    /// Extension: attempts per function and event, the first included (default 3).
+    /// Extension: attempts per function and event, the first included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     /// Extension: longest time one invocation is retried, in seconds (no limit but maxAttempts
     /// when unset), as knative.maxRetrySeconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retry_seconds: Option<u64>,
-    /// Extension: seconds between re-reads of the function list and topics (default 10).
+    /// Extension: seconds between re-reads of the function list and topics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_seconds: Option<u64>,
     #[serde(default, rename = "insecureSSL")]
@@ -327,14 +328,14 @@ pub struct AwsEventBridgeConfig {
     /// `AWS_ENDPOINT_URL` environment variable works too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Extension: the PutEvents request-size limit in bytes as AWS counts entries (default
-    /// 262144, 256 KiB; AWS accepts 1 MiB since 2026-01).
+    /// Extension: the PutEvents request-size limit in bytes as AWS counts entries (AWS accepts
+    /// 1 MiB since 2026-01).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_bytes: Option<usize>,
-    /// Extension: attempts per call and per failed entry, the first included (default 5).
+    /// Extension: attempts per call and per failed entry, the first included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
-    /// Extension: seconds between re-reads of the rules' event patterns (default 300).
+    /// Extension: seconds between re-reads of the rules' event patterns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_refresh_seconds: Option<u64>,
 }

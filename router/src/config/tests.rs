@@ -278,3 +278,26 @@ fn vcenter_addresses_are_normalised_as_govmomi_reads_them() {
         "{e}"
     );
 }
+
+#[test]
+fn every_default_is_in_the_json_schema_and_the_readme() {
+    let schema = RouterConfig::json_schema();
+    for d in defaults::DEFAULTS {
+        let props = if d.definition == "RouterConfig" {
+            &schema["properties"]
+        } else {
+            &schema["definitions"][d.definition]["properties"]
+        };
+        assert_eq!(
+            props[d.property]["default"], d.value,
+            "{}.{} in {props}",
+            d.definition, d.property
+        );
+    }
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    assert!(
+        readme.contains(&defaults::markdown()),
+        "README's defaults table is stale: regenerate it with `cargo run -p event-router -- defaults`"
+    );
+}

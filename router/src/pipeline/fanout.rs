@@ -19,7 +19,7 @@ use crate::processors::{Handled, ProcessError, Processor};
 use cloudevents::AttributesReader;
 
 /// Events waiting per processor before a source has to wait for room.
-pub const QUEUE_CAPACITY: usize = 1024;
+pub const QUEUE_CAPACITY: usize = crate::config::defaults::QUEUE_CAPACITY;
 
 struct Job {
     event: Arc<Event>,

@@ -9,7 +9,7 @@ use tracing::{error, warn};
 use super::k8s::{self, KubeEnv};
 use super::{BoxFuture, ProcessError, Processor};
 use crate::client_error::describe;
-use crate::config::{AuthMethod, Encoding, KnativeConfig, Secret};
+use crate::config::{defaults, AuthMethod, Encoding, KnativeConfig, Secret};
 use crate::delivery::http::encode;
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
@@ -57,7 +57,7 @@ impl Knative {
             url: text.clone(),
             detail: e.to_string(),
         })?;
-        let timeout = Duration::from_secs(cfg.timeout_seconds.unwrap_or(10));
+        let timeout = Duration::from_secs(cfg.timeout_seconds.unwrap_or(defaults::KNATIVE_TIMEOUT_SECONDS));
         let client = tls::http_client(
             &TlsOptions {
                 insecure: cfg.insecure_ssl,
@@ -67,7 +67,7 @@ impl Knative {
         )?;
         let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
         let backoff = Backoff {
-            max_attempts: cfg.max_attempts.unwrap_or(5),
+            max_attempts: cfg.max_attempts.unwrap_or(defaults::KNATIVE_MAX_ATTEMPTS),
             max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),
             ..Backoff::default()
         };

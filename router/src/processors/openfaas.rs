@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 use super::{BoxFuture, Handled, ProcessError, Processor};
 use crate::client_error::describe;
 use crate::cloudevent::event_name;
-use crate::config::{AuthMethod, OpenFaasConfig, Secret};
+use crate::config::{defaults, AuthMethod, OpenFaasConfig, Secret};
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
 
@@ -129,19 +129,19 @@ impl OpenFaas {
                 insecure: cfg.insecure_ssl,
                 root_cas: vec![],
             },
-            Duration::from_secs(cfg.timeout_seconds.unwrap_or(15)),
+            Duration::from_secs(cfg.timeout_seconds.unwrap_or(defaults::OPENFAAS_TIMEOUT_SECONDS)),
         )?;
         let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
         let gateway = Gateway { client, base, auth };
         let topics = Arc::new(RwLock::new(None));
         refresh_once(&gateway, &topics).await;
-        let every = Duration::from_secs(cfg.refresh_seconds.unwrap_or(10));
+        let every = Duration::from_secs(cfg.refresh_seconds.unwrap_or(defaults::OPENFAAS_REFRESH_SECONDS));
         let refresher = tokio::spawn(refresh(gateway.clone(), topics.clone(), every));
         Ok(OpenFaas {
             gateway,
             is_async: cfg.is_async,
             backoff: Backoff {
-                max_attempts: cfg.max_attempts.unwrap_or(3),
+                max_attempts: cfg.max_attempts.unwrap_or(defaults::OPENFAAS_MAX_ATTEMPTS),
                 max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),
                 ..Backoff::default()
             },

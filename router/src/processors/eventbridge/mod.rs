@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use super::{BoxFuture, Handled, ProcessError, Processor};
-use crate::config::{AuthType, AwsEventBridgeConfig};
+use crate::config::{defaults, AuthType, AwsEventBridgeConfig};
 use crate::delivery::retry::Backoff;
 use crate::delivery::retry::Final;
 use entries::{envelope, requests, Entry, MAX_ENTRIES};
@@ -28,8 +28,8 @@ use rules::RuleSet;
 pub use rules::RulesError;
 
 /// Default PutEvents request-size limit: 256 KiB.
-pub const DEFAULT_MAX_REQUEST_BYTES: usize = 256 * 1024;
-const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = defaults::EVENTBRIDGE_MAX_REQUEST_BYTES;
+const DEFAULT_REFRESH: Duration = Duration::from_secs(defaults::EVENTBRIDGE_RULE_REFRESH_SECONDS);
 
 pub struct EventBridge {
     client: Client,
@@ -52,7 +52,7 @@ impl EventBridge {
     /// Builds the client, reads the rules' patterns (failing when one cannot be used) and
     /// starts the periodic re-read.
     pub async fn new(cfg: &AwsEventBridgeConfig) -> Result<EventBridge, RulesError> {
-        let max_attempts = cfg.max_attempts.unwrap_or(5).max(1);
+        let max_attempts = cfg.max_attempts.unwrap_or(defaults::EVENTBRIDGE_MAX_ATTEMPTS).max(1);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
             .retry_config(

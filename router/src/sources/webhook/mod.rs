@@ -25,8 +25,8 @@ use crate::http_server::{self, Listeners, MAX_CONNECTIONS};
 use crate::metrics::stats::ComponentStats;
 use crate::pipeline::Fanout;
 
-/// Default request-body limit: 1 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default request-body limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = crate::config::defaults::WEBHOOK_MAX_BODY_BYTES;
 /// How long a request body may take to arrive.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 

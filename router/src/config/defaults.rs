@@ -1,0 +1,196 @@
+//! Every number a RouterConfig extension defaults to, stated once. The code reads these
+//! constants, the JSON Schema gets each as its property's `default` ([`annotate`]), and the
+//! README's table is printed from [`DEFAULTS`] (`event-router defaults`, checked by a test).
+
+pub const SHUTDOWN_GRACE_SECONDS: u64 = 10;
+pub const VCENTER_PAGE_SIZE: u32 = 1000;
+pub const VCENTER_KEEP_ALIVE_SECONDS: u64 = 300;
+pub const CHECKPOINT_PERIOD_SECONDS: u64 = 5;
+pub const MAX_REPLAY_AGE_SECONDS: u64 = 3600;
+pub const WEBHOOK_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const HORIZON_POLL_SECONDS: u64 = 1;
+pub const HORIZON_PAGE_SIZE: u32 = 100;
+pub const QUEUE_CAPACITY: usize = 1024;
+pub const CONCURRENCY: usize = 1;
+pub const KNATIVE_TIMEOUT_SECONDS: u64 = 10;
+pub const KNATIVE_MAX_ATTEMPTS: u32 = 5;
+pub const OPENFAAS_TIMEOUT_SECONDS: u64 = 15;
+pub const OPENFAAS_MAX_ATTEMPTS: u32 = 3;
+pub const OPENFAAS_REFRESH_SECONDS: u64 = 10;
+pub const EVENTBRIDGE_MAX_ATTEMPTS: u32 = 5;
+pub const EVENTBRIDGE_RULE_REFRESH_SECONDS: u64 = 300;
+/// AWS's PutEvents size rule: 256 KiB as AWS counts entries.
+pub const EVENTBRIDGE_MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// One default: where it is in the config (the JSON Schema definition and property) and why.
+pub struct Default {
+    pub definition: &'static str,
+    pub property: &'static str,
+    pub value: u64,
+    pub what: &'static str,
+}
+
+const fn d(definition: &'static str, property: &'static str, value: u64, what: &'static str) -> Default {
+    Default {
+        definition,
+        property,
+        value,
+        what,
+    }
+}
+
+pub const DEFAULTS: &[Default] = &[
+    d(
+        "RouterConfig",
+        "shutdownGraceSeconds",
+        SHUTDOWN_GRACE_SECONDS,
+        "seconds queued deliveries may still take after SIGTERM or SIGHUP",
+    ),
+    d(
+        "VCenterConfig",
+        "pageSize",
+        VCENTER_PAGE_SIZE as u64,
+        "events per collector page",
+    ),
+    d(
+        "VCenterConfig",
+        "keepAliveSeconds",
+        VCENTER_KEEP_ALIVE_SECONDS,
+        "seconds between session keep-alives",
+    ),
+    d(
+        "VCenterConfig",
+        "checkpointPeriodSeconds",
+        CHECKPOINT_PERIOD_SECONDS,
+        "seconds between checkpoint writes (VEBA's)",
+    ),
+    d(
+        "VCenterConfig",
+        "maxReplayAgeSeconds",
+        MAX_REPLAY_AGE_SECONDS,
+        "how far back before vCenter's time a resume reads",
+    ),
+    d(
+        "WebhookConfig",
+        "maxBodyBytes",
+        WEBHOOK_MAX_BODY_BYTES as u64,
+        "largest request body (larger gets 413)",
+    ),
+    d(
+        "HorizonConfig",
+        "pollIntervalSeconds",
+        HORIZON_POLL_SECONDS,
+        "seconds between polls (VEBA's)",
+    ),
+    d(
+        "HorizonConfig",
+        "pageSize",
+        HORIZON_PAGE_SIZE as u64,
+        "audit events per page",
+    ),
+    d(
+        "ProcessorConfig",
+        "queueCapacity",
+        QUEUE_CAPACITY as u64,
+        "events that may wait for a processor",
+    ),
+    d(
+        "ProcessorConfig",
+        "concurrency",
+        CONCURRENCY as u64,
+        "deliveries in flight at once (1: in key order)",
+    ),
+    d(
+        "KnativeConfig",
+        "timeoutSeconds",
+        KNATIVE_TIMEOUT_SECONDS,
+        "seconds before one request is abandoned",
+    ),
+    d(
+        "KnativeConfig",
+        "maxAttempts",
+        KNATIVE_MAX_ATTEMPTS as u64,
+        "attempts per event, the first included",
+    ),
+    d(
+        "OpenFaasConfig",
+        "timeoutSeconds",
+        OPENFAAS_TIMEOUT_SECONDS,
+        "seconds before one invocation is abandoned",
+    ),
+    d(
+        "OpenFaasConfig",
+        "maxAttempts",
+        OPENFAAS_MAX_ATTEMPTS as u64,
+        "attempts per function and event",
+    ),
+    d(
+        "OpenFaasConfig",
+        "refreshSeconds",
+        OPENFAAS_REFRESH_SECONDS,
+        "seconds between re-reads of the function list",
+    ),
+    d(
+        "AwsEventBridgeConfig",
+        "maxAttempts",
+        EVENTBRIDGE_MAX_ATTEMPTS as u64,
+        "attempts per call and per failed entry",
+    ),
+    d(
+        "AwsEventBridgeConfig",
+        "ruleRefreshSeconds",
+        EVENTBRIDGE_RULE_REFRESH_SECONDS,
+        "seconds between re-reads of the rules' patterns",
+    ),
+    d(
+        "AwsEventBridgeConfig",
+        "maxRequestBytes",
+        EVENTBRIDGE_MAX_REQUEST_BYTES as u64,
+        "PutEvents request size limit (AWS's rule)",
+    ),
+];
+
+/// Puts each default into the JSON Schema as its property's `default`.
+pub fn annotate(schema: &mut serde_json::Value) {
+    for def in DEFAULTS {
+        let root = schema.get("title").and_then(|t| t.as_str()) == Some(def.definition);
+        let target = if root {
+            schema.get_mut("properties")
+        } else {
+            schema
+                .get_mut("definitions")
+                .and_then(|d| d.get_mut(def.definition))
+                .and_then(|d| d.get_mut("properties"))
+        };
+        if let Some(p) = target
+            .and_then(|p| p.get_mut(def.property))
+            .and_then(|p| p.as_object_mut())
+        {
+            p.insert("default".into(), def.value.into());
+        }
+    }
+}
+
+/// The README's table of defaults (between its markers).
+pub fn markdown() -> String {
+    let mut s = String::from("<!-- BEGIN ROUTER DEFAULTS (generated: event-router defaults) -->\n| key | default | what |\n| --- | --- | --- |\n");
+    for def in DEFAULTS {
+        let section = match def.definition {
+            "RouterConfig" => String::new(),
+            "VCenterConfig" => "vcenter.".into(),
+            "WebhookConfig" => "webhook.".into(),
+            "HorizonConfig" => "horizon.".into(),
+            "ProcessorConfig" => "eventProcessor.".into(),
+            "KnativeConfig" => "knative.".into(),
+            "OpenFaasConfig" => "openfaas.".into(),
+            "AwsEventBridgeConfig" => "awsEventBridge.".into(),
+            other => format!("{other}."),
+        };
+        s.push_str(&format!(
+            "| `{section}{}` | {} | {} |\n",
+            def.property, def.value, def.what
+        ));
+    }
+    s.push_str("<!-- END ROUTER DEFAULTS -->");
+    s
+}
