@@ -40,7 +40,7 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from peer_http import PeerHandler, emit, serve
 
 try:  # cloudevents >= 2.0: the new core API (the 1.x API lives on as cloudevents.v1)
     from cloudevents.core.bindings.http import HTTPMessage, from_binary, from_structured
@@ -78,16 +78,6 @@ def wire_attribute_names(mode, headers, body):
     return names
 
 
-_out_lock = threading.Lock()
-
-
-def emit(record):
-    line = json.dumps(record, sort_keys=True)
-    with _out_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
-
 def attr_str(value):
     if isinstance(value, datetime.datetime):
         text = value.isoformat()
@@ -106,36 +96,11 @@ class Counter:
             return self._n
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real sinks do
+class Handler(PeerHandler):
     server_version = "ce-receiver/1"
 
-    def log_message(self, fmt, *args):  # noqa: D102 - keep stdout/stderr quiet
-        if self.server.verbose:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
-
     def _reply(self, status, body=b""):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        if body:
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
-
-    def _read_body(self):
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()  # CRLF after each chunk
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        self.reply(status, body, "text/plain; charset=utf-8" if body else None)
 
     def do_GET(self):  # noqa: N802
         self._reply(200, b"ok\n")
@@ -153,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
             else "binary"
         )
         try:
-            body = self._read_body()
+            body = self.read_body()
             headers = dict(self.headers.items())
             attributes, data = parse_event(mode, headers, body)
         except Exception as exc:  # any SDK / JSON / validation error: bad request
@@ -204,26 +169,18 @@ def main(argv=None):
     parser.add_argument("--verbose", action="store_true", help="access log on stderr")
     args = parser.parse_args(argv)
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.requests = Counter()
-    server.fail_status = args.status
-    server.fail_count = args.fail_count
-    server.fail_until = time.monotonic() + args.fail_for
-    server.reject_subject = args.reject_subject
-    server.slow_until = time.monotonic() + args.slow_for
-    server.delay = args.delay
-    server.verbose = args.verbose
-    emit_line = "LISTENING %d\n" % server.server_address[1]
-    with _out_lock:
-        sys.stdout.write(emit_line)
-        sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(
+        Handler,
+        args.port,
+        requests=Counter(),
+        fail_status=args.status,
+        fail_count=args.fail_count,
+        fail_until=time.monotonic() + args.fail_for,
+        reject_subject=args.reject_subject,
+        slow_until=time.monotonic() + args.slow_for,
+        delay=args.delay,
+        verbose=args.verbose,
+    )
 
 
 if __name__ == "__main__":

@@ -22,38 +22,13 @@ import json
 import sys
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from peer_http import PeerHandler, emit, serve
 
 lock = threading.Lock()
 state = {"events": [], "access": set(), "refresh": set(), "n": 0}
 
 
-def emit(record):
-    with lock:
-        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
-        sys.stdout.flush()
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _reply(self, status, doc=None):
-        body = json.dumps(doc if doc is not None else {}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        try:
-            return json.loads(self.rfile.read(n) or b"null")
-        except ValueError:
-            return None
+class Handler(PeerHandler):
 
     def _tokens(self):
         with lock:
@@ -64,47 +39,47 @@ class Handler(BaseHTTPRequestHandler):
         return access, refresh
 
     def do_POST(self):
-        body = self._json() or {}
+        body = self.read_json() or {}
         srv = self.server
         if self.path == "/rest/login":
             ok = (body.get("domain"), body.get("username"), body.get("password")) == (srv.domain, srv.user, srv.password)
             if not ok:
                 emit({"call": "login", "status": 400})
-                return self._reply(400, {"error_message": "Invalid user credentials"})
+                return self.reply(400, {"error_message": "Invalid user credentials"})
             access, refresh = self._tokens()
             emit({"call": "login", "status": 200})
-            return self._reply(200, {"access_token": access, "refresh_token": refresh})
+            return self.reply(200, {"access_token": access, "refresh_token": refresh})
         if self.path == "/rest/refresh":
             with lock:
                 valid = body.get("refresh_token") in state["refresh"]
             if not valid:
                 emit({"call": "refresh", "status": 400})
-                return self._reply(400, {"error_message": "Invalid refresh token"})
+                return self.reply(400, {"error_message": "Invalid refresh token"})
             access, _ = self._tokens()
             emit({"call": "refresh", "status": 200})
-            return self._reply(200, {"access_token": access})
+            return self.reply(200, {"access_token": access})
         if self.path == "/rest/logout":
             with lock:
                 state["refresh"].discard(body.get("refresh_token"))
             emit({"call": "logout", "status": 200})
-            return self._reply(200)
+            return self.reply(200, {})
         if self.path == "/_control/events":
             with lock:
                 state["events"].extend(body)
-            return self._reply(200)
+            return self.reply(200, {})
         if self.path == "/_control/expire":
             with lock:
                 if body.get("access"):
                     state["access"].clear()
                 if body.get("refresh"):
                     state["refresh"].clear()
-            return self._reply(200)
-        self._reply(404, {"error": "not found"})
+            return self.reply(200, {})
+        self.reply(404, {"error": "not found"})
 
     def do_GET(self):
         url = urllib.parse.urlparse(self.path)
         if url.path != "/rest/external/v1/audit-events":
-            return self._reply(404, {"error": "not found"})
+            return self.reply(404, {"error": "not found"})
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         with lock:
@@ -112,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
             events = list(state["events"])
         if not valid:
             emit({"call": "audit-events", "status": 401, "query": query})
-            return self._reply(401, {"error_message": "Unauthorized"})
+            return self.reply(401, {"error_message": "Unauthorized"})
         if "filter" in query:
             f = json.loads(query["filter"])
             assert f["type"] == "Between" and f["name"] == "time", f
@@ -121,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
         page, size = int(query.get("page", 1)), int(query.get("size", 10))
         chunk = events[(page - 1) * size: page * size]
         emit({"call": "audit-events", "status": 200, "query": query, "returned": len(chunk)})
-        self._reply(200, chunk)
+        self.reply(200, chunk)
 
 
 def main():
@@ -131,13 +106,7 @@ def main():
     p.add_argument("--user", default="svc")
     p.add_argument("--password", default="secret")
     args = p.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.domain, server.user, server.password = args.domain, args.user, args.password
-    print(f"LISTENING {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, args.port, domain=args.domain, user=args.user, password=args.password)
     return 0
 
 

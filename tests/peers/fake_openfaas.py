@@ -27,36 +27,16 @@ import base64
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from peer_http import PeerHandler, emit, serve
 
 lock = threading.Lock()
 state = {"functions": [], "fail": {}, "reads": 0}
 
 
-def emit(record):
-    with lock:
-        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
-        sys.stdout.flush()
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
+class Handler(PeerHandler):
     def _reply(self, status, body=b"", content_type="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Type", content_type)
-        if status == 401:
-            self.send_header("WWW-Authenticate", 'Basic realm="Restricted"')
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        challenge = [("WWW-Authenticate", 'Basic realm="Restricted"')] if status == 401 else []
+        self.reply(status, body, content_type, challenge)
 
     def _authorized(self):
         want = base64.b64encode(f"{self.server.user}:{self.server.password}".encode()).decode()
@@ -76,7 +56,7 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(404, b"not found", "text/plain")
 
     def do_PUT(self):
-        body = json.loads(self._body() or b"null")
+        body = json.loads(self.read_body() or b"null")
         with lock:
             if self.path == "/_control/functions":
                 state["functions"] = body
@@ -87,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(200, b"{}")
 
     def do_POST(self):
-        raw = self._body()
+        raw = self.read_body()
         for prefix, mode in (("/function/", "sync"), ("/async-function/", "async")):
             if self.path.startswith(prefix):
                 name = self.path[len(prefix):]
@@ -121,13 +101,7 @@ def main():
     p.add_argument("--user", default="admin")
     p.add_argument("--password", default="secret")
     args = p.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.user, server.password = args.user, args.password
-    print(f"LISTENING {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, args.port, user=args.user, password=args.password)
     return 0
 
 

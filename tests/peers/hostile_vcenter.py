@@ -28,6 +28,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from peer_http import PeerHandler, emit, serve
+
 ENVELOPE = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -54,10 +56,6 @@ FAULT = ENVELOPE.format(
 )
 
 
-def out(line):
-    print(line, flush=True)
-
-
 def method_of(body):
     m = re.search(r"<soapenv:Body><(\w+)", body)
     return m.group(1) if m else "?"
@@ -81,7 +79,7 @@ def main():
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(n)
-            out(f"STOLEN {self.path}")
+            emit(f"STOLEN {self.path}")
             self.send_response(500)
             self.end_headers()
 
@@ -91,23 +89,14 @@ def main():
     other = ThreadingHTTPServer(("127.0.0.1", 0), Other)
     threading.Thread(target=other.serve_forever, daemon=True).start()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(PeerHandler):
         def answer(self, status, body, headers=()):
-            self.send_response(status)
-            self.send_header("Content-Type", "text/xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(status, body, "text/xml; charset=utf-8", headers)
 
         def do_POST(self):
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n).decode("utf-8", "replace")
+            body = self.read_body().decode("utf-8", "replace")
             method = method_of(body)
-            out(f"REQUEST {method}")
+            emit(f"REQUEST {method}")
             if args.mode == "hang":
                 time.sleep(3600)
                 return
@@ -124,16 +113,7 @@ def main():
             else:
                 self.answer(500, FAULT.encode())
 
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    out(f"LISTENING {server.server_address[1]}")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler)
 
 
 if __name__ == "__main__":
