@@ -3,6 +3,7 @@
 //! TLS certificate (the given one, else the self-signed one from an earlier run while it still
 //! covers the FQDN and IP, else a new one). Loading it reads the root folder; rendering stays pure.
 
+use ovf::keys;
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -73,17 +74,17 @@ pub fn decode_pem(b64: &str) -> Option<String> {
 pub fn load(env: &OvfEnv, root: &Path) -> Result<Material, MaterialError> {
     let now = chrono::Utc::now().timestamp();
     let shadow = read_optional(root, "/etc/shadow")?;
-    let pw = env.get("root_password");
+    let pw = env.get(keys::ROOT_PASSWORD);
     let current = shadow.as_ref().and_then(|(s, _)| password::root_hash(s));
     let root_hash = match current {
         Some(h) if password::verifies(&pw, h) => h.to_string(),
         _ => password::hash(&pw).map_err(|e| MaterialError::Generate(e.to_string()))?,
     };
-    let fqdn = env.get("hostname");
-    let ip = env.get("ipaddress");
+    let fqdn = env.get(keys::HOSTNAME);
+    let ip = env.get(keys::IPADDRESS);
     let custom = (
-        decode_pem(&env.get("custom_tls_ca_cert")),
-        decode_pem(&env.get("custom_tls_private_key")),
+        decode_pem(&env.get(keys::CUSTOM_TLS_CA_CERT)),
+        decode_pem(&env.get(keys::CUSTOM_TLS_PRIVATE_KEY)),
     );
     let (tls_cert, tls_key, self_signed) = if let (Some(cert), Some(key)) = custom {
         (cert, key, false)

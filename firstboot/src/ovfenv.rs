@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use ovf::keys::Key;
+
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
@@ -96,10 +98,10 @@ impl OvfEnv {
     /// The value of `key`, or the schema's default when absent; surrounding whitespace is
     /// trimmed except for passwords. Where `key` is left at its default and VEBA v0.7's key for
     /// the same setting is set (see `veba_keys`), that one's value.
-    pub fn get(&self, key: &str) -> String {
+    pub fn get(&self, key: Key) -> String {
         let own = self.raw(key);
         if let Some(alias) = crate::veba_keys::for_ours(key) {
-            let default = ovf::property(key).map(|p| p.default).unwrap_or_default();
+            let default = key.property().default;
             let veba = self.raw(alias.veba);
             if (own.is_empty() || own == default) && !veba.is_empty() {
                 if let Some(v) = (alias.map)(&veba) {
@@ -111,14 +113,10 @@ impl OvfEnv {
     }
 
     /// The value of `key` as given (or its default), without VEBA's keys.
-    pub fn raw(&self, key: &str) -> String {
-        let prop = ovf::property(key);
-        let raw = self
-            .values
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| prop.map(|p| p.default.to_string()).unwrap_or_default());
-        if prop.is_some_and(|p| p.password()) {
+    pub fn raw(&self, key: Key) -> String {
+        let prop = key.property();
+        let raw = (self.values.get(key.as_str()).cloned()).unwrap_or_else(|| prop.default.to_string());
+        if prop.password() {
             raw
         } else {
             raw.trim().to_string()
@@ -129,6 +127,7 @@ impl OvfEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ovf::keys;
 
     const ENV: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:oe="http://schemas.dmtf.org/ovf/environment/1" xmlns:ve="http://www.vmware.com/schema/ovfenv" oe:id="" ve:vCenterId="vm-42">
@@ -144,9 +143,13 @@ mod tests {
     #[test]
     fn reads_properties_by_namespace_with_defaults() {
         let env = OvfEnv::parse(ENV).unwrap();
-        assert_eq!(env.get("hostname"), "veba.corp.local");
-        assert_eq!(env.get("root_password"), " s3cret & more ", "passwords are not trimmed");
-        assert_eq!(env.get("processor"), "knative", "schema default");
+        assert_eq!(env.get(keys::HOSTNAME), "veba.corp.local");
+        assert_eq!(
+            env.get(keys::ROOT_PASSWORD),
+            " s3cret & more ",
+            "passwords are not trimmed"
+        );
+        assert_eq!(env.get(keys::PROCESSOR), "knative", "schema default");
         assert_eq!(env.unknown, ["future_thing"]);
     }
 

@@ -2,9 +2,10 @@
 //! the rules between properties. Every problem names the property by its vSphere Client label
 //! and key, and all of them are reported at once.
 
+use ovf::keys::{self, Key};
 use std::net::Ipv4Addr;
 
-use ovf::{Kind, Property, PROPERTIES};
+use ovf::{Kind, Property};
 
 use crate::material::decode_pem;
 use crate::net::{parse_cidr, parse_prefix, Net4};
@@ -28,9 +29,9 @@ impl std::fmt::Display for Problem {
     }
 }
 
-fn problem(key: &str, message: impl Into<String>) -> Problem {
+fn problem(key: Key, message: impl Into<String>) -> Problem {
     Problem {
-        key: key.to_string(),
+        key: key.as_str().to_string(),
         message: message.into(),
     }
 }
@@ -142,127 +143,135 @@ fn check_kind(p: &Property, v: &str) -> Option<String> {
 
 /// Every problem with `env`; empty when the appliance can be configured from it.
 pub fn problems(env: &OvfEnv) -> Vec<Problem> {
-    let together = |out: &mut Vec<Problem>, (a, b): (&str, &str), why: &str| {
+    let together = |out: &mut Vec<Problem>, (a, b): (Key, Key), why: &str| {
         let (has_a, has_b) = (!env.get(a).trim().is_empty(), !env.get(b).trim().is_empty());
         if has_a != has_b {
             out.push(problem(if has_a { b } else { a }, why));
         }
     };
     let mut out = Vec::new();
-    for p in PROPERTIES {
-        let v = env.get(p.key);
+    for &key in keys::ALL {
+        let p = key.property();
+        let v = env.get(key);
         if p.required && v.trim().is_empty() {
-            out.push(problem(p.key, "is required"));
+            out.push(problem(key, "is required"));
         } else if let Some(m) = check_kind(p, &v) {
             let shown = if p.secret() {
                 String::new()
             } else {
                 format!(" (got {v:?})")
             };
-            out.push(problem(p.key, format!("{m}{shown}")));
+            out.push(problem(key, format!("{m}{shown}")));
         }
     }
-    let on = |k: &str| env.get(k).eq_ignore_ascii_case("true");
-    let set = |k: &str| !env.get(k).trim().is_empty();
-    let need = |out: &mut Vec<Problem>, when: &str, keys: &[&str]| {
-        for k in keys {
+    let on = |k: Key| env.get(k).eq_ignore_ascii_case("true");
+    let set = |k: Key| !env.get(k).trim().is_empty();
+    let need = |out: &mut Vec<Problem>, when: &str, keys: &[Key]| {
+        for &k in keys {
             if !set(k) {
                 out.push(problem(k, format!("is required when {when}")));
             }
         }
     };
-    if set("ipaddress") {
-        need(&mut out, "a static IP address is set", &["netmask", "gateway", "dns"]);
+    if set(keys::IPADDRESS) {
+        need(
+            &mut out,
+            "a static IP address is set",
+            &[keys::NETMASK, keys::GATEWAY, keys::DNS],
+        );
     }
-    if set("vcenter_server") {
+    if set(keys::VCENTER_SERVER) {
         need(
             &mut out,
             "a vCenter Server is set",
-            &["vcenter_username", "vcenter_password"],
+            &[keys::VCENTER_USERNAME, keys::VCENTER_PASSWORD],
         );
     }
-    match env.get("processor").as_str() {
+    match env.get(keys::PROCESSOR).as_str() {
         "aws_event_bridge" => {
             need(
                 &mut out,
                 "the processor is aws_event_bridge",
-                &["eventbridge_region", "eventbridge_rule_arn"],
+                &[keys::EVENTBRIDGE_REGION, keys::EVENTBRIDGE_RULE_ARN],
             );
             together(
                 &mut out,
-                ("eventbridge_access_key", "eventbridge_secret_key"),
+                (keys::EVENTBRIDGE_ACCESS_KEY, keys::EVENTBRIDGE_SECRET_KEY),
                 "access key and secret go together (leave both empty for an IAM role)",
             );
         }
         "openfaas" => need(
             &mut out,
             "the processor is openfaas",
-            &["openfaas_address", "openfaas_password"],
+            &[keys::OPENFAAS_ADDRESS, keys::OPENFAAS_PASSWORD],
         ),
         _ => {}
     }
-    if on("horizon") {
+    if on(keys::HORIZON) {
         need(
             &mut out,
             "Horizon is enabled",
             &[
-                "horizon_server",
-                "horizon_domain",
-                "horizon_username",
-                "horizon_password",
+                keys::HORIZON_SERVER,
+                keys::HORIZON_DOMAIN,
+                keys::HORIZON_USERNAME,
+                keys::HORIZON_PASSWORD,
             ],
         );
-        if env.get("horizon_username").contains('@') {
+        if env.get(keys::HORIZON_USERNAME).contains('@') {
             out.push(problem(
-                "horizon_username",
+                keys::HORIZON_USERNAME,
                 "give the user name without @domain (no UPN); the domain has its own field",
             ));
         }
     }
     together(
         &mut out,
-        ("webhook_username", "webhook_password"),
+        (keys::WEBHOOK_USERNAME, keys::WEBHOOK_PASSWORD),
         "webhook user name and password go together",
     );
-    if on("webhook") {
+    if on(keys::WEBHOOK) {
         // VEBA required credentials for its webhook; an open endpoint is not a default.
         need(
             &mut out,
             "the webhook is enabled",
-            &["webhook_username", "webhook_password"],
+            &[keys::WEBHOOK_USERNAME, keys::WEBHOOK_PASSWORD],
         );
     }
     veba_keys(env, &mut out);
-    if set("knative_host") {
-        if env.get("processor") != "knative" {
+    if set(keys::KNATIVE_HOST) {
+        if env.get(keys::PROCESSOR) != "knative" {
             out.push(problem(
-                "knative_host",
+                keys::KNATIVE_HOST,
                 "is an external Knative broker: the Event Processor must be knative",
             ));
         }
         if !matches!(
-            env.get("knative_scheme").to_ascii_lowercase().as_str(),
+            env.get(keys::KNATIVE_SCHEME).to_ascii_lowercase().as_str(),
             "http" | "https"
         ) {
-            out.push(problem("knative_scheme", "must be HTTP or HTTPS"));
+            out.push(problem(keys::KNATIVE_SCHEME, "must be HTTP or HTTPS"));
         }
-        if !env.get("knative_path").is_empty() && !env.get("knative_path").starts_with('/') {
-            out.push(problem("knative_path", "must start with / (e.g. /default/default)"));
+        if !env.get(keys::KNATIVE_PATH).is_empty() && !env.get(keys::KNATIVE_PATH).starts_with('/') {
+            out.push(problem(keys::KNATIVE_PATH, "must start with / (e.g. /default/default)"));
         }
     }
     together(
         &mut out,
-        ("custom_tls_private_key", "custom_tls_ca_cert"),
+        (keys::CUSTOM_TLS_PRIVATE_KEY, keys::CUSTOM_TLS_CA_CERT),
         "the TLS key and certificate go together",
     );
-    if env.get("root_password").chars().count() > MAX_PASSWORD {
+    if env.get(keys::ROOT_PASSWORD).chars().count() > MAX_PASSWORD {
         out.push(problem(
-            "root_password",
+            keys::ROOT_PASSWORD,
             format!("must be at most {MAX_PASSWORD} characters"),
         ));
     }
-    if set("proxy_password") && !set("proxy_username") {
-        out.push(problem("proxy_username", "is required when a proxy password is set"));
+    if set(keys::PROXY_PASSWORD) && !set(keys::PROXY_USERNAME) {
+        out.push(problem(
+            keys::PROXY_USERNAME,
+            "is required when a proxy password is set",
+        ));
     }
     custom_tls(env, &mut out);
     networks(env, &mut out);
@@ -293,9 +302,9 @@ fn veba_keys(env: &OvfEnv, out: &mut Vec<Problem>) {
             continue;
         };
         let own = env.raw(k.ours);
-        let default = ovf::property(k.ours).map(|p| p.default).unwrap_or_default();
+        let default = k.ours.property().default;
         if !own.is_empty() && own != default && own != mapped {
-            let label = ovf::property(k.ours).map(|p| p.label).unwrap_or(k.ours);
+            let label = k.ours.property().label;
             out.push(problem(
                 k.veba,
                 format!("conflicts with {label} (guestinfo.{}): set only one of them", k.ours),
@@ -307,7 +316,7 @@ fn veba_keys(env: &OvfEnv, out: &mut Vec<Problem>) {
 /// Valid settings that do not (yet) do everything they say; shown, never fatal.
 pub fn warnings(env: &OvfEnv) -> Vec<String> {
     let mut out = Vec::new();
-    if env.get("processor") == "aws_event_bridge" && env.get("eventbridge_access_key").is_empty() {
+    if env.get(keys::PROCESSOR) == "aws_event_bridge" && env.get(keys::EVENTBRIDGE_ACCESS_KEY).is_empty() {
         out.push(
             "AWS Access Key ID (guestinfo.eventbridge_access_key) is empty: the router uses the AWS default credential chain (environment, web identity, instance metadata), which an appliance on vSphere usually does not have; set the access key and secret unless you provide credentials another way"
                 .to_string(),
@@ -320,11 +329,11 @@ pub fn warnings(env: &OvfEnv) -> Vec<String> {
 /// A custom certificate that has expired, expires within 30 days, or does not name the
 /// appliance's host name: valid input, but clients will refuse it (VEBA users were bitten).
 fn cert_warnings(env: &OvfEnv, out: &mut Vec<String>) {
-    let key = "custom_tls_ca_cert";
+    let key = keys::CUSTOM_TLS_CA_CERT;
     let Some(info) = decode_pem(&env.get(key)).and_then(|pem| cert_info(&pem).ok()) else {
         return;
     };
-    let label = ovf::property(key).map(|p| p.label).unwrap_or(key);
+    let label = key.property().label;
     let now = chrono::Utc::now().timestamp();
     let when = chrono::DateTime::from_timestamp(info.not_after, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -339,7 +348,7 @@ fn cert_warnings(env: &OvfEnv, out: &mut Vec<String>) {
             (info.not_after - now) / 86_400
         ));
     }
-    let host = env.get("hostname").to_ascii_lowercase();
+    let host = env.get(keys::HOSTNAME).to_ascii_lowercase();
     let covers = |name: &str| {
         let name = name.to_ascii_lowercase();
         match name.strip_prefix("*.") {
@@ -361,7 +370,7 @@ fn cert_warnings(env: &OvfEnv, out: &mut Vec<String>) {
 
 /// A given certificate and key must parse and belong together.
 fn custom_tls(env: &OvfEnv, out: &mut Vec<Problem>) {
-    let (cert_key, key_key) = ("custom_tls_ca_cert", "custom_tls_private_key");
+    let (cert_key, key_key) = (keys::CUSTOM_TLS_CA_CERT, keys::CUSTOM_TLS_PRIVATE_KEY);
     let (cert, key) = (env.get(cert_key), env.get(key_key));
     if cert.is_empty() || key.is_empty() {
         return;
@@ -384,26 +393,26 @@ fn custom_tls(env: &OvfEnv, out: &mut Vec<Problem>) {
 /// Pod and service networks must not overlap each other or the appliance's own network.
 fn networks(env: &OvfEnv, out: &mut Vec<Problem>) {
     let (Some(pods), Some(svc)) = (
-        parse_cidr(&env.get("pod_network_cidr")),
-        parse_cidr(&env.get("service_cidr")),
+        parse_cidr(&env.get(keys::POD_NETWORK_CIDR)),
+        parse_cidr(&env.get(keys::SERVICE_CIDR)),
     ) else {
         return;
     };
     if pods.overlaps(&svc) {
         out.push(problem(
-            "service_cidr",
+            keys::SERVICE_CIDR,
             format!("{svc} overlaps the Pod Network CIDR {pods}"),
         ));
     }
     // The gateway and DNS servers must stay reachable outside k3s's networks, whatever the
     // appliance's own address (valid, invalid or DHCP).
-    let gateway = env.get("gateway");
-    let dns = env.get("dns");
+    let gateway = env.get(keys::GATEWAY);
+    let dns = env.get(keys::DNS);
     let outside: Vec<(&str, Ipv4Addr)> = std::iter::once(("gateway", gateway.as_str()))
         .chain(list(&dns).map(|d| ("DNS server", d)))
         .filter_map(|(what, v)| v.parse::<Ipv4Addr>().ok().map(|ip| (what, ip)))
         .collect();
-    for (key, net) in [("pod_network_cidr", pods), ("service_cidr", svc)] {
+    for (key, net) in [(keys::POD_NETWORK_CIDR, pods), (keys::SERVICE_CIDR, svc)] {
         for (what, ip) in &outside {
             if net.contains(*ip) {
                 out.push(problem(
@@ -414,21 +423,21 @@ fn networks(env: &OvfEnv, out: &mut Vec<Problem>) {
         }
     }
     let host = env
-        .get("ipaddress")
+        .get(keys::IPADDRESS)
         .parse::<Ipv4Addr>()
         .ok()
-        .zip(parse_prefix(&env.get("netmask")));
+        .zip(parse_prefix(&env.get(keys::NETMASK)));
     if let Some((addr, prefix)) = host {
         let own = Net4 { addr, prefix };
-        for (key, net) in [("pod_network_cidr", pods), ("service_cidr", svc)] {
+        for (key, net) in [(keys::POD_NETWORK_CIDR, pods), (keys::SERVICE_CIDR, svc)] {
             if net.overlaps(&own) {
                 out.push(problem(key, format!("{net} overlaps the appliance's network {own}")));
             }
         }
-        if let Ok(gw) = env.get("gateway").parse::<Ipv4Addr>() {
+        if let Ok(gw) = env.get(keys::GATEWAY).parse::<Ipv4Addr>() {
             if !own.contains(gw) {
                 out.push(problem(
-                    "gateway",
+                    keys::GATEWAY,
                     format!("{gw} is not in the appliance's network {own}"),
                 ));
             }
@@ -507,8 +516,8 @@ mod tests {
             ("aws_eb_region", "us-east-1"),
             ("aws_eb_arn", "arn:aws:events:us-east-1:123456789012:rule/r"),
         ]);
-        assert_eq!(e.get("processor"), "aws_event_bridge");
-        assert_eq!(e.get("eventbridge_region"), "us-east-1");
+        assert_eq!(e.get(keys::PROCESSOR), "aws_event_bridge");
+        assert_eq!(e.get(keys::EVENTBRIDGE_REGION), "us-east-1");
         assert!(messages(&e).is_empty(), "{:?}", messages(&e));
 
         let m = messages(&env(&[("event_processor_type", "Kafka")]));

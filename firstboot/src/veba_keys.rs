@@ -3,10 +3,12 @@
 //! and `aws_eb_*`, and [`OvfEnv::get`](crate::ovfenv::OvfEnv::get) reads them where the
 //! appliance's own key is left at its default. Both set to different values is a problem.
 
+use ovf::keys::{self, Key};
+
 /// One VEBA key and the appliance's key it stands for.
 pub struct VebaKey {
-    pub veba: &'static str,
-    pub ours: &'static str,
+    pub veba: Key,
+    pub ours: Key,
     /// The VEBA value as ours (`None`: not a value VEBA allowed).
     pub map: fn(&str) -> Option<String>,
 }
@@ -25,40 +27,20 @@ fn processor(v: &str) -> Option<String> {
     }
 }
 
+const fn alias(veba: Key, ours: Key, map: fn(&str) -> Option<String>) -> VebaKey {
+    VebaKey { veba, ours, map }
+}
+
 pub const VEBA_KEYS: &[VebaKey] = &[
-    VebaKey {
-        veba: "event_processor_type",
-        ours: "processor",
-        map: processor,
-    },
-    VebaKey {
-        veba: "aws_eb_access_key",
-        ours: "eventbridge_access_key",
-        map: same,
-    },
-    VebaKey {
-        veba: "aws_eb_access_secret",
-        ours: "eventbridge_secret_key",
-        map: same,
-    },
-    VebaKey {
-        veba: "aws_eb_event_bus",
-        ours: "eventbridge_event_bus",
-        map: same,
-    },
-    VebaKey {
-        veba: "aws_eb_region",
-        ours: "eventbridge_region",
-        map: same,
-    },
-    VebaKey {
-        veba: "aws_eb_arn",
-        ours: "eventbridge_rule_arn",
-        map: same,
-    },
+    alias(keys::EVENT_PROCESSOR_TYPE, keys::PROCESSOR, processor),
+    alias(keys::AWS_EB_ACCESS_KEY, keys::EVENTBRIDGE_ACCESS_KEY, same),
+    alias(keys::AWS_EB_ACCESS_SECRET, keys::EVENTBRIDGE_SECRET_KEY, same),
+    alias(keys::AWS_EB_EVENT_BUS, keys::EVENTBRIDGE_EVENT_BUS, same),
+    alias(keys::AWS_EB_REGION, keys::EVENTBRIDGE_REGION, same),
+    alias(keys::AWS_EB_ARN, keys::EVENTBRIDGE_RULE_ARN, same),
 ];
 
 /// The VEBA key that stands for `ours`, if any.
-pub fn for_ours(ours: &str) -> Option<&'static VebaKey> {
+pub fn for_ours(ours: Key) -> Option<&'static VebaKey> {
     VEBA_KEYS.iter().find(|k| k.ours == ours)
 }

@@ -6,6 +6,7 @@
 pub mod descriptor;
 pub mod docs;
 pub mod environment;
+pub mod keys;
 pub mod ova;
 
 /// What a property holds; the first-boot agent validates by kind.

@@ -19,6 +19,7 @@ mod log;
 pub mod status;
 mod systemd;
 
+use ovf::keys;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -149,7 +150,7 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
         };
         Ok((changes, detail))
     })?;
-    hostname(log, root, &env.get("hostname"))?;
+    hostname(log, root, &env.get(keys::HOSTNAME))?;
     log.step("dirs", |_| {
         let dir = root.join(CHECKPOINTS.trim_start_matches('/'));
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -187,7 +188,7 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
             "no vCenter Server, Horizon or Webhook property: the router is not deployed",
         ),
     }
-    if render::on(&env, "debug") {
+    if render::on(&env, keys::DEBUG) {
         log.skip("clear", "debug is on: guestinfo.ovfEnv is kept");
     } else {
         log.step("clear", |_| match from.clear() {

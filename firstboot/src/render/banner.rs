@@ -4,14 +4,15 @@
 use super::on;
 use crate::material::Material;
 use crate::ovfenv::OvfEnv;
+use ovf::keys;
 
 pub(super) fn issue(env: &OvfEnv, material: &Material) -> String {
-    let fqdn = env.get("hostname");
-    let ip = env.get("ipaddress");
+    let fqdn = env.get(keys::HOSTNAME);
+    let ip = env.get(keys::IPADDRESS);
     // agetty replaces \4 with the machine's IPv4 address (DHCP).
     let addr = if ip.is_empty() { "\\4 (DHCP)".to_string() } else { ip };
     let cert = if material.self_signed { "self-signed" } else { "custom" };
-    let ssh = if on(env, "enable_ssh") {
+    let ssh = if on(env, keys::ENABLE_SSH) {
         format!("ssh root@{fqdn}")
     } else {
         "disabled (set Enable SSH in the vApp options, then power-cycle)".to_string()
@@ -21,18 +22,18 @@ pub(super) fn issue(env: &OvfEnv, material: &Material) -> String {
         "not configured (no vCenter Server, Horizon or Webhook property)".to_string()
     } else {
         let mut from = Vec::new();
-        if !env.get("vcenter_server").is_empty() {
-            from.push(format!("vCenter {}", env.get("vcenter_server")));
+        if !env.get(keys::VCENTER_SERVER).is_empty() {
+            from.push(format!("vCenter {}", env.get(keys::VCENTER_SERVER)));
         }
-        if on(env, "horizon") {
-            from.push(format!("Horizon {}", env.get("horizon_server")));
+        if on(env, keys::HORIZON) {
+            from.push(format!("Horizon {}", env.get(keys::HORIZON_SERVER)));
         }
-        if on(env, "webhook") {
+        if on(env, keys::WEBHOOK) {
             from.push("webhook".to_string());
         }
-        format!("{} -> {}", from.join(", "), env.get("processor"))
+        format!("{} -> {}", from.join(", "), env.get(keys::PROCESSOR))
     };
-    let webhook = if on(env, "webhook") {
+    let webhook = if on(env, keys::WEBHOOK) {
         format!("  Webhook:       https://{fqdn}/webhook  (CloudEvents, basic auth)\n")
     } else {
         String::new()

@@ -3,12 +3,13 @@
 
 use super::q;
 use crate::ovfenv::OvfEnv;
+use ovf::keys;
 
 pub(super) fn config(env: &OvfEnv, fqdn: &str, ip: &str) -> String {
     let mut s = format!(
         "# Rendered by firstboot from the OVF properties; edit the vApp options and power-cycle the VM instead.\ncluster-cidr: {}\nservice-cidr: {}\ndisable:\n  - traefik\ntls-san:\n  - {}\n",
-        q(&env.get("pod_network_cidr")),
-        q(&env.get("service_cidr")),
+        q(&env.get(keys::POD_NETWORK_CIDR)),
+        q(&env.get(keys::SERVICE_CIDR)),
         q(fqdn)
     );
     if !ip.is_empty() {

@@ -9,6 +9,7 @@ mod proxy;
 pub mod router;
 mod system;
 
+use ovf::keys;
 use std::collections::BTreeMap;
 
 use crate::material::Material;
@@ -71,7 +72,7 @@ pub(crate) fn words(s: &str) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn on(env: &OvfEnv, key: &str) -> bool {
+pub(crate) fn on(env: &OvfEnv, key: ovf::keys::Key) -> bool {
     env.get(key).eq_ignore_ascii_case("true")
 }
 
@@ -79,8 +80,8 @@ pub(crate) fn on(env: &OvfEnv, key: &str) -> bool {
 pub fn render(env: &OvfEnv, material: &Material) -> Plan {
     let mut t = Tree::new();
     let mut units = BTreeMap::new();
-    let fqdn = env.get("hostname");
-    let ip = env.get("ipaddress");
+    let fqdn = env.get(keys::HOSTNAME);
+    let ip = env.get(keys::IPADDRESS);
     system::render(env, material, &mut t);
     proxy::render(env, &mut t);
     file(
@@ -90,8 +91,8 @@ pub fn render(env: &OvfEnv, material: &Material) -> Plan {
         k3s::config(env, &fqdn, &ip),
     );
     units.insert("k3s", true);
-    units.insert("sshd", on(env, "enable_ssh"));
-    units.insert("rsyslog", !env.get("syslog_server_hostname").is_empty());
+    units.insert("sshd", on(env, keys::ENABLE_SSH));
+    units.insert("rsyslog", !env.get(keys::SYSLOG_SERVER_HOSTNAME).is_empty());
     file(&mut t, crate::material::TLS_CERT, 0o644, material.tls_cert.clone());
     file(&mut t, crate::material::TLS_KEY, 0o600, material.tls_key.clone());
     file(
@@ -119,7 +120,7 @@ pub fn render(env: &OvfEnv, material: &Material) -> Plan {
             &mut t,
             &format!("{K3S_MANIFESTS}/event-router-ingress.yaml"),
             0o600,
-            manifests::ingress(&fqdn, env.get("webhook").eq_ignore_ascii_case("true")),
+            manifests::ingress(&fqdn, env.get(keys::WEBHOOK).eq_ignore_ascii_case("true")),
         );
         file(&mut t, ROUTER_CONFIG, 0o600, cfg);
         router_config_hash = Some(hash);

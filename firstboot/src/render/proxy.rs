@@ -1,6 +1,7 @@
 //! Proxy settings for the system (`/etc/sysconfig/proxy`, read by Photon OS's profile) and for
 //! k3s and its containerd (`k3s.service.env`); credentials go into the URLs, percent-encoded.
 
+use ovf::keys;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{file, words, Tree};
@@ -28,30 +29,30 @@ fn with_credentials(url: &str, user: &str, password: &str) -> String {
 
 /// The proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), or none when no proxy is set.
 pub(crate) fn variables(env: &OvfEnv) -> Vec<(&'static str, String)> {
-    let (user, pw) = (env.get("proxy_username"), env.get("proxy_password"));
-    let http = env.get("http_proxy");
-    let https = env.get("https_proxy");
+    let (user, pw) = (env.get(keys::PROXY_USERNAME), env.get(keys::PROXY_PASSWORD));
+    let http = env.get(keys::HTTP_PROXY);
+    let https = env.get(keys::HTTPS_PROXY);
     if http.is_empty() && https.is_empty() {
         return Vec::new();
     }
     let mut no_proxy = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
-        env.get("pod_network_cidr"),
-        env.get("service_cidr"),
+        env.get(keys::POD_NETWORK_CIDR),
+        env.get(keys::SERVICE_CIDR),
         ".svc".to_string(),
         ".cluster.local".to_string(),
-        env.get("hostname"),
+        env.get(keys::HOSTNAME),
     ];
-    let ip = env.get("ipaddress");
+    let ip = env.get(keys::IPADDRESS);
     if !ip.is_empty() {
         no_proxy.push(ip);
     }
-    let domain = env.get("domain");
+    let domain = env.get(keys::DOMAIN);
     if !domain.is_empty() {
         no_proxy.push(format!(".{domain}"));
     }
-    for w in words(&env.get("no_proxy")) {
+    for w in words(&env.get(keys::NO_PROXY)) {
         if !no_proxy.contains(&w) {
             no_proxy.push(w);
         }

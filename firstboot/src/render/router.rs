@@ -4,12 +4,13 @@
 use super::{q, words};
 use crate::apply::CHECKPOINTS;
 use crate::ovfenv::OvfEnv;
+use ovf::keys;
 
 /// A seconds property, its schema default when left empty.
-fn seconds(env: &OvfEnv, key: &str) -> String {
+fn seconds(env: &OvfEnv, key: ovf::keys::Key) -> String {
     let v = env.get(key);
     if v.is_empty() {
-        ovf::property(key).map(|p| p.default.to_string()).unwrap_or_default()
+        key.property().default.to_string()
     } else {
         v
     }
@@ -17,11 +18,13 @@ fn seconds(env: &OvfEnv, key: &str) -> String {
 
 /// The vCenter provider block (two-space indent), when a vCenter Server is set.
 fn vcenter(env: &OvfEnv) -> Option<String> {
-    let server = env.get("vcenter_server");
+    let server = env.get(keys::VCENTER_SERVER);
     if server.is_empty() {
         return None;
     }
-    let insecure = env.get("vcenter_disable_tls_verification").eq_ignore_ascii_case("true");
+    let insecure = env
+        .get(keys::VCENTER_DISABLE_TLS_VERIFICATION)
+        .eq_ignore_ascii_case("true");
     let mut s = format!(
         "  type: vcenter
   name: vcenter
@@ -39,10 +42,10 @@ fn vcenter(env: &OvfEnv) -> Option<String> {
         password: {}
 ",
         q(&format!("https://{server}/sdk")),
-        seconds(env, "vcenter_checkpoint_period"),
-        seconds(env, "vcenter_checkpoint_age"),
-        q(&env.get("vcenter_username")),
-        q(&env.get("vcenter_password")),
+        seconds(env, keys::VCENTER_CHECKPOINT_PERIOD),
+        seconds(env, keys::VCENTER_CHECKPOINT_AGE),
+        q(&env.get(keys::VCENTER_USERNAME)),
+        q(&env.get(keys::VCENTER_PASSWORD)),
     );
     s.push_str(&event_format(env));
     Some(s)
@@ -50,7 +53,7 @@ fn vcenter(env: &OvfEnv) -> Option<String> {
 
 /// `    eventFormat: tanzu-sources` when the CloudEvent Format property asks for it.
 fn event_format(env: &OvfEnv) -> String {
-    if env.get("event_format") == "tanzu-sources" {
+    if env.get(keys::EVENT_FORMAT) == "tanzu-sources" {
         "    eventFormat: tanzu-sources\n".to_string()
     } else {
         String::new()
@@ -59,10 +62,12 @@ fn event_format(env: &OvfEnv) -> String {
 
 /// The Horizon provider block, when Horizon is enabled.
 fn horizon(env: &OvfEnv) -> Option<String> {
-    if !env.get("horizon").eq_ignore_ascii_case("true") {
+    if !env.get(keys::HORIZON).eq_ignore_ascii_case("true") {
         return None;
     }
-    let insecure = env.get("horizon_disable_tls_verification").eq_ignore_ascii_case("true");
+    let insecure = env
+        .get(keys::HORIZON_DISABLE_TLS_VERIFICATION)
+        .eq_ignore_ascii_case("true");
     let mut s = format!(
         "  type: horizon
   name: horizon
@@ -76,10 +81,10 @@ fn horizon(env: &OvfEnv) -> Option<String> {
         username: {}
         password: {}
 ",
-        q(&format!("https://{}", env.get("horizon_server"))),
-        q(&env.get("horizon_domain")),
-        q(&env.get("horizon_username")),
-        q(&env.get("horizon_password")),
+        q(&format!("https://{}", env.get(keys::HORIZON_SERVER))),
+        q(&env.get(keys::HORIZON_DOMAIN)),
+        q(&env.get(keys::HORIZON_USERNAME)),
+        q(&env.get(keys::HORIZON_PASSWORD)),
     );
     s.push_str(&event_format(env));
     Some(s)
@@ -87,11 +92,11 @@ fn horizon(env: &OvfEnv) -> Option<String> {
 
 /// The webhook provider block, when the webhook is enabled: VEBA's port and path, basic auth.
 fn webhook(env: &OvfEnv) -> Option<String> {
-    if !env.get("webhook").eq_ignore_ascii_case("true") {
+    if !env.get(keys::WEBHOOK).eq_ignore_ascii_case("true") {
         return None;
     }
     let mut s = format!("  type: webhook\n  name: webhook\n  webhook:\n    bindAddress: \"0.0.0.0:{WEBHOOK_PORT}\"\n    path: {WEBHOOK_PATH}\n");
-    let (user, pw) = (env.get("webhook_username"), env.get("webhook_password"));
+    let (user, pw) = (env.get(keys::WEBHOOK_USERNAME), env.get(keys::WEBHOOK_PASSWORD));
     if !user.is_empty() && !pw.is_empty() {
         s.push_str(&format!(
             "    auth:\n      type: basic_auth\n      basicAuth:\n        username: {}\n        password: {}\n",
@@ -151,14 +156,14 @@ pub fn router_config(env: &OvfEnv) -> Option<String> {
     );
     s.push_str(&providers(&blocks));
     s.push_str("eventProcessor:\n");
-    match env.get("processor").as_str() {
+    match env.get(keys::PROCESSOR).as_str() {
         "aws_event_bridge" => {
-            let arns = words(&env.get("eventbridge_rule_arn"));
-            let key = env.get("eventbridge_access_key");
+            let arns = words(&env.get(keys::EVENTBRIDGE_RULE_ARN));
+            let key = env.get(keys::EVENTBRIDGE_ACCESS_KEY);
             s.push_str(&format!(
                 "  type: aws_event_bridge\n  name: eventbridge\n  awsEventBridge:\n    region: {}\n    eventBus: {}\n",
-                q(&env.get("eventbridge_region")),
-                q(&env.get("eventbridge_event_bus")),
+                q(&env.get(keys::EVENTBRIDGE_REGION)),
+                q(&env.get(keys::EVENTBRIDGE_EVENT_BUS)),
             ));
             // VEBA's single ruleARN when there is one, the router's list when there are more.
             match arns.as_slice() {
@@ -176,24 +181,24 @@ pub fn router_config(env: &OvfEnv) -> Option<String> {
                 s.push_str(&format!(
                     "    auth:\n      type: aws_access_key\n      awsAccessKeyAuth:\n        accessKey: {}\n        secretKey: {}\n",
                     q(&key),
-                    q(&env.get("eventbridge_secret_key"))
+                    q(&env.get(keys::EVENTBRIDGE_SECRET_KEY))
                 ));
             }
         }
         "openfaas" => s.push_str(&format!(
             "  type: openfaas\n  name: openfaas\n  openfaas:\n    address: {}\n    async: false\n    auth:\n      type: basic_auth\n      basicAuth:\n        username: \"admin\"\n        password: {}\n",
-            q(&env.get("openfaas_address")),
-            q(&env.get("openfaas_password"))
+            q(&env.get(keys::OPENFAAS_ADDRESS)),
+            q(&env.get(keys::OPENFAAS_PASSWORD))
         )),
-        _ if !env.get("knative_host").is_empty() => s.push_str(&format!(
+        _ if !env.get(keys::KNATIVE_HOST).is_empty() => s.push_str(&format!(
             // VEBA v0.7's external broker: scheme://host/path, outside the appliance.
             "  type: knative\n  name: broker\n  knative:\n    encoding: binary\n    insecureSSL: {}\n    destination:\n      uri: {}\n",
-            env.get("knative_disable_tls_verification").eq_ignore_ascii_case("true"),
+            env.get(keys::KNATIVE_DISABLE_TLS_VERIFICATION).eq_ignore_ascii_case("true"),
             q(&format!(
                 "{}://{}{}",
-                env.get("knative_scheme").to_ascii_lowercase(),
-                env.get("knative_host"),
-                env.get("knative_path")
+                env.get(keys::KNATIVE_SCHEME).to_ascii_lowercase(),
+                env.get(keys::KNATIVE_HOST),
+                env.get(keys::KNATIVE_PATH)
             )),
         )),
         _ => s.push_str(
@@ -201,7 +206,7 @@ pub fn router_config(env: &OvfEnv) -> Option<String> {
         ),
     }
     s.push_str("metricsProvider:\n  type: default\n  name: metrics\n  default:\n    bindAddress: \"0.0.0.0:8082\"\n");
-    let (user, pw) = (env.get("endpoint_username"), env.get("endpoint_password"));
+    let (user, pw) = (env.get(keys::ENDPOINT_USERNAME), env.get(keys::ENDPOINT_PASSWORD));
     if !user.is_empty() && !pw.is_empty() {
         s.push_str(&format!(
             "    auth:\n      type: basic_auth\n      basicAuth:\n        username: {}\n        password: {}\n",

@@ -6,11 +6,12 @@ use crate::material::Material;
 use crate::net::parse_prefix;
 use crate::ovfenv::OvfEnv;
 use crate::password;
+use ovf::keys;
 
 pub(super) fn render(env: &OvfEnv, material: &Material, t: &mut Tree) {
-    let fqdn = env.get("hostname");
+    let fqdn = env.get(keys::HOSTNAME);
     let short = fqdn.split('.').next().unwrap_or(&fqdn).to_string();
-    let ip = env.get("ipaddress");
+    let ip = env.get(keys::IPADDRESS);
     file(t, "/etc/hostname", 0o644, format!("{fqdn}\n"));
     let own = if ip.is_empty() { "127.0.1.1" } else { ip.as_str() };
     file(
@@ -20,7 +21,7 @@ pub(super) fn render(env: &OvfEnv, material: &Material, t: &mut Tree) {
         format!("127.0.0.1 localhost\n::1 localhost\n{own} {fqdn} {short}\n"),
     );
     file(t, "/etc/systemd/network/10-appliance.network", 0o644, network(env));
-    let ntp = words(&env.get("ntp"));
+    let ntp = words(&env.get(keys::NTP));
     if !ntp.is_empty() {
         file(
             t,
@@ -36,7 +37,7 @@ pub(super) fn render(env: &OvfEnv, material: &Material, t: &mut Tree) {
         password::set_root_hash(&shadow, &material.root_hash, material.today)
     };
     file(t, "/etc/shadow", mode, shadow);
-    let ssh = if on(env, "enable_ssh") {
+    let ssh = if on(env, keys::ENABLE_SSH) {
         "# Rendered by firstboot: SSH is enabled (Enable SSH = true).\nPermitRootLogin yes\nPasswordAuthentication yes\n"
     } else {
         "# Rendered by firstboot: SSH is disabled (Enable SSH = false); sshd is stopped.\nPermitRootLogin no\n"
@@ -49,17 +50,17 @@ pub(super) fn render(env: &OvfEnv, material: &Material, t: &mut Tree) {
 
 fn network(env: &OvfEnv) -> String {
     let mut s = String::from("[Match]\nName=e*\n\n[Network]\n");
-    let ip = env.get("ipaddress");
+    let ip = env.get(keys::IPADDRESS);
     if ip.is_empty() {
         s.push_str("DHCP=ipv4\n");
     } else {
-        let prefix = parse_prefix(&env.get("netmask")).unwrap_or(24);
-        s.push_str(&format!("Address={ip}/{prefix}\nGateway={}\n", env.get("gateway")));
-        for dns in words(&env.get("dns")) {
+        let prefix = parse_prefix(&env.get(keys::NETMASK)).unwrap_or(24);
+        s.push_str(&format!("Address={ip}/{prefix}\nGateway={}\n", env.get(keys::GATEWAY)));
+        for dns in words(&env.get(keys::DNS)) {
             s.push_str(&format!("DNS={dns}\n"));
         }
     }
-    let domain = env.get("domain");
+    let domain = env.get(keys::DOMAIN);
     if !domain.is_empty() {
         s.push_str(&format!("Domains={domain}\n"));
     }
@@ -68,17 +69,17 @@ fn network(env: &OvfEnv) -> String {
 
 /// rsyslog forwarding of the system log and the containers' logs, when a syslog server is set.
 fn rsyslog(env: &OvfEnv) -> Option<String> {
-    let host = env.get("syslog_server_hostname");
+    let host = env.get(keys::SYSLOG_SERVER_HOSTNAME);
     if host.is_empty() {
         return None;
     }
-    let port = env.get("syslog_server_port");
-    let template = if env.get("syslog_server_format") == "RFC3164" {
+    let port = env.get(keys::SYSLOG_SERVER_PORT);
+    let template = if env.get(keys::SYSLOG_SERVER_FORMAT) == "RFC3164" {
         "RSYSLOG_TraditionalForwardFormat"
     } else {
         "RSYSLOG_SyslogProtocol23Format"
     };
-    let (protocol, tls) = match env.get("syslog_server_protocol").as_str() {
+    let (protocol, tls) = match env.get(keys::SYSLOG_SERVER_PROTOCOL).as_str() {
         "UDP" => ("udp", String::new()),
         "TLS" => (
             "tcp",
