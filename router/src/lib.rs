@@ -5,6 +5,7 @@
 pub mod client_error;
 pub mod cloudevent;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod dlq;
 pub mod http_auth;

@@ -422,14 +422,20 @@ async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Re
             SourcePlan::Webhook(_) => None,
         })
         .collect();
+    let dead_letters = cfg.dead_letter_path().map(|f| {
+        info!(file = %f.display(), "events a processor gives up on are written to the dead-letter file (`event-router dlq replay` sends them again)");
+        Arc::new(DeadLetters::new(f))
+    });
+    let (fanout, workers) = Fanout::start_until(routes, dead_letters, stop_rx.clone());
     let state = Arc::new(MetricsState {
         components,
         health,
         auth,
         started: Instant::now(),
+        live: fanout.live(),
     });
     if let Ok(addr) = listener.local_addr() {
-        info!(address = %addr, "metrics server listening (/stats, /metrics, /healthz, /readyz)");
+        info!(address = %addr, "metrics server listening (/stats, /metrics, /healthz, /readyz, /ui/)");
     }
     let metrics = tokio::spawn(http_server::serve(
         "metrics",
@@ -439,11 +445,6 @@ async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Re
         grace,
         http_server::MAX_CONNECTIONS,
     ));
-    let dead_letters = cfg.dead_letter_path().map(|f| {
-        info!(file = %f.display(), "events a processor gives up on are written to the dead-letter file (`event-router dlq replay` sends them again)");
-        Arc::new(DeadLetters::new(f))
-    });
-    let (fanout, workers) = Fanout::start_until(routes, dead_letters, stop_rx.clone());
     let sources: Vec<_> = (plans.into_iter())
         .map(|p| p.start(fanout.clone(), stop_rx.clone(), grace))
         .collect();

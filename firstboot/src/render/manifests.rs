@@ -151,7 +151,8 @@ pub const INGRESS_CLASS: &str = "contour-external";
 /// over HTTPS (the appliance-tls certificate; the router's own basic auth protects them),
 /// /readyz (no auth, no secrets: whether every source is streaming, for monitors), VEBA v0.7's
 /// per-provider stats paths (`/stats/vcenter`, `/stats/horizon`, `/stats/webhook`, each the
-/// whole /stats document), and with the webhook on, VEBA's `/webhook` to the router's webhook.
+/// whole /stats document), the web console at VEBA's Sockeye path `/events/`, and with the
+/// webhook on, VEBA's `/webhook` to the router's webhook.
 pub(super) fn ingress(fqdn: &str, webhook: bool) -> String {
     let route = |condition: &str, port: u16, rewrite: Option<&str>| {
         let mut r = format!("    - conditions:\n        - {condition}\n");
@@ -172,6 +173,12 @@ pub(super) fn ingress(fqdn: &str, webhook: bool) -> String {
     for provider in ["vcenter", "horizon", "webhook"] {
         routes.push_str(&route(&format!("prefix: /stats/{provider}"), 8082, Some("/stats")));
     }
+    // The web console at VEBA's Sockeye path: /events/ is the router's /ui/ (its links are
+    // relative), /events itself redirects there.
+    routes.push_str(&route("prefix: /events/", 8082, Some("/ui/")));
+    routes.push_str(
+        "    - conditions:\n        - exact: /events\n      requestRedirectPolicy:\n        path: /events/\n        statusCode: 301\n",
+    );
     if webhook {
         routes.push_str(&route(
             &format!("prefix: {}", super::router::WEBHOOK_PATH),

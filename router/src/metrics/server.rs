@@ -21,6 +21,8 @@ pub struct MetricsState {
     pub health: Vec<(String, Arc<Health>)>,
     pub auth: Option<(String, Secret)>,
     pub started: std::time::Instant,
+    /// The live events the console shows.
+    pub live: Arc<crate::console::live::LiveEvents>,
 }
 
 /// The routes, ready to serve.
@@ -30,17 +32,20 @@ pub fn router(state: Arc<MetricsState>) -> Router {
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .merge(crate::console::routes())
         .with_state(state)
 }
 
-fn authorized(state: &MetricsState, headers: &HeaderMap) -> bool {
+/// Whether the request carries the metrics endpoint's credentials (always, without auth).
+pub fn authorized(state: &MetricsState, headers: &HeaderMap) -> bool {
     match &state.auth {
         None => true,
         Some((user, pass)) => http_auth::authorized(headers, user, pass),
     }
 }
 
-fn unauthorized() -> Response {
+/// The 401 answer with the challenge.
+pub fn unauthorized() -> Response {
     http_auth::challenge("event-router")
 }
 
@@ -228,6 +233,7 @@ mod tests {
             health: vec![("vc".into(), Health::new(Duration::from_secs(30)))],
             auth: auth.then(|| ("admin".to_string(), Secret::new("s3cret"))),
             started: std::time::Instant::now(),
+            live: Arc::default(),
         })
     }
 

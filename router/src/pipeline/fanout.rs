@@ -13,6 +13,7 @@ use tracing::{debug, error, info, warn};
 
 use super::filter::Filter;
 use crate::cloudevent::event_name;
+use crate::console::live::LiveEvents;
 use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::metrics::stats::ComponentStats;
 use crate::processors::{Handled, ProcessError, Processor};
@@ -67,6 +68,8 @@ pub struct Fanout {
     needs_json: bool,
     /// Shutdown: a source waiting for room in a full queue gives up when it turns true.
     stop: Option<watch::Receiver<bool>>,
+    /// Every dispatched event, for the console's live view.
+    live: Arc<LiveEvents>,
 }
 
 /// The workers behind a [`Fanout`], to wait for at shutdown.
@@ -183,6 +186,7 @@ impl Fanout {
                 lanes,
                 needs_json,
                 stop,
+                live: Arc::default(),
             }),
             Workers(workers),
         )
@@ -196,6 +200,11 @@ impl Fanout {
         stop: watch::Receiver<bool>,
     ) -> (Arc<Fanout>, Workers) {
         Fanout::launch(routes, dead_letters, Some(stop))
+    }
+
+    /// The feed of every dispatched event (the console's live view).
+    pub fn live(&self) -> Arc<LiveEvents> {
+        self.live.clone()
     }
 
     /// Whether shutdown has begun (never, for a fan-out started without a stop signal).
@@ -237,6 +246,7 @@ impl Fanout {
         } else {
             None
         };
+        self.live.publish(&event);
         let event = Arc::new(event);
         let mut pending = Vec::new();
         let mut abandoned = false;

@@ -565,18 +565,30 @@ impl Drop for Router {
 
 /// A minimal HTTP/1.1 GET on loopback (no client crate needed).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    get_with(port, path, "").map(|(status, body, _)| (status, body))
+}
+
+/// [`http_get`] with basic auth: (status, body, the header lines lowercased).
+pub fn http_get_auth(port: u16, path: &str, user: &str, password: &str) -> Option<(u16, String, String)> {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    get_with(port, path, &format!("Authorization: Basic {token}\r\n"))
+}
+
+fn get_with(port: u16, path: &str, extra: &str) -> Option<(u16, String, String)> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     let status = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    Some((status, body.to_string(), head.to_ascii_lowercase()))
 }
 
 /// moto's server mode (AWS EventBridge + SQS on loopback), driven with boto3 through

@@ -1,0 +1,112 @@
+// The live view: CloudEvents from the router's server-sent events, newest first. Every value is
+// put on the page as text (textContent), never as markup. A bounded list: the oldest rows go.
+"use strict";
+
+const MAX_ROWS = 500;
+const rows = [];
+let paused = false;
+let selected = null;
+
+const $ = (id) => document.getElementById(id);
+
+/// The names of the vSphere entities an event is about (data.Vm.Name, data.Host.Name, ...).
+function entities(ev) {
+  const d = ev && typeof ev.data === "object" && ev.data !== null ? ev.data : {};
+  const names = [];
+  for (const k of ["Datacenter", "ComputeResource", "Host", "Vm", "Ds", "Net", "Dvs"]) {
+    const v = d[k];
+    if (v && typeof v === "object" && typeof v.Name === "string" && v.Name && !names.includes(v.Name)) names.push(v.Name);
+  }
+  return names.join(", ");
+}
+
+function matches(ev) {
+  const want = (id) => $(id).value.trim().toLowerCase();
+  const has = (value, needle) => !needle || String(value || "").toLowerCase().includes(needle);
+  return has(ev.type, want("f-type")) && has(ev.subject, want("f-subject")) && has(ev.source, want("f-source"));
+}
+
+function cell(tr, text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  td.title = text;
+  tr.appendChild(td);
+}
+
+function show(ev, tr) {
+  if (selected) selected.classList.remove("selected");
+  selected = tr;
+  tr.classList.add("selected");
+  $("json").textContent = JSON.stringify(ev, null, 2);
+  $("detail").hidden = false;
+}
+
+function render() {
+  const body = $("rows");
+  body.replaceChildren();
+  let shown = 0;
+  for (const ev of rows) {
+    if (!matches(ev)) continue;
+    const tr = document.createElement("tr");
+    cell(tr, ev.time || "");
+    cell(tr, ev.source || "");
+    cell(tr, ev.type || "");
+    cell(tr, ev.subject || "");
+    cell(tr, entities(ev));
+    tr.dataset.id = ev.id || "";
+    tr.addEventListener("click", () => show(ev, tr));
+    body.appendChild(tr);
+    shown += 1;
+  }
+  $("count").textContent = `${shown} of ${rows.length} events` + (paused ? " (paused)" : "");
+}
+
+function add(ev) {
+  rows.unshift(ev);
+  if (rows.length > MAX_ROWS) rows.length = MAX_ROWS;
+  if (!paused) render();
+}
+
+function connect() {
+  const source = new EventSource("stream");
+  source.onopen = () => {
+    $("status").textContent = "live";
+    $("status").className = "status live";
+  };
+  source.onerror = () => {
+    $("status").textContent = "reconnecting…";
+    $("status").className = "status down";
+  };
+  source.onmessage = (m) => {
+    try {
+      add(JSON.parse(m.data));
+    } catch (e) {
+      // Not an event: ignore.
+    }
+  };
+  source.addEventListener("lagged", (m) => {
+    $("notice").hidden = false;
+    $("notice").textContent = `${m.data} events were not shown: this page fell behind the router.`;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const id of ["f-type", "f-subject", "f-source"]) $(id).addEventListener("input", render);
+  $("pause").addEventListener("click", () => {
+    paused = !paused;
+    $("pause").textContent = paused ? "Resume" : "Pause";
+    $("pause").setAttribute("aria-pressed", String(paused));
+    render();
+  });
+  $("clear").addEventListener("click", () => {
+    rows.length = 0;
+    $("detail").hidden = true;
+    render();
+  });
+  $("close").addEventListener("click", () => { $("detail").hidden = true; });
+  $("copy").addEventListener("click", () => {
+    if (navigator.clipboard) navigator.clipboard.writeText($("json").textContent);
+  });
+  render();
+  connect();
+});
