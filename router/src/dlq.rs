@@ -1,11 +1,13 @@
-//! `event-router dlq replay`: sends dead letters again through the processors named in them,
-//! as the config file defines those processors. The file is read and checked first (every
+//! Dead letters, listed and replayed (by `event-router dlq replay` and the web console): sends
+//! dead letters again through the processors named in them, as the config defines them. The file is read and checked first (every
 //! processor it names must start, or nothing is touched), then moved aside, so the running
 //! router keeps appending to a fresh file; letters that fail again, name an unknown processor
 //! or cannot be read (not JSON, not UTF-8) are appended back to the dead-letter file as they
-//! were, so none is stranded in the moved-aside copy.
+//! were, so none is stranded in the moved-aside copy. A replay of one event (by id) keeps every
+//! other letter the same way. What happened to each letter is returned, not printed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,29 +19,138 @@ use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::processors::Processor;
 
 /// What a replay did.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     pub replayed: usize,
     pub failed: usize,
     pub kept: usize,
+    /// What happened to each letter that was looked at, in file order.
+    pub outcomes: Vec<Outcome>,
 }
 
-/// Replays `file` (default: the config's dead-letter file, see
-/// [`RouterConfig::dead_letter_path`]).
-pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<Summary> {
-    let path: PathBuf = match (file, cfg.dead_letter_path()) {
-        (Some(f), _) => f.to_path_buf(),
-        (None, Some(f)) => f,
+/// One letter's fate in a replay.
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Outcome {
+    /// Its line in the dead-letter file (from 1).
+    pub line: usize,
+    /// The event's id, when the line is a dead letter.
+    pub event: Option<String>,
+    pub processor: Option<String>,
+    /// `delivered`, `failed` (written back with the new error) or `kept` (written back as it was).
+    pub result: &'static str,
+    /// The new error, or why it was kept.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.event, &self.processor) {
+            (Some(e), Some(p)) => write!(f, "event {e} -> {p}: {}", self.result)?,
+            _ => write!(f, "line {}: {}", self.line, self.result)?,
+        }
+        if !self.detail.is_empty() {
+            write!(f, " ({})", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which letters a replay sends.
+#[derive(Debug, Clone, Copy)]
+pub enum Select<'a> {
+    All,
+    /// Only the letters of this event id; every other line stays in the file unchanged.
+    Event(&'a str),
+}
+
+/// The dead-letter file a config writes: deadLetterFile, or the default beside the first
+/// checkpoint (see [`RouterConfig::dead_letter_path`]).
+pub fn path_for(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match (file, cfg.dead_letter_path()) {
+        (Some(f), _) => Ok(f.to_path_buf()),
+        (None, Some(f)) => Ok(f),
         (None, None) => bail!("the config has no deadLetterFile and no checkpointing vCenter (whose checkpointDir holds the default one): give the file with --file"),
+    }
+}
+
+/// One dead letter as listed, or a line that is not one.
+#[derive(Debug, serde::Serialize)]
+pub struct Listed {
+    pub line: usize,
+    #[serde(flatten)]
+    pub letter: Option<DeadLetter>,
+    /// Why the line is not a dead letter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+/// The newest `limit` lines of a dead-letter file and how many there are; no file is none.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Listing {
+    pub total: usize,
+    pub letters: Vec<Listed>,
+}
+
+/// Reads the dead-letter file at `path` line by line, keeping only the newest `limit` letters
+/// (newest first), so a large file costs at most `limit` letters of memory.
+pub fn list(path: &Path, limit: usize) -> std::io::Result<Listing> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut newest: VecDeque<(usize, Vec<u8>)> = VecDeque::with_capacity(limit.min(1024));
+    let (mut n, mut total) = (0, 0);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        n += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        total += 1;
+        if limit == 0 {
+            continue;
+        }
+        if newest.len() == limit {
+            newest.pop_front();
+        }
+        newest.push_back((n, std::mem::take(&mut buf)));
+    }
+    let letters = (newest.into_iter().rev())
+        .map(|(line, bytes)| match serde_json::from_slice::<DeadLetter>(&bytes) {
+            Ok(letter) => Listed {
+                line,
+                letter: Some(letter),
+                unreadable: None,
+            },
+            Err(e) => Listed {
+                line,
+                letter: None,
+                unreadable: Some(format!("not a dead letter ({e})")),
+            },
+        })
+        .collect();
+    Ok(Listing { total, letters })
+}
+
+/// Replays the letters `select` picks from `file` (default: the config's dead-letter file, see
+/// [`path_for`]).
+pub async fn replay(cfg: &RouterConfig, file: Option<&Path>, select: Select<'_>) -> anyhow::Result<Summary> {
+    let path = path_for(cfg, file)?;
+    let picked = |letter: &DeadLetter| match select {
+        Select::All => true,
+        Select::Event(id) => letter.event.id() == id,
     };
     // Read and check the file before moving anything: a letter whose processor cannot start
     // stops the replay here, with the file as it was.
     let before = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("{}: no dead letters", path.display());
-            return Ok(Summary::default());
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Summary::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let processors: BTreeMap<String, (String, &crate::config::ProcessorConfig)> = cfg
@@ -55,7 +166,7 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
         else {
             continue;
         };
-        if built.contains_key(&letter.processor) {
+        if !picked(&letter) || built.contains_key(&letter.processor) {
             continue;
         }
         if let Some((key, pc)) = processors.get(&letter.processor) {
@@ -76,8 +187,7 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
     std::fs::rename(&path, &aside).with_context(|| format!("cannot move {} aside for the replay", path.display()))?;
     let bytes = std::fs::read(&aside).with_context(|| format!("cannot read {}", aside.display()))?;
     let back = DeadLetters::new(&path);
-    let keep = |line: &[u8], why: String| -> anyhow::Result<()> {
-        eprintln!("{why}; kept");
+    let keep = |line: &[u8]| -> anyhow::Result<()> {
         let mut raw = line.to_vec();
         raw.push(b'\n');
         back.append(&raw).with_context(|| {
@@ -91,16 +201,29 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
     let mut summary = Summary::default();
     for (n, line) in lines(&bytes).enumerate() {
         let n = n + 1;
-        let Ok(text) = std::str::from_utf8(line) else {
-            keep(line, format!("line {n}: not UTF-8 text, so not a dead letter"))?;
-            summary.kept += 1;
-            continue;
+        let kept = |letter: Option<&DeadLetter>, detail: String| Outcome {
+            line: n,
+            event: letter.map(|l| l.event.id().to_string()),
+            processor: letter.map(|l| l.processor.clone()),
+            result: "kept",
+            detail,
         };
-        let letter: DeadLetter = match serde_json::from_str(text) {
-            Ok(l) => l,
-            Err(e) => {
-                keep(line, format!("line {n}: not a dead letter ({e})"))?;
-                summary.kept += 1;
+        let letter = match std::str::from_utf8(line) {
+            Ok(text) => serde_json::from_str::<DeadLetter>(text).map_err(|e| format!("not a dead letter ({e})")),
+            Err(_) => Err("not UTF-8 text, so not a dead letter".to_string()),
+        };
+        let letter = match letter {
+            Ok(l) if picked(&l) => l,
+            Ok(_) => {
+                keep(line)?;
+                continue;
+            }
+            Err(why) => {
+                keep(line)?;
+                if matches!(select, Select::All) {
+                    summary.outcomes.push(kept(None, why));
+                    summary.kept += 1;
+                }
                 continue;
             }
         };
@@ -117,7 +240,8 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
                     built.insert(letter.processor.clone(), p);
                 }
                 Err(why) => {
-                    keep(line, format!("line {n}: {why}"))?;
+                    keep(line)?;
+                    summary.outcomes.push(kept(Some(&letter), why));
                     summary.kept += 1;
                     continue;
                 }
@@ -126,17 +250,22 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
         let Some(p) = built.get(&letter.processor) else {
             continue;
         };
+        let mut outcome = Outcome {
+            line: n,
+            event: Some(letter.event.id().to_string()),
+            processor: Some(letter.processor.clone()),
+            result: "delivered",
+            detail: String::new(),
+        };
         match p.process(&letter.event).await {
             Ok(()) => {
-                println!("event {} -> {}: delivered", letter.event.id(), letter.processor);
                 summary.replayed += 1;
+                summary.outcomes.push(outcome);
             }
             Err(e) => {
-                eprintln!(
-                    "event {} -> {}: failed again ({e}); kept",
-                    letter.event.id(),
-                    letter.processor
-                );
+                outcome.result = "failed";
+                outcome.detail = e.to_string();
+                summary.outcomes.push(outcome);
                 back.write(&DeadLetter {
                     time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     error: e.to_string(),
@@ -154,13 +283,6 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>) -> anyhow::Result<S
         }
     }
     std::fs::remove_file(&aside).with_context(|| format!("cannot remove {}", aside.display()))?;
-    println!(
-        "replayed {}, failed again {}, kept {} (in {})",
-        summary.replayed,
-        summary.failed,
-        summary.kept,
-        path.display()
-    );
     Ok(summary)
 }
 
@@ -169,4 +291,61 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudevents::{EventBuilder, EventBuilderV10};
+
+    fn letter(id: &str) -> String {
+        let event = EventBuilderV10::new()
+            .id(id)
+            .ty("com.vmware.event.router/event")
+            .source("https://vc/sdk")
+            .build()
+            .unwrap();
+        serde_json::to_string(&DeadLetter {
+            time: "2026-12-01T00:00:00.000Z".into(),
+            processor: "sink".into(),
+            error: "400".into(),
+            event,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn list_keeps_the_newest_first_and_names_unreadable_lines() {
+        let dir = std::env::temp_dir().join(format!("dlq-list-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dead-letters.jsonl");
+        assert_eq!(list(&path, 10).unwrap().total, 0, "no file: no letters");
+        let text = format!("{}\n\n{}\nnot json\n{}\n", letter("a"), letter("b"), letter("c"));
+        std::fs::write(&path, text).unwrap();
+
+        let all = list(&path, 10).unwrap();
+        assert_eq!(all.total, 4);
+        let lines: Vec<usize> = all.letters.iter().map(|l| l.line).collect();
+        assert_eq!(
+            lines,
+            [5, 4, 3, 1],
+            "newest first, blank lines skipped but counted as lines"
+        );
+        assert!(all.letters[1].letter.is_none());
+        assert!(all.letters[1]
+            .unreadable
+            .as_deref()
+            .unwrap()
+            .starts_with("not a dead letter"));
+        assert_eq!(all.letters[0].letter.as_ref().unwrap().event.id(), "c");
+
+        let two = list(&path, 2).unwrap();
+        assert_eq!(two.total, 4);
+        assert_eq!(two.letters.len(), 2);
+        assert_eq!(two.letters[0].line, 5);
+        let json = serde_json::to_value(&two.letters[0]).unwrap();
+        assert_eq!(json["processor"], "sink");
+        assert_eq!(json["event"]["id"], "c");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

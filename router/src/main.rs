@@ -139,9 +139,38 @@ fn dlq_replay(config: &std::path::Path, file: Option<&std::path::Path>, level: &
         Ok(s) => s,
         Err(code) => return code,
     };
-    match runtime.block_on(event_router::dlq::replay(&cfg, file)) {
-        Ok(s) if s.failed == 0 && s.kept == 0 => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
+    let path = match event_router::dlq::path_for(&cfg, file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(event_router::dlq::replay(
+        &cfg,
+        Some(&path),
+        event_router::dlq::Select::All,
+    )) {
+        Ok(s) => {
+            for o in &s.outcomes {
+                match o.result {
+                    "delivered" => println!("{o}"),
+                    _ => eprintln!("{o}; kept"),
+                }
+            }
+            println!(
+                "replayed {}, failed again {}, kept {} (in {})",
+                s.replayed,
+                s.failed,
+                s.kept,
+                path.display()
+            );
+            if s.failed == 0 && s.kept == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Err(e) => {
             eprintln!("{e:#}");
             ExitCode::FAILURE

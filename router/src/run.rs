@@ -433,7 +433,11 @@ async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Re
         auth,
         started: Instant::now(),
         live: fanout.live(),
+        dead_letters: (cfg.dead_letter_path())
+            .map(|f| Arc::new(crate::console::dead_letters::DeadLetterConsole::new(cfg.clone(), f))),
+        history: Default::default(),
     });
+    let sampler = tokio::spawn(crate::console::health::sampler(state.clone(), stop_rx.clone()));
     if let Ok(addr) = listener.local_addr() {
         info!(address = %addr, "metrics server listening (/stats, /metrics, /healthz, /readyz, /ui/)");
     }
@@ -463,6 +467,7 @@ async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Re
         let _ = c.await;
     }
     let _ = metrics.await;
+    let _ = sampler.await;
     Ok(())
 }
 

@@ -7,6 +7,10 @@
 //   filter FIELD TEXT       types TEXT into the type|subject|source filter; the visible rows
 //   pause | resume          the pause button
 //   shot PATH               a screenshot of the page
+//   view live|health|dead-letters  switches the view (the nav links)
+//   health REGEX            waits for the health summary to match; the summary and the cards
+//   dlq N                   waits until the dead-letters table has N rows (5 s); its cells
+//   replay ID|all           the row's Replay button (or Replay all); the result line
 //   dialogs                 how many JavaScript dialogs opened (an injected script would)
 //   quit
 import { createRequire } from "node:module";
@@ -65,6 +69,35 @@ for await (const line of lines) {
     } else if (cmd === "pause" || cmd === "resume") {
       await page.click("#pause");
       say({ ok: true, label: await page.textContent("#pause") });
+    } else if (cmd === "view") {
+      await page.click(`#nav-${arg}`);
+      await page.waitForSelector(`#view-${arg}`, { state: "visible", timeout: 5000 });
+      say({ ok: true });
+    } else if (cmd === "health") {
+      // Waits until the summary matches the pattern (10 s); the summary and every card's text.
+      await page.waitForFunction((re) => new RegExp(re).test(document.getElementById("health-summary").textContent), arg, { timeout: 10000 });
+      const cards = await page.$$eval("#health-cards .card", (cs) => cs.map((c) => ({
+        name: c.dataset.name, role: c.dataset.role, bad: c.classList.contains("bad"), text: c.innerText,
+        drawn: [...c.querySelectorAll("canvas")].map((cv) => {
+          const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
+          let n = 0;
+          for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+          return n;
+        }),
+      })));
+      say({ ok: true, summary: await page.textContent("#health-summary"), cards });
+    } else if (cmd === "dlq") {
+      const want = Number(arg);
+      await page.waitForFunction((n) => document.querySelectorAll("#dlq-rows tr").length === n, want, { timeout: 5000 });
+      const cells = await page.$$eval("#dlq-rows tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+      const ids = await page.$$eval("#dlq-rows tr", (trs) => trs.map((tr) => tr.dataset.id));
+      say({ ok: true, cells, ids, count: await page.textContent("#dlq-count") });
+    } else if (cmd === "replay") {
+      await page.evaluate(() => { document.getElementById("dlq-result").textContent = ""; });
+      if (arg === "all") await page.click("#dlq-replay-all");
+      else await page.click(`#dlq-rows tr[data-id="${arg}"] button.replay`);
+      await page.waitForFunction(() => /^Replay(ed| failed)/.test(document.getElementById("dlq-result").textContent), null, { timeout: 15000 });
+      say({ ok: true, result: await page.textContent("#dlq-result"), bad: await page.getAttribute("#dlq-result", "class") });
     } else if (cmd === "shot") {
       await page.screenshot({ path: arg, fullPage: true });
       say({ ok: true });

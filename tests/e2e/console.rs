@@ -2,27 +2,30 @@
 //! (tests/browser/console.mjs), against the router streaming from vcsim: a power-off appears in
 //! the live view with its subject and VM, the detail is the CloudEvent the sink received, the
 //! filter hides and shows it, a VM named like markup is shown as text, nothing is loaded from
-//! elsewhere, and without credentials the console answers 401. Screenshots go to
-//! target/console/.
+//! elsewhere, and without credentials the console answers 401; the health view shows the source
+//! ready and the processor's deliveries with charts, and names what is not ready; the dead-letters view lists what a
+//! sink refused, a replay that fails again says so and keeps the letters, and once the sink
+//! accepts, replaying one and then all delivers each to it and empties the file; a replay
+//! without the console's header is refused. Screenshots go to target/console/.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use e2e::{free_port, http_get, knative, repo_root, CeReceiver, Router, Vcsim};
+use e2e::{eventually, free_port, http_get, knative, repo_root, CeReceiver, Router, TempDir, Vcsim};
 use serde_json::Value;
 
 const USER: &str = "console";
 const PASS: &str = "Console-Pass1";
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 
-fn config(vc: &Vcsim, sink: &CeReceiver, port: u16) -> String {
+fn config(vc: &Vcsim, sink: &CeReceiver, port: u16, top: &str) -> String {
     format!(
         "apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
 metadata:
   name: e2e-console
-eventProvider:
+{top}eventProvider:
   type: vcenter
   name: vcsim
   vcenter:
@@ -97,7 +100,7 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     let vc = Vcsim::start(&[]);
     let sink = CeReceiver::start(&[]);
     let port = free_port();
-    let router = Router::start(&config(&vc, &sink, port), port);
+    let router = Router::start(&config(&vc, &sink, port, ""), port);
     router.wait_ready(Duration::from_secs(20));
 
     // Without credentials: 401, and the page itself comes with a strict policy.
@@ -154,6 +157,52 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let shot = browser.ask(&format!("shot {}", dir.join("live.png").display()));
     assert_eq!(shot["ok"], true, "{shot}");
+
+    // Health: ready, the source's stream and the processor's deliveries as /stats counts them,
+    // and the charts drawn once the router has two samples (5 s apart).
+    assert_eq!(browser.ask("view health")["ok"], true);
+    let stats: Value = {
+        let (_, body, _) = e2e::http_get_auth(port, "/stats", USER, PASS).unwrap();
+        serde_json::from_str(&body).unwrap()
+    };
+    let delivered = stats["vmware.event.router.stats"]["knative"]["events_total"]
+        .as_u64()
+        .unwrap();
+    let health = eventually(Duration::from_secs(20), "charts drawn", || {
+        let h = browser.ask("health ^Ready$");
+        let drawn = h["cards"]
+            .as_array()?
+            .iter()
+            .all(|c| (c["drawn"].as_array().unwrap().iter()).all(|n| n.as_u64().unwrap() > 0));
+        drawn.then_some(h)
+    });
+    let cards = health["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 2, "{health}");
+    let source = cards.iter().find(|c| c["name"] == "vcsim").expect("the source's card");
+    let processor = cards
+        .iter()
+        .find(|c| c["name"] == "sink")
+        .expect("the processor's card");
+    assert_eq!(source["bad"], false, "{source}");
+    let text = source["text"].as_str().unwrap();
+    assert!(text.contains("session\nup"), "{text}");
+    assert!(text.contains("newest event\nkey "), "{text}");
+    let text = processor["text"].as_str().unwrap();
+    assert!(text.contains(&format!("delivered\n{delivered}")), "{text}");
+    assert!(text.contains("queue\n0 of 1024"), "{text}");
+    assert!(text.contains("dead letters\n0"), "{text}");
+    let (_, prom, _) = e2e::http_get_auth(port, "/metrics", USER, PASS).unwrap();
+    assert!(
+        prom.contains("event_router_queue_depth{component=\"knative\",name=\"sink\"} 0\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("event_router_queue_capacity{component=\"knative\",name=\"sink\"} 1024\n"),
+        "{prom}"
+    );
+    let shot = browser.ask(&format!("shot {}", dir.join("health.png").display()));
+    assert_eq!(shot["ok"], true, "{shot}");
+
     let checks = browser.ask("dialogs");
     assert_eq!(checks["dialogs"], 0, "an event field ran as script: {checks}");
     assert_eq!(
@@ -161,4 +210,173 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
         serde_json::json!([]),
         "loaded from elsewhere: {checks}"
     );
+}
+
+/// The dead-letter file's lines.
+fn letters(path: &std::path::Path) -> Vec<Value> {
+    (std::fs::read_to_string(path).unwrap_or_default().lines())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a dead letter"))
+        .collect()
+}
+
+/// Waits until the sink accepted (202) the event with this id.
+fn accepted(sink: &CeReceiver, id: &str) {
+    loop {
+        let rec = sink
+            .next(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("the sink never accepted event {id}"));
+        if rec["attributes"]["id"] == id && rec["status"] == 202 {
+            return;
+        }
+    }
+}
+
+#[test]
+fn dead_letters_are_listed_and_replayed_from_the_console() {
+    let vc = Vcsim::start(&[]);
+    let dir = TempDir::new("console-dlq");
+    let refusing = dir.path().join("refusing");
+    std::fs::write(&refusing, "").unwrap();
+    let sink = CeReceiver::start(&[
+        "--reject-subject",
+        "VmPoweredOffEvent",
+        "--reject-while",
+        refusing.to_str().unwrap(),
+    ]);
+    let dlq = dir.path().join("dead-letters.jsonl");
+    let port = free_port();
+    let top = format!("deadLetterFile: {}\n", dlq.display());
+    let router = Router::start(&config(&vc, &sink, port, &top), port);
+    router.wait_ready(Duration::from_secs(20));
+
+    vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    vc.govc(&["vm.power", "-off", "DC0_H0_VM1"]);
+    let written = eventually(Duration::from_secs(20), "two dead letters", || {
+        let l = letters(&dlq);
+        (l.len() == 2).then_some(l)
+    });
+    let ids: Vec<String> = (written.iter())
+        .map(|l| l["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"));
+    assert_eq!(browser.ask("view dead-letters")["ok"], true);
+    let listed = browser.ask("dlq 2");
+    assert_eq!(listed["ok"], true, "{listed}");
+    assert_eq!(listed["count"], "2 dead letters");
+    let mut shown: Vec<String> = (listed["ids"].as_array().unwrap().iter())
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown[0], ids[1], "newest first");
+    shown.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(shown, want);
+    for row in listed["cells"].as_array().unwrap() {
+        assert_eq!(row[1], "sink", "{row}");
+        assert_eq!(row[3], "VmPoweredOffEvent", "{row}");
+        assert!(row[4].as_str().unwrap().contains("400"), "the sink's answer: {row}");
+    }
+
+    // Without the console's header a replay is refused and changes nothing.
+    let auth = (USER, PASS);
+    let (status, body, _) =
+        e2e::http_post_auth(port, "/ui/dead-letters/replay", auth, "", "{}").expect("the console answers");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("x-requested-by"), "{body}");
+    let (status, _, _) = e2e::http_post_auth(
+        port,
+        "/ui/dead-letters/replay",
+        auth,
+        "X-Requested-By: event-router-console\r\nSec-Fetch-Site: cross-site\r\n",
+        "{}",
+    )
+    .expect("the console answers");
+    assert_eq!(status, 403);
+    assert_eq!(letters(&dlq).len(), 2);
+
+    // The sink still refuses: both fail again and stay.
+    let again = browser.ask("replay all");
+    assert_eq!(again["ok"], true, "{again}");
+    let text = again["result"].as_str().unwrap();
+    assert!(text.starts_with("Replayed 0, failed again 2, kept 0."), "{text}");
+    assert_eq!(again["bad"], "result bad");
+    assert_eq!(browser.ask("dlq 2")["ok"], true);
+
+    // Healed: one, then the rest.
+    std::fs::remove_file(&refusing).unwrap();
+    let one = browser.ask(&format!("replay {}", ids[0]));
+    let text = one["result"].as_str().unwrap_or_default();
+    assert!(text.starts_with("Replayed 1, failed again 0, kept 0."), "{one}");
+    assert!(text.contains(&ids[0]), "{text}");
+    accepted(&sink, &ids[0]);
+    let left = browser.ask("dlq 1");
+    assert_eq!(left["ids"][0], ids[1], "{left}");
+    assert_eq!(letters(&dlq).len(), 1);
+
+    let dir_shots = repo_root().join("target/console");
+    std::fs::create_dir_all(&dir_shots).unwrap();
+    let shot = browser.ask(&format!("shot {}", dir_shots.join("dead-letters.png").display()));
+    assert_eq!(shot["ok"], true, "{shot}");
+
+    let rest = browser.ask("replay all");
+    let text = rest["result"].as_str().unwrap_or_default();
+    assert!(text.starts_with("Replayed 1, failed again 0, kept 0."), "{rest}");
+    accepted(&sink, &ids[1]);
+    assert_eq!(browser.ask("dlq 0")["ok"], true);
+    assert!(letters(&dlq).is_empty());
+    assert_eq!(browser.ask("dialogs")["dialogs"], 0);
+}
+
+#[test]
+fn the_health_view_names_what_is_not_ready() {
+    let sink = CeReceiver::start(&[]);
+    let closed = free_port();
+    let port = free_port();
+    let cfg = format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: e2e-console-down
+eventProvider:
+  type: vcenter
+  name: gone
+  vcenter:
+    address: https://127.0.0.1:{closed}/sdk
+    insecureSSL: true
+    auth:
+      type: basic_auth
+      basicAuth: {{username: user, password: Vc-Secret-77}}
+eventProcessor:
+{}metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:{port}
+    auth:
+      type: basic_auth
+      basicAuth: {{username: {USER}, password: {PASS}}}
+",
+        knative(&sink.url(), "binary")
+    );
+    let router = Router::start(&cfg, port);
+    eventually(Duration::from_secs(20), "the metrics server", || {
+        router.get("/healthz").filter(|(s, _)| *s == 200)
+    });
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/#health"));
+    let health = eventually(Duration::from_secs(20), "the login failure named", || {
+        let h = browser.ask("health ^Not ready: gone: vCenter session is down$");
+        let card = h["cards"].as_array()?.iter().find(|c| c["name"] == "gone")?.clone();
+        card["text"].as_str()?.contains("last error").then_some(card)
+    });
+    assert_eq!(health["bad"], true, "{health}");
+    let text = health["text"].as_str().unwrap();
+    assert!(text.contains("not ready: vCenter session is down"), "{text}");
+    assert!(text.contains("session\ndown"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{closed}")),
+        "the error names the address: {text}"
+    );
+    assert!(!text.contains("Vc-Secret-77"), "no password on the page: {text}");
 }

@@ -25,7 +25,9 @@ stdout protocol (one line each, flushed):
 * ``data`` is the parsed data (JSON value, or text); non-UTF-8 binary data is
   reported as ``data_base64`` instead.
 * ``--fail-for S`` answers ``--status`` to every POST in the first S seconds;
-  ``--reject-subject X`` answers 400 to every event whose subject is X;
+  ``--reject-subject X`` answers 400 to every event whose subject is X (with
+  ``--reject-while FILE``, only while FILE exists: the test heals the sink by
+  removing it);
   ``--slow-for S --delay D`` takes D seconds per POST during the first S seconds.
 * The answer is 202, except for the first ``--fail-count`` POSTs (in arrival
   order), which get ``--status``. A request the SDK cannot parse is answered
@@ -37,6 +39,7 @@ import argparse
 import base64
 import datetime
 import json
+import os
 import sys
 import threading
 import time
@@ -132,7 +135,11 @@ class Handler(PeerHandler):
             )
             self._reply(400, ("%s\n" % exc).encode("utf-8", "replace"))
             return
-        if self.server.reject_subject is not None and attributes.get("subject") == self.server.reject_subject:
+        if (
+            self.server.reject_subject is not None
+            and attributes.get("subject") == self.server.reject_subject
+            and (self.server.reject_while is None or os.path.exists(self.server.reject_while))
+        ):
             status = 400
         record = {
             "mode": mode,
@@ -162,6 +169,7 @@ def main(argv=None):
     parser.add_argument(
         "--reject-subject", help="answer 400 to every event with this subject (a poison event)"
     )
+    parser.add_argument("--reject-while", help="reject --reject-subject only while this file exists")
     parser.add_argument("--delay", type=float, default=0, help="seconds each POST takes while slow")
     parser.add_argument(
         "--slow-for", type=float, default=0, help="take --delay per POST during the first N seconds"
@@ -177,6 +185,7 @@ def main(argv=None):
         fail_count=args.fail_count,
         fail_until=time.monotonic() + args.fail_for,
         reject_subject=args.reject_subject,
+        reject_while=args.reject_while,
         slow_until=time.monotonic() + args.slow_for,
         delay=args.delay,
         verbose=args.verbose,

@@ -4,6 +4,8 @@
 //! binary (no Node build, nothing loaded from elsewhere), served with a strict
 //! Content-Security-Policy; the page puts every value on screen as text.
 
+pub mod dead_letters;
+pub mod health;
 pub mod live;
 
 use std::convert::Infallible;
@@ -14,7 +16,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -23,6 +25,8 @@ use crate::metrics::server::{authorized, unauthorized, MetricsState};
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const DEAD_LETTERS_JS: &str = include_str!("assets/dead-letters.js");
+const HEALTH_JS: &str = include_str!("assets/health.js");
 
 /// Only this origin, no inline script or style, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -40,10 +44,21 @@ pub fn routes() -> Router<Arc<MetricsState>> {
             "/ui/app.css",
             get(|s, h| asset(s, h, APP_CSS, "text/css; charset=utf-8")),
         )
+        .route(
+            "/ui/dead-letters.js",
+            get(|s, h| asset(s, h, DEAD_LETTERS_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/ui/health.js",
+            get(|s, h| asset(s, h, HEALTH_JS, "text/javascript; charset=utf-8")),
+        )
         .route("/ui/stream", get(stream))
+        .route("/ui/dead-letters", get(dead_letters::list))
+        .route("/ui/health", get(health::health))
+        .route("/ui/dead-letters/replay", post(dead_letters::replay))
 }
 
-fn secured(mut resp: Response) -> Response {
+pub(crate) fn secured(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -23,6 +23,10 @@ pub struct MetricsState {
     pub started: std::time::Instant,
     /// The live events the console shows.
     pub live: Arc<crate::console::live::LiveEvents>,
+    /// The dead-letter file and the config to replay it with, when there is one.
+    pub dead_letters: Option<Arc<crate::console::dead_letters::DeadLetterConsole>>,
+    /// The counters of the last 15 minutes, for the console's charts.
+    pub history: crate::console::health::History,
 }
 
 /// The routes, ready to serve.
@@ -185,6 +189,29 @@ pub fn prometheus_text(state: &MetricsState) -> String {
             u8::from(h.session_up())
         );
     }
+    for (metric, help, pick) in [
+        (
+            "event_router_queue_depth",
+            "Events waiting in a processor's queue.",
+            (|q: (u64, u64)| q.0) as fn((u64, u64)) -> u64,
+        ),
+        (
+            "event_router_queue_capacity",
+            "How many events a processor's queue holds (a full queue pauses the sources).",
+            |q: (u64, u64)| q.1,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+        for c in state.components.iter().filter(|c| c.role == "EventProcessor") {
+            let _ = writeln!(
+                out,
+                "{metric}{{component=\"{}\",name=\"{}\"}} {}",
+                c.kind,
+                escape_label(&c.name),
+                pick(c.queue())
+            );
+        }
+    }
     let _ = writeln!(out, "# HELP event_router_uptime_seconds Seconds since the router started.\n# TYPE event_router_uptime_seconds gauge");
     let _ = writeln!(out, "event_router_uptime_seconds {}", state.started.elapsed().as_secs());
     out
@@ -201,10 +228,15 @@ async fn prometheus(State(state): State<Arc<MetricsState>>, headers: HeaderMap) 
         .into_response()
 }
 
-async fn readyz(State(state): State<Arc<MetricsState>>) -> Response {
-    let problems: Vec<String> = (state.health.iter())
+/// Why the router is not ready, one line per source (none: ready).
+pub fn not_ready(state: &MetricsState) -> Vec<String> {
+    (state.health.iter())
         .filter_map(|(name, h)| h.ready().err().map(|why| format!("{name}: {why}")))
-        .collect();
+        .collect()
+}
+
+async fn readyz(State(state): State<Arc<MetricsState>>) -> Response {
+    let problems = not_ready(&state);
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -234,6 +266,8 @@ mod tests {
             auth: auth.then(|| ("admin".to_string(), Secret::new("s3cret"))),
             started: std::time::Instant::now(),
             live: Arc::default(),
+            dead_letters: None,
+            history: Default::default(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! Per-component counters and the health state behind /stats, /metrics, /healthz, /readyz.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -46,6 +46,12 @@ pub struct ComponentStats {
     dead_letter_failures: AtomicU64,
     window: Mutex<VecDeque<(u64, u64)>>,
     invocations: Mutex<BTreeMap<String, Invocations>>,
+    /// A processor's queue: events waiting (counted before they are handed over, so briefly
+    /// one more than fit) and its capacity.
+    queued: AtomicI64,
+    queue_capacity: AtomicU64,
+    /// The last error's time (RFC 3339) and text, as logged.
+    last_error: Mutex<Option<(String, String)>>,
 }
 
 fn now_secs() -> u64 {
@@ -69,6 +75,9 @@ impl ComponentStats {
             dead_letter_failures: AtomicU64::new(0),
             window: Mutex::new(VecDeque::new()),
             invocations: Mutex::new(BTreeMap::new()),
+            queued: AtomicI64::new(0),
+            queue_capacity: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         })
     }
 
@@ -152,6 +161,36 @@ impl ComponentStats {
     pub fn invocations(&self) -> BTreeMap<String, Invocations> {
         self.invocations.lock().map(|m| m.clone()).unwrap_or_default()
     }
+
+    /// A processor's queue holds at most `capacity` events.
+    pub fn set_queue_capacity(&self, capacity: usize) {
+        self.queue_capacity.store(capacity as u64, Ordering::Relaxed);
+    }
+
+    /// `n` events joined (positive) or left (negative) the queue.
+    pub fn queue_moved(&self, n: i64) {
+        self.queued.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Events waiting in the queue and its capacity (0 for a source).
+    pub fn queue(&self) -> (u64, u64) {
+        let capacity = self.queue_capacity.load(Ordering::Relaxed);
+        let queued = self.queued.load(Ordering::Relaxed).max(0) as u64;
+        (queued.min(capacity), capacity)
+    }
+
+    /// Remembers the last error's text (already fit for a log line).
+    pub fn set_last_error(&self, text: String) {
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some((now, text));
+        }
+    }
+
+    /// The last error's time and text.
+    pub fn last_error(&self) -> Option<(String, String)> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
 }
 
 /// Liveness of the vCenter stream, for /readyz.
@@ -160,6 +199,8 @@ pub struct Health {
     session_up: AtomicBool,
     last_progress: Mutex<Option<Instant>>,
     stall_after: Duration,
+    /// The newest event read: its vCenter key and creation time.
+    position: Mutex<Option<(i64, String)>>,
 }
 
 impl Health {
@@ -168,6 +209,7 @@ impl Health {
             session_up: AtomicBool::new(false),
             last_progress: Mutex::new(None),
             stall_after,
+            position: Mutex::new(None),
         })
     }
 
@@ -189,6 +231,18 @@ impl Health {
     /// Seconds since the last poll cycle, if any.
     pub fn since_progress(&self) -> Option<Duration> {
         self.last_progress.lock().ok().and_then(|p| p.map(|t| t.elapsed()))
+    }
+
+    /// The stream read the event with this key, created at `time`.
+    pub fn set_position(&self, key: i64, time: &str) {
+        if let Ok(mut p) = self.position.lock() {
+            *p = Some((key, time.to_string()));
+        }
+    }
+
+    /// The newest event read: (key, creation time).
+    pub fn position(&self) -> Option<(i64, String)> {
+        self.position.lock().ok().and_then(|p| p.clone())
     }
 
     /// Ready: session up and a poll cycle within the stall limit.

@@ -59,6 +59,7 @@ struct Lane {
     name: Arc<str>,
     filter: Filter,
     tx: mpsc::Sender<Job>,
+    stats: Arc<ComponentStats>,
 }
 
 /// Hands events to the processors; dropping every clone closes the queues and the workers
@@ -163,11 +164,13 @@ impl Fanout {
         for route in routes {
             let (tx, rx) = mpsc::channel(route.capacity.max(1));
             let name = route.stats.name.clone();
+            route.stats.set_queue_capacity(route.capacity.max(1));
             info!(processor = %name, kind = route.processor.kind(), sink = %route.processor.address(), filter = %route.filter.describe(), "processor ready");
             lanes.push(Lane {
                 name: name.as_str().into(),
                 filter: route.filter,
                 tx,
+                stats: route.stats.clone(),
             });
             workers.push((
                 name,
@@ -259,7 +262,12 @@ impl Fanout {
                 event: event.clone(),
                 ack,
             };
-            match self.send(lane, job).await {
+            lane.stats.queue_moved(1);
+            let sent = self.send(lane, job).await;
+            if !matches!(sent, Some(Ok(()))) {
+                lane.stats.queue_moved(-1);
+            }
+            match sent {
                 Some(Ok(())) => pending.push((lane.name.clone(), rx)),
                 Some(Err(_)) => warn!(processor = %lane.name, "processor worker has stopped; event not queued"),
                 None => {
@@ -299,9 +307,11 @@ async fn work(
     let mut in_flight = tokio::task::JoinSet::new();
     loop {
         let mut jobs: Vec<Job> = Vec::with_capacity(max);
-        if rx.recv_many(&mut jobs, max).await == 0 {
+        let n = rx.recv_many(&mut jobs, max).await;
+        if n == 0 {
             break;
         }
+        stats.queue_moved(-(n as i64));
         let (processor, stats, dl) = (processor.clone(), stats.clone(), dead_letters.clone());
         if concurrency == 1 {
             deliver(processor, stats, dl, jobs).await;
@@ -341,6 +351,7 @@ async fn deliver(
             Ok(handled) => Ok(handled),
             Err(e) => {
                 stats.error();
+                stats.set_last_error(e.to_string());
                 stats.invocation(&name, false);
                 debug!(processor = %stats.name, "delivery failed: {e}");
                 match dead_letters.as_deref() {

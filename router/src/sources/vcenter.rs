@@ -205,6 +205,7 @@ impl VCenterSource {
                     failures += 1;
                     let wait = backoff(failures);
                     let problem = advice(&e, &self.settings.client.username, &self.settings.key);
+                    self.stats.set_last_error(problem.clone());
                     problems.report(self.settings.client.url.as_str(), problem, wait);
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -544,6 +545,7 @@ impl VCenterSource {
             self.stats.event();
             cursor.last_key = Some(ord);
             cursor.last_time = Some(created_time.clone());
+            self.health.set_position(key, &created_time);
             let ce = match cloudevent::from_vsphere(ev, origin) {
                 Ok(ce) => ce,
                 Err(e) => {

@@ -576,12 +576,33 @@ pub fn http_get_auth(port: u16, path: &str, user: &str, password: &str) -> Optio
 }
 
 fn get_with(port: u16, path: &str, extra: &str) -> Option<(u16, String, String)> {
+    http_request(port, "GET", path, extra, "")
+}
+
+/// A POST with basic auth, `extra` header lines and a JSON body: (status, body, headers).
+pub fn http_post_auth(
+    port: u16,
+    path: &str,
+    (user, password): (&str, &str),
+    extra: &str,
+    body: &str,
+) -> Option<(u16, String, String)> {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let headers = format!(
+        "Authorization: Basic {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}",
+        body.len()
+    );
+    http_request(port, "POST", path, &headers, body)
+}
+
+fn http_request(port: u16, method: &str, path: &str, extra: &str, body: &str) -> Option<(u16, String, String)> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n{body}"
     )
     .ok()?;
     let mut resp = String::new();

@@ -90,7 +90,22 @@ function connect() {
   });
 }
 
+/// The views: `#live` (default), `#health`, `#dead-letters`; each shows `#view-<name>` and
+/// tells its script with a `console:view` event.
+const VIEWS = ["live", "health", "dead-letters"];
+function route() {
+  const hash = location.hash.slice(1);
+  const view = VIEWS.includes(hash) ? hash : "live";
+  for (const v of VIEWS) {
+    $(`view-${v}`).hidden = v !== view;
+    $(`nav-${v}`).classList.toggle("current", v === view);
+  }
+  document.dispatchEvent(new CustomEvent("console:view", { detail: view }));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  window.addEventListener("hashchange", route);
+  setTimeout(route);
   for (const id of ["f-type", "f-subject", "f-source"]) $(id).addEventListener("input", render);
   $("pause").addEventListener("click", () => {
     paused = !paused;
