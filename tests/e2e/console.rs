@@ -19,7 +19,9 @@ const USER: &str = "console";
 const PASS: &str = "Console-Pass1";
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 
-fn config(vc: &Vcsim, sink: &CeReceiver, port: u16, top: &str) -> String {
+/// A router streaming from the vCenter `name` at `address` (password `vc_password`) to `sink`,
+/// its console on `port` behind [`USER`]/[`PASS`]; `top` adds top-level settings.
+fn config(name: &str, address: &str, vc_password: &str, sink: &CeReceiver, port: u16, top: &str) -> String {
     format!(
         "apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
@@ -27,13 +29,13 @@ metadata:
   name: e2e-console
 {top}eventProvider:
   type: vcenter
-  name: vcsim
+  name: {name}
   vcenter:
-    address: {}
+    address: {address}
     insecureSSL: true
     auth:
       type: basic_auth
-      basicAuth: {{username: user, password: pass}}
+      basicAuth: {{username: user, password: {vc_password}}}
 eventProcessor:
 {}metricsProvider:
   type: default
@@ -44,7 +46,6 @@ eventProcessor:
       type: basic_auth
       basicAuth: {{username: {USER}, password: {PASS}}}
 ",
-        vc.sdk_url(),
         knative(&sink.url(), "binary")
     )
 }
@@ -100,7 +101,7 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     let vc = Vcsim::start(&[]);
     let sink = CeReceiver::start(&[]);
     let port = free_port();
-    let router = Router::start(&config(&vc, &sink, port, ""), port);
+    let router = Router::start(&config("vcsim", &vc.sdk_url(), "pass", &sink, port, ""), port);
     router.wait_ready(Duration::from_secs(20));
 
     // Without credentials: 401, and the page itself comes with a strict policy.
@@ -247,7 +248,7 @@ fn dead_letters_are_listed_and_replayed_from_the_console() {
     let dlq = dir.path().join("dead-letters.jsonl");
     let port = free_port();
     let top = format!("deadLetterFile: {}\n", dlq.display());
-    let router = Router::start(&config(&vc, &sink, port, &top), port);
+    let router = Router::start(&config("vcsim", &vc.sdk_url(), "pass", &sink, port, &top), port);
     router.wait_ready(Duration::from_secs(20));
 
     vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
@@ -334,32 +335,8 @@ fn the_health_view_names_what_is_not_ready() {
     let sink = CeReceiver::start(&[]);
     let closed = free_port();
     let port = free_port();
-    let cfg = format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-console-down
-eventProvider:
-  type: vcenter
-  name: gone
-  vcenter:
-    address: https://127.0.0.1:{closed}/sdk
-    insecureSSL: true
-    auth:
-      type: basic_auth
-      basicAuth: {{username: user, password: Vc-Secret-77}}
-eventProcessor:
-{}metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-    auth:
-      type: basic_auth
-      basicAuth: {{username: {USER}, password: {PASS}}}
-",
-        knative(&sink.url(), "binary")
-    );
+    let address = format!("https://127.0.0.1:{closed}/sdk");
+    let cfg = config("gone", &address, "Vc-Secret-77", &sink, port, "");
     let router = Router::start(&cfg, port);
     eventually(Duration::from_secs(20), "the metrics server", || {
         router.get("/healthz").filter(|(s, _)| *s == 200)

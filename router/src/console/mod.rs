@@ -22,40 +22,32 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::metrics::server::{authorized, unauthorized, MetricsState};
 
-const INDEX: &str = include_str!("assets/index.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const APP_CSS: &str = include_str!("assets/app.css");
-const DEAD_LETTERS_JS: &str = include_str!("assets/dead-letters.js");
-const HEALTH_JS: &str = include_str!("assets/health.js");
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The page and its files (path, body, content type), built into the binary.
+const ASSETS: [(&str, &str, &str); 5] = [
+    ("/ui/", include_str!("assets/index.html"), "text/html; charset=utf-8"),
+    ("/ui/app.css", include_str!("assets/app.css"), "text/css; charset=utf-8"),
+    ("/ui/app.js", include_str!("assets/app.js"), JS),
+    ("/ui/health.js", include_str!("assets/health.js"), JS),
+    ("/ui/dead-letters.js", include_str!("assets/dead-letters.js"), JS),
+];
 
 /// Only this origin, no inline script or style, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The console's routes, to merge into the metrics server's.
 pub fn routes() -> Router<Arc<MetricsState>> {
-    Router::new()
+    let mut router = Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
-        .route("/ui/", get(|s, h| asset(s, h, INDEX, "text/html; charset=utf-8")))
-        .route(
-            "/ui/app.js",
-            get(|s, h| asset(s, h, APP_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/ui/app.css",
-            get(|s, h| asset(s, h, APP_CSS, "text/css; charset=utf-8")),
-        )
-        .route(
-            "/ui/dead-letters.js",
-            get(|s, h| asset(s, h, DEAD_LETTERS_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/ui/health.js",
-            get(|s, h| asset(s, h, HEALTH_JS, "text/javascript; charset=utf-8")),
-        )
         .route("/ui/stream", get(stream))
-        .route("/ui/dead-letters", get(dead_letters::list))
         .route("/ui/health", get(health::health))
-        .route("/ui/dead-letters/replay", post(dead_letters::replay))
+        .route("/ui/dead-letters", get(dead_letters::list))
+        .route("/ui/dead-letters/replay", post(dead_letters::replay));
+    for (path, body, content_type) in ASSETS {
+        router = router.route(path, get(move |s, h| asset(s, h, body, content_type)));
+    }
+    router
 }
 
 pub(crate) fn secured(mut resp: Response) -> Response {
