@@ -6,6 +6,8 @@
 //!   library) reading and decoding the same pages as peers;
 //! - the limits: the router's own decoder alone on the same pages, and bare HTTP POSTs of the
 //!   same requests to the same sink from a minimal hyper client;
+//! - the web console: the concurrency-1 run again with a client reading the console's live
+//!   stream (`/ui/stream`) the whole time;
 //! - memory: idle, under load, and with a sink that takes 1 s per request;
 //! - latency on vcsim: VM power operations with govc to each event's arrival at the sink.
 //!
@@ -86,6 +88,9 @@ struct Run {
     /// CPU the router used per event, and the bench's own (sink, fake vCenter) per event.
     router_cpu_us: f64,
     bench_cpu_us: f64,
+    /// With the console open: events its stream carried, and events it reported as skipped
+    /// because the reader fell behind.
+    console_seen: Option<(u64, u64)>,
 }
 
 impl Run {
@@ -106,6 +111,7 @@ async fn throughput(
     n: usize,
     concurrency: usize,
     page_size: u32,
+    console: bool,
     work: &Path,
 ) -> anyhow::Result<Run> {
     let seen = Arc::new(Seen::default());
@@ -119,6 +125,11 @@ async fn throughput(
     };
     let mut r = Router::start(router, &spec, work)?;
     let start = Instant::now();
+    let watcher = if console {
+        Some(console_watch(r.metrics_port).await?)
+    } else {
+        None
+    };
     let (router_cpu, bench_cpu) = (r.cpu(), router_run::cpu_time("self").unwrap_or_default());
     let mut peak = 0;
     while seen.count() < n as u64 {
@@ -138,13 +149,19 @@ async fn throughput(
             .saturating_sub(bench_cpu),
     );
     r.stop();
+    let console_seen = match watcher {
+        Some(w) => Some(w.await.unwrap_or_default()),
+        None => None,
+    };
     Ok(Run {
         router_cpu_us,
         bench_cpu_us,
         label: format!(
-            "concurrency {concurrency}, {} vCenter(s), pageSize {page_size}",
-            vcenters.len()
+            "concurrency {concurrency}, {} vCenter(s), pageSize {page_size}{}",
+            vcenters.len(),
+            if console { ", web console open" } else { "" }
         ),
+        console_seen,
         concurrency,
         vcenters: vcenters.len(),
         page_size,
@@ -152,6 +169,44 @@ async fn throughput(
         seconds,
         peak_kib: peak,
     })
+}
+
+/// Reads the console's live stream (`/ui/stream`, no auth in the bench's config) until the
+/// router closes it, as an open browser tab would; answers (events, skipped).
+async fn console_watch(port: u16) -> anyhow::Result<tokio::task::JoinHandle<(u64, u64)>> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    // The metrics port is bound before the sources start: connect as soon as it listens.
+    let started = Instant::now();
+    let mut stream = loop {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(s) => break s,
+            Err(e) if started.elapsed() > Duration::from_secs(10) => {
+                return Err(e).context("the router's metrics port never answered");
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    };
+    stream
+        .write_all(b"GET /ui/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        .await?;
+    Ok(tokio::spawn(async move {
+        let (mut events, mut skipped) = (0u64, 0u64);
+        let mut lines = BufReader::new(stream).lines();
+        let mut lagged = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line == "event: lagged" {
+                lagged = true;
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if lagged {
+                    skipped += data.trim().parse::<u64>().unwrap_or(0);
+                    lagged = false;
+                } else if data.starts_with('{') {
+                    events += 1;
+                }
+            }
+        }
+        (events, skipped)
+    }))
 }
 
 /// RSS once the router is connected to a vCenter with no events and has settled.
@@ -252,7 +307,7 @@ async fn main() -> anyhow::Result<()> {
     for &c in &levels {
         step(&format!("router, concurrency {c}"));
         let one = std::slice::from_ref(&vcenter);
-        runs.push(throughput(&router, one, n, c, 1000, &work.join(format!("c{c}"))).await?);
+        runs.push(throughput(&router, one, n, c, 1000, false, &work.join(format!("c{c}"))).await?);
     }
     if std::env::args().any(|a| a == "--throughput-only") {
         for r in &runs {
@@ -272,10 +327,12 @@ async fn main() -> anyhow::Result<()> {
         on_own_thread(move || fake_vcenter::start(half))?,
         on_own_thread(move || fake_vcenter::start(half))?,
     ];
-    runs.push(throughput(&router, &two, half * 2, 1, 1000, &work.join("two")).await?);
+    runs.push(throughput(&router, &two, half * 2, 1, 1000, false, &work.join("two")).await?);
     step("router, pageSize 100");
     let one = std::slice::from_ref(&vcenter);
-    runs.push(throughput(&router, one, n, 1, 100, &work.join("page100")).await?);
+    runs.push(throughput(&router, one, n, 1, 100, false, &work.join("page100")).await?);
+    step("router, concurrency 1, with the web console's live stream open");
+    runs.push(throughput(&router, one, n, 1, 1000, true, &work.join("console")).await?);
 
     step("router idle");
     let idle = idle_rss(&router, &work.join("idle")).await?;
@@ -296,7 +353,7 @@ async fn main() -> anyhow::Result<()> {
     let limit = parser.min(bare1);
     // The default settings: one vCenter, pageSize 1000.
     let peak_load = (runs.iter())
-        .filter(|r| r.vcenters == 1 && r.page_size == 1000)
+        .filter(|r| r.vcenters == 1 && r.page_size == 1000 && r.console_seen.is_none())
         .map(|r| r.peak_kib)
         .max()
         .unwrap_or(0);
@@ -312,7 +369,8 @@ async fn main() -> anyhow::Result<()> {
         "throughput": runs.iter().map(|r| json!({
             "concurrency": r.concurrency, "vcenters": r.vcenters, "page_size": r.page_size, "events_per_sec": r.rate.round(),
             "seconds": r.seconds, "peak_rss_kib": r.peak_kib, "router_cpu_us_per_event": r.router_cpu_us,
-            "sink_and_fake_cpu_us_per_event": r.bench_cpu_us, "checkpoint": true, "encoding": "binary"})).collect::<Vec<_>>(),
+            "sink_and_fake_cpu_us_per_event": r.bench_cpu_us, "checkpoint": true, "encoding": "binary",
+            "console_open": r.console_seen.is_some(), "console_events": r.console_seen.map(|c| c.0), "console_skipped": r.console_seen.map(|c| c.1)})).collect::<Vec<_>>(),
         "peers": {"pyvmomi_events_per_sec": pyvmomi.round(), "govmomi_events_per_sec": govmomi.round(),
                   "router_vs_pyvmomi": base.rate / pyvmomi, "best_router_vs_pyvmomi": runs.iter().map(|r| r.rate).fold(0.0, f64::max) / pyvmomi, "router_vs_govmomi": base.rate / govmomi},
         "limits": {"parser_events_per_sec": parser.round(),
@@ -361,6 +419,15 @@ async fn main() -> anyhow::Result<()> {
         "| router (concurrency 1) / lower limit | {:.2} | >= 0.50 |",
         base.rate / limit
     );
+    if let Some(open) = runs.iter().find(|r| r.console_seen.is_some()) {
+        let (events, skipped) = open.console_seen.unwrap_or_default();
+        println!(
+            "| web console open vs closed (concurrency 1) | {:.0} vs {:.0} events/s ({:.2}); the stream carried {events} events, skipped {skipped} as lagged | no measurable cost |",
+            open.rate,
+            base.rate,
+            open.rate / base.rate
+        );
+    }
     println!("| RSS idle (connected, no events) | {:.1} MiB | |", mib(idle));
     println!(
         "| RSS peak under load, one vCenter, default pageSize | {:.1} MiB | < 30 MiB |",

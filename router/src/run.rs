@@ -436,6 +436,7 @@ async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Re
         dead_letters: (cfg.dead_letter_path())
             .map(|f| Arc::new(crate::console::dead_letters::DeadLetterConsole::new(cfg.clone(), f))),
         history: Default::default(),
+        csrf: crate::console::new_token(),
     });
     let sampler = tokio::spawn(crate::console::health::sampler(state.clone(), stop_rx.clone()));
     if let Ok(addr) = listener.local_addr() {

@@ -6,7 +6,9 @@
 //! ready and the processor's deliveries with charts, and names what is not ready; the dead-letters view lists what a
 //! sink refused, a replay that fails again says so and keeps the letters, and once the sink
 //! accepts, replaying one and then all delivers each to it and empties the file; a replay
-//! without the console's header is refused. Screenshots go to target/console/.
+//! without the page's token or from another site is refused; a sink answering 503 turns its
+//! processor red with the error and a climbing retry count, and it recovers; a console that never
+//! reads its stream, and a browser closed mid-stream, neither slow delivery nor grow the router. Screenshots go to target/console/.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -280,20 +282,26 @@ fn dead_letters_are_listed_and_replayed_from_the_console() {
         assert!(row[4].as_str().unwrap().contains("400"), "the sink's answer: {row}");
     }
 
-    // Without the console's header a replay is refused and changes nothing.
+    // Without the page's token, with another, or from another site, a replay is refused and
+    // changes nothing.
     let auth = (USER, PASS);
-    let (status, body, _) =
-        e2e::http_post_auth(port, "/ui/dead-letters/replay", auth, "", "{}").expect("the console answers");
+    let page = e2e::http_get_auth(port, "/ui/", USER, PASS).unwrap().1;
+    let token = page
+        .split("<meta name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its token")
+        .to_string();
+    assert_eq!(token.len(), 64, "{token}");
+    let replay = |extra: &str| {
+        e2e::http_post_auth(port, "/ui/dead-letters/replay", auth, extra, "{}").expect("the console answers")
+    };
+    let (status, body, _) = replay("");
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("x-requested-by"), "{body}");
-    let (status, _, _) = e2e::http_post_auth(
-        port,
-        "/ui/dead-letters/replay",
-        auth,
-        "X-Requested-By: event-router-console\r\nSec-Fetch-Site: cross-site\r\n",
-        "{}",
-    )
-    .expect("the console answers");
+    assert!(body.contains("X-CSRF-Token"), "{body}");
+    let (status, _, _) = replay(&format!("X-CSRF-Token: {}\r\n", "0".repeat(64)));
+    assert_eq!(status, 403);
+    let (status, _, _) = replay(&format!("X-CSRF-Token: {token}\r\nSec-Fetch-Site: cross-site\r\n"));
     assert_eq!(status, 403);
     assert_eq!(letters(&dlq).len(), 2);
 
@@ -356,4 +364,165 @@ fn the_health_view_names_what_is_not_ready() {
         "the error names the address: {text}"
     );
     assert!(!text.contains("Vc-Secret-77"), "no password on the page: {text}");
+}
+
+#[test]
+fn a_failing_sink_turns_its_processor_red_and_it_recovers() {
+    let vc = Vcsim::start(&[]);
+    let sink = CeReceiver::start(&["--fail-for", "25", "--status", "503"]);
+    let port = free_port();
+    let cfg = config("vcsim", &vc.sdk_url(), "pass", &sink, port, "")
+        .replace("    maxAttempts: 4\n", "    maxAttempts: 100\n");
+    assert!(cfg.contains("maxAttempts: 100"), "{cfg}");
+    let router = Router::start(&cfg, port);
+    router.wait_ready(Duration::from_secs(20));
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/#health"));
+    vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+
+    let sink_card = |browser: &mut Browser| -> Option<Value> {
+        let h = browser.ask("health ^Ready$");
+        h["cards"].as_array()?.iter().find(|c| c["name"] == "sink").cloned()
+    };
+    let retries = |card: &Value| -> u64 {
+        let text = card["text"].as_str().unwrap_or_default();
+        let n = text.split("retries\n").nth(1).and_then(|r| r.split('\n').next());
+        n.and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    let red = eventually(Duration::from_secs(15), "the processor red", || {
+        sink_card(&mut browser).filter(|c| c["bad"] == true && retries(c) >= 1)
+    });
+    let text = red["text"].as_str().unwrap();
+    assert!(text.contains("failing, retrying: HTTP 503"), "{text}");
+    assert!(text.contains("last error\n"), "{text}");
+    let first = retries(&red);
+    eventually(Duration::from_secs(15), "the retry count climbing", || {
+        sink_card(&mut browser).filter(|c| c["bad"] == true && retries(c) > first)
+    });
+    let dir = repo_root().join("target/console");
+    std::fs::create_dir_all(&dir).unwrap();
+    browser.ask(&format!("shot {}", dir.join("health-failing.png").display()));
+
+    // The sink answers again: delivered, and green.
+    let green = eventually(Duration::from_secs(30), "the processor green again", || {
+        sink_card(&mut browser).filter(|c| c["bad"] == false)
+    });
+    let text = green["text"].as_str().unwrap();
+    assert!(text.contains("delivered\n"), "{text}");
+    assert!(!text.contains("delivered\n0\n"), "{text}");
+    let (_, prom, _) = e2e::http_get_auth(port, "/metrics", USER, PASS).unwrap();
+    let line = (prom.lines())
+        .find(|l| l.starts_with("event_router_retries_total{component=\"knative\",name=\"sink\"} "))
+        .expect("the retry counter");
+    let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n > first, "{line}");
+}
+
+/// Sends `count` CloudEvents in batches of 100 (each with `pad` bytes of data) to the webhook
+/// with the CloudEvents SDK (tests/peers/ce_send.py).
+fn pump(url: &str, prefix: &str, count: usize, pad: usize) {
+    for batch in 0..count.div_ceil(100) {
+        let n = (count - batch * 100).min(100);
+        let out = Command::new(e2e::tool(".tools/venv/bin/python"))
+            .arg(repo_root().join("tests/peers/ce_send.py"))
+            .args([
+                "--url",
+                url,
+                "--mode",
+                "batch",
+                "--user",
+                "hook",
+                "--password",
+                "hook-pass",
+            ])
+            .args(["--count", &n.to_string(), "--pad", &pad.to_string()])
+            .args(["--id-prefix", &format!("{prefix}{batch}-")])
+            .output()
+            .expect("run ce_send.py");
+        assert!(out.status.success(), "ce_send.py: {}", e2e::output_text(&out));
+        let answer: Value = serde_json::from_slice(&out.stdout).expect("ce_send.py's answer");
+        assert_eq!(answer["status"], 200, "{answer}");
+    }
+}
+
+/// Waits until the sink has accepted `count` more events.
+fn drained(sink: &CeReceiver, count: usize) {
+    for i in 0..count {
+        sink.next(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("the sink got {i} of {count} events"));
+    }
+}
+
+#[test]
+fn a_stuck_or_closed_console_leaves_delivery_and_memory_alone() {
+    let sink = CeReceiver::start(&[]);
+    let (hook, port) = (free_port(), free_port());
+    let cfg = format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: e2e-console-rss
+eventProvider:
+  type: webhook
+  name: hook
+  webhook:
+    bindAddress: 127.0.0.1:{hook}
+    path: /webhook
+    auth:
+      type: basic_auth
+      basicAuth: {{username: hook, password: hook-pass}}
+eventProcessor:
+{}metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:{port}
+    auth:
+      type: basic_auth
+      basicAuth: {{username: {USER}, password: {PASS}}}
+",
+        knative(&sink.url(), "binary")
+    );
+    let router = Router::start(&cfg, port);
+    router.wait_ready(Duration::from_secs(20));
+    let url = format!("http://127.0.0.1:{hook}/webhook");
+    const PAD: usize = 4000;
+
+    // Warm up with no console open, then take the baseline.
+    pump(&url, "warm-", 500, PAD);
+    drained(&sink, 500);
+    let before = router.rss_kib().expect("the router's RSS");
+
+    // A watcher that never reads, and a browser closed half-way.
+    let stuck = {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "GET /ui/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {token}\r\n\r\n"
+        )
+        .unwrap();
+        s
+    };
+    let browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"));
+    pump(&url, "open-", 1000, PAD);
+    drop(browser);
+    pump(&url, "closed-", 1000, PAD);
+    drained(&sink, 2000);
+    let after = router.rss_kib().expect("the router's RSS");
+    drop(stuck);
+
+    eprintln!("router RSS: {before} KiB before, {after} KiB after 2000 events past a stuck console");
+    // 2000 events of about 4 KiB went past a reader that never read: a router that kept them
+    // for it would have grown by 8 MiB or more.
+    assert!(
+        after < before + 6 * 1024,
+        "RSS grew from {before} KiB to {after} KiB with a stuck console"
+    );
+    let (_, body, _) = e2e::http_get_auth(port, "/stats", USER, PASS).unwrap();
+    let stats: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        stats["vmware.event.router.stats"]["knative"]["events_total"], 2500,
+        "every event delivered"
+    );
 }

@@ -2,9 +2,9 @@
 //! dead-letter file (processor, time, last error, the whole event), and
 //! `POST /ui/dead-letters/replay` sends all of them, or one event's, again through
 //! [`crate::dlq::replay`], as `event-router dlq replay` does, answering what happened to each.
-//! A replay changes state, so it needs the console's own request header (a page on another
-//! origin cannot send it without a CORS preflight, which this server never grants) and is
-//! refused when the browser says the request came from another site; one replay runs at a time.
+//! A replay changes state, so it must carry the page's anti-forgery token (see
+//! [`super::token_ok`]) and is refused when the browser says the request came from another
+//! site; one replay runs at a time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,9 +21,6 @@ use crate::metrics::server::{authorized, unauthorized, MetricsState};
 
 /// How many letters the list shows (the newest).
 pub const LIST_LIMIT: usize = 200;
-
-/// The header a replay request must carry, and its value.
-pub const REQUEST_HEADER: (&str, &str) = ("x-requested-by", "event-router-console");
 
 /// What the console needs to list and replay: the running config and its dead-letter file.
 pub struct DeadLetterConsole {
@@ -88,11 +85,10 @@ pub async fn replay(
     if !authorized(&state, &headers) {
         return unauthorized();
     }
-    let (name, value) = REQUEST_HEADER;
-    if headers.get(name).and_then(|v| v.to_str().ok()) != Some(value) {
+    if !super::token_ok(&state, &headers) {
         return error(
             StatusCode::FORBIDDEN,
-            format!("a replay must carry the header {name}: {value} (the console sends it)"),
+            "a replay must carry the console page's token in X-CSRF-Token (reload the console)".to_string(),
         );
     }
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());

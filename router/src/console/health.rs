@@ -1,7 +1,7 @@
 //! The console's health view: `GET /ui/health` answers, per source, whether its session is up,
 //! how long since its last poll, its events/s and the newest event it read (key and time), and
-//! per processor what it delivered, failed and dead-lettered, its queue against its capacity and
-//! its last error; `ready` and the reasons are exactly what `/readyz` answers. The router samples
+//! per processor what it delivered, failed, retried and dead-lettered, whether it is failing now,
+//! its queue against its capacity and its last error; `ready` and the reasons are exactly what `/readyz` answers. The router samples
 //! its own counters every [`INTERVAL`] into a ring of the last 15 minutes ([`History`]), which
 //! the page draws as small charts; the ring is fixed in size, so watching costs no memory growth.
 
@@ -87,6 +87,9 @@ struct Component {
     dead_letters: u64,
     queued: u64,
     capacity: u64,
+    retries: u64,
+    /// A processor whose last try failed, with nothing delivered since.
+    failing: bool,
     last_error: Option<LastError>,
     /// Sources with a stream: its state, and why it is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +141,8 @@ pub async fn health(State(state): State<Arc<MetricsState>>, headers: HeaderMap) 
                 dead_letters: c.dead_letters(),
                 queued,
                 capacity,
+                retries: c.retries(),
+                failing: c.failing(),
                 last_error: c.last_error().map(|(time, text)| LastError { time, text }),
                 stream,
             }

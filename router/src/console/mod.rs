@@ -68,7 +68,28 @@ async fn asset(
     if !authorized(&state, &headers) {
         return unauthorized();
     }
+    // The page carries this process's anti-forgery token for the POSTs it makes.
+    let body = body.replace(TOKEN_SLOT, &state.csrf);
     secured((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// Where the page's `<meta name="csrf-token">` takes the token.
+const TOKEN_SLOT: &str = "{{CSRF_TOKEN}}";
+
+/// A new anti-forgery token: 32 random bytes as hex, one per router process. A page on another
+/// origin cannot read it (the console answers no CORS request), so it cannot make a POST that
+/// carries it.
+pub fn new_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `headers` carry this process's token in `X-CSRF-Token` (compared in constant time).
+pub fn token_ok(state: &MetricsState, headers: &HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let given = headers.get("x-csrf-token").map(|v| v.as_bytes()).unwrap_or_default();
+    given.len() == state.csrf.len() && bool::from(given.ct_eq(state.csrf.as_bytes()))
 }
 
 /// Server-sent events: one `message` per CloudEvent (its JSON), `lagged` with the number of

@@ -2,10 +2,28 @@
 //! outcomes are worth another try, exponential backoff with full jitter between tries, attempts
 //! and elapsed time as limits, and a partial form for batches (Vector's `RetryPartial`) where
 //! only the entries that failed are sent again. Processors only build requests and classify
-//! answers into an [`Outcome`].
+//! answers into an [`Outcome`]. Each retry is also counted on the processor's stats when the
+//! delivery runs inside [`observed`] (the fan-out's worker does that), so /metrics and the
+//! console show a failing sink however the processor is written.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::metrics::stats::ComponentStats;
+
+tokio::task_local! {
+    static OBSERVER: Arc<ComponentStats>;
+}
+
+/// Runs `delivery` with every retry in it counted on `stats`.
+pub async fn observed<F: Future>(stats: Arc<ComponentStats>, delivery: F) -> F::Output {
+    OBSERVER.scope(stats, delivery).await
+}
+
+fn note_retry(detail: &str) {
+    let _ = OBSERVER.try_with(|stats| stats.retrying(detail));
+}
 
 use rand::Rng;
 
@@ -105,6 +123,7 @@ where
             Outcome::Retryable(last) if backoff.exhausted(n, started) => return Final::Exhausted { attempts: n, last },
             Outcome::Retryable(detail) => {
                 let wait = backoff.delay(n);
+                note_retry(&detail);
                 on_retry(n, &detail, wait);
                 tokio::time::sleep(wait).await;
             }
@@ -175,6 +194,7 @@ where
         }
         if !again.is_empty() {
             let wait = backoff.delay(n);
+            note_retry(&first);
             on_retry(n, again.len(), &first, wait);
             tokio::time::sleep(wait).await;
         }

@@ -27,6 +27,8 @@ pub struct MetricsState {
     pub dead_letters: Option<Arc<crate::console::dead_letters::DeadLetterConsole>>,
     /// The counters of the last 15 minutes, for the console's charts.
     pub history: crate::console::health::History,
+    /// The console's anti-forgery token (see [`crate::console::new_token`]).
+    pub csrf: String,
 }
 
 /// The routes, ready to serve.
@@ -135,6 +137,12 @@ pub fn prometheus_text(state: &MetricsState) -> String {
             help: "Events a component failed to read or deliver.",
             processors_only: false,
             value: ComponentStats::errors,
+        },
+        Counter {
+            metric: "event_router_retries_total",
+            help: "Deliveries a processor tried again (connection errors, timeouts, 404/408/409/429, 5xx).",
+            processors_only: true,
+            value: ComponentStats::retries,
         },
         Counter {
             metric: "event_router_dead_letters_total",
@@ -268,6 +276,7 @@ mod tests {
             live: Arc::default(),
             dead_letters: None,
             history: Default::default(),
+            csrf: crate::console::new_token(),
         })
     }
 

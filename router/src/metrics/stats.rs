@@ -52,6 +52,9 @@ pub struct ComponentStats {
     queue_capacity: AtomicU64,
     /// The last error's time (RFC 3339) and text, as logged.
     last_error: Mutex<Option<(String, String)>>,
+    /// A processor's retries, and whether its last try failed with no delivery since.
+    retries: AtomicU64,
+    failing: AtomicBool,
 }
 
 fn now_secs() -> u64 {
@@ -78,12 +81,16 @@ impl ComponentStats {
             queued: AtomicI64::new(0),
             queue_capacity: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            retries: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
         })
     }
 
-    /// Counts one event handled by this component.
+    /// Counts one event handled by this component (for a processor: delivered, so it is no
+    /// longer failing).
     pub fn event(&self) {
         self.total.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(false, Ordering::Relaxed);
         let now = now_secs();
         if let Ok(mut w) = self.window.lock() {
             match w.back_mut() {
@@ -185,6 +192,23 @@ impl ComponentStats {
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some((now, text));
         }
+    }
+
+    /// A delivery failed and is tried again: counted, and the processor is failing until its
+    /// next delivery.
+    pub fn retrying(&self, detail: &str) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(true, Ordering::Relaxed);
+        self.set_last_error(detail.to_string());
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last try failed and nothing was delivered since.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 
     /// The last error's time and text.

@@ -337,7 +337,9 @@ async fn deliver(
     jobs: Vec<Job>,
 ) {
     let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
-    let mut results = processor.process_batch(&events).await.into_iter();
+    let mut results = crate::delivery::retry::observed(stats.clone(), processor.process_batch(&events))
+        .await
+        .into_iter();
     for job in jobs {
         let name = event_name(&job.event);
         let result = results.next().unwrap_or_else(|| {

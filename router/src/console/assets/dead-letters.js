@@ -4,7 +4,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const HEADERS = { "Content-Type": "application/json", "X-Requested-By": "event-router-console" };
+  const token = () => document.querySelector('meta[name="csrf-token"]').content;
 
   function cell(tr, text, cls) {
     const td = document.createElement("td");
@@ -78,7 +78,7 @@
     say(id ? `Replaying event ${id}…` : "Replaying every dead letter…");
     try {
       const r = await fetch("dead-letters/replay", {
-        method: "POST", headers: HEADERS, body: JSON.stringify(id ? { event: id } : {}),
+        method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": token() }, body: JSON.stringify(id ? { event: id } : {}),
       });
       const s = await r.json();
       if (!r.ok) throw new Error(s.error || r.statusText);

@@ -1,5 +1,5 @@
 // The health view: one card per source and processor from /ui/health, green when ready and
-// red with the reason /readyz gives, and charts of the last 15 minutes drawn from the router's
+// red with the reason /readyz gives (a processor: while its sink fails), and charts of the last 15 minutes drawn from the router's
 // own samples. Refreshed every 5 s while the view is open. Values go on the page as text.
 "use strict";
 
@@ -82,6 +82,14 @@
     row(dl, "events/s (60 s)", String(c.events_per_sec));
     row(dl, "errors", String(c.errors));
     if (c.role !== "EventProvider") {
+      if (c.failing) {
+        el.classList.add("bad");
+        const p = document.createElement("p");
+        p.className = "reason";
+        p.textContent = `failing, retrying: ${c.last_error ? c.last_error.text : "no answer"}`;
+        el.insertBefore(p, null);
+      }
+      row(dl, "retries", String(c.retries));
       row(dl, "dead letters", String(c.dead_letters));
       row(dl, "queue", `${c.queued} of ${c.capacity}`);
     }
