@@ -1,8 +1,11 @@
-//! The live view's feed: every event a source hands to the processors, as its CloudEvent JSON,
+//! The live view's feed: the events a source hands to the processors, as their CloudEvent JSON,
 //! to whoever watches. A bounded broadcast: a slow or closed browser loses its oldest events
 //! (it is told how many) and never slows delivery; with nobody watching, nothing is even
-//! serialised.
+//! serialised. At most [`MAX_PER_SECOND`] events a second are shown (every event at the rates
+//! vCenters produce; under a burst, the first of each second and a count of the rest), so an
+//! open console costs the router a bounded amount however fast events flow.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cloudevents::Event;
@@ -11,15 +14,34 @@ use tokio::sync::broadcast;
 /// Events one watcher may fall behind by before it loses the oldest.
 pub const BACKLOG: usize = 256;
 
+/// Events shown per second; the rest of that second are counted, not serialised.
+pub const MAX_PER_SECOND: u64 = 200;
+
+/// What a watcher receives.
+#[derive(Debug, Clone)]
+pub enum Live {
+    /// One event's CloudEvent JSON.
+    Event(Arc<str>),
+    /// This many events passed in the last second beyond [`MAX_PER_SECOND`].
+    Skipped(u64),
+}
+
 /// The feed, shared by the fan-out (which publishes) and the console (which subscribes).
 pub struct LiveEvents {
-    tx: broadcast::Sender<Arc<str>>,
+    tx: broadcast::Sender<Live>,
+    /// The current second (Unix), the events shown in it and those skipped.
+    second: AtomicU64,
+    shown: AtomicU64,
+    skipped: AtomicU64,
 }
 
 impl Default for LiveEvents {
     fn default() -> Self {
         LiveEvents {
             tx: broadcast::channel(BACKLOG).0,
+            second: AtomicU64::new(0),
+            shown: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
         }
     }
 }
@@ -30,13 +52,32 @@ impl LiveEvents {
         if self.tx.receiver_count() == 0 {
             return;
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.publish_at(event, now);
+    }
+
+    fn publish_at(&self, event: &Event, now: u64) {
+        if self.second.swap(now, Ordering::Relaxed) != now {
+            self.shown.store(0, Ordering::Relaxed);
+            let skipped = self.skipped.swap(0, Ordering::Relaxed);
+            if skipped > 0 {
+                let _ = self.tx.send(Live::Skipped(skipped));
+            }
+        }
+        if self.shown.fetch_add(1, Ordering::Relaxed) >= MAX_PER_SECOND {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if let Ok(json) = serde_json::to_string(event) {
-            let _ = self.tx.send(json.into());
+            let _ = self.tx.send(Live::Event(json.into()));
         }
     }
 
     /// A new watcher: events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Live> {
         self.tx.subscribe()
     }
 
@@ -61,15 +102,42 @@ mod tests {
         live.publish(&event("0"));
         let mut rx = live.subscribe();
         for i in 1..=(BACKLOG + 10) {
-            live.publish(&event(&i.to_string()));
+            live.publish_at(&event(&i.to_string()), i as u64);
         }
         match rx.recv().await {
             Err(broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 10),
             other => panic!("expected a lag, got {other:?}"),
         }
-        let next = rx.recv().await.unwrap();
-        assert!(next.contains("\"id\":\"11\""), "{next}");
+        match rx.recv().await.unwrap() {
+            Live::Event(next) => assert!(next.contains("\"id\":\"11\""), "{next}"),
+            other => panic!("expected an event, got {other:?}"),
+        }
         drop(rx);
         assert_eq!(live.watchers(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_burst_shows_the_first_of_each_second_and_counts_the_rest() {
+        let live = LiveEvents::default();
+        let mut rx = live.subscribe();
+        for i in 0..MAX_PER_SECOND + 50 {
+            live.publish_at(&event(&i.to_string()), 100);
+        }
+        live.publish_at(&event("next"), 101);
+        let mut shown = 0;
+        loop {
+            match rx.recv().await.unwrap() {
+                Live::Event(json) if json.contains("\"id\":\"next\"") => break,
+                Live::Event(_) => shown += 1,
+                Live::Skipped(n) => {
+                    assert_eq!(n, 50);
+                    assert_eq!(
+                        shown, MAX_PER_SECOND,
+                        "the skipped count comes before the next second's events"
+                    );
+                }
+            }
+        }
+        assert_eq!(shown, MAX_PER_SECOND);
     }
 }

@@ -93,7 +93,8 @@ pub fn token_ok(state: &MetricsState, headers: &HeaderMap) -> bool {
 }
 
 /// Server-sent events: one `message` per CloudEvent (its JSON), `lagged` with the number of
-/// events this watcher lost when it fell behind.
+/// events this watcher lost when it fell behind, `skipped` with the events of the last second
+/// beyond [`live::MAX_PER_SECOND`].
 async fn stream(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
     if !authorized(&state, &headers) {
         return unauthorized();
@@ -101,7 +102,8 @@ async fn stream(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> R
     let rx = state.live.subscribe();
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         let item = match rx.recv().await {
-            Ok(json) => SseEvent::default().data(&*json),
+            Ok(live::Live::Event(json)) => SseEvent::default().data(&*json),
+            Ok(live::Live::Skipped(n)) => SseEvent::default().event("skipped").data(n.to_string()),
             Err(RecvError::Lagged(n)) => SseEvent::default().event("lagged").data(n.to_string()),
             Err(RecvError::Closed) => return None,
         };

@@ -84,10 +84,14 @@ function connect() {
       // Not an event: ignore.
     }
   };
-  source.addEventListener("lagged", (m) => {
+  let missed = 0;
+  const notice = (n, why) => {
+    missed += Number(n) || 0;
     $("notice").hidden = false;
-    $("notice").textContent = `${m.data} events were not shown: this page fell behind the router.`;
-  });
+    $("notice").textContent = `${missed} events were not shown (${why}); every one was delivered.`;
+  };
+  source.addEventListener("lagged", (m) => notice(m.data, "this page fell behind the router"));
+  source.addEventListener("skipped", (m) => notice(m.data, "more than 200 a second: the view shows the first 200 of each second"));
 }
 
 /// The views: `#live` (default), `#health`, `#dead-letters`; each shows `#view-<name>` and
