@@ -168,15 +168,31 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
         // Two clients that send half a request head and wait: the cap is reached, a third
-        // connection is closed without an answer.
-        let slow: Vec<std::net::TcpStream> = (0..2)
-            .map(|_| {
+        // connection is closed without an answer. A client is admitted once the server holds
+        // its connection open (a read times out instead of ending); the first request's slot
+        // may be released a moment after its answer, so a client closed then is replaced.
+        let slow = tokio::task::spawn_blocking(move || {
+            let mut admitted = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while admitted.len() < 2 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "two slow clients were never both admitted"
+                );
                 let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
                 s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
-                s
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+                s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+                match s.read(&mut [0u8; 1]) {
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                        admitted.push(s)
+                    }
+                    _ => {}
+                }
+            }
+            admitted
+        })
+        .await
+        .unwrap();
         let third = tokio::task::spawn_blocking(move || get(port)).await.unwrap();
         assert_eq!(third, "", "closed at once");
 

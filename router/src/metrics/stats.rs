@@ -257,10 +257,18 @@ impl Health {
         self.last_progress.lock().ok().and_then(|p| p.map(|t| t.elapsed()))
     }
 
-    /// The stream read the event with this key, created at `time`.
+    /// The stream read the event with this key, created at `time` (per event: reuses the text's
+    /// buffer, no allocation).
     pub fn set_position(&self, key: i64, time: &str) {
         if let Ok(mut p) = self.position.lock() {
-            *p = Some((key, time.to_string()));
+            match &mut *p {
+                Some((k, t)) => {
+                    *k = key;
+                    t.clear();
+                    t.push_str(time);
+                }
+                None => *p = Some((key, time.to_string())),
+            }
         }
     }
 
