@@ -24,13 +24,8 @@ const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 /// A router streaming from the vCenter `name` at `address` (password `vc_password`) to `sink`,
 /// its console on `port` behind [`USER`]/[`PASS`]; `top` adds top-level settings.
 fn config(name: &str, address: &str, vc_password: &str, sink: &CeReceiver, port: u16, top: &str) -> String {
-    format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-console
-{top}eventProvider:
-  type: vcenter
+    let provider = format!(
+        "  type: vcenter
   name: {name}
   vcenter:
     address: {address}
@@ -38,7 +33,20 @@ metadata:
     auth:
       type: basic_auth
       basicAuth: {{username: user, password: {vc_password}}}
-eventProcessor:
+"
+    );
+    config_with(&provider, sink, port, top)
+}
+
+/// A router with this `eventProvider` block, delivering to `sink`, its console on `port`.
+fn config_with(provider: &str, sink: &CeReceiver, port: u16, top: &str) -> String {
+    format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: e2e-console
+{top}eventProvider:
+{provider}eventProcessor:
 {}metricsProvider:
   type: default
   name: metrics
@@ -456,13 +464,8 @@ fn drained(sink: &CeReceiver, count: usize) {
 fn a_stuck_or_closed_console_leaves_delivery_and_memory_alone() {
     let sink = CeReceiver::start(&[]);
     let (hook, port) = (free_port(), free_port());
-    let cfg = format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-console-rss
-eventProvider:
-  type: webhook
+    let provider = format!(
+        "  type: webhook
   name: hook
   webhook:
     bindAddress: 127.0.0.1:{hook}
@@ -470,18 +473,9 @@ eventProvider:
     auth:
       type: basic_auth
       basicAuth: {{username: hook, password: hook-pass}}
-eventProcessor:
-{}metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-    auth:
-      type: basic_auth
-      basicAuth: {{username: {USER}, password: {PASS}}}
-",
-        knative(&sink.url(), "binary")
+"
     );
+    let cfg = config_with(&provider, &sink, port, "");
     let router = Router::start(&cfg, port);
     router.wait_ready(Duration::from_secs(20));
     let url = format!("http://127.0.0.1:{hook}/webhook");

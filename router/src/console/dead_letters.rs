@@ -105,12 +105,22 @@ pub async fn replay(
         );
     };
     let request = body.map(|Json(r)| r).unwrap_or_default();
-    let _one_at_a_time = dl.replaying.lock().await;
-    let select = match request.event.as_deref() {
-        Some(id) => Select::Event(id),
-        None => Select::All,
+    // Its own task: a browser that goes away mid-replay does not stop it half-way (with the
+    // file moved aside).
+    let replayed = tokio::spawn(async move {
+        let _one_at_a_time = dl.replaying.lock().await;
+        let select = match request.event.as_deref() {
+            Some(id) => Select::Event(id),
+            None => Select::All,
+        };
+        dlq::replay(&dl.cfg, Some(&dl.path), select).await
+    })
+    .await;
+    let replayed = match replayed {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the replay stopped: {e}")),
     };
-    match dlq::replay(&dl.cfg, Some(&dl.path), select).await {
+    match replayed {
         Ok(summary) => {
             tracing::info!(
                 replayed = summary.replayed,
