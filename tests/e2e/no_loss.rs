@@ -35,10 +35,14 @@ fn key_of(record: &Value) -> i64 {
     record["attributes"]["id"].as_str().unwrap_or("0").parse().unwrap_or(0)
 }
 
-/// Keys in a dead-letter file (its events' ids).
+/// Keys in a dead-letter file (its events' ids). Every line is written whole with its newline
+/// in one write, so only a last line without one may be a write still in progress (a reader can
+/// see part of it); it is left for the next read. Any other line must be a whole letter.
 fn dead_lettered(path: &std::path::Path) -> BTreeSet<i64> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("a torn or glued line ({e}): {l:?}"));
             v["event"]["id"].as_str().unwrap().parse().unwrap()
