@@ -111,7 +111,23 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     let vc = Vcsim::start(&[]);
     let sink = CeReceiver::start(&[]);
     let port = free_port();
-    let router = Router::start(&config("vcsim", &vc.sdk_url(), "pass", &sink, port, ""), port);
+    let checkpoints = TempDir::new("console-checkpoints");
+    let provider = format!(
+        "  type: vcenter
+  name: vcsim
+  vcenter:
+    address: {}
+    insecureSSL: true
+    checkpoint: true
+    checkpointDir: {}
+    auth:
+      type: basic_auth
+      basicAuth: {{username: user, password: pass}}
+",
+        vc.sdk_url(),
+        checkpoints.path().display()
+    );
+    let router = Router::start(&config_with(&provider, &sink, port, ""), port);
     router.wait_ready(Duration::from_secs(20));
 
     // Without credentials: 401, and the page itself comes with a strict policy.
@@ -197,7 +213,25 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     assert_eq!(source["bad"], false, "{source}");
     let text = source["text"].as_str().unwrap();
     assert!(text.contains("session\nup"), "{text}");
-    assert!(text.contains("newest event\nkey "), "{text}");
+    // Where the stream is: the last event read, vCenter's newest (caught up) and the checkpoint
+    // (written every 5 s by default, once the sink has taken the events).
+    let newest = eventually(Duration::from_secs(20), "the checkpoint past the last event", || {
+        let h = browser.ask("health ^Ready$");
+        let card = h["cards"].as_array()?.iter().find(|c| c["name"] == "vcsim")?.clone();
+        let text = card["text"].as_str()?.to_string();
+        let read_key = line_after(&text, "last event read").split(" at ").next()?.to_string();
+        (text.contains("\ncheckpoint\n") && line_after(&text, "checkpoint").starts_with(&read_key)).then_some(text)
+    });
+    let read = line_after(&newest, "last event read");
+    assert!(read.starts_with("key "), "{newest}");
+    assert_eq!(read, line_after(&newest, "newest in vCenter"), "caught up: {newest}");
+    assert_eq!(line_after(&newest, "behind vCenter"), "0 events, 0 s", "{newest}");
+    let checkpoint = line_after(&newest, "checkpoint");
+    let written = checkpoint_file(checkpoints.path());
+    assert!(
+        checkpoint.starts_with(&format!("key {} at {}", written["lastEventKey"], written["lastEventKeyTimestamp"].as_str().unwrap())),
+        "the page shows the checkpoint file's position: {checkpoint} vs {written}"
+    );
     let text = processor["text"].as_str().unwrap();
     assert!(text.contains(&format!("delivered\n{delivered}")), "{text}");
     assert!(text.contains("queue\n0 of 1024"), "{text}");
@@ -221,6 +255,19 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
         serde_json::json!([]),
         "loaded from elsewhere: {checks}"
     );
+}
+
+/// The line after `label` in a card's text (its value).
+fn line_after<'a>(text: &'a str, label: &str) -> &'a str {
+    let mut lines = text.lines();
+    lines.find(|l| *l == label).unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    lines.next().unwrap_or_default()
+}
+
+/// The one checkpoint file under `dir`.
+fn checkpoint_file(dir: &std::path::Path) -> Value {
+    let file = std::fs::read_dir(dir).unwrap().next().expect("a checkpoint file").unwrap();
+    serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap()
 }
 
 /// The dead-letter file's lines.

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::metrics::server::{authorized, unauthorized, MetricsState};
+use crate::metrics::stats::CheckpointMark;
 
 /// How often the counters are sampled.
 pub const INTERVAL: Duration = Duration::from_secs(5);
@@ -108,7 +109,19 @@ struct Stream {
     seconds_since_poll: Option<u64>,
     last_event_key: Option<i64>,
     last_event_time: Option<String>,
+    /// vCenter's newest event and how far the stream is behind it.
+    newest_event_key: Option<i64>,
+    newest_event_time: Option<String>,
+    behind_events: Option<i64>,
+    behind_seconds: Option<i64>,
+    /// The last checkpoint written (checkpoints on).
+    checkpoint: Option<CheckpointMark>,
     not_ready: Option<String>,
+}
+
+fn seconds_between(from: &str, to: &str) -> Option<i64> {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    Some((parse(to)? - parse(from)?).num_seconds().max(0))
 }
 
 pub async fn health(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
@@ -122,11 +135,22 @@ pub async fn health(State(state): State<Arc<MetricsState>>, headers: HeaderMap) 
                 .find(|(name, _)| *name == c.name && c.role == "EventProvider")
                 .map(|(_, h)| {
                     let position = h.position();
+                    let newest = h.newest();
+                    let (behind_events, behind_seconds) = match (&newest, &position) {
+                        (Some((n, _)), Some((p, _))) if p >= n => (Some(0), Some(0)),
+                        (Some((n, nt)), Some((p, pt))) => (Some(n - p), seconds_between(pt, nt)),
+                        _ => (None, None),
+                    };
                     Stream {
                         session_up: h.session_up(),
                         seconds_since_poll: h.since_progress().map(|d| d.as_secs()),
                         last_event_key: position.as_ref().map(|p| p.0),
                         last_event_time: position.map(|p| p.1),
+                        newest_event_key: newest.as_ref().map(|n| n.0),
+                        newest_event_time: newest.map(|n| n.1),
+                        behind_events,
+                        behind_seconds,
+                        checkpoint: h.checkpoint(),
                         not_ready: h.ready().err().map(|e| e.to_string()),
                     }
                 });

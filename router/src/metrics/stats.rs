@@ -225,6 +225,18 @@ pub struct Health {
     stall_after: Duration,
     /// The newest event read: its vCenter key and creation time.
     position: Mutex<Option<(i64, String)>>,
+    /// vCenter's newest event (the top of its latestPage): key and creation time.
+    newest: Mutex<Option<(i64, String)>>,
+    /// The last checkpoint written.
+    checkpoint: Mutex<Option<CheckpointMark>>,
+}
+
+/// A checkpoint as written: the event it is past and when it was written.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CheckpointMark {
+    pub key: i64,
+    pub event_time: String,
+    pub written: String,
 }
 
 impl Health {
@@ -234,6 +246,8 @@ impl Health {
             last_progress: Mutex::new(None),
             stall_after,
             position: Mutex::new(None),
+            newest: Mutex::new(None),
+            checkpoint: Mutex::new(None),
         })
     }
 
@@ -275,6 +289,29 @@ impl Health {
     /// The newest event read: (key, creation time).
     pub fn position(&self) -> Option<(i64, String)> {
         self.position.lock().ok().and_then(|p| p.clone())
+    }
+
+    /// vCenter reported this as its newest event (once per poll cycle).
+    pub fn set_newest(&self, key: i64, time: String) {
+        if let Ok(mut n) = self.newest.lock() {
+            *n = Some((key, time));
+        }
+    }
+
+    /// vCenter's newest event seen: (key, creation time).
+    pub fn newest(&self) -> Option<(i64, String)> {
+        self.newest.lock().ok().and_then(|n| n.clone())
+    }
+
+    pub fn set_checkpoint(&self, mark: CheckpointMark) {
+        if let Ok(mut c) = self.checkpoint.lock() {
+            *c = Some(mark);
+        }
+    }
+
+    /// The last checkpoint written, if checkpoints are on.
+    pub fn checkpoint(&self) -> Option<CheckpointMark> {
+        self.checkpoint.lock().ok().and_then(|c| c.clone())
     }
 
     /// Ready: session up and a poll cycle within the stall limit.

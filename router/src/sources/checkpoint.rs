@@ -4,12 +4,14 @@
 //! only past events every matching processor has finished with, in key order.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
+use crate::metrics::stats::{CheckpointMark, Health};
 use crate::pipeline::{Delivery, Settled};
 
 /// One vCenter's position, as VEBA writes it.
@@ -148,9 +150,10 @@ pub struct Committer {
 impl Committer {
     /// Starts the commit task; it writes at most every `period` and once more when every
     /// sender is gone (shutdown).
-    pub fn start(store: Store, period: Duration) -> (Committer, tokio::task::JoinHandle<()>) {
+    /// Each checkpoint written is also reported to `health` (the console shows it).
+    pub fn start(store: Store, period: Duration, health: Arc<Health>) -> (Committer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(crate::pipeline::fanout::QUEUE_CAPACITY);
-        (Committer { tx }, tokio::spawn(commit(store, rx, period)))
+        (Committer { tx }, tokio::spawn(commit(store, rx, period, health)))
     }
 
     /// Waits while too many events are unacknowledged (backpressure).
@@ -168,7 +171,7 @@ struct Finished {
     created_time: String,
 }
 
-fn write(store: &Store, latest: &Option<Finished>, written: &mut Option<i64>) {
+fn write(store: &Store, latest: &Option<Finished>, written: &mut Option<i64>, health: &Health) {
     let Some(f) = latest else { return };
     if *written == Some(f.key) {
         return;
@@ -184,13 +187,18 @@ fn write(store: &Store, latest: &Option<Finished>, written: &mut Option<i64>) {
     match store.save(&cp) {
         Ok(()) => {
             *written = Some(cp.last_event_key);
+            health.set_checkpoint(CheckpointMark {
+                key: cp.last_event_key,
+                event_time: cp.last_event_key_timestamp,
+                written: cp.created_timestamp,
+            });
             debug!(path = %store.path.display(), key = cp.last_event_key, "checkpoint written");
         }
         Err(e) => error!("{e}"),
     }
 }
 
-async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration) {
+async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration, health: Arc<Health>) {
     let mut latest: Option<Finished> = None;
     let mut written: Option<i64> = None;
     let mut tick = tokio::time::interval(period);
@@ -202,7 +210,7 @@ async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration)
                 None => break,
             },
             _ = tick.tick() => {
-                write(&store, &latest, &mut written);
+                write(&store, &latest, &mut written, &health);
                 continue;
             }
         };
@@ -211,7 +219,7 @@ async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration)
         let result = loop {
             tokio::select! {
                 r = &mut outcome => break r,
-                _ = tick.tick() => write(&store, &latest, &mut written),
+                _ = tick.tick() => write(&store, &latest, &mut written, &health),
             }
         };
         match result {
@@ -229,7 +237,7 @@ async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration)
             created_time: p.created_time,
         });
     }
-    write(&store, &latest, &mut written);
+    write(&store, &latest, &mut written, &health);
     if let Some(f) = &latest {
         info!(path = %store.path.display(), key = f.key, "checkpoint written at shutdown");
     }

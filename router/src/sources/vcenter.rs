@@ -153,7 +153,7 @@ impl VCenterSource {
     pub fn new(settings: VCenterSettings, stats: Arc<ComponentStats>, health: Arc<Health>) -> VCenterSource {
         let (committer, commit_task) = match &settings.checkpoint {
             Some(c) => {
-                let (committer, task) = Committer::start(c.store.clone(), c.period);
+                let (committer, task) = Committer::start(c.store.clone(), c.period, health.clone());
                 (Some(committer), Some(task))
             }
             None => (None, None),
@@ -366,6 +366,7 @@ impl VCenterSource {
                 },
             };
             self.detect_history_restart(cursor, &page);
+            self.note_newest(&page, cursor.last_key);
             // Older events first, batch by batch (memory stays at one batch however large the
             // backlog), then the newest page; keys already delivered are skipped.
             let read = self
@@ -392,6 +393,20 @@ impl VCenterSource {
                 }
             }
             self.deliver(cursor, page, &out).await;
+        }
+    }
+
+    /// Tells the console vCenter's newest event: the top of its latestPage.
+    fn note_newest(&self, page: &[Element], reference: Option<i64>) {
+        let newest = (page.iter())
+            .filter_map(|el| ordinal_of(el, reference).map(|k| (k, el)))
+            .max_by_key(|(k, _)| *k);
+        if let Some((_, el)) = newest {
+            // Lazily read events carry only their key: read this one's time (one per poll).
+            if let (Ok(key), Ok(whole)) = (event_key(el), el.clone().expand()) {
+                let time = whole.child_text("createdTime").unwrap_or_default().trim().to_string();
+                self.health.set_newest(key, time);
+            }
         }
     }
 

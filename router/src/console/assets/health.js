@@ -76,7 +76,16 @@
       }
       row(dl, "session", s.session_up ? "up" : "down");
       row(dl, "last poll", s.seconds_since_poll == null ? "never" : `${s.seconds_since_poll} s ago`);
-      row(dl, "newest event", s.last_event_key == null ? "none yet" : `key ${s.last_event_key} at ${s.last_event_time}`);
+      row(dl, "last event read", s.last_event_key == null ? "none yet" : `key ${s.last_event_key} at ${s.last_event_time}`);
+      if (s.newest_event_key != null) {
+        row(dl, "newest in vCenter", `key ${s.newest_event_key} at ${s.newest_event_time}`);
+      }
+      if (s.behind_events != null) {
+        row(dl, "behind vCenter", `${s.behind_events} events, ${s.behind_seconds == null ? "?" : s.behind_seconds} s`);
+      }
+      if (s.checkpoint) {
+        row(dl, "checkpoint", `key ${s.checkpoint.key} at ${s.checkpoint.event_time} (written ${s.checkpoint.written})`);
+      }
     }
     row(dl, c.role === "EventProvider" ? "events read" : "delivered", String(c.events));
     row(dl, "events/s (60 s)", String(c.events_per_sec));
