@@ -57,9 +57,9 @@ fn write_file(dest: &Path, mode: u32, content: &[u8]) -> Result<bool, WriteError
     Ok(true)
 }
 
-/// Writes a file only root can read (0600), created with that mode, atomically and durably.
-pub fn private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    durable::write(path, content, 0o600, durable::Durability::Full)
+/// Writes a file created with `mode`, atomically and durably.
+pub fn file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    durable::write(path, content, mode, durable::Durability::Full)
 }
 
 fn owned(root: &Path) -> Result<Vec<String>, WriteError> {

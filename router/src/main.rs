@@ -62,6 +62,8 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long, global = true)]
     log_json: bool,
+    #[command(flatten)]
+    appliance: event_router::console::appliance::ApplianceOptions,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -249,7 +251,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match runtime.block_on(event_router::run::run(cfg, config.clone())) {
+    match runtime.block_on(event_router::run::run(cfg, config.clone(), cli.appliance)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -324,7 +324,13 @@ async fn prepare(cfg: RouterConfig, listeners: &mut Listeners) -> anyhow::Result
 /// finish, and the new one starts from those checkpoints, so nothing is lost; when it is invalid
 /// or cannot start, that is logged and the running configuration stays. Errors are start-up
 /// problems (exit non-zero).
-pub async fn run(cfg: RouterConfig, config_path: std::path::PathBuf) -> anyhow::Result<()> {
+/// `appliance` says where the console's appliance view reads from.
+pub async fn run(
+    cfg: RouterConfig,
+    config_path: std::path::PathBuf,
+    appliance: crate::console::appliance::ApplianceOptions,
+) -> anyhow::Result<()> {
+    let appliance = Arc::new(appliance);
     let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(signals(ctl_tx, config_path));
     let mut listeners = Listeners::default();
@@ -332,7 +338,7 @@ pub async fn run(cfg: RouterConfig, config_path: std::path::PathBuf) -> anyhow::
     loop {
         listeners.retain(&next.addresses);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let running = serve(next, stop_rx);
+        let running = serve(next, stop_rx, appliance.clone());
         tokio::pin!(running);
         next = loop {
             let control = tokio::select! {
@@ -393,7 +399,11 @@ async fn signals(ctl: tokio::sync::mpsc::Sender<Control>, config_path: std::path
 }
 
 /// Runs one prepared configuration until `stop`.
-async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn serve(
+    prepared: Prepared,
+    stop_rx: watch::Receiver<bool>,
+    appliance: Arc<crate::console::appliance::ApplianceOptions>,
+) -> anyhow::Result<()> {
     let Prepared {
         cfg,
         plans,
@@ -437,6 +447,7 @@ async fn serve(prepared: Prepared, stop_rx: watch::Receiver<bool>) -> anyhow::Re
             .map(|f| Arc::new(crate::console::dead_letters::DeadLetterConsole::new(cfg.clone(), f))),
         history: Default::default(),
         csrf: crate::console::new_token(),
+        appliance,
     });
     let sampler = tokio::spawn(crate::console::health::sampler(state.clone(), stop_rx.clone()));
     if let Ok(addr) = listener.local_addr() {

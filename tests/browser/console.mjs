@@ -11,6 +11,8 @@
 //   health REGEX            waits for the health summary to match; the summary and the cards
 //   dlq N                   waits until the dead-letters table has N rows (5 s); its cells
 //   replay ID|all           the row's Replay button (or Replay all); the result line
+//   appliance REGEX         waits for the first-boot summary to match; the release facts, the
+//                           steps' cells, the problems, and each function's cells and link
 //   dialogs                 how many JavaScript dialogs opened (an injected script would)
 //   quit
 import { createRequire } from "node:module";
@@ -98,6 +100,20 @@ for await (const line of lines) {
       else await page.click(`#dlq-rows tr[data-id="${arg}"] button.replay`);
       await page.waitForFunction(() => /^Replay(ed| failed)/.test(document.getElementById("dlq-result").textContent), null, { timeout: 15000 });
       say({ ok: true, result: await page.textContent("#dlq-result"), bad: await page.getAttribute("#dlq-result", "class") });
+    } else if (cmd === "appliance") {
+      await page.waitForFunction((re) => new RegExp(re).test(document.getElementById("fb-summary").textContent), arg, { timeout: 10000 });
+      const cellsOf = (sel) => page.$$eval(sel, (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+      say({
+        ok: true,
+        nav: await page.isVisible("#nav-appliance"),
+        summary: await page.textContent("#fb-summary"),
+        release: await page.$$eval("#app-release dd", (dds) => dds.map((d) => d.textContent)),
+        steps: await cellsOf("#fb-rows tr"),
+        problems: await page.$$eval("#fb-problems li", (lis) => lis.map((l) => l.textContent)),
+        functions: await cellsOf("#fn-rows tr"),
+        links: await page.$$eval("#fn-rows a", (as) => as.map((a) => a.getAttribute("href"))),
+        functionsError: await page.textContent("#fn-error"),
+      });
     } else if (cmd === "shot") {
       await page.screenshot({ path: arg, fullPage: true });
       say({ ok: true });

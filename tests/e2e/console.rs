@@ -10,10 +10,11 @@
 //! processor red with the error and a climbing retry count, and it recovers; a console that never
 //! reads its stream, and a browser closed mid-stream, neither slow delivery nor grow the router. Screenshots go to target/console/.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::Write;
+use std::process::Command;
 use std::time::Duration;
 
+use e2e::browser::Browser;
 use e2e::{eventually, free_port, http_get, knative, repo_root, CeReceiver, Router, TempDir, Vcsim};
 use serde_json::Value;
 
@@ -60,52 +61,6 @@ metadata:
     )
 }
 
-/// The browser, driven line by line.
-struct Browser {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Browser {
-    fn open(url: &str) -> Browser {
-        let mut child = Command::new("node")
-            .arg(repo_root().join("tests/browser/console.mjs"))
-            .args([url, USER, PASS])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node (scripts/install-test-tools.sh installs playwright-core and chromium)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut b = Browser { child, stdin, stdout };
-        let ready = b.read();
-        assert_eq!(ready["ready"], true, "{ready}");
-        b
-    }
-
-    fn read(&mut self) -> Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read from the browser");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("browser said {line:?}: {e}"))
-    }
-
-    fn ask(&mut self, command: &str) -> Value {
-        writeln!(self.stdin, "{command}").expect("write to the browser");
-        self.read()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     let vc = Vcsim::start(&[]);
@@ -142,7 +97,7 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
         page.2
     );
 
-    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"));
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"), USER, PASS);
     vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
     let seen = browser.ask("wait VmPoweredOffEvent|DC0_H0_VM0");
     assert_eq!(seen["ok"], true, "{seen}");
@@ -229,7 +184,11 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     let checkpoint = line_after(&newest, "checkpoint");
     let written = checkpoint_file(checkpoints.path());
     assert!(
-        checkpoint.starts_with(&format!("key {} at {}", written["lastEventKey"], written["lastEventKeyTimestamp"].as_str().unwrap())),
+        checkpoint.starts_with(&format!(
+            "key {} at {}",
+            written["lastEventKey"],
+            written["lastEventKeyTimestamp"].as_str().unwrap()
+        )),
         "the page shows the checkpoint file's position: {checkpoint} vs {written}"
     );
     let text = processor["text"].as_str().unwrap();
@@ -260,13 +219,19 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
 /// The line after `label` in a card's text (its value).
 fn line_after<'a>(text: &'a str, label: &str) -> &'a str {
     let mut lines = text.lines();
-    lines.find(|l| *l == label).unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    lines
+        .find(|l| *l == label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
     lines.next().unwrap_or_default()
 }
 
 /// The one checkpoint file under `dir`.
 fn checkpoint_file(dir: &std::path::Path) -> Value {
-    let file = std::fs::read_dir(dir).unwrap().next().expect("a checkpoint file").unwrap();
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .expect("a checkpoint file")
+        .unwrap();
     serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap()
 }
 
@@ -318,7 +283,7 @@ fn dead_letters_are_listed_and_replayed_from_the_console() {
         .map(|l| l["event"]["id"].as_str().unwrap().to_string())
         .collect();
 
-    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"));
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"), USER, PASS);
     assert_eq!(browser.ask("view dead-letters")["ok"], true);
     let listed = browser.ask("dlq 2");
     assert_eq!(listed["ok"], true, "{listed}");
@@ -404,7 +369,7 @@ fn the_health_view_names_what_is_not_ready() {
     eventually(Duration::from_secs(20), "the metrics server", || {
         router.get("/healthz").filter(|(s, _)| *s == 200)
     });
-    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/#health"));
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/#health"), USER, PASS);
     let health = eventually(Duration::from_secs(20), "the login failure named", || {
         let h = browser.ask("health ^Not ready: gone: vCenter session is down$");
         let card = h["cards"].as_array()?.iter().find(|c| c["name"] == "gone")?.clone();
@@ -431,7 +396,7 @@ fn a_failing_sink_turns_its_processor_red_and_it_recovers() {
     assert!(cfg.contains("maxAttempts: 100"), "{cfg}");
     let router = Router::start(&cfg, port);
     router.wait_ready(Duration::from_secs(20));
-    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/#health"));
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/#health"), USER, PASS);
     vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
 
     let sink_card = |browser: &mut Browser| -> Option<Value> {
@@ -545,7 +510,7 @@ fn a_stuck_or_closed_console_leaves_delivery_and_memory_alone() {
         .unwrap();
         s
     };
-    let browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"));
+    let browser = Browser::open(&format!("http://127.0.0.1:{port}/ui/"), USER, PASS);
     pump(&url, "open-", 1000, PAD);
     drop(browser);
     pump(&url, "closed-", 1000, PAD);

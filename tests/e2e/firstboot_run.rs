@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use e2e::{repo_root, TempDir};
+use serde_json::Value;
 
 const TOKEN: &str = "test-token";
+const HOSTILE_FUNCTION: &str = "<img src=x onerror=alert(1)>";
 
 /// The fake API server: the router's Deployment mirrors the manifest k3s would have applied
 /// from `root`; `healthy` decides whether its pod is ready or crash-looping.
@@ -43,6 +45,19 @@ fn answer(path: &str, auth_ok: bool, root: &Path, healthy: bool) -> (u16, String
                 "event-router.vmware.com/config-sha256": hash}}}},
             "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": ready}
         });
+        return (200, body.to_string());
+    }
+    if path == "/apis/serving.knative.dev/v1/namespaces/vmware-functions/services" {
+        // A function that is up, and one named like markup whose URL is a script, not yet ready.
+        let body = serde_json::json!({"kind": "ServiceList", "items": [
+            {"metadata": {"name": "echo", "namespace": "vmware-functions"},
+             "status": {"url": "https://echo.vmware-functions.veba.corp.local",
+                        "conditions": [{"type": "Ready", "status": "True"}]}},
+            {"metadata": {"name": HOSTILE_FUNCTION, "namespace": "vmware-functions"},
+             "status": {"url": "javascript:alert(1)",
+                        "conditions": [{"type": "Ready", "status": "False", "reason": "RevisionFailed",
+                                        "message": "Back-off pulling image"}]}}
+        ]});
         return (200, body.to_string());
     }
     if path.starts_with("/api/v1/namespaces/vmware-system/pods?labelSelector=") {
@@ -499,7 +514,8 @@ fn a_private_key_pasted_as_pem_reaches_no_console_log_or_status_file() {
         );
     }
     assert_eq!(file_mode(&log_path), 0o600);
-    assert_eq!(file_mode(&status_path), 0o600);
+    // Readable by the router's console (it holds no secret, as checked above).
+    assert_eq!(file_mode(&status_path), 0o644);
 }
 
 #[test]
@@ -523,5 +539,158 @@ fn an_expired_certificate_is_a_warning_on_the_console_and_in_firstboot_status() 
     assert!(
         status.contains("warnings:\n  - TLS Certificate") && status.contains("expired on"),
         "{status}"
+    );
+}
+
+/// The release file as the appliance build writes it (packer/scripts/20-os.sh's here-document,
+/// with this version and commit).
+fn release_file(version: &str, commit: &str) -> String {
+    let script = std::fs::read_to_string(repo_root().join("packer/scripts/20-os.sh")).unwrap();
+    let body = script
+        .split_once("cat >/etc/event-broker-release <<RELEASE\n")
+        .and_then(|(_, rest)| rest.split_once("\nRELEASE\n"))
+        .expect("20-os.sh writes /etc/event-broker-release")
+        .0;
+    format!("{body}\n")
+        .replace("${APPLIANCE_VERSION}", version)
+        .replace("${APPLIANCE_COMMIT}", commit)
+}
+
+#[test]
+fn the_console_shows_the_first_boot_the_release_and_the_functions() {
+    let m = Machine::new("static-knative");
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let status = m.status();
+    let release = m.work.path().join("event-broker-release");
+    std::fs::write(&release, release_file("1.4.2", "0123abcd")).unwrap();
+    let sa = TempDir::new("sa");
+    std::fs::write(sa.path().join("token"), TOKEN).unwrap();
+
+    // The router as the rendered Deployment runs it: the three appliance variables, the API
+    // through the service account.
+    let rendered = std::fs::read_to_string(
+        m.root
+            .path()
+            .join("var/lib/rancher/k3s/server/manifests/event-router.yaml"),
+    )
+    .unwrap();
+    for var in [
+        "EVENT_ROUTER_FIRSTBOOT_STATUS",
+        "EVENT_ROUTER_RELEASE_FILE",
+        "EVENT_ROUTER_FUNCTIONS_NAMESPACE",
+    ] {
+        assert!(
+            rendered.contains(&format!("- name: {var}\n")),
+            "{var} is not in the Deployment"
+        );
+    }
+    let sink = e2e::CeReceiver::start(&[]);
+    let (port, hook) = (e2e::free_port(), e2e::free_port());
+    let config = format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: appliance-console
+eventProvider:
+  type: webhook
+  name: hook
+  webhook:
+    bindAddress: 127.0.0.1:{hook}
+    path: /webhook
+eventProcessor:
+{}metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:{port}
+    auth:
+      type: basic_auth
+      basicAuth: {{username: admin, password: Stats-Pass1}}
+",
+        e2e::knative(&sink.url(), "binary")
+    );
+    let status_path = m.root.path().join("var/lib/firstboot/status.json");
+    let api_port = m.api.port.to_string();
+    let router = e2e::Router::start_env(
+        &config,
+        port,
+        &[],
+        &[
+            ("EVENT_ROUTER_FIRSTBOOT_STATUS", status_path.to_str().unwrap()),
+            ("EVENT_ROUTER_RELEASE_FILE", release.to_str().unwrap()),
+            ("EVENT_ROUTER_FUNCTIONS_NAMESPACE", "vmware-functions"),
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+            ("KUBERNETES_SERVICE_PORT", api_port.as_str()),
+            ("EVENT_ROUTER_KUBE_SCHEME", "http"),
+            ("EVENT_ROUTER_SA_DIR", sa.path().to_str().unwrap()),
+        ],
+    );
+    router.wait_ready(std::time::Duration::from_secs(20));
+
+    let mut browser = e2e::browser::Browser::open(
+        &format!("http://127.0.0.1:{port}/ui/#appliance"),
+        "admin",
+        "Stats-Pass1",
+    );
+    let view = browser.ask("appliance ^Last run ok");
+    assert_eq!(view["ok"], true, "{view}");
+    assert_eq!(view["nav"], true, "the Appliance link is shown: {view}");
+    assert_eq!(view["release"], serde_json::json!(["1.4.2", "0123abcd"]), "{view}");
+    assert!(
+        view["summary"]
+            .as_str()
+            .unwrap()
+            .contains(status["started"].as_str().unwrap()),
+        "{view}"
+    );
+    // Every step of the status file, in order, with its result and duration.
+    let want: Vec<Value> = (status["steps"].as_array().unwrap().iter())
+        .map(|s| {
+            serde_json::json!([
+                s["name"],
+                s["result"],
+                format!("{:.1} s", s["seconds"].as_f64().unwrap()),
+                s["detail"]
+            ])
+        })
+        .collect();
+    assert_eq!(view["steps"], Value::Array(want), "{view}");
+    // The functions: the ready one links to its URL; the other is named as text, its script URL
+    // is not a link, and it says why it is not ready.
+    assert_eq!(
+        view["functions"],
+        serde_json::json!([
+            [
+                HOSTILE_FUNCTION,
+                "javascript:alert(1)",
+                "not ready: Back-off pulling image"
+            ],
+            ["echo", "https://echo.vmware-functions.veba.corp.local", "ready"]
+        ]),
+        "{view}"
+    );
+    assert_eq!(
+        view["links"],
+        serde_json::json!(["https://echo.vmware-functions.veba.corp.local"])
+    );
+    let dir = repo_root().join("target/console");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_eq!(
+        browser.ask(&format!("shot {}", dir.join("appliance.png").display()))["ok"],
+        true
+    );
+    let checks = browser.ask("dialogs");
+    assert_eq!(checks["dialogs"], 0, "a function's name ran as script: {checks}");
+
+    // Without the service account's token the API refuses, and the page says what to grant.
+    std::fs::write(sa.path().join("token"), "wrong").unwrap();
+    let (code, body, _) = e2e::http_get_auth(port, "/ui/appliance", "admin", "Stats-Pass1").unwrap();
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let e = v["functions_error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("401") && e.contains("list on services.serving.knative.dev"),
+        "{v}"
     );
 }

@@ -50,14 +50,16 @@ pub fn path(root: &Path) -> PathBuf {
 }
 
 impl Status {
-    /// Writes the status atomically.
+    /// Writes the status atomically, readable by all (0644): the router's console shows it
+    /// (its pod runs as uid 65532), and it never holds a secret (property values are not in it;
+    /// tests/e2e/firstboot_run.rs checks a pasted private key reaches neither it nor a log).
     pub fn save(&self, root: &Path) -> std::io::Result<()> {
         let p = path(root);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::write::private_file(&p, &json)
+        crate::write::file(&p, &json, 0o644)
     }
 
     pub fn load(root: &Path) -> Result<Option<Status>, StatusError> {

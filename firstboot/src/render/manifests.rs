@@ -65,9 +65,44 @@ mod base {
     pub const SERVICE: &str = include_str!("../../../manifests/base/service.yaml");
 }
 
+/// The appliance's release file, written by the build (packer/scripts/20-os.sh).
+pub const RELEASE_FILE: &str = "/etc/event-broker-release";
+/// Where the router's pod sees firstboot's status folder and the release file (read-only), for
+/// the console's appliance view.
+const POD_FIRSTBOOT_DIR: &str = "/run/appliance/firstboot";
+const POD_RELEASE_FILE: &str = "/run/appliance/event-broker-release";
+/// The namespace of VEBA's functions (manifests/knative), whose Knative Services the console lists.
+pub const FUNCTIONS_NAMESPACE: &str = "vmware-functions";
+
+/// The router's environment on the appliance: where the console's appliance view reads from
+/// (router/src/console/appliance.rs).
+fn appliance_env() -> String {
+    let status = std::path::Path::new(crate::apply::status::STATUS);
+    let name = status.file_name().and_then(|n| n.to_str()).unwrap_or("status.json");
+    format!(
+        "          env:
+            - name: EVENT_ROUTER_FIRSTBOOT_STATUS
+              value: {POD_FIRSTBOOT_DIR}/{name}
+            - name: EVENT_ROUTER_RELEASE_FILE
+              value: {POD_RELEASE_FILE}
+            - name: EVENT_ROUTER_FUNCTIONS_NAMESPACE
+              value: {FUNCTIONS_NAMESPACE}
+"
+    )
+}
+
+/// The host folder of firstboot's status file (mounted whole: firstboot replaces the file by
+/// renaming, which a single-file mount would not follow).
+fn firstboot_dir() -> &'static str {
+    std::path::Path::new(crate::apply::status::STATUS)
+        .parent()
+        .and_then(|p| p.to_str())
+        .unwrap_or("/var/lib/firstboot")
+}
+
 /// The appliance's changes to the base Deployment: (what the base says, what we write instead).
 /// Each anchor occurs exactly once in the base (checked by a test), so none is silently lost.
-fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 4] {
+fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 5] {
     [
         (
             "          image: event-router\n          imagePullPolicy: IfNotPresent\n",
@@ -80,11 +115,37 @@ fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 4] {
                  {CONFIG_HASH_ANNOTATION}: {hash}\n    spec:\n"
             ),
         ),
-        ("          ports:\n", format!("{env_from}          ports:\n")),
+        ("          ports:\n", format!("{}{env_from}          ports:\n", appliance_env())),
+        (
+            "              mountPath: /var/lib/event-router/checkpoints\n",
+            format!(
+                "              mountPath: /var/lib/event-router/checkpoints
+            - name: firstboot-status
+              mountPath: {POD_FIRSTBOOT_DIR}
+              readOnly: true
+            - name: release
+              mountPath: {POD_RELEASE_FILE}
+              readOnly: true
+"
+            ),
+        ),
         (
             "          emptyDir: {}\n",
-            "          hostPath:\n            path: /var/lib/event-router/checkpoints\n            type: DirectoryOrCreate\n"
-                .to_string(),
+            format!(
+                "          hostPath:
+            path: /var/lib/event-router/checkpoints
+            type: DirectoryOrCreate
+        - name: firstboot-status
+          hostPath:
+            path: {}
+            type: Directory
+        - name: release
+          hostPath:
+            path: {RELEASE_FILE}
+            type: File
+",
+                firstboot_dir()
+            ),
         ),
     ]
 }
@@ -95,6 +156,39 @@ fn deployment(hash: &str, env_from: &str) -> String {
         .fold(base::DEPLOYMENT.to_string(), |text, (from, to)| {
             text.replacen(from, to, 1)
         })
+}
+
+/// Lets the router list the Knative Services in the functions namespace (nothing else there),
+/// for the console's links to the functions. The namespace comes from the build's
+/// 40-vmware-functions.yaml; k3s applies the auto-deploy files in sorted path order and retries a
+/// failing one every 15 s (k3s-io/k3s, pkg/deploy/controller.go), so this Role lands once it exists.
+fn functions_reader() -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: event-router-functions
+  namespace: {FUNCTIONS_NAMESPACE}
+rules:
+  - apiGroups: [\"serving.knative.dev\"]
+    resources: [\"services\"]
+    verbs: [\"list\"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: event-router-functions
+  namespace: {FUNCTIONS_NAMESPACE}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: event-router-functions
+subjects:
+  - kind: ServiceAccount
+    name: event-router
+    namespace: {ROUTER_NAMESPACE}
+"
+    )
 }
 
 pub(super) fn router(env: &OvfEnv, config: &str, hash: &str) -> String {
@@ -134,6 +228,7 @@ data:
         base::NAMESPACE,
         base::SERVICE_ACCOUNT,
         base::RBAC,
+        &functions_reader(),
         &config_secret,
         &deployment(hash, &env_from),
         base::SERVICE,
@@ -242,5 +337,7 @@ mod tests {
         assert!(d.contains("imagePullPolicy: Never"));
         assert!(d.contains(&format!("{CONFIG_HASH_ANNOTATION}: abc")));
         assert!(d.contains("hostPath:") && !d.contains("emptyDir: {}"));
+        assert!(d.contains("value: /run/appliance/firstboot/status.json\n"), "{d}");
+        assert!(d.contains("path: /var/lib/firstboot\n"), "{d}");
     }
 }

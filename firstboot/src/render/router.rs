@@ -201,9 +201,10 @@ pub fn router_config(env: &OvfEnv) -> Option<String> {
                 env.get(keys::KNATIVE_PATH)
             )),
         )),
-        _ => s.push_str(
-            "  type: knative\n  name: broker\n  knative:\n    encoding: binary\n    destination:\n      ref:\n        apiVersion: eventing.knative.dev/v1\n        kind: Broker\n        name: default\n        namespace: vmware-functions\n",
-        ),
+        _ => s.push_str(&format!(
+            "  type: knative\n  name: broker\n  knative:\n    encoding: binary\n    destination:\n      ref:\n        apiVersion: eventing.knative.dev/v1\n        kind: Broker\n        name: default\n        namespace: {}\n",
+            super::manifests::FUNCTIONS_NAMESPACE
+        )),
     }
     s.push_str("metricsProvider:\n  type: default\n  name: metrics\n  default:\n    bindAddress: \"0.0.0.0:8082\"\n");
     let (user, pw) = (env.get(keys::ENDPOINT_USERNAME), env.get(keys::ENDPOINT_PASSWORD));

@@ -4,6 +4,7 @@
 //! binary (no Node build, nothing loaded from elsewhere), served with a strict
 //! Content-Security-Policy; the page puts every value on screen as text.
 
+pub mod appliance;
 pub mod dead_letters;
 pub mod health;
 pub mod live;
@@ -25,12 +26,13 @@ use crate::metrics::server::{authorized, unauthorized, MetricsState};
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The page and its files (path, body, content type), built into the binary.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     ("/ui/", include_str!("assets/index.html"), "text/html; charset=utf-8"),
     ("/ui/app.css", include_str!("assets/app.css"), "text/css; charset=utf-8"),
     ("/ui/app.js", include_str!("assets/app.js"), JS),
     ("/ui/health.js", include_str!("assets/health.js"), JS),
     ("/ui/dead-letters.js", include_str!("assets/dead-letters.js"), JS),
+    ("/ui/appliance.js", include_str!("assets/appliance.js"), JS),
 ];
 
 /// Only this origin, no inline script or style, no framing.
@@ -42,6 +44,7 @@ pub fn routes() -> Router<Arc<MetricsState>> {
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/stream", get(stream))
         .route("/ui/health", get(health::health))
+        .route("/ui/appliance", get(appliance::appliance))
         .route("/ui/dead-letters", get(dead_letters::list))
         .route("/ui/dead-letters/replay", post(dead_letters::replay));
     for (path, body, content_type) in ASSETS {

@@ -29,6 +29,8 @@ pub struct MetricsState {
     pub history: crate::console::health::History,
     /// The console's anti-forgery token (see [`crate::console::new_token`]).
     pub csrf: String,
+    /// Where the console's appliance view reads from.
+    pub appliance: Arc<crate::console::appliance::ApplianceOptions>,
 }
 
 /// The routes, ready to serve.
@@ -277,6 +279,7 @@ mod tests {
             dead_letters: None,
             history: Default::default(),
             csrf: crate::console::new_token(),
+            appliance: Arc::default(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Resolving a Knative destination `ref` to a URL through the Kubernetes API, with the pod's
-//! service account (in-cluster only), as Knative's addressable resolver does.
+//! service account (in-cluster only), as Knative's addressable resolver does; [`get_json`] is
+//! the one authenticated GET (the console lists the functions with it too).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,6 +71,35 @@ fn plural(kind: &str) -> String {
     }
 }
 
+/// GETs `path` from the API server with the service account's token; `what` names the object
+/// in errors and `hint(status)` adds what to check for a refused answer.
+pub async fn get_json(
+    env: &KubeEnv,
+    path: &str,
+    what: &str,
+    hint: impl Fn(u16) -> &'static str,
+) -> Result<serde_json::Value, ResolveError> {
+    let api_err = |detail: String| ResolveError::Api {
+        what: what.to_string(),
+        detail,
+    };
+    let token = read(&env.sa_dir.join("token"))?;
+    let ca = env.sa_dir.join("ca.crt");
+    let tls = TlsOptions {
+        insecure: false,
+        root_cas: if ca.exists() { vec![ca] } else { vec![] },
+    };
+    let client = tls::http_client(&tls, Duration::from_secs(10)).map_err(|e| api_err(e.to_string()))?;
+    let resp = (client.get(format!("{}{path}", env.api)).bearer_auth(token).send())
+        .await
+        .map_err(|e| api_err(e.to_string()))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(api_err(format!("HTTP {status}{}", hint(status.as_u16()))));
+    }
+    resp.json().await.map_err(|e| api_err(e.to_string()))
+}
+
 /// Resolves `r` to its address URL.
 pub async fn resolve(r: &KReference, env: &KubeEnv) -> Result<String, ResolveError> {
     let namespace = if r.namespace.is_empty() {
@@ -81,41 +111,14 @@ pub async fn resolve(r: &KReference, env: &KubeEnv) -> Result<String, ResolveErr
     if r.api_version == "v1" && r.kind == "Service" {
         return Ok(format!("http://{}.{}.svc.cluster.local", r.name, namespace));
     }
-    let token = read(&env.sa_dir.join("token"))?;
-    let ca = env.sa_dir.join("ca.crt");
-    let tls = TlsOptions {
-        insecure: false,
-        root_cas: if ca.exists() { vec![ca] } else { vec![] },
-    };
-    let client = tls::http_client(&tls, Duration::from_secs(10)).map_err(|e| ResolveError::Api {
-        what: what.clone(),
-        detail: e.to_string(),
-    })?;
     let plural = plural(&r.kind);
-    let url = format!(
-        "{}/apis/{}/namespaces/{}/{}/{}",
-        env.api, r.api_version, namespace, plural, r.name
-    );
-    let api_err = |detail: String| ResolveError::Api {
-        what: what.clone(),
-        detail,
+    let path = format!("/apis/{}/namespaces/{}/{}/{}", r.api_version, namespace, plural, r.name);
+    let hint = |status: u16| match status {
+        401 | 403 => "; the router's service account needs get on this resource (ClusterRole addressable-resolver)",
+        404 => "; check the ref's apiVersion, kind, name and namespace",
+        _ => "",
     };
-    let resp = client
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| api_err(e.to_string()))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let hint = match status.as_u16() {
-            401 | 403 => "; the router's service account needs get on this resource (ClusterRole addressable-resolver)",
-            404 => "; check the ref's apiVersion, kind, name and namespace",
-            _ => "",
-        };
-        return Err(api_err(format!("HTTP {status}{hint}")));
-    }
-    let body: serde_json::Value = resp.json().await.map_err(|e| api_err(e.to_string()))?;
+    let body = get_json(env, &path, &what, hint).await?;
     body.pointer("/status/address/url")
         .and_then(|u| u.as_str())
         .filter(|u| !u.is_empty())

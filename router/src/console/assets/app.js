@@ -94,9 +94,9 @@ function connect() {
   source.addEventListener("skipped", (m) => notice(m.data, "more than 200 a second: the view shows the first 200 of each second"));
 }
 
-/// The views: `#live` (default), `#health`, `#dead-letters`; each shows `#view-<name>` and
-/// tells its script with a `console:view` event.
-const VIEWS = ["live", "health", "dead-letters"];
+/// The views: `#live` (default), `#health`, `#dead-letters`, `#appliance`; each shows
+/// `#view-<name>` and tells its script with a `console:view` event.
+const VIEWS = ["live", "health", "dead-letters", "appliance"];
 function route() {
   const hash = location.hash.slice(1);
   const view = VIEWS.includes(hash) ? hash : "live";
