@@ -4,7 +4,9 @@
 //! router keeps appending to a fresh file; letters that fail again, name an unknown processor
 //! or cannot be read (not JSON, not UTF-8) are appended back to the dead-letter file as they
 //! were, so none is stranded in the moved-aside copy. A replay of one event (by id) keeps every
-//! other letter the same way. What happened to each letter is returned, not printed.
+//! other letter the same way. What happened to each letter is returned, not printed. A replay
+//! that was killed half-way leaves its moved-aside copy; [`recover`] puts it back (the router
+//! at start, and every replay first).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::BufRead;
@@ -138,10 +140,95 @@ pub fn list(path: &Path, limit: usize) -> std::io::Result<Listing> {
     Ok(Listing { total, letters })
 }
 
+/// Where a replay by process `pid` moves the dead-letter file `path` aside.
+fn aside_path(path: &Path, pid: u32) -> PathBuf {
+    path.with_extension(format!("replay-{pid}"))
+}
+
+/// The moved-aside copies of `path` whose replay is not running any more, with their pids.
+/// `at_start`: this process has not replayed yet, so a copy with its own pid is from an earlier
+/// process (PID 1 of a restarted container); otherwise that copy may be its replay running.
+fn orphaned_asides(path: &Path, at_start: bool) -> Vec<(u32, PathBuf)> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let mut found: Vec<(u32, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let pid: u32 = name.to_str()?.rsplit_once(".replay-")?.1.parse().ok()?;
+            let candidate = e.path();
+            (aside_path(path, pid) == candidate).then_some((pid, candidate))
+        })
+        .filter(|(pid, _)| {
+            if *pid == me {
+                at_start
+            } else {
+                !Path::new("/proc").join(pid.to_string()).exists()
+            }
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Puts back the letters of replays that were interrupted (the router or `dlq replay` stopped
+/// or killed half-way left the moved-aside copy): each line goes back into `path` unless a
+/// letter of the same processor and event is already there (written back by that replay), so
+/// nothing is forgotten; letters that replay had already delivered are kept too and may be
+/// sent again (at least once). Returns how many lines went back. `at_start`: see
+/// [`orphaned_asides`].
+pub fn recover(path: &Path, at_start: bool) -> anyhow::Result<usize> {
+    let orphans = orphaned_asides(path, at_start);
+    if orphans.is_empty() {
+        return Ok(0);
+    }
+    let key = |line: &[u8]| {
+        let letter: DeadLetter = serde_json::from_slice(line).ok()?;
+        Some((letter.processor, letter.event.id().to_string()))
+    };
+    let present = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut seen: std::collections::HashSet<(String, String)> = lines(&present).filter_map(key).collect();
+    let back = DeadLetters::new(path);
+    let mut restored = 0;
+    for (_, aside) in orphans {
+        let bytes = std::fs::read(&aside).with_context(|| format!("cannot read {}", aside.display()))?;
+        for line in lines(&bytes) {
+            if let Some(k) = key(line) {
+                if !seen.insert(k) {
+                    continue;
+                }
+            }
+            let mut raw = line.to_vec();
+            raw.push(b'\n');
+            back.append(&raw).with_context(|| {
+                format!(
+                    "cannot put the letters of an interrupted replay back into {}; they are in {}: move them back",
+                    path.display(),
+                    aside.display()
+                )
+            })?;
+            restored += 1;
+        }
+        std::fs::remove_file(&aside).with_context(|| format!("cannot remove {}", aside.display()))?;
+    }
+    Ok(restored)
+}
+
 /// Replays the letters `select` picks from `file` (default: the config's dead-letter file, see
-/// [`path_for`]).
+/// [`path_for`]). Letters of an interrupted earlier replay are put back first ([`recover`]).
 pub async fn replay(cfg: &RouterConfig, file: Option<&Path>, select: Select<'_>) -> anyhow::Result<Summary> {
     let path = path_for(cfg, file)?;
+    recover(&path, false)?;
     let picked = |letter: &DeadLetter| match select {
         Select::All => true,
         Select::Event(id) => letter.event.id() == id,
@@ -183,7 +270,7 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>, select: Select<'_>)
 
     // Moved aside, so the running router keeps appending to a fresh file; whatever is not
     // delivered goes back, byte for byte when it is not a readable letter.
-    let aside = path.with_extension(format!("replay-{}", std::process::id()));
+    let aside = aside_path(&path, std::process::id());
     std::fs::rename(&path, &aside).with_context(|| format!("cannot move {} aside for the replay", path.display()))?;
     let bytes = std::fs::read(&aside).with_context(|| format!("cannot read {}", aside.display()))?;
     let back = DeadLetters::new(&path);
@@ -312,6 +399,49 @@ mod tests {
             event,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn an_interrupted_replay_is_put_back_once_and_a_running_one_is_left_alone() {
+        let dir = std::env::temp_dir().join(format!("dlq-recover-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dead-letters.jsonl");
+        // A replay that died: its process has exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        // One that is running: a live process.
+        let mut live = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        // The dead replay had written "a" back (it failed again) before it was killed.
+        std::fs::write(&path, format!("{}\n", letter("a"))).unwrap();
+        std::fs::write(
+            aside_path(&path, dead),
+            format!("{}\nnot json\n{}\n", letter("a"), letter("b")),
+        )
+        .unwrap();
+        std::fs::write(aside_path(&path, live.id()), format!("{}\n", letter("c"))).unwrap();
+        std::fs::write(aside_path(&path, std::process::id()), format!("{}\n", letter("d"))).unwrap();
+
+        assert_eq!(recover(&path, false).unwrap(), 2, "b and the unreadable line");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\nnot json\n{}\n", letter("a"), letter("b")));
+        assert!(!aside_path(&path, dead).exists());
+        assert!(aside_path(&path, live.id()).exists(), "a running replay's copy stays");
+        assert!(
+            aside_path(&path, std::process::id()).exists(),
+            "this process's own replay may be running"
+        );
+
+        // At start, this process has not replayed: a copy with its pid is an earlier process's.
+        assert_eq!(recover(&path, true).unwrap(), 1);
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .ends_with(&format!("{}\n", letter("d"))));
+        live.kill().unwrap();
+        live.wait().unwrap();
+        assert_eq!(recover(&path, false).unwrap(), 1, "once its process is gone");
+        assert_eq!(list(&path, 10).unwrap().total, 5);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{
     defaults, AuthType, HorizonConfig, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig,
@@ -331,6 +331,15 @@ pub async fn run(
     appliance: crate::console::appliance::ApplianceOptions,
 ) -> anyhow::Result<()> {
     let appliance = Arc::new(appliance);
+    if let Some(path) = cfg.dead_letter_path() {
+        match crate::dlq::recover(&path, true) {
+            Ok(0) => {}
+            Ok(n) => {
+                warn!(file = %path.display(), "{n} dead letters of an interrupted replay were put back into the dead-letter file (some may have been delivered already and will be sent again by the next replay)")
+            }
+            Err(e) => tracing::error!("{e:#}"),
+        }
+    }
     let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(signals(ctl_tx, config_path));
     let mut listeners = Listeners::default();

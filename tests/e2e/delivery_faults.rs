@@ -134,6 +134,24 @@ fn a_poison_event_is_dead_lettered_the_rest_flows_and_replay_sends_it() {
     );
     assert_eq!(std::fs::read_to_string(&dlq).unwrap().lines().count(), 1);
 
+    // A replay killed half-way (its sink hangs) leaves the letter in its moved-aside copy...
+    let hanging = CeReceiver::start(&["--delay", "60", "--slow-for", "120"]);
+    std::fs::write(&cfg, config(&vc, &hanging, "", &top, free_port())).unwrap();
+    let mut killed = Command::new(router_bin())
+        .args(["--config", cfg.to_str().unwrap(), "dlq", "replay"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let aside = dir.path().join(format!("dead-letters.replay-{}", killed.id()));
+    e2e::eventually(Duration::from_secs(10), "the file moved aside", || {
+        (aside.exists() && !dlq.exists()).then_some(())
+    });
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(aside.exists() && !dlq.exists(), "the killed replay left its copy");
+
+    // ...and the next replay puts it back first, then sends it.
     // Replay to a sink that accepts it: delivered with the same id, the file emptied.
     let fixed = CeReceiver::start(&[]);
     std::fs::write(&cfg, config(&vc, &fixed, "", &top, free_port())).unwrap();
@@ -148,6 +166,7 @@ fn a_poison_event_is_dead_lettered_the_rest_flows_and_replay_sends_it() {
     assert_eq!(rec["attributes"]["id"], poison_id.as_str());
     assert_eq!(rec["attributes"]["subject"], "VmPoweredOffEvent");
     assert!(!dlq.exists() || std::fs::read_to_string(&dlq).unwrap().trim().is_empty());
+    assert!(!aside.exists(), "the interrupted replay's copy is gone");
 }
 
 #[test]

@@ -65,9 +65,12 @@ fn sample(state: &MetricsState) -> Sample {
 pub async fn sampler(state: Arc<MetricsState>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => state.history.push(sample(&state)),
+            _ = second.tick() => state.live.flush(),
             _ = stop.changed() => return,
         }
         if *stop.borrow() {

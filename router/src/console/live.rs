@@ -62,10 +62,7 @@ impl LiveEvents {
     fn publish_at(&self, event: &Event, now: u64) {
         if self.second.swap(now, Ordering::Relaxed) != now {
             self.shown.store(0, Ordering::Relaxed);
-            let skipped = self.skipped.swap(0, Ordering::Relaxed);
-            if skipped > 0 {
-                let _ = self.tx.send(Live::Skipped(skipped));
-            }
+            self.report_skipped();
         }
         if self.shown.fetch_add(1, Ordering::Relaxed) >= MAX_PER_SECOND {
             self.skipped.fetch_add(1, Ordering::Relaxed);
@@ -73,6 +70,30 @@ impl LiveEvents {
         }
         if let Ok(json) = serde_json::to_string(event) {
             let _ = self.tx.send(Live::Event(json.into()));
+        }
+    }
+
+    /// Sends the count of a finished second's skipped events now, not with the next event
+    /// (called every second by the console's sampler, so a burst's count arrives even when no
+    /// event follows it).
+    pub fn flush(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.flush_at(now);
+    }
+
+    fn flush_at(&self, now: u64) {
+        if self.second.load(Ordering::Relaxed) != now {
+            self.report_skipped();
+        }
+    }
+
+    fn report_skipped(&self) {
+        let skipped = self.skipped.swap(0, Ordering::Relaxed);
+        if skipped > 0 {
+            let _ = self.tx.send(Live::Skipped(skipped));
         }
     }
 
@@ -139,5 +160,23 @@ mod tests {
             }
         }
         assert_eq!(shown, MAX_PER_SECOND);
+    }
+
+    #[tokio::test]
+    async fn a_bursts_count_arrives_once_its_second_is_over_without_a_next_event() {
+        let live = LiveEvents::default();
+        let mut rx = live.subscribe();
+        for i in 0..MAX_PER_SECOND + 7 {
+            live.publish_at(&event(&i.to_string()), 100);
+        }
+        live.flush_at(100);
+        for _ in 0..MAX_PER_SECOND {
+            assert!(matches!(rx.try_recv(), Ok(Live::Event(_))));
+        }
+        assert!(rx.try_recv().is_err(), "nothing while the second is still going");
+        live.flush_at(101);
+        assert!(matches!(rx.try_recv(), Ok(Live::Skipped(7))));
+        live.flush_at(102);
+        assert!(rx.try_recv().is_err(), "counted once");
     }
 }
