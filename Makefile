@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all tools build lint test unit e2e demo ova bench clean-tools
+.PHONY: all tools build lint test unit e2e vm-test demo ova bench clean-tools
 
 all: build
 
@@ -33,6 +33,10 @@ unit:
 test: tools lint build
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' target/test.log
+
+## vm-test: first boot in a real VM: a Debian image with the appliance's parts under QEMU (part of `make test`)
+vm-test: tools build
+	$(CARGO) test -p e2e --test first_boot_vm -- --nocapture
 
 ## bench: throughput, latency (vcsim) and memory of the release router, pyVmomi and govmomi as peers;
 ## table + target/bench/results.json

