@@ -11,9 +11,12 @@
 //! - memory: idle, under load, and with a sink that takes 1 s per request;
 //! - latency on vcsim: VM power operations with govc to each event's arrival at the sink.
 //!
-//! Prints a table and writes target/bench/results.json.
+//! Prints the table and writes target/bench/results.json (its schema: `results`).
 //!
 //!     event-bench --router target/release/event-router [--events 100000] [--concurrency 1,2,4,8]
+//!     event-bench --compare OLD.json [--new NEW.json]  (each figure's change; NEW: the last run)
+//!     event-bench --markdown RESULTS.json          (the table of a run)
+//!     event-bench --readme RESULTS.json [--root .] (README.md's table regenerated from a run)
 //!     event-bench --serve-fake [--events N]    (only the fake vCenter, to point a client at)
 //!     event-bench --router R --throughput-only  (limits and the concurrency rows, for profiling)
 
@@ -21,6 +24,7 @@ mod fake_vcenter;
 mod latency;
 mod limits;
 mod peers;
+mod results;
 mod router_run;
 mod sink;
 
@@ -31,6 +35,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::json;
+
+use results::Results;
 
 use router_run::{Router, Spec};
 use sink::Seen;
@@ -273,6 +279,28 @@ async fn main() -> anyhow::Result<()> {
         println!("fake vCenter with {n} events: {url} (Ctrl-C to stop)");
         return tokio::signal::ctrl_c().await.context("wait for Ctrl-C");
     }
+    if let Some(old) = arg("--compare") {
+        // Two runs side by side: OLD against --new (default: the last run's results.json).
+        let new = arg("--new").unwrap_or_else(|| "target/bench/results.json".into());
+        let (old, new) = (Results::load(Path::new(&old))?, Results::load(Path::new(&new))?);
+        print!("{}", results::compare(&old, &new));
+        return Ok(());
+    }
+    if let Some(file) = arg("--markdown") {
+        print!("{}", results::markdown(&Results::load(Path::new(&file))?));
+        return Ok(());
+    }
+    if let Some(file) = arg("--readme") {
+        // The README's table, regenerated from a run (docs/bench/results.json holds the one shown).
+        let run = Results::load(Path::new(&file))?;
+        let readme_path = PathBuf::from(arg("--root").unwrap_or_else(|| ".".into())).join("README.md");
+        let readme = std::fs::read_to_string(&readme_path).with_context(|| format!("read {}", readme_path.display()))?;
+        let updated = results::readme_with_table(&readme, &run)
+            .with_context(|| format!("{} has no bench table markers", readme_path.display()))?;
+        std::fs::write(&readme_path, updated)?;
+        println!("{}: table regenerated from {file}", readme_path.display());
+        return Ok(());
+    }
     let router = arg("--router").context("give --router PATH (the release event-router)")?;
     let out_dir = PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
     let root = PathBuf::from(arg("--root").unwrap_or_else(|| ".".into()));
@@ -363,94 +391,72 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|m| m.lines().next()?.split_whitespace().nth(1)?.parse::<u64>().ok())
         .unwrap_or(0);
 
-    let results = json!({
-        "events": n,
-        "machine": {"cores": cores, "memory_gib": (mem_kib as f64 / 1048576.0).round()},
-        "throughput": runs.iter().map(|r| json!({
-            "concurrency": r.concurrency, "vcenters": r.vcenters, "page_size": r.page_size, "events_per_sec": r.rate.round(),
-            "seconds": r.seconds, "peak_rss_kib": r.peak_kib, "router_cpu_us_per_event": r.router_cpu_us,
-            "sink_and_fake_cpu_us_per_event": r.bench_cpu_us, "checkpoint": true, "encoding": "binary",
-            "console_open": r.console_seen.is_some(), "console_events": r.console_seen.map(|c| c.0), "console_skipped": r.console_seen.map(|c| c.1)})).collect::<Vec<_>>(),
-        "peers": {"pyvmomi_events_per_sec": pyvmomi.round(), "govmomi_events_per_sec": govmomi.round(),
-                  "router_vs_pyvmomi": base.rate / pyvmomi, "best_router_vs_pyvmomi": runs.iter().map(|r| r.rate).fold(0.0, f64::max) / pyvmomi, "router_vs_govmomi": base.rate / govmomi},
-        "limits": {"parser_events_per_sec": parser.round(),
-                   "bare_post": bare.iter().map(|(c, r)| json!({"connections": c, "requests_per_sec": r.round()})).collect::<Vec<_>>(),
-                   "router_vs_limit": base.rate / limit},
-        "memory": {"idle_kib": idle, "peak_under_load_kib": peak_load, "slow_sink": {
-            "seconds": slow.seconds, "delivered": slow.delivered,
-            "peak_first_half_kib": slow.peak_first_half_kib, "peak_kib": slow.peak_kib,
-            "sigterm_to_exit_seconds": slow.stop_seconds}},
-        "latency_vcsim": {"operations": lat.operations, "pace_ms": latency::PACE.as_millis() as u64, "events": lat.events,
-                          "p50_ms": lat.p50_ms, "p99_ms": lat.p99_ms, "max_ms": lat.max_ms},
-    });
-    std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
-
-    println!("| measure | value | target |");
-    println!("| --- | --- | --- |");
-    for r in &runs {
-        println!(
-            "| router end to end, {n} events, {} | {:.0} events/s ({:.1} s), peak RSS {:.1} MiB; {} | >= 25,000 events/s |",
-            r.label,
-            r.rate,
-            r.seconds,
-            mib(r.peak_kib),
-            r.cpu_note()
-        );
-    }
-    let best = runs
-        .iter()
-        .max_by(|a, b| a.rate.total_cmp(&b.rate))
-        .context("no throughput runs")?;
-    println!(
-        "| pyVmomi read + parse only, same pages | {pyvmomi:.0} events/s (router {:.2}x at concurrency 1, {:.2}x best: {}) | router >= 5x |",
-        base.rate / pyvmomi,
-        best.rate / pyvmomi,
-        best.label
-    );
-    println!(
-        "| govmomi (govc's library) read + decode only, same pages | {govmomi:.0} events/s (router {:.1}x) | |",
-        base.rate / govmomi
-    );
-    println!("| limit (a): router decoder alone, 1 core | {parser:.0} events/s | |");
-    for (c, r) in &bare {
-        println!("| limit (b): bare HTTP POSTs, {c} connection(s) | {r:.0} requests/s | |");
-    }
-    println!(
-        "| router (concurrency 1) / lower limit | {:.2} | >= 0.50 |",
-        base.rate / limit
-    );
-    if let Some(open) = runs.iter().find(|r| r.console_seen.is_some()) {
-        let (events, skipped) = open.console_seen.unwrap_or_default();
-        println!(
-            "| web console open vs closed (concurrency 1) | {:.0} vs {:.0} events/s ({:.2}); the stream carried {events} events, {skipped} counted as skipped (over 200/s) or lagged | no measurable cost |",
-            open.rate,
-            base.rate,
-            open.rate / base.rate
-        );
-    }
-    println!("| RSS idle (connected, no events) | {:.1} MiB | |", mib(idle));
-    println!(
-        "| RSS peak under load, one vCenter, default pageSize | {:.1} MiB | < 30 MiB |",
-        mib(peak_load)
-    );
-    println!(
-        "| RSS with a 1 s/request sink, {} s ({} delivered) | peak {:.1} MiB (first half {:.1} MiB); SIGTERM to exit {:.1} s | bounded |",
-        slow.seconds,
-        slow.delivered,
-        mib(slow.peak_kib),
-        mib(slow.peak_first_half_kib),
-        slow.stop_seconds
-    );
-    println!(
-        "| latency on vcsim, {} power operations (one per {} ms), {} events | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms | p99 < 500 ms |",
-        lat.operations,
-        latency::PACE.as_millis(),
-        lat.events,
-        lat.p50_ms,
-        lat.p99_ms,
-        lat.max_ms
-    );
-    println!("| machine | {cores} cores, {:.0} GiB | |", mem_kib as f64 / 1048576.0);
-    println!("results: {}", out_dir.join("results.json").display());
+    let results = Results {
+        schema_version: results::SCHEMA_VERSION,
+        date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        events: n as u64,
+        machine: results::Machine {
+            cores: cores as u64,
+            memory_gib: (mem_kib as f64 / 1048576.0).round(),
+        },
+        throughput: (runs.iter())
+            .map(|r| results::Throughput {
+                label: r.label.clone(),
+                concurrency: r.concurrency as u64,
+                vcenters: r.vcenters as u64,
+                page_size: r.page_size as u64,
+                events_per_sec: r.rate.round(),
+                seconds: r.seconds,
+                peak_rss_kib: r.peak_kib,
+                router_cpu_us_per_event: r.router_cpu_us,
+                sink_and_fake_cpu_us_per_event: r.bench_cpu_us,
+                checkpoint: true,
+                encoding: "binary".into(),
+                console_open: r.console_seen.is_some(),
+                console_events: r.console_seen.map(|c| c.0),
+                console_skipped: r.console_seen.map(|c| c.1),
+            })
+            .collect(),
+        peers: results::Peers {
+            pyvmomi_events_per_sec: pyvmomi.round(),
+            govmomi_events_per_sec: govmomi.round(),
+            router_vs_pyvmomi: base.rate / pyvmomi,
+            best_router_vs_pyvmomi: runs.iter().map(|r| r.rate).fold(0.0, f64::max) / pyvmomi,
+            router_vs_govmomi: base.rate / govmomi,
+        },
+        limits: results::Limits {
+            parser_events_per_sec: parser.round(),
+            bare_post: (bare.iter())
+                .map(|(c, r)| results::BarePost {
+                    connections: *c as u64,
+                    requests_per_sec: r.round(),
+                })
+                .collect(),
+            router_vs_limit: base.rate / limit,
+        },
+        memory: results::Memory {
+            idle_kib: idle,
+            peak_under_load_kib: peak_load,
+            slow_sink: results::SlowSink {
+                seconds: slow.seconds,
+                delivered: slow.delivered,
+                peak_first_half_kib: slow.peak_first_half_kib,
+                peak_kib: slow.peak_kib,
+                sigterm_to_exit_seconds: slow.stop_seconds,
+            },
+        },
+        latency_vcsim: results::Latency {
+            operations: lat.operations as u64,
+            pace_ms: latency::PACE.as_millis() as u64,
+            events: lat.events as u64,
+            p50_ms: lat.p50_ms,
+            p99_ms: lat.p99_ms,
+            max_ms: lat.max_ms,
+        },
+    };
+    let path = out_dir.join("results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;
+    print!("{}", results::markdown(&results));
+    println!("results: {}", path.display());
     Ok(())
 }
