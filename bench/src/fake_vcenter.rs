@@ -151,6 +151,7 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
             state.lock().unwrap_or_else(|p| p.into_inner()).collectors.remove(id);
             reply("")
         }
+        "CreatePropertyCollector" => reply(r#"<returnval type="PropertyCollector">session[1]pc</returnval>"#),
         "CreateFilter" => {
             state.lock().unwrap_or_else(|p| p.into_inner()).reported = false;
             reply(r#"<returnval type="PropertyFilter">filter-1</returnval>"#)

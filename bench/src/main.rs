@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::json;
 
 use results::Results;
 
@@ -294,7 +293,8 @@ async fn main() -> anyhow::Result<()> {
         // The README's table, regenerated from a run (docs/bench/results.json holds the one shown).
         let run = Results::load(Path::new(&file))?;
         let readme_path = PathBuf::from(arg("--root").unwrap_or_else(|| ".".into())).join("README.md");
-        let readme = std::fs::read_to_string(&readme_path).with_context(|| format!("read {}", readme_path.display()))?;
+        let readme =
+            std::fs::read_to_string(&readme_path).with_context(|| format!("read {}", readme_path.display()))?;
         let updated = results::readme_with_table(&readme, &run)
             .with_context(|| format!("{} has no bench table markers", readme_path.display()))?;
         std::fs::write(&readme_path, updated)?;

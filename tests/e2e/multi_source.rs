@@ -155,3 +155,54 @@ fn two_vcenters_feed_two_filtered_processors() {
     assert_eq!(ons, [("VmPoweredOnEvent".to_string(), vc1.sdk_url())]);
     assert_eq!(router.terminate(), Some(0), "{}", router.log());
 }
+
+/// Two streams on one vCenter (two providers with their own sessions): each hears of a new
+/// event at once. On vcsim 0.24.2 the sessions' default PropertyCollectors share a moref and one
+/// change listener, so a stream on the default collector could go deaf and get its events only
+/// from the fallback read, a long-poll wait (10 s) late; each stream now long-polls its own
+/// collector (CreatePropertyCollector).
+#[test]
+fn two_streams_on_one_vcenter_each_hear_an_event_at_once() {
+    let vc = Vcsim::start(&[]);
+    let sink = CeReceiver::start(&[]);
+    let port = free_port();
+    let config = format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: one-vcenter-two-streams
+eventProviders:
+{}{}eventProcessors:
+  - type: knative
+    name: sink
+    knative:
+      destination: {{uri: \"{}\"}}
+metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:{port}
+",
+        provider("stream-a", &vc),
+        provider("stream-b", &vc),
+        sink.url()
+    );
+    let router = Router::start(&config, port);
+    router.wait_ready(Duration::from_secs(20));
+    // Both streams have polled at least once: their long polls are pending.
+    std::thread::sleep(Duration::from_secs(2));
+    for round in 0..3 {
+        vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+        let mut copies = 0;
+        while copies < 2 {
+            let rec = sink.next(STEP).unwrap_or_else(|| {
+                panic!("round {round}: only {copies} of the two streams delivered the power-off within {STEP:?}")
+            });
+            if rec["attributes"]["subject"] == "VmPoweredOffEvent" {
+                copies += 1;
+            }
+        }
+        vc.govc(&["vm.power", "-on", "DC0_H0_VM0"]);
+        drain(&sink, Duration::from_millis(1500));
+    }
+}

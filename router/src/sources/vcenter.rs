@@ -297,7 +297,20 @@ impl VCenterSource {
             Some(Ok(c)) => c,
             Some(Err(e)) => return SessionEnd::Failed(e),
         };
-        let mut filter = match or_shutdown(shutdown, client.watch_latest_page(&collector)).await {
+        // This stream's own PropertyCollector (see `create_property_collector`), or the
+        // session's when the server gives none.
+        let own_pc = match or_shutdown(shutdown, client.create_property_collector()).await {
+            None => return SessionEnd::Shutdown,
+            Some(Ok(pc)) => Some(pc),
+            Some(Err(e)) => {
+                warn!(vcenter = %self.settings.client.url, "CreatePropertyCollector failed ({e}); the stream uses the session's PropertyCollector");
+                None
+            }
+        };
+        let pc = own_pc
+            .clone()
+            .unwrap_or_else(|| client.service().property_collector.clone());
+        let mut filter = match or_shutdown(shutdown, client.watch_latest_page(&pc, &collector)).await {
             None => return SessionEnd::Shutdown,
             Some(Ok(f)) => f,
             Some(Err(e)) => return SessionEnd::Failed(e),
@@ -307,9 +320,12 @@ impl VCenterSource {
         let mut recoveries = 0u64;
         loop {
             let update = tokio::select! {
-                r = client.wait_for_latest_page(&version, self.settings.max_wait) => r,
+                r = client.wait_for_latest_page(&pc, &version, self.settings.max_wait) => r,
                 _ = shutdown.changed() => {
                     let _ = client.destroy_filter(&filter).await;
+                    if let Some(own) = &own_pc {
+                        let _ = client.destroy_property_collector(own).await;
+                    }
                     let _ = client.destroy_collector(&collector).await;
                     return SessionEnd::Shutdown;
                 }
@@ -327,7 +343,7 @@ impl VCenterSource {
                         debug!(vcenter = %self.settings.client.url, "{msg}");
                     }
                     let _ = client.destroy_filter(&filter).await;
-                    filter = match client.watch_latest_page(&collector).await {
+                    filter = match client.watch_latest_page(&pc, &collector).await {
                         Ok(f) => f,
                         Err(e) => return SessionEnd::Failed(e),
                     };
@@ -352,7 +368,7 @@ impl VCenterSource {
             // report changes made during a pending wait.
             let page = match page {
                 Some(p) => p,
-                None => match or_shutdown(shutdown, client.read_latest_page(&collector)).await {
+                None => match or_shutdown(shutdown, client.read_latest_page(&pc, &collector)).await {
                     None => return SessionEnd::Shutdown,
                     Some(Ok(p))
                         if p.iter().any(|el| {

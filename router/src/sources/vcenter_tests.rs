@@ -79,6 +79,7 @@ async fn handle(script: Arc<Mutex<Script>>, body: String) -> axum::response::Res
             };
             reply(&format!(r#"<returnval type="EventHistoryCollector">c{n}</returnval>"#)).into_response()
         }
+        "CreatePropertyCollector" => reply(r#"<returnval type="PropertyCollector">session[abc]pc1</returnval>"#).into_response(),
         "CreateFilter" => reply(r#"<returnval type="PropertyFilter">f1</returnval>"#).into_response(),
         "WaitForUpdatesEx" => {
             let next = script.lock().unwrap().pages.pop_front();

@@ -279,11 +279,39 @@ impl VimClient {
         self.call(&body, Duration::ZERO).await.map(|_| ())
     }
 
-    /// A property filter on the collector's `latestPage`.
-    pub async fn watch_latest_page(&self, collector: &str) -> Result<String, SoapError> {
+    /// A PropertyCollector of this stream's own (CreatePropertyCollector on the session's), so
+    /// that its filters and long polls are apart from any other stream's. vcsim 0.24.2 gives
+    /// every session's default collector the same moref and keeps one change listener per moref
+    /// (govmomi simulator/session_manager.go `Session.Get`, registry.go `AddHandler`): with two
+    /// streams on the default collector, one stopped hearing of changes and its events came
+    /// only with the fallback read, a long-poll wait (10 s) late.
+    pub async fn create_property_collector(&self) -> Result<String, SoapError> {
+        let body = format!(
+            r#"<CreatePropertyCollector xmlns="urn:vim25">{}</CreatePropertyCollector>"#,
+            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        r.child_text("returnval")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| SoapError::Protocol("CreatePropertyCollector returned no collector".into()))
+    }
+
+    /// Destroys a collector from [`VimClient::create_property_collector`] (never the session's
+    /// own) and its filters.
+    pub async fn destroy_property_collector(&self, pc: &str) -> Result<(), SoapError> {
+        let body = format!(
+            r#"<DestroyPropertyCollector xmlns="urn:vim25">{}</DestroyPropertyCollector>"#,
+            soap::moref("_this", "PropertyCollector", pc)
+        );
+        self.call(&body, Duration::ZERO).await.map(|_| ())
+    }
+
+    /// A property filter on the collector's `latestPage`, in the PropertyCollector `pc`.
+    pub async fn watch_latest_page(&self, pc: &str, collector: &str) -> Result<String, SoapError> {
         let body = format!(
             r#"<CreateFilter xmlns="urn:vim25">{}<spec><propSet><type>EventHistoryCollector</type><all>false</all><pathSet>latestPage</pathSet></propSet><objectSet>{}<skip>false</skip></objectSet></spec><partialUpdates>false</partialUpdates></CreateFilter>"#,
-            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+            soap::moref("_this", "PropertyCollector", pc),
             soap::moref("obj", "EventHistoryCollector", collector),
         );
         let r = self.call(&body, Duration::ZERO).await?;
@@ -304,12 +332,13 @@ impl VimClient {
     /// of every change (empty when the wait timed out with no change).
     pub async fn wait_for_latest_page(
         &self,
+        pc: &str,
         version: &str,
         max_wait: Duration,
     ) -> Result<(String, Option<Vec<Element>>), SoapError> {
         let body = format!(
             r#"<WaitForUpdatesEx xmlns="urn:vim25">{}{}<options><maxWaitSeconds>{}</maxWaitSeconds></options></WaitForUpdatesEx>"#,
-            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+            soap::moref("_this", "PropertyCollector", pc),
             soap::text("version", version),
             max_wait.as_secs().max(1),
         );
@@ -340,10 +369,10 @@ impl VimClient {
 
     /// Reads the collector's `latestPage` directly (RetrievePropertiesEx), for servers that do
     /// not report changes made while no WaitForUpdatesEx was pending (vcsim).
-    pub async fn read_latest_page(&self, collector: &str) -> Result<Vec<Element>, SoapError> {
+    pub async fn read_latest_page(&self, pc: &str, collector: &str) -> Result<Vec<Element>, SoapError> {
         let body = format!(
             r#"<RetrievePropertiesEx xmlns="urn:vim25">{}<specSet><propSet><type>EventHistoryCollector</type><pathSet>latestPage</pathSet></propSet><objectSet>{}</objectSet></specSet><options></options></RetrievePropertiesEx>"#,
-            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+            soap::moref("_this", "PropertyCollector", pc),
             soap::moref("obj", "EventHistoryCollector", collector),
         );
         let r = self.call_lazy(&body, Duration::ZERO, MAX_ANSWER, is_page_event).await?;
