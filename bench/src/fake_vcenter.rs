@@ -1,8 +1,9 @@
 //! A fast fake vCenter for benchmarks: the SOAP methods the router uses, over pre-generated
 //! events (the shapes vcsim records: power operations with datacenter, host and VM arguments
-//! and messages). ReadNextEvents tails in key order per collector, as a real vCenter does;
-//! WaitForUpdatesEx reports `latestPage` once and then waits; everything else is answered
-//! as the router expects. `GET /sdk/vimServiceVersions.xml`, a full enough ServiceContent and
+//! and messages), to which [`FakeVcenter::post`] adds events as they happen. ReadNextEvents
+//! tails in key order per collector, as a real vCenter does; WaitForUpdatesEx reports
+//! `latestPage` when it has events the last report had not, else waits until one is posted or
+//! `maxWaitSeconds` passes, as vCenter does; everything else is answered as the router expects. `GET /sdk/vimServiceVersions.xml`, a full enough ServiceContent and
 //! UserSession let pyVmomi's SmartConnect and govmomi log in and read the same pages.
 
 use std::collections::HashMap;
@@ -22,12 +23,17 @@ const KINDS: [(&str, &str); 4] = [
     ("VmPoweredOnEvent", "is powered on"),
 ];
 
-/// Event `key` (1-based) as vim25 XML, under `tag`.
+/// Event `key` (1-based) as vim25 XML, under `tag`, created at the generated history's time.
 pub fn event_xml(key: usize, tag: &str) -> String {
+    event_xml_at(key, tag, T0_MILLIS + key as i64)
+}
+
+/// Event `key` as vim25 XML, under `tag`, created at `millis` (Unix time).
+fn event_xml_at(key: usize, tag: &str, millis: i64) -> String {
     let (kind, what) = KINDS[key % KINDS.len()];
     let vm = key % 500;
     let host = vm % 8;
-    let time = chrono::DateTime::from_timestamp_millis(T0_MILLIS + key as i64)
+    let time = chrono::DateTime::from_timestamp_millis(millis)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .unwrap_or_default();
     format!(
@@ -56,10 +62,46 @@ const SERVICE_VERSIONS: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
 
 struct State {
     events: Vec<String>,
+    /// Each event's creation time (Unix milliseconds).
+    created: Vec<i64>,
     /// Collector -> (next index, page size).
     collectors: HashMap<String, (usize, usize)>,
     next_id: usize,
-    reported: bool,
+    /// How many events there were at the last report of `latestPage`.
+    reported: usize,
+}
+
+impl State {
+    /// The newest (up to 1000) events, newest first, as `latestPage` holds them.
+    fn latest_page(&self) -> String {
+        let n = self.events.len();
+        (n.saturating_sub(1000)..n)
+            .rev()
+            .map(|i| event_xml_at(i + 1, "Event", self.created[i]))
+            .collect()
+    }
+}
+
+/// A running fake vCenter: its SDK URL, and a way to post events to it as they happen.
+#[derive(Clone)]
+pub struct FakeVcenter {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    posted: Arc<tokio::sync::Notify>,
+}
+
+impl FakeVcenter {
+    /// Records a new event, created now, and wakes the pending WaitForUpdatesEx.
+    pub fn post(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let key = s.events.len() + 1;
+            s.events.push(event_xml_at(key, "returnval", now));
+            s.created.push(now);
+        }
+        self.posted.notify_waiters();
+    }
 }
 
 pub fn envelope(method: &str, inner: &str) -> String {
@@ -94,7 +136,7 @@ fn soap_method(body: &str) -> Option<&str> {
     Some(name.rsplit(':').next().unwrap_or(name))
 }
 
-async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Response {
+async fn handle(state: Arc<Mutex<State>>, posted: Arc<tokio::sync::Notify>, body: String) -> axum::response::Response {
     let method = soap_method(&body).unwrap_or("").to_string();
     let reply = |inner: &str| envelope(&method, inner);
     let answer = match method.as_str() {
@@ -153,37 +195,39 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
         }
         "CreatePropertyCollector" => reply(r#"<returnval type="PropertyCollector">session[1]pc</returnval>"#),
         "CreateFilter" => {
-            state.lock().unwrap_or_else(|p| p.into_inner()).reported = false;
+            state.lock().unwrap_or_else(|p| p.into_inner()).reported = 0;
             reply(r#"<returnval type="PropertyFilter">filter-1</returnval>"#)
         }
-        "WaitForUpdatesEx" | "RetrievePropertiesEx" => {
-            let first = {
-                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                let first = !s.reported || method == "RetrievePropertiesEx";
-                s.reported = true;
-                first
+        "RetrievePropertiesEx" => {
+            let page = state.lock().unwrap_or_else(|p| p.into_inner()).latest_page();
+            reply(&format!(
+                r#"<returnval><objects><obj type="EventHistoryCollector">c</obj><propSet><name>latestPage</name><val xsi:type="ArrayOfEvent">{page}</val></propSet></objects></returnval>"#
+            ))
+        }
+        "WaitForUpdatesEx" => {
+            let wait: u64 = between(&body, "<maxWaitSeconds>", "<")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+            // A change since the last report, or one posted before the wait ends.
+            let page = loop {
+                let woken = posted.notified();
+                {
+                    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                    if s.events.len() > s.reported {
+                        s.reported = s.events.len();
+                        break Some((s.reported, s.latest_page()));
+                    }
+                }
+                if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                    break None;
+                }
             };
-            if !first {
-                let wait: u64 = between(&body, "<maxWaitSeconds>", "<")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1);
-                tokio::time::sleep(Duration::from_secs(wait.min(2))).await;
-                return reply("").into_response();
-            }
-            let s = state.lock().unwrap_or_else(|p| p.into_inner());
-            let n = s.events.len();
-            let page: String = (n.saturating_sub(1000)..n)
-                .rev()
-                .map(|i| event_xml(i + 1, "Event"))
-                .collect();
-            if method == "RetrievePropertiesEx" {
-                reply(&format!(
-                    r#"<returnval><objects><obj type="EventHistoryCollector">c</obj><propSet><name>latestPage</name><val xsi:type="ArrayOfEvent">{page}</val></propSet></objects></returnval>"#
-                ))
-            } else {
-                reply(&format!(
-                    r#"<returnval><version>1</version><filterSet><filter type="PropertyFilter">filter-1</filter><objectSet><kind>modify</kind><obj type="EventHistoryCollector">c</obj><changeSet><name>latestPage</name><op>assign</op><val xsi:type="ArrayOfEvent">{page}</val></changeSet></objectSet></filterSet></returnval>"#
-                ))
+            match page {
+                None => reply(""),
+                Some((version, page)) => reply(&format!(
+                    r#"<returnval><version>{version}</version><filterSet><filter type="PropertyFilter">filter-1</filter><objectSet><kind>modify</kind><obj type="EventHistoryCollector">c</obj><changeSet><name>latestPage</name><op>assign</op><val xsi:type="ArrayOfEvent">{page}</val></changeSet></objectSet></filterSet></returnval>"#
+                )),
             }
         }
         _ => reply(""),
@@ -193,22 +237,35 @@ async fn handle(state: Arc<Mutex<State>>, body: String) -> axum::response::Respo
 
 /// Serves `n` events on a loopback port; returns the SDK URL.
 pub async fn start(n: usize) -> anyhow::Result<String> {
+    Ok(serve(n).await?.url)
+}
+
+/// Serves `n` events on a loopback port; returns the handle that posts more.
+pub async fn serve(n: usize) -> anyhow::Result<FakeVcenter> {
     let events = (1..=n).map(|k| event_xml(k, "returnval")).collect();
+    let created = (1..=n).map(|k| T0_MILLIS + k as i64).collect();
     let state = Arc::new(Mutex::new(State {
         events,
+        created,
         collectors: HashMap::new(),
         next_id: 0,
-        reported: false,
+        reported: 0,
     }));
+    let posted = Arc::new(tokio::sync::Notify::new());
+    let (s, p) = (state.clone(), posted.clone());
     let app = axum::Router::new()
-        .route("/sdk", post(move |body: String| handle(state.clone(), body)))
+        .route("/sdk", post(move |body: String| handle(s.clone(), p.clone(), body)))
         .route("/sdk/vimServiceVersions.xml", get(|| async { SERVICE_VERSIONS }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(format!("http://{addr}/sdk"))
+    Ok(FakeVcenter {
+        url: format!("http://{addr}/sdk"),
+        state,
+        posted,
+    })
 }
 
 #[cfg(test)]

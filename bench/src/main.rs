@@ -9,6 +9,8 @@
 //! - the web console: the concurrency-1 run again with a client reading the console's live
 //!   stream (`/ui/stream`) the whole time;
 //! - memory: idle, under load, and with a sink that takes 1 s per request;
+//! - many vCenters: 1, 10 and 50 fake vCenters in one router (`many`): rate, RSS, idle CPU and
+//!   each vCenter's latency while another has a burst;
 //! - latency on vcsim: VM power operations with govc to each event's arrival at the sink.
 //!
 //! Prints the table and writes target/bench/results.json (its schema: `results`).
@@ -23,6 +25,7 @@
 mod fake_vcenter;
 mod latency;
 mod limits;
+mod many;
 mod peers;
 mod results;
 mod router_run;
@@ -49,10 +52,11 @@ fn arg(name: &str) -> Option<String> {
 
 /// Runs a server on its own thread and single-threaded runtime, so the sink and the fake
 /// vCenter do not share a scheduler with the client being measured. Returns what `make` gave.
-pub fn on_own_thread<F, Fut>(make: F) -> anyhow::Result<String>
+pub fn on_own_thread<T, F, Fut>(make: F) -> anyhow::Result<T>
 where
+    T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = anyhow::Result<String>>,
+    Fut: Future<Output = anyhow::Result<T>>,
 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -71,7 +75,7 @@ where
     rx.recv().context("the server thread ended")?
 }
 
-fn port_of(url: &str) -> anyhow::Result<u16> {
+pub(crate) fn port_of(url: &str) -> anyhow::Result<u16> {
     url.rsplit_once(':')
         .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
         .with_context(|| format!("no port in {url}"))
@@ -367,6 +371,15 @@ async fn main() -> anyhow::Result<()> {
     step("router with a sink that takes 1 s per request (20 s)");
     let slow = slow_sink(&router, &vcenter, &work.join("slow"), 20).await?;
 
+    let mut many = Vec::new();
+    for count in [1usize, 10, 50] {
+        step(&format!(
+            "router with {count} vCenters: backlog, idle {} s, live events",
+            many::IDLE.as_secs()
+        ));
+        many.push(many::run(&router, count, n, &work.join(format!("many{count}"))).await?);
+    }
+
     step("pyVmomi reading the same pages");
     let port = port_of(&vcenter)?;
     let pyvmomi = peers::pyvmomi(&root, port, n).await?;
@@ -453,6 +466,7 @@ async fn main() -> anyhow::Result<()> {
             p99_ms: lat.p99_ms,
             max_ms: lat.max_ms,
         },
+        many_vcenters: many,
     };
     let path = out_dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;

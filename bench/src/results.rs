@@ -17,6 +17,9 @@
 //! - `memory` {`idle_kib`, `peak_under_load_kib`, `slow_sink` {`seconds`, `delivered`,
 //!   `peak_first_half_kib`, `peak_kib`, `sigterm_to_exit_seconds`}}
 //! - `latency_vcsim` {`operations`, `pace_ms`, `events`, `p50_ms`, `p99_ms`, `max_ms`}
+//! - `many_vcenters[]` (absent before 2026-12-01: read as none): {`vcenters`, `events`,
+//!   `events_per_sec`, `peak_rss_kib`, `idle_rss_kib`, `idle_seconds`, `idle_cpu_percent` (of
+//!   one core), `live_events`, `burst`, `p99_ms`, `worst_quiet_p99_ms`, `busy_p99_ms`}
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +38,29 @@ pub struct Results {
     pub limits: Limits,
     pub memory: Memory,
     pub latency_vcsim: Latency,
+    #[serde(default)]
+    pub many_vcenters: Vec<ManyVcenters>,
+}
+
+/// One router with `vcenters` fake vCenters (bench/src/many.rs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManyVcenters {
+    pub vcenters: u64,
+    /// The backlog spread across them, end to end.
+    pub events: u64,
+    pub events_per_sec: f64,
+    pub peak_rss_kib: u64,
+    /// Connected and idle for `idle_seconds`.
+    pub idle_rss_kib: u64,
+    pub idle_seconds: u64,
+    pub idle_cpu_percent: f64,
+    /// Events reported as they happen (one per vCenter per second, plus a `burst` on one).
+    pub live_events: u64,
+    pub burst: u64,
+    pub p99_ms: f64,
+    /// The highest p99 among the vCenters without the burst, and the p99 of the one with it.
+    pub worst_quiet_p99_ms: f64,
+    pub busy_p99_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -225,6 +251,19 @@ impl Results {
             "s",
             false,
         ));
+        for m in &self.many_vcenters {
+            let n = format!("{} vCenters", m.vcenters);
+            f.push((format!("{n}: rate"), m.events_per_sec, "events/s", true));
+            f.push((format!("{n}: peak RSS"), mib(m.peak_rss_kib), "MiB", false));
+            f.push((format!("{n}: idle RSS"), mib(m.idle_rss_kib), "MiB", false));
+            f.push((format!("{n}: idle CPU"), m.idle_cpu_percent, "% of a core", false));
+            f.push((
+                format!("{n}: latency p99, quiet vCenters"),
+                m.worst_quiet_p99_ms,
+                "ms",
+                false,
+            ));
+        }
         f.push(("latency on vcsim p50".into(), self.latency_vcsim.p50_ms, "ms", false));
         f.push(("latency on vcsim p99".into(), self.latency_vcsim.p99_ms, "ms", false));
         f
@@ -354,6 +393,29 @@ pub fn markdown(r: &Results) -> String {
         format!("p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms", l.p50_ms, l.p99_ms, l.max_ms),
         "p99 < 500 ms",
     );
+    for m in &r.many_vcenters {
+        let target = if m.vcenters >= 50 {
+            "< 64 MiB, < 2 % of a core idle; no vCenter's latency depends on another's traffic"
+        } else {
+            ""
+        };
+        row(
+            format!("{} vCenters in one router ({} events spread across them, `concurrency: 4`)", m.vcenters, thousands(m.events as f64)),
+            format!(
+                "{} events/s, peak RSS {:.1} MiB; idle {} s: RSS {:.1} MiB, CPU {:.2} % of a core; live events (1/s per vCenter, a {}-event burst on one): p99 {:.0} ms, worst quiet vCenter's p99 {:.0} ms, the busy one's {:.0} ms",
+                thousands(m.events_per_sec),
+                mib(m.peak_rss_kib),
+                m.idle_seconds,
+                mib(m.idle_rss_kib),
+                m.idle_cpu_percent,
+                thousands(m.burst as f64),
+                m.p99_ms,
+                m.worst_quiet_p99_ms,
+                m.busy_p99_ms
+            ),
+            target,
+        );
+    }
     row(
         "machine".into(),
         format!(

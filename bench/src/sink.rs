@@ -13,6 +13,8 @@ pub struct Seen {
     pub count: AtomicU64,
     /// Milliseconds from `ce-time` to arrival, one per event that carried a time.
     pub latencies_ms: Mutex<Vec<f64>>,
+    /// The same by `ce-source` (which vCenter the event came from).
+    pub by_source_ms: Mutex<std::collections::HashMap<String, Vec<f64>>>,
 }
 
 impl Seen {
@@ -22,6 +24,10 @@ impl Seen {
 
     pub fn latencies(&self) -> Vec<f64> {
         self.latencies_ms.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn latencies_by_source(&self) -> std::collections::HashMap<String, Vec<f64>> {
+        self.by_source_ms.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 
@@ -68,6 +74,13 @@ pub async fn start(seen: Arc<Seen>, delay: Duration, record_latency: bool) -> an
             if record_latency {
                 if let (Some(ms), Ok(mut all)) = (latency_ms(&headers), seen.latencies_ms.lock()) {
                     all.push(ms);
+                    let source = headers
+                        .get("ce-source")
+                        .and_then(|v| v.to_str().ok())
+                        .map(percent_decode);
+                    if let (Some(source), Ok(mut by)) = (source, seen.by_source_ms.lock()) {
+                        by.entry(source).or_default().push(ms);
+                    }
                 }
             }
             seen.count.fetch_add(1, Ordering::Relaxed);

@@ -41,23 +41,13 @@ fn config(name: &str, address: &str, vc_password: &str, sink: &CeReceiver, port:
 
 /// A router with this `eventProvider` block, delivering to `sink`, its console on `port`.
 fn config_with(provider: &str, sink: &CeReceiver, port: u16, top: &str) -> String {
-    format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e-console
-{top}eventProvider:
-{provider}eventProcessor:
-{}metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-    auth:
-      type: basic_auth
-      basicAuth: {{username: {USER}, password: {PASS}}}
-",
-        knative(&sink.url(), "binary")
+    e2e::router_config(
+        "e2e-console",
+        &format!("eventProvider:\n{provider}"),
+        &format!("eventProcessor:\n{}", knative(&sink.url(), "binary")),
+        port,
+        Some((USER, PASS)),
+        top,
     )
 }
 

@@ -179,6 +179,25 @@ impl Vm {
         }
     }
 
+    /// Waits until the serial console shows `text`; the console so far.
+    fn wait_console(&mut self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let console = self.console();
+            if console.contains(text) {
+                return console;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the VM stopped ({status}); serial console:\n{console}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} on the console within {within:?}:\n{console}"
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
     /// firstboot's status file.
     fn status(&self) -> Value {
         serde_json::from_str(&self.run("cat /var/lib/firstboot/status.json")).unwrap()
@@ -256,6 +275,24 @@ fn properties(vc_port: u16, sink_port: u16, syslog_port: u16, ntp: &str) -> Vec<
     ]
 }
 
+/// A syslog server on this host's loopback (UDP): its port, and every datagram as a line,
+/// read from the start on its own thread (the guest's boot log arrives as a burst that
+/// overflowed the socket's buffer while nobody read it, and later lines were dropped).
+fn syslog_server() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = socket.recv(&mut buf) {
+            if tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
 /// The rendered files' digests, to tell whether a boot rewrote any.
 const RENDERED: &str = "sha256sum /etc/systemd/network/10-appliance.network /etc/ssh/sshd_config.d/10-appliance.conf \
      /etc/systemd/timesyncd.conf.d/10-appliance.conf /etc/event-router/config.yaml /etc/hostname /etc/shadow \
@@ -283,23 +320,15 @@ fn firstboot_applies_the_properties_to_a_real_system_then_only_what_changes() {
         .trim_end_matches('/')
         .parse()
         .unwrap();
-    let syslog = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let syslog_port = syslog.local_addr().unwrap().port();
+    let (syslog_port, syslog) = syslog_server();
     let ntp = "ntp1.corp.local ntp2.corp.local";
     let first = env_iso(dir.path(), "first", &properties(vc_port, sink_port, syslog_port, ntp));
     let disk = overlay(dir.path(), "appliance");
 
     // First boot: everything applied.
     let started = Instant::now();
-    let mut vm = Vm::boot(dir.path(), &disk, &first, STATIC_IP, "boot1");
-    assert_eq!(
-        vm.wait_firstboot(Duration::from_secs(600)),
-        "active",
-        "{}",
-        vm.console()
-    );
+    let (vm, status) = boot_applied(dir.path(), &disk, &first, "boot1");
     eprintln!("first boot done in {:.0?}", started.elapsed());
-    let status = vm.status();
     assert_eq!(status["result"], "ok", "{status:#}");
     let names: Vec<String> = steps(&status).into_iter().map(|s| format!("{} {}", s.0, s.1)).collect();
     assert_eq!(
@@ -369,24 +398,22 @@ fn firstboot_applies_the_properties_to_a_real_system_then_only_what_changes() {
     assert_eq!(ntp_live.trim(), ntp);
     // rsyslog forwards to the syslog server (the boot's log first, then the line; sending
     // may have paused while networkd restarted, and resumes within 10 s).
-    syslog.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     vm.run("logger -t vm-test forwarded-line");
-    let mut buf = [0u8; 8192];
     let deadline = Instant::now() + Duration::from_secs(90);
     let (mut received, mut last) = (0, String::new());
     let forwarded = loop {
-        assert!(
-            Instant::now() < deadline,
-            "no forwarded line at the syslog server within 90 s ({received} others, the last: {last}); {}",
-            vm.run("systemctl status rsyslog --no-pager; cat /etc/rsyslog.d/*")
-        );
-        let Ok(n) = syslog.recv(&mut buf) else { continue };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = syslog.recv_timeout(left.max(Duration::from_millis(1))) else {
+            panic!(
+                "no forwarded line at the syslog server within 90 s ({received} others, the last: {last}); {}",
+                vm.run("systemctl status rsyslog --no-pager; cat /etc/rsyslog.d/*")
+            );
+        };
         received += 1;
-        let line = String::from_utf8_lossy(&buf[..n]).to_string();
-        last.clone_from(&line);
         if line.contains("forwarded-line") {
             break line;
         }
+        last = line;
     };
     assert!(
         forwarded.contains("vm-test") && forwarded.starts_with("<13>1 "),
@@ -444,14 +471,7 @@ fn firstboot_applies_the_properties_to_a_real_system_then_only_what_changes() {
     vm.poweroff();
 
     // Second boot, the same properties: nothing written, nothing restarted.
-    let mut vm = Vm::boot(dir.path(), &disk, &first, STATIC_IP, "boot2");
-    assert_eq!(
-        vm.wait_firstboot(Duration::from_secs(600)),
-        "active",
-        "{}",
-        vm.console()
-    );
-    let status = vm.status();
+    let (vm, status) = boot_applied(dir.path(), &disk, &first, "boot2");
     let s = steps(&status);
     assert_eq!(step(&s, "write").2, "nothing changed", "{status:#}");
     assert_eq!(step(&s, "services").2, "no change", "{status:#}");
@@ -469,14 +489,7 @@ fn firstboot_applies_the_properties_to_a_real_system_then_only_what_changes() {
         "changed",
         &properties(vc_port, sink_port, syslog_port, ntp2),
     );
-    let mut vm = Vm::boot(dir.path(), &disk, &changed, STATIC_IP, "boot3");
-    assert_eq!(
-        vm.wait_firstboot(Duration::from_secs(600)),
-        "active",
-        "{}",
-        vm.console()
-    );
-    let status = vm.status();
+    let (vm, status) = boot_applied(dir.path(), &disk, &changed, "boot3");
     let s = steps(&status);
     assert_eq!(
         step(&s, "write").2,
@@ -493,6 +506,37 @@ fn firstboot_applies_the_properties_to_a_real_system_then_only_what_changes() {
         ntp2
     );
     vm.poweroff();
+
+    // Fourth boot, SSH turned off: sshd is disabled and stopped, so nothing answers on port 22
+    // (read from the serial console: there is no SSH to read it with).
+    let mut no_ssh = properties(vc_port, sink_port, syslog_port, ntp2);
+    for p in no_ssh.iter_mut().filter(|p| p.0 == "enable_ssh") {
+        p.1 = "false".into();
+    }
+    let off = env_iso(dir.path(), "no-ssh", &no_ssh);
+    let mut vm = Vm::boot(dir.path(), &disk, &off, STATIC_IP, "boot4");
+    let console = vm.wait_console("firstboot: run ", Duration::from_secs(600));
+    assert!(console.contains("firstboot: run ok"), "{console}");
+    let services = console
+        .lines()
+        .find(|l| l.contains("step services: ok"))
+        .unwrap_or_default();
+    assert!(services.contains("disabled sshd"), "{services}");
+    let (code, out) = vm.sh("true");
+    assert_ne!(code, 0, "SSH still answers with Enable SSH = false: {out}");
+}
+
+/// Boots and waits until firstboot has applied the properties; the guest and firstboot's status.
+fn boot_applied(dir: &Path, disk: &Path, iso: &Path, name: &str) -> (Vm, Value) {
+    let mut vm = Vm::boot(dir, disk, iso, STATIC_IP, name);
+    assert_eq!(
+        vm.wait_firstboot(Duration::from_secs(600)),
+        "active",
+        "{}",
+        vm.console()
+    );
+    let status = vm.status();
+    (vm, status)
 }
 
 #[test]

@@ -587,28 +587,13 @@ fn the_console_shows_the_first_boot_the_release_and_the_functions() {
     }
     let sink = e2e::CeReceiver::start(&[]);
     let (port, hook) = (e2e::free_port(), e2e::free_port());
-    let config = format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: appliance-console
-eventProvider:
-  type: webhook
-  name: hook
-  webhook:
-    bindAddress: 127.0.0.1:{hook}
-    path: /webhook
-eventProcessor:
-{}metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-    auth:
-      type: basic_auth
-      basicAuth: {{username: admin, password: Stats-Pass1}}
-",
-        e2e::knative(&sink.url(), "binary")
+    let config = e2e::router_config(
+        "appliance-console",
+        &format!("eventProvider:\n  type: webhook\n  name: hook\n  webhook:\n    bindAddress: 127.0.0.1:{hook}\n    path: /webhook\n"),
+        &format!("eventProcessor:\n{}", e2e::knative(&sink.url(), "binary")),
+        port,
+        Some(("admin", "Stats-Pass1")),
+        "",
     );
     let status_path = m.root.path().join("var/lib/firstboot/status.json");
     let api_port = m.api.port.to_string();

@@ -166,26 +166,20 @@ fn two_streams_on_one_vcenter_each_hear_an_event_at_once() {
     let vc = Vcsim::start(&[]);
     let sink = CeReceiver::start(&[]);
     let port = free_port();
-    let config = format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: one-vcenter-two-streams
-eventProviders:
-{}{}eventProcessors:
-  - type: knative
-    name: sink
-    knative:
-      destination: {{uri: \"{}\"}}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:{port}
-",
-        provider("stream-a", &vc),
-        provider("stream-b", &vc),
-        sink.url()
+    let config = e2e::router_config(
+        "one-vcenter-two-streams",
+        &format!(
+            "eventProviders:\n{}{}",
+            provider("stream-a", &vc),
+            provider("stream-b", &vc)
+        ),
+        &format!(
+            "eventProcessors:\n  - type: knative\n    name: sink\n    knative:\n      destination: {{uri: \"{}\"}}\n",
+            sink.url()
+        ),
+        port,
+        None,
+        "",
     );
     let router = Router::start(&config, port);
     router.wait_ready(Duration::from_secs(20));

@@ -26,9 +26,10 @@ use crate::metrics::server::{authorized, unauthorized, MetricsState};
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// The page and its files (path, body, content type), built into the binary.
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     ("/ui/", include_str!("assets/index.html"), "text/html; charset=utf-8"),
     ("/ui/app.css", include_str!("assets/app.css"), "text/css; charset=utf-8"),
+    ("/ui/dom.js", include_str!("assets/dom.js"), JS),
     ("/ui/app.js", include_str!("assets/app.js"), JS),
     ("/ui/health.js", include_str!("assets/health.js"), JS),
     ("/ui/dead-letters.js", include_str!("assets/dead-letters.js"), JS),

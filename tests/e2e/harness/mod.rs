@@ -387,12 +387,8 @@ pub fn config(vcenter_url: &str, vcenter_extra: &str, processor: &str, metrics_p
 /// [`config`] with top-level keys appended (`deadLetterFile: ...`). `vcenter_extra` lines are
 /// indented four spaces, the processor block two, `top` none.
 pub fn config_with(vcenter_url: &str, vcenter_extra: &str, processor: &str, top: &str, metrics_port: u16) -> String {
-    format!(
-        "apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: e2e
-eventProvider:
+    let provider = format!(
+        "eventProvider:
   type: vcenter
   name: vcsim
   vcenter:
@@ -403,14 +399,45 @@ eventProvider:
         username: user
         password: pass
 {vcenter_extra}
-eventProcessor:
-{processor}
-metricsProvider:
+"
+    );
+    router_config(
+        "e2e",
+        &provider,
+        &format!("eventProcessor:\n{processor}\n"),
+        metrics_port,
+        None,
+        top,
+    )
+}
+
+/// A RouterConfig named `name`: `providers` and `processors` are whole `eventProvider(s):` and
+/// `eventProcessor(s):` blocks, the metrics server listens on loopback `metrics_port` (behind
+/// basic auth with `auth`), `top` adds top-level keys (each line ending in a newline).
+pub fn router_config(
+    name: &str,
+    providers: &str,
+    processors: &str,
+    metrics_port: u16,
+    auth: Option<(&str, &str)>,
+    top: &str,
+) -> String {
+    let auth = auth
+        .map(|(user, password)| {
+            format!("    auth:\n      type: basic_auth\n      basicAuth: {{username: {user}, password: {password}}}\n")
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: {name}
+{top}{providers}{processors}metricsProvider:
   type: default
   name: metrics
   default:
     bindAddress: 127.0.0.1:{metrics_port}
-{top}"
+{auth}"
     )
 }
 

@@ -7,8 +7,6 @@ const rows = [];
 let paused = false;
 let selected = null;
 
-const $ = (id) => document.getElementById(id);
-
 /// The names of the vSphere entities an event is about (data.Vm.Name, data.Host.Name, ...).
 function entities(ev) {
   const d = ev && typeof ev.data === "object" && ev.data !== null ? ev.data : {};
@@ -24,13 +22,6 @@ function matches(ev) {
   const want = (id) => $(id).value.trim().toLowerCase();
   const has = (value, needle) => !needle || String(value || "").toLowerCase().includes(needle);
   return has(ev.type, want("f-type")) && has(ev.subject, want("f-subject")) && has(ev.source, want("f-source"));
-}
-
-function cell(tr, text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  td.title = text;
-  tr.appendChild(td);
 }
 
 function show(ev, tr) {

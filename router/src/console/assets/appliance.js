@@ -5,25 +5,7 @@
 "use strict";
 
 (() => {
-  const $ = (id) => document.getElementById(id);
   let timer = null;
-
-  function row(dl, name, value) {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    dl.append(dt, dd);
-  }
-
-  function cell(tr, text, cls) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    td.title = text;
-    if (cls) td.className = cls;
-    tr.appendChild(td);
-    return td;
-  }
 
   function list(id, items) {
     const ul = $(id);

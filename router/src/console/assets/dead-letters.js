@@ -3,17 +3,7 @@
 "use strict";
 
 (() => {
-  const $ = (id) => document.getElementById(id);
   const token = () => document.querySelector('meta[name="csrf-token"]').content;
-
-  function cell(tr, text, cls) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    td.title = text;
-    if (cls) td.className = cls;
-    tr.appendChild(td);
-    return td;
-  }
 
   function say(text, bad) {
     $("dlq-result").textContent = text;

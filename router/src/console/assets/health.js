@@ -4,16 +4,7 @@
 "use strict";
 
 (() => {
-  const $ = (id) => document.getElementById(id);
   let timer = null;
-
-  function row(dl, name, value) {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    dl.append(dt, dd);
-  }
 
   // One series per sample gap: the rate of a counter, or a level as it is.
   function series(history, index, field, rate) {
