@@ -140,6 +140,19 @@ pub fn list(path: &Path, limit: usize) -> std::io::Result<Listing> {
     Ok(Listing { total, letters })
 }
 
+/// Appends one line of the moved-aside copy `aside` back to the dead-letter file, as it was.
+fn put_back(back: &DeadLetters, line: &[u8], aside: &Path) -> anyhow::Result<()> {
+    let mut raw = line.to_vec();
+    raw.push(b'\n');
+    back.append(&raw).with_context(|| {
+        format!(
+            "cannot write {} back; the letters not yet handled are in {}: move them back",
+            back.path().display(),
+            aside.display()
+        )
+    })
+}
+
 /// Where a replay by process `pid` moves the dead-letter file `path` aside.
 fn aside_path(path: &Path, pid: u32) -> PathBuf {
     path.with_extension(format!("replay-{pid}"))
@@ -208,15 +221,7 @@ pub fn recover(path: &Path, at_start: bool) -> anyhow::Result<usize> {
                     continue;
                 }
             }
-            let mut raw = line.to_vec();
-            raw.push(b'\n');
-            back.append(&raw).with_context(|| {
-                format!(
-                    "cannot put the letters of an interrupted replay back into {}; they are in {}: move them back",
-                    path.display(),
-                    aside.display()
-                )
-            })?;
+            put_back(&back, line, &aside)?;
             restored += 1;
         }
         std::fs::remove_file(&aside).with_context(|| format!("cannot remove {}", aside.display()))?;
@@ -274,17 +279,7 @@ pub async fn replay(cfg: &RouterConfig, file: Option<&Path>, select: Select<'_>)
     std::fs::rename(&path, &aside).with_context(|| format!("cannot move {} aside for the replay", path.display()))?;
     let bytes = std::fs::read(&aside).with_context(|| format!("cannot read {}", aside.display()))?;
     let back = DeadLetters::new(&path);
-    let keep = |line: &[u8]| -> anyhow::Result<()> {
-        let mut raw = line.to_vec();
-        raw.push(b'\n');
-        back.append(&raw).with_context(|| {
-            format!(
-                "cannot write {} back; the letters not yet handled are in {}: move it back",
-                path.display(),
-                aside.display()
-            )
-        })
-    };
+    let keep = |line: &[u8]| put_back(&back, line, &aside);
     let mut summary = Summary::default();
     for (n, line) in lines(&bytes).enumerate() {
         let n = n + 1;

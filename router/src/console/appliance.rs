@@ -70,17 +70,25 @@ struct Function {
     reason: Option<String>,
 }
 
-fn read_small(path: &Path) -> Result<Vec<u8>, String> {
-    let size = std::fs::metadata(path)
-        .map(|m| m.len())
+/// The file at `path`, at most [`MAX_FILE`] bytes (read once); `missing` says what its absence
+/// means.
+fn read_small(path: &Path, missing: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{} does not exist: {missing}", path.display()),
+        _ => format!("cannot read {}: {e}", path.display()),
+    })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if size > MAX_FILE {
+    if bytes.len() as u64 > MAX_FILE {
         return Err(format!(
-            "{} is {size} bytes, more than a status file can be",
+            "{} is larger than {MAX_FILE} bytes, more than a status or release file can be",
             path.display()
         ));
     }
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    Ok(bytes)
 }
 
 /// `Key: value` lines.
@@ -100,12 +108,7 @@ fn parse_release(text: &str) -> Release {
 }
 
 fn firstboot(path: &Path) -> Result<Value, String> {
-    let bytes = read_small(path).map_err(|e| match std::fs::metadata(path) {
-        Err(m) if m.kind() == std::io::ErrorKind::NotFound => {
-            format!("{} does not exist: firstboot has not run yet", path.display())
-        }
-        _ => e,
-    })?;
+    let bytes = read_small(path, "firstboot has not run yet")?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a firstboot status file: {e}", path.display()))
 }
 
@@ -169,7 +172,7 @@ pub async fn appliance(State(state): State<Arc<MetricsState>>, headers: HeaderMa
         ..View::default()
     };
     if let Some(path) = &o.release_file {
-        match read_small(path) {
+        match read_small(path, "the appliance build writes it") {
             Ok(bytes) => view.release = Some(parse_release(&String::from_utf8_lossy(&bytes))),
             Err(e) => view.release_error = Some(e),
         }
