@@ -138,7 +138,13 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let plan = render(&env, &material);
+            let plan = match render(&env, &material) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             match write_tree(&plan.files, &root) {
                 Ok(changes) => {
                     for path in &changes.written {

@@ -135,7 +135,7 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
     };
     let plan = log.step("render", |_| {
         let material = material::load(&env, root).map_err(|e| e.to_string())?;
-        let plan = render::render(&env, &material);
+        let plan = render::render(&env, &material).map_err(|e| e.to_string())?;
         let n = plan.files.len();
         Ok((plan, format!("{n} files")))
     })?;

@@ -16,7 +16,7 @@ use crate::material::Material;
 use crate::ovfenv::OvfEnv;
 
 pub use manifests::{CONFIG_HASH_ANNOTATION, ROUTER_DEPLOYMENT, ROUTER_IMAGE, ROUTER_NAMESPACE};
-pub use router::router_config;
+pub use router::{router_config, router_config_yaml, RenderError};
 
 /// One rendered file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub(crate) fn on(env: &OvfEnv, key: ovf::keys::Key) -> bool {
 }
 
 /// Renders everything from a valid environment (validate first: see `validate::problems`).
-pub fn render(env: &OvfEnv, material: &Material) -> Plan {
+pub fn render(env: &OvfEnv, material: &Material) -> Result<Plan, RenderError> {
     let mut t = Tree::new();
     let mut units = BTreeMap::new();
     let fqdn = env.get(keys::HOSTNAME);
@@ -108,7 +108,7 @@ pub fn render(env: &OvfEnv, material: &Material) -> Plan {
         manifests::config_domain(&fqdn),
     );
     let mut router_config_hash = None;
-    if let Some(cfg) = router_config(env) {
+    if let Some(cfg) = router_config_yaml(env)? {
         let hash = manifests::digest(&cfg);
         file(
             &mut t,
@@ -126,11 +126,11 @@ pub fn render(env: &OvfEnv, material: &Material) -> Plan {
         router_config_hash = Some(hash);
     }
     file(&mut t, "/etc/issue", 0o644, banner::issue(env, material));
-    Plan {
+    Ok(Plan {
         files: t,
         units,
         router_config_hash,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -88,6 +88,12 @@ impl RouterConfig {
         self.notes = notes;
     }
 
+    /// The configuration as the YAML file the router reads, secrets included (see
+    /// [`Secret::revealed`]): for writing that file, never for a log line or a page.
+    pub fn to_file_yaml(&self) -> Result<String, serde_norway::Error> {
+        Secret::revealed(|| serde_norway::to_string(self))
+    }
+
     /// The JSON Schema of the configuration file.
     pub fn json_schema() -> serde_json::Value {
         let schema = schemars::schema_for!(RouterConfig);

@@ -1,11 +1,17 @@
 //! A secret string (password, key) that never reaches a log line: `Debug` and `Display`
-//! print a placeholder and serialization writes the placeholder too.
+//! print a placeholder and serialization writes the placeholder too, except inside
+//! [`Secret::revealed`] (firstboot writing the config file the router will read).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
+
+thread_local! {
+    /// Set only while [`Secret::revealed`] runs its closure on this thread.
+    static REVEAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Secret {
@@ -19,6 +25,19 @@ impl Secret {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Runs `f` with secrets serialized as themselves on this thread (and only for its
+    /// duration): for writing a configuration file, never for a log, page or status.
+    pub fn revealed<T>(f: impl FnOnce() -> T) -> T {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                REVEAL.with(|r| r.set(self.0));
+            }
+        }
+        let _reset = Reset(REVEAL.with(|r| r.replace(true)));
+        f()
     }
 }
 
@@ -42,7 +61,11 @@ impl<'de> Deserialize<'de> for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
+        if REVEAL.with(|r| r.get()) {
+            s.serialize_str(&self.0)
+        } else {
+            s.serialize_str("<redacted>")
+        }
     }
 }
 
@@ -65,5 +88,26 @@ mod tests {
         assert!(!format!("{s:?} {s}").contains("hunter2"));
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn revealed_only_inside_the_closure_and_only_when_serialized() {
+        let s = Secret::new("hunter2");
+        let inside = Secret::revealed(|| (serde_json::to_string(&s).unwrap(), format!("{s:?} {s}")));
+        assert_eq!(inside.0, "\"hunter2\"");
+        assert!(!inside.1.contains("hunter2"), "Debug and Display stay redacted");
+        assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+        let nested = Secret::revealed(|| Secret::revealed(|| serde_json::to_string(&s).unwrap()));
+        assert_eq!(nested, "\"hunter2\"");
+        assert!(
+            !serde_json::to_string(&s).unwrap().contains("hunter2"),
+            "reset after nesting"
+        );
+        let panicked = std::panic::catch_unwind(|| Secret::revealed(|| panic!("boom")));
+        assert!(panicked.is_err());
+        assert!(
+            !serde_json::to_string(&s).unwrap().contains("hunter2"),
+            "reset after a panic"
+        );
     }
 }
