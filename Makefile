@@ -25,9 +25,9 @@ lint:
 	bash scripts/check-packer.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
-## unit: every crate's own tests (router, firstboot, ovf; no tools needed)
+## unit: every crate's own tests (router, firstboot, ovf, durable, bench; no tools needed)
 unit:
-	$(CARGO) test -p event-router -p firstboot -p ovf -p durable
+	$(CARGO) test -p event-router -p firstboot -p ovf -p durable -p bench
 
 ## test: install the test tools, lint, and run every test (unit + end-to-end against vcsim)
 test: tools lint build
@@ -36,7 +36,7 @@ test: tools lint build
 
 ## vm-test: first boot in a real VM: a Debian image with the appliance's parts under QEMU (part of `make test`)
 vm-test: tools build
-	$(CARGO) test -p e2e --test first_boot_vm -- --nocapture
+	$(CARGO) test -p e2e --test all first_boot_vm:: -- --nocapture
 
 ## bench: throughput, latency (vcsim) and memory of the release router, pyVmomi and govmomi as peers;
 ## table + target/bench/results.json

@@ -21,6 +21,7 @@
 //!     event-bench --readme RESULTS.json [--root .] (README.md's table regenerated from a run)
 //!     event-bench --serve-fake [--events N]    (only the fake vCenter, to point a client at)
 //!     event-bench --router R --throughput-only  (limits and the concurrency rows, for profiling)
+//!     event-bench --router R --many-only [--vcenters 50]  (only the many-vCenter rows, printed)
 
 mod fake_vcenter;
 mod latency;
@@ -309,6 +310,19 @@ async fn main() -> anyhow::Result<()> {
     let out_dir = PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
     let root = PathBuf::from(arg("--root").unwrap_or_else(|| ".".into()));
     let tools = root.join(".tools/bin");
+    if std::env::args().any(|a| a == "--many-only") {
+        let counts: Vec<usize> = arg("--vcenters")
+            .unwrap_or_else(|| "1,10,50".into())
+            .split(',')
+            .map(|v| v.trim().parse().context("--vcenters takes a list like 1,10,50"))
+            .collect::<anyhow::Result<_>>()?;
+        let work = out_dir.join("work");
+        for count in counts {
+            let m = many::run(&router, count, n, &work.join(format!("many{count}"))).await?;
+            println!("{}", serde_json::to_string(&m)?);
+        }
+        return Ok(());
+    }
     let levels: Vec<usize> = arg("--concurrency")
         .unwrap_or_else(|| "1,2,4,8".into())
         .split(',')

@@ -70,23 +70,42 @@ struct Function {
     reason: Option<String>,
 }
 
+/// Why one part of the view could not be read (the page shows it in that part's place).
+#[derive(Debug, thiserror::Error)]
+enum PartError {
+    #[error("{} does not exist: {missing}", path.display())]
+    Missing { path: PathBuf, missing: &'static str },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{} is larger than {MAX_FILE} bytes, more than a status or release file can be", path.display())]
+    TooLarge { path: PathBuf },
+    #[error("{} is not a firstboot status file: {source}", path.display())]
+    NotStatus { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Kubernetes(#[from] k8s::ResolveError),
+}
+
 /// The file at `path`, at most [`MAX_FILE`] bytes (read once); `missing` says what its absence
 /// means.
-fn read_small(path: &Path, missing: &str) -> Result<Vec<u8>, String> {
+fn read_small(path: &Path, missing: &'static str) -> Result<Vec<u8>, PartError> {
     use std::io::Read;
+    let read = |source| PartError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{} does not exist: {missing}", path.display()),
-        _ => format!("cannot read {}: {e}", path.display()),
+        std::io::ErrorKind::NotFound => PartError::Missing {
+            path: path.to_path_buf(),
+            missing,
+        },
+        _ => read(e),
     })?;
     let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(read)?;
     if bytes.len() as u64 > MAX_FILE {
-        return Err(format!(
-            "{} is larger than {MAX_FILE} bytes, more than a status or release file can be",
-            path.display()
-        ));
+        return Err(PartError::TooLarge {
+            path: path.to_path_buf(),
+        });
     }
     Ok(bytes)
 }
@@ -107,9 +126,12 @@ fn parse_release(text: &str) -> Release {
     }
 }
 
-fn firstboot(path: &Path) -> Result<Value, String> {
+fn firstboot(path: &Path) -> Result<Value, PartError> {
     let bytes = read_small(path, "firstboot has not run yet")?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a firstboot status file: {e}", path.display()))
+    serde_json::from_slice(&bytes).map_err(|source| PartError::NotStatus {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The Knative Services of a KService list, with their URL and Ready condition.
@@ -144,8 +166,8 @@ fn functions(list: &Value) -> Vec<Function> {
     out
 }
 
-async fn list_functions(namespace: &str) -> Result<Vec<Function>, String> {
-    let env = KubeEnv::from_env().map_err(|e| e.to_string())?;
+async fn list_functions(namespace: &str) -> Result<Vec<Function>, PartError> {
+    let env = KubeEnv::from_env()?;
     let path = format!("/apis/serving.knative.dev/v1/namespaces/{namespace}/services");
     let what = format!("the Knative Services in {namespace}");
     let hint = |status: u16| {
@@ -155,9 +177,7 @@ async fn list_functions(namespace: &str) -> Result<Vec<Function>, String> {
         _ => "",
     }
     };
-    let list = k8s::get_json(&env, &path, &what, hint)
-        .await
-        .map_err(|e| e.to_string())?;
+    let list = k8s::get_json(&env, &path, &what, hint).await?;
     Ok(functions(&list))
 }
 
@@ -174,19 +194,19 @@ pub async fn appliance(State(state): State<Arc<MetricsState>>, headers: HeaderMa
     if let Some(path) = &o.release_file {
         match read_small(path, "the appliance build writes it") {
             Ok(bytes) => view.release = Some(parse_release(&String::from_utf8_lossy(&bytes))),
-            Err(e) => view.release_error = Some(e),
+            Err(e) => view.release_error = Some(e.to_string()),
         }
     }
     if let Some(path) = &o.firstboot_status {
         match firstboot(path) {
             Ok(v) => view.firstboot = Some(v),
-            Err(e) => view.firstboot_error = Some(e),
+            Err(e) => view.firstboot_error = Some(e.to_string()),
         }
     }
     if let Some(ns) = &o.functions_namespace {
         match list_functions(ns).await {
             Ok(f) => view.functions = Some(f),
-            Err(e) => view.functions_error = Some(e),
+            Err(e) => view.functions_error = Some(e.to_string()),
         }
     }
     super::secured(Json(view).into_response())
@@ -234,9 +254,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("er-appliance-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = firstboot(&dir.join("status.json")).unwrap_err();
+        assert!(matches!(missing, PartError::Missing { .. }));
+        let missing = missing.to_string();
         assert!(missing.contains("firstboot has not run yet"), "{missing}");
         std::fs::write(dir.join("status.json"), "not json").unwrap();
         let foreign = firstboot(&dir.join("status.json")).unwrap_err();
+        assert!(matches!(foreign, PartError::NotStatus { .. }));
+        let foreign = foreign.to_string();
         assert!(foreign.contains("is not a firstboot status file"), "{foreign}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -346,24 +346,7 @@ mod tests {
         let xml = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="EnteredMaintenanceModeEvent"><key>8122856</key><chainId>8122827</chainId><createdTime>2021-05-06T16:20:05.137999Z</createdTime><userName>VSPHERE.LOCAL\Administrator</userName><datacenter><name>Datacenter</name><datacenter type="Datacenter">datacenter-3</datacenter></datacenter><computeResource><name>Virtual-SAN-Cluster</name><computeResource type="ClusterComputeResource">domain-c9</computeResource></computeResource><host><name>esx01.cork.local</name><host type="HostSystem">host-19</host></host><fullFormattedMessage>Host esx01.cork.local in Datacenter has entered maintenance mode</fullFormattedMessage></returnval>"#;
         let ev = decode(xml);
         let keys: Vec<&str> = ev.data.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            [
-                "Key",
-                "ChainId",
-                "CreatedTime",
-                "UserName",
-                "Datacenter",
-                "ComputeResource",
-                "Host",
-                "Vm",
-                "Ds",
-                "Net",
-                "Dvs",
-                "FullFormattedMessage",
-                "ChangeTag"
-            ]
-        );
+        assert_eq!(keys, crate::vsphere::types::EVENT_FIELDS);
         assert_eq!(ev.data["ChainId"], 8122827);
         assert_eq!(
             ev.data["Host"]["Host"],

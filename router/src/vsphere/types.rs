@@ -175,6 +175,24 @@ impl TypeTable {
     }
 }
 
+/// The base `Event`'s fields as the JSON names them, in vSphere's order (for tests).
+#[cfg(test)]
+pub(crate) const EVENT_FIELDS: [&str; 13] = [
+    "Key",
+    "ChainId",
+    "CreatedTime",
+    "UserName",
+    "Datacenter",
+    "ComputeResource",
+    "Host",
+    "Vm",
+    "Ds",
+    "Net",
+    "Dvs",
+    "FullFormattedMessage",
+    "ChangeTag",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,24 +227,7 @@ mod tests {
             .iter()
             .map(|f| f.json_name.as_str())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "Key",
-                "ChainId",
-                "CreatedTime",
-                "UserName",
-                "Datacenter",
-                "ComputeResource",
-                "Host",
-                "Vm",
-                "Ds",
-                "Net",
-                "Dvs",
-                "FullFormattedMessage",
-                "ChangeTag"
-            ]
-        );
+        assert_eq!(names, EVENT_FIELDS);
         assert!(t.is_a("VmPoweredOffEvent", "VmEvent"));
         assert!(t.is_a("AlarmStatusChangedEvent", "Event"));
         assert!(t.len() > 500, "table has {} types", t.len());
