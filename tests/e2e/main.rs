@@ -1,0 +1,30 @@
+//! Every end-to-end suite in one test binary (one link instead of one per suite): each module
+//! is a suite against real peers (vcsim and govc, the Python CloudEvents SDK, moto, Chromium,
+//! QEMU), with the shared harness in the `e2e` library (`harness/`). Run one suite with
+//! `cargo test -p e2e --test all <module>::`.
+
+mod bad_input;
+mod checkpoint;
+mod cli;
+mod console;
+mod delivery_faults;
+mod deploy_scripts;
+mod eventbridge;
+mod first_boot_vm;
+mod firstboot_cli;
+mod firstboot_run;
+mod firstboot_vapp;
+mod horizon;
+mod hostile;
+mod manifests;
+mod multi_source;
+mod no_loss;
+mod openfaas;
+mod ova_build;
+mod packer;
+mod provisioning;
+mod router_image;
+mod smoke_ova;
+mod vcenter_knative;
+mod veba_compat;
+mod webhook;
