@@ -151,6 +151,14 @@ pub const DEFAULTS: &[Default] = &[
 ];
 
 /// Puts each default into the JSON Schema as its property's `default`.
+/// The stated default of `definition.property` (for example `KnativeConfig`, `maxAttempts`).
+pub fn value(definition: &str, property: &str) -> Option<u64> {
+    DEFAULTS
+        .iter()
+        .find(|d| d.definition == definition && d.property == property)
+        .map(|d| d.value)
+}
+
 pub fn annotate(schema: &mut serde_json::Value) {
     for def in DEFAULTS {
         let root = schema.get("title").and_then(|t| t.as_str()) == Some(def.definition);

@@ -283,6 +283,10 @@ pub struct KReference {
     pub namespace: String,
 }
 
+/// OpenFaaS's section. Its delivery keys (`auth`, `timeoutSeconds`, `maxAttempts`,
+/// `maxRetrySeconds`) repeat Knative's field by field on purpose: serde's `flatten` cannot be
+/// combined with `deny_unknown_fields` (serde's attribute docs), and an unknown key must stay an
+/// error. Their defaults and checks are shared (`defaults.rs`, `validate.rs`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OpenFaasConfig {

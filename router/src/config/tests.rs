@@ -301,3 +301,85 @@ fn every_default_is_in_the_json_schema_and_the_readme() {
         "README's defaults table is stale: regenerate it with `cargo run -p event-router -- defaults`"
     );
 }
+
+#[test]
+fn a_zero_count_names_the_stated_default_or_says_leave_it_out() {
+    let text = r#"
+apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata: {name: zeros}
+eventProvider:
+  type: vcenter
+  name: vc
+  vcenter:
+    address: https://vc.corp.local/sdk
+    keepAliveSeconds: 0
+    checkpointPeriodSeconds: 0
+    auth: {type: basic_auth, basicAuth: {username: u, password: p}}
+eventProcessors:
+  - type: knative
+    name: kn
+    knative:
+      destination: {uri: "http://broker.local"}
+      timeoutSeconds: 0
+      maxAttempts: 0
+      maxRetrySeconds: 0
+  - type: openfaas
+    name: faas
+    openfaas: {address: "http://gateway:8080", timeoutSeconds: 0, maxAttempts: 0, maxRetrySeconds: 0, refreshSeconds: 0}
+  - type: aws_event_bridge
+    name: eb
+    awsEventBridge:
+      region: eu-west-1
+      eventBus: default
+      ruleARN: arn:aws:events:eu-west-1:123456789012:rule/r
+      maxAttempts: 0
+      ruleRefreshSeconds: 0
+      auth: {type: aws_iam_role}
+metricsProvider: {type: default, name: m, default: {bindAddress: "127.0.0.1:8082"}}
+"#;
+    let err = RouterConfig::from_yaml(text, "c").unwrap_err().to_string();
+    let d = |v: u64| format!(" is 0: use at least 1 (default {v})");
+    for want in [
+        format!(
+            "eventProvider.vcenter.keepAliveSeconds{}",
+            d(defaults::VCENTER_KEEP_ALIVE_SECONDS)
+        ),
+        format!(
+            "eventProvider.vcenter.checkpointPeriodSeconds{}",
+            d(defaults::CHECKPOINT_PERIOD_SECONDS)
+        ),
+        format!(
+            "eventProcessors[0].knative.timeoutSeconds{}",
+            d(defaults::KNATIVE_TIMEOUT_SECONDS)
+        ),
+        format!(
+            "eventProcessors[0].knative.maxAttempts{}",
+            d(defaults::KNATIVE_MAX_ATTEMPTS as u64)
+        ),
+        "eventProcessors[0].knative.maxRetrySeconds is 0: use at least 1, or leave it out".to_string(),
+        format!(
+            "eventProcessors[1].openfaas.timeoutSeconds{}",
+            d(defaults::OPENFAAS_TIMEOUT_SECONDS)
+        ),
+        format!(
+            "eventProcessors[1].openfaas.maxAttempts{}",
+            d(defaults::OPENFAAS_MAX_ATTEMPTS as u64)
+        ),
+        "eventProcessors[1].openfaas.maxRetrySeconds is 0: use at least 1, or leave it out".to_string(),
+        format!(
+            "eventProcessors[1].openfaas.refreshSeconds{}",
+            d(defaults::OPENFAAS_REFRESH_SECONDS)
+        ),
+        format!(
+            "eventProcessors[2].awsEventBridge.maxAttempts{}",
+            d(defaults::EVENTBRIDGE_MAX_ATTEMPTS as u64)
+        ),
+        format!(
+            "eventProcessors[2].awsEventBridge.ruleRefreshSeconds{}",
+            d(defaults::EVENTBRIDGE_RULE_REFRESH_SECONDS)
+        ),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+}

@@ -159,16 +159,22 @@ fn webhook(prefix: &str, w: &WebhookConfig, p: &mut Vec<String>) {
     if let Some(a) = &w.auth {
         basic_auth(&format!("{prefix}.auth"), a, p);
     }
-    if w.max_body_bytes == Some(0) {
-        p.push(format!("{prefix}.maxBodyBytes is 0: use at least 1 (default 1048576)"));
-    }
+    at_least_one(
+        prefix,
+        "WebhookConfig",
+        &[("maxBodyBytes", w.max_body_bytes.map(|n| n as u64))],
+        p,
+    );
 }
 
 fn horizon(prefix: &str, h: &HorizonConfig, p: &mut Vec<String>) {
     http_url(&format!("{prefix}.address"), &h.address, p);
-    if h.poll_interval_seconds == Some(0) {
-        p.push(format!("{prefix}.pollIntervalSeconds is 0: use at least 1 (default 1)"));
-    }
+    at_least_one(
+        prefix,
+        "HorizonConfig",
+        &[("pollIntervalSeconds", h.poll_interval_seconds)],
+        p,
+    );
     if let Some(size) = h.page_size {
         if !(1..=1000).contains(&size) {
             p.push(format!("{prefix}.pageSize is {size}: it must be between 1 and 1000"));
@@ -202,14 +208,15 @@ fn vcenter(prefix: &str, v: &VCenterConfig, p: &mut Vec<String>) {
             p.push(format!("{prefix}.pageSize is {size}: it must be between 1 and 1000"));
         }
     }
-    if v.keep_alive_seconds == Some(0) {
-        p.push(format!("{prefix}.keepAliveSeconds is 0: use at least 1 (default 300)"));
-    }
-    if v.checkpoint_period_seconds == Some(0) {
-        p.push(format!(
-            "{prefix}.checkpointPeriodSeconds is 0: use at least 1 (default 5)"
-        ));
-    }
+    at_least_one(
+        prefix,
+        "VCenterConfig",
+        &[
+            ("keepAliveSeconds", v.keep_alive_seconds),
+            ("checkpointPeriodSeconds", v.checkpoint_period_seconds),
+        ],
+        p,
+    );
     if v.checkpoint_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
         p.push(format!(
             "{prefix}.checkpointDir is empty: give a folder, or leave the key out for ./checkpoints"
@@ -240,16 +247,17 @@ fn processor(prefix: &str, pr: &ProcessorConfig, p: &mut Vec<String>) {
                 if let Some(a) = &o.auth {
                     basic_auth(&format!("{prefix}.openfaas.auth"), a, p);
                 }
-                for (key, v) in [
-                    ("timeoutSeconds", o.timeout_seconds),
-                    ("maxAttempts", o.max_attempts.map(u64::from)),
-                    ("maxRetrySeconds", o.max_retry_seconds),
-                    ("refreshSeconds", o.refresh_seconds),
-                ] {
-                    if v == Some(0) {
-                        p.push(format!("{prefix}.openfaas.{key} is 0: use at least 1"));
-                    }
-                }
+                at_least_one(
+                    &format!("{prefix}.openfaas"),
+                    "OpenFaasConfig",
+                    &[
+                        ("timeoutSeconds", o.timeout_seconds),
+                        ("maxAttempts", o.max_attempts.map(u64::from)),
+                        ("maxRetrySeconds", o.max_retry_seconds),
+                        ("refreshSeconds", o.refresh_seconds),
+                    ],
+                    p,
+                );
             }
         }
         ProcessorType::AwsEventBridge => {
@@ -280,12 +288,18 @@ fn processor(prefix: &str, pr: &ProcessorConfig, p: &mut Vec<String>) {
     }
     if let Some(n) = pr.queue_capacity {
         if !(1..=1_000_000).contains(&n) {
-            p.push(format!("{prefix}.queueCapacity is {n}: use 1..=1000000 (default 1024)"));
+            p.push(format!(
+                "{prefix}.queueCapacity is {n}: use 1..=1000000{}",
+                default_note("ProcessorConfig", "queueCapacity")
+            ));
         }
     }
     if let Some(n) = pr.concurrency {
         if !(1..=256).contains(&n) {
-            p.push(format!("{prefix}.concurrency is {n}: use 1..=256 (default 1)"));
+            p.push(format!(
+                "{prefix}.concurrency is {n}: use 1..=256{}",
+                default_note("ProcessorConfig", "concurrency")
+            ));
         }
     }
 }
@@ -318,16 +332,35 @@ fn knative(prefix: &str, k: &KnativeConfig, p: &mut Vec<String>) {
     if let Some(a) = &k.auth {
         basic_auth(&format!("{prefix}.auth"), a, p);
     }
-    if k.timeout_seconds == Some(0) {
-        p.push(format!("{prefix}.timeoutSeconds is 0: use at least 1 (default 10)"));
+    at_least_one(
+        prefix,
+        "KnativeConfig",
+        &[
+            ("timeoutSeconds", k.timeout_seconds),
+            ("maxAttempts", k.max_attempts.map(u64::from)),
+            ("maxRetrySeconds", k.max_retry_seconds),
+        ],
+        p,
+    );
+}
+
+/// ` (default N)` when `definition.property` has a stated default, else `, or leave it out`.
+fn default_note(definition: &str, property: &str) -> String {
+    match super::defaults::value(definition, property) {
+        Some(v) => format!(" (default {v})"),
+        None => ", or leave it out".to_string(),
     }
-    if k.max_attempts == Some(0) {
-        p.push(format!("{prefix}.maxAttempts is 0: use at least 1 (default 5)"));
-    }
-    if k.max_retry_seconds == Some(0) {
-        p.push(format!(
-            "{prefix}.maxRetrySeconds is 0: use at least 1, or leave it out"
-        ));
+}
+
+/// Each `(property, value)` given as 0 is a problem: every one of these counts something.
+fn at_least_one(prefix: &str, definition: &str, values: &[(&str, Option<u64>)], p: &mut Vec<String>) {
+    for (property, v) in values {
+        if *v == Some(0) {
+            p.push(format!(
+                "{prefix}.{property} is 0: use at least 1{}",
+                default_note(definition, property)
+            ));
+        }
     }
 }
 
@@ -360,18 +393,20 @@ fn aws(prefix: &str, a: &AwsEventBridgeConfig, p: &mut Vec<String>) {
     if let Some(n) = a.max_request_bytes {
         if !(1024..=1_048_576).contains(&n) {
             p.push(format!(
-                "{prefix}.maxRequestBytes is {n}: use 1024..=1048576 (default 262144)"
+                "{prefix}.maxRequestBytes is {n}: use 1024..=1048576{}",
+                default_note("AwsEventBridgeConfig", "maxRequestBytes")
             ));
         }
     }
-    if a.max_attempts == Some(0) {
-        p.push(format!("{prefix}.maxAttempts is 0: use at least 1 (default 5)"));
-    }
-    if a.rule_refresh_seconds == Some(0) {
-        p.push(format!(
-            "{prefix}.ruleRefreshSeconds is 0: use at least 1 (default 300)"
-        ));
-    }
+    at_least_one(
+        prefix,
+        "AwsEventBridgeConfig",
+        &[
+            ("maxAttempts", a.max_attempts.map(u64::from)),
+            ("ruleRefreshSeconds", a.rule_refresh_seconds),
+        ],
+        p,
+    );
     match a.auth.kind {
         AuthType::AwsAccessKey => match &a.auth.aws_access_key_auth {
             Some(k) if !k.access_key.trim().is_empty() && !k.secret_key.is_empty() => {}
