@@ -133,7 +133,7 @@ fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 5] {
             "          emptyDir: {}\n",
             format!(
                 "          hostPath:
-            path: /var/lib/event-router/checkpoints
+            path: {}
             type: DirectoryOrCreate
         - name: firstboot-status
           hostPath:
@@ -144,6 +144,7 @@ fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 5] {
             path: {RELEASE_FILE}
             type: File
 ",
+                crate::apply::CHECKPOINTS,
                 firstboot_dir()
             ),
         ),
