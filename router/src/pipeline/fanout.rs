@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudevents::Event;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
+use super::fair_queue::{self, Closed};
 use super::filter::Filter;
 use crate::cloudevent::event_name;
 use crate::console::live::LiveEvents;
@@ -58,7 +59,7 @@ struct Lane {
     /// Shared with every delivery that waits on this lane (no copy per event).
     name: Arc<str>,
     filter: Filter,
-    tx: mpsc::Sender<Job>,
+    tx: fair_queue::Sender<Job>,
     stats: Arc<ComponentStats>,
 }
 
@@ -162,7 +163,7 @@ impl Fanout {
         let mut lanes = Vec::new();
         let mut workers = Vec::new();
         for route in routes {
-            let (tx, rx) = mpsc::channel(route.capacity.max(1));
+            let (tx, rx) = fair_queue::channel(route.capacity.max(1));
             let name = route.stats.name.clone();
             route.stats.set_queue_capacity(route.capacity.max(1));
             info!(processor = %name, kind = route.processor.kind(), sink = %route.processor.address(), filter = %route.filter.describe(), "processor ready");
@@ -226,18 +227,19 @@ impl Fanout {
         std::future::pending::<()>().await
     }
 
-    /// Sends `job` into `lane`, waiting for room unless shutdown comes first (`None`).
-    async fn send(&self, lane: &Lane, job: Job) -> Option<Result<(), mpsc::error::SendError<Job>>> {
+    /// Sends `job` into `lane` in `from`'s line, waiting for room unless shutdown comes first
+    /// (`None`).
+    async fn send(&self, lane: &Lane, from: &Arc<str>, job: Job) -> Option<Result<(), Closed<Job>>> {
         tokio::select! {
             biased;
-            sent = lane.tx.send(job) => Some(sent),
+            sent = lane.tx.send(from, job) => Some(sent),
             _ = self.stopped() => None,
         }
     }
 
-    /// Queues the event for every processor whose filter accepts it, waiting while a queue is
-    /// full.
-    pub async fn dispatch(&self, event: Event) -> Delivery {
+    /// Queues the event from provider `from` for every processor whose filter accepts it,
+    /// waiting while `from`'s share of a queue is full.
+    pub async fn dispatch(&self, from: &Arc<str>, event: Event) -> Delivery {
         let json = if self.needs_json {
             match serde_json::to_value(&event) {
                 Ok(v) => Some(v),
@@ -263,7 +265,7 @@ impl Fanout {
                 ack,
             };
             lane.stats.queue_moved(1);
-            let sent = self.send(lane, job).await;
+            let sent = self.send(lane, from, job).await;
             if !matches!(sent, Some(Ok(()))) {
                 lane.stats.queue_moved(-1);
             }
@@ -300,7 +302,7 @@ async fn work(
     stats: Arc<ComponentStats>,
     dead_letters: Option<Arc<DeadLetters>>,
     concurrency: usize,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: fair_queue::Receiver<Job>,
 ) {
     let max = processor.max_batch().max(1);
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
@@ -465,6 +467,11 @@ mod tests {
         }
     }
 
+    /// The provider every test event comes from, unless a test names another.
+    fn src() -> Arc<str> {
+        "vc".into()
+    }
+
     fn event(id: &str, subject: &str) -> Event {
         EventBuilderV10::new()
             .id(id)
@@ -498,11 +505,16 @@ mod tests {
         let (b, pb) = route("b", &["off", "fail"], None);
         let (stats_a, stats_b) = (a.stats.clone(), b.stats.clone());
         let (fanout, workers) = Fanout::start(vec![a, b], None);
-        assert_eq!(fanout.dispatch(event("1", "on")).await.outcome().await, Ok(1));
-        assert_eq!(fanout.dispatch(event("2", "off")).await.outcome().await, Ok(1));
-        let none = fanout.dispatch(event("3", "other")).await;
+        assert_eq!(fanout.dispatch(&src(), event("1", "on")).await.outcome().await, Ok(1));
+        assert_eq!(fanout.dispatch(&src(), event("2", "off")).await.outcome().await, Ok(1));
+        let none = fanout.dispatch(&src(), event("3", "other")).await;
         assert_eq!(none.matched(), 0);
-        let failed = fanout.dispatch(event("4", "fail")).await.outcome().await.unwrap_err();
+        let failed = fanout
+            .dispatch(&src(), event("4", "fail"))
+            .await
+            .outcome()
+            .await
+            .unwrap_err();
         assert_eq!(failed.len(), 2, "{failed:?}");
         assert!(
             failed[0].starts_with("processor a: sink rejected event 4"),
@@ -524,7 +536,7 @@ mod tests {
         let (fanout, workers) = Fanout::start(vec![slow, fast], None);
         let mut slow_acks = Vec::new();
         for i in 0..10 {
-            let d = fanout.dispatch(event(&i.to_string(), "x")).await;
+            let d = fanout.dispatch(&src(), event(&i.to_string(), "x")).await;
             slow_acks.push(d);
         }
         // The fast one has everything while the slow one has nothing yet.
@@ -551,11 +563,11 @@ mod tests {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (fanout, workers) = Fanout::start_until(vec![stuck], None, stop_rx);
         // One in the worker (waiting on the gate), one in the queue: the third has no room.
-        let first = fanout.dispatch(event("1", "x")).await;
-        let _second = fanout.dispatch(event("2", "x")).await;
+        let first = fanout.dispatch(&src(), event("1", "x")).await;
+        let _second = fanout.dispatch(&src(), event("2", "x")).await;
         let waiting = tokio::spawn({
             let fanout = fanout.clone();
-            async move { fanout.dispatch(event("3", "x")).await }
+            async move { fanout.dispatch(&src(), event("3", "x")).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "the third event should wait for room");
@@ -572,13 +584,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_quiet_provider_is_not_held_up_by_a_busy_ones_backlog() {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let (mut r, probe) = route("r", &[], Some(gate.clone()));
+        r.capacity = 4;
+        let stats = r.stats.clone();
+        let (fanout, workers) = Fanout::start(vec![r], None);
+        let (busy, quiet): (Arc<str>, Arc<str>) = ("busy".into(), "quiet".into());
+        // The busy provider fills the queue (the worker holds one at the gate) and then waits.
+        let busy_source = tokio::spawn({
+            let (fanout, busy) = (fanout.clone(), busy.clone());
+            async move {
+                let mut acks = Vec::new();
+                for i in 0..10 {
+                    acks.push(fanout.dispatch(&busy, event(&format!("b{i}"), "x")).await);
+                }
+                acks
+            }
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while stats.queue().0 < 4 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the busy provider never filled the queue"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!busy_source.is_finished(), "the busy provider waits for room");
+        // The quiet provider's event is queued at once, beside the busy backlog.
+        let quiet_ack = tokio::time::timeout(Duration::from_secs(5), fanout.dispatch(&quiet, event("q0", "x")))
+            .await
+            .expect("the quiet provider waited behind the busy one");
+        while probe.got.lock().unwrap().len() < 11 {
+            assert!(
+                tokio::time::Instant::now() < deadline + Duration::from_secs(5),
+                "deliveries stalled"
+            );
+            gate.notify_one();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let got = probe.got.lock().unwrap().clone();
+        let at = got.iter().position(|id| id == "q0").unwrap();
+        assert!(at <= 2, "q0 waited behind the busy backlog: {got:?}");
+        let busy_order: Vec<&String> = got.iter().filter(|id| id.starts_with('b')).collect();
+        let want: Vec<String> = (0..10).map(|i| format!("b{i}")).collect();
+        assert_eq!(
+            busy_order,
+            want.iter().collect::<Vec<_>>(),
+            "each provider's own order is kept"
+        );
+        assert_eq!(quiet_ack.settle().await, Settled::Done);
+        for ack in busy_source.await.unwrap() {
+            assert_eq!(ack.settle().await, Settled::Done);
+        }
+        drop(fanout);
+        workers.finish(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
     async fn a_dropped_stop_sender_never_abandons() {
         let (stop_tx, stop_rx) = watch::channel(false);
         drop(stop_tx);
         let (r, probe) = route("r", &[], None);
         let (fanout, workers) = Fanout::start_until(vec![r], None, stop_rx);
         for i in 0..5 {
-            let d = fanout.dispatch(event(&i.to_string(), "x")).await;
+            let d = fanout.dispatch(&src(), event(&i.to_string(), "x")).await;
             assert_eq!(d.settle().await, Settled::Done);
         }
         drop(fanout);
@@ -627,7 +697,7 @@ mod tests {
             let (fanout, workers) = Fanout::start(vec![r], None);
             let mut pending = Vec::new();
             for i in 0..12 {
-                pending.push(fanout.dispatch(event(&i.to_string(), "x")).await);
+                pending.push(fanout.dispatch(&src(), event(&i.to_string(), "x")).await);
             }
             for d in pending {
                 assert_eq!(d.settle().await, Settled::Done);

@@ -1,7 +1,9 @@
 //! Between sources and processors: every event goes to each processor whose filter accepts
 //! it, through that processor's own queue and worker, so a slow or failing processor does not
-//! hold up the others.
+//! hold up the others; within a queue, each provider's events wait in their own line
+//! (`fair_queue`), so a busy vCenter does not hold up a quiet one.
 
+pub mod fair_queue;
 pub mod fanout;
 pub mod filter;
 

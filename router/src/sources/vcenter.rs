@@ -76,6 +76,8 @@ struct Out<'a> {
     table: &'static TypeTable,
     origin: Origin,
     fanout: &'a Fanout,
+    /// This provider's name: its line in each processor's queue.
+    from: Arc<str>,
 }
 
 /// Why a session ended.
@@ -286,6 +288,7 @@ impl VCenterSource {
             table: TypeTable::builtin(),
             origin,
             fanout,
+            from: self.stats.name.as_str().into(),
         };
         let from = cursor
             .last_time
@@ -586,7 +589,7 @@ impl VCenterSource {
                 }
             };
             let name = tracing::enabled!(tracing::Level::DEBUG).then(|| cloudevent::event_name(&ce));
-            let queued = fanout.dispatch(ce).await;
+            let queued = fanout.dispatch(&out.from, ce).await;
             if let Some(name) = name {
                 debug!(event_id = key, event = %name, processors = queued.matched(), "queued");
             }

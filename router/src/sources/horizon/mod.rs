@@ -231,6 +231,7 @@ impl HorizonSource {
             .collect();
         events.sort_by_key(|(time, id, _)| (*time, *id));
         events.dedup_by_key(|(time, id, _)| (*time, *id));
+        let from: Arc<str> = self.stats.name.as_str().into();
         for (time, id, ev) in events {
             if !m.is_new(time, id) {
                 continue;
@@ -239,7 +240,7 @@ impl HorizonSource {
             self.stats.event();
             match to_cloudevent(&ev, source, self.settings.format) {
                 Ok(ce) => {
-                    let queued = fanout.dispatch(ce).await;
+                    let queued = fanout.dispatch(&from, ce).await;
                     debug!(event_id = id, processors = queued.matched(), "queued");
                 }
                 Err(e) => {

@@ -39,6 +39,8 @@ pub fn route_path(configured: &str) -> String {
 
 struct Shared {
     fanout: Arc<Fanout>,
+    /// This provider's name: its line in each processor's queue.
+    from: Arc<str>,
     stats: Arc<ComponentStats>,
     auth: Option<(String, Secret)>,
     max_body: usize,
@@ -95,6 +97,7 @@ impl WebhookSource {
         info!(address = %self.stats.address, auth = self.auth.is_some(), "webhook listening for CloudEvents (binary, structured, batch)");
         let shared = Arc::new(Shared {
             fanout,
+            from: self.stats.name.as_str().into(),
             stats: self.stats.clone(),
             auth: self.auth,
             max_body: self.max_body,
@@ -173,7 +176,7 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
     for event in events {
         s.stats.event();
         let id = event.id().to_string();
-        deliveries.push((id, s.fanout.dispatch(event).await));
+        deliveries.push((id, s.fanout.dispatch(&s.from, event).await));
     }
     let mut failed = Vec::new();
     for (id, d) in deliveries {
