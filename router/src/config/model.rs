@@ -286,7 +286,7 @@ pub struct KReference {
 /// OpenFaaS's section. Its delivery keys (`auth`, `timeoutSeconds`, `maxAttempts`,
 /// `maxRetrySeconds`) repeat Knative's field by field on purpose: serde's `flatten` cannot be
 /// combined with `deny_unknown_fields` (serde's attribute docs), and an unknown key must stay an
-/// error. Their defaults and checks are shared (`defaults.rs`, `validate.rs`).
+/// error. Each default is stated once in `defaults.rs`; one helper in `validate.rs` checks both.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OpenFaasConfig {

@@ -73,6 +73,9 @@ impl<T> Sender<T> {
     /// Queues `item` in `from`'s line, waiting while the queue is full and `from` already has
     /// an item queued.
     pub async fn send(&self, from: &Arc<str>, item: T) -> Result<(), Closed<T>> {
+        // A send that never waits would let a busy source run on without yielding; like
+        // tokio's own channels, each send spends a unit of the task's budget.
+        tokio::task::consume_budget().await;
         loop {
             let room = self.0.room.notified();
             tokio::pin!(room);

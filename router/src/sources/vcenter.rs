@@ -33,6 +33,16 @@ use tokio::task::JoinHandle;
 /// The largest page vCenter allows for a collector.
 const MAX_PAGE: u32 = 1000;
 
+/// An idle stream reads its latestPage directly once every this many quiet long polls (see
+/// `stream`): once a minute with the 10 s wait.
+const IDLE_READ_EVERY: u32 = 6;
+
+/// Whether the `n`th quiet poll in a row (from 1) reads latestPage directly: the first, then
+/// every [`IDLE_READ_EVERY`].
+fn direct_read_due(n: u32) -> bool {
+    n == 1 || n.saturating_sub(1).is_multiple_of(IDLE_READ_EVERY)
+}
+
 /// Settings of one vCenter stream.
 #[derive(Debug, Clone)]
 pub struct VCenterSettings {
@@ -321,6 +331,9 @@ impl VCenterSource {
         let mut version = String::new();
         let mut resyncs = 0u64;
         let mut recoveries = 0u64;
+        // Polls in a row that reported no change; the direct read below runs on the first of
+        // them and then every IDLE_READ_EVERY.
+        let mut quiet_polls = 0u32;
         loop {
             let update = tokio::select! {
                 r = client.wait_for_latest_page(&pc, &version, self.settings.max_wait) => r,
@@ -368,7 +381,18 @@ impl VCenterSource {
             *failures = 0;
             // No change reported within max_wait: read the page directly, so events recorded
             // while the stream was paused (a full queue) are not missed on servers that only
-            // report changes made during a pending wait.
+            // report changes made during a pending wait (vcsim). Such events can only come
+            // from a time no wait was pending, so the read runs after the first quiet poll
+            // (which followed the last delivery) and then once every IDLE_READ_EVERY polls,
+            // not on every poll of an idle stream (each read is a whole page: 1000 events).
+            if page.is_none() {
+                quiet_polls += 1;
+                if !direct_read_due(quiet_polls) {
+                    continue;
+                }
+            } else {
+                quiet_polls = 0;
+            }
             let page = match page {
                 Some(p) => p,
                 None => match or_shutdown(shutdown, client.read_latest_page(&pc, &collector)).await {
@@ -378,6 +402,7 @@ impl VCenterSource {
                             ordinal_of(el, cursor.last_key).is_some_and(|k| cursor.last_key.is_none_or(|l| k > l))
                         }) =>
                     {
+                        quiet_polls = 0;
                         p
                     }
                     Some(Ok(_)) => continue,
@@ -624,6 +649,12 @@ mod stream_tests;
 mod tests {
     use super::*;
     use crate::vsphere::xml::parse;
+
+    #[test]
+    fn an_idle_stream_reads_its_page_after_the_first_quiet_poll_then_once_a_minute() {
+        let due: Vec<u32> = (1..=20).filter(|n| direct_read_due(*n)).collect();
+        assert_eq!(due, [1, 7, 13, 19]);
+    }
 
     fn page(keys: &[i64]) -> Vec<Element> {
         keys.iter()
