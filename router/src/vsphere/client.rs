@@ -95,11 +95,6 @@ impl VimClient {
         Ok(client)
     }
 
-    /// Asks for the next call's connection to be closed after its answer (see [`LARGE_ANSWER`]).
-    fn close_after_next_call(&self) {
-        self.close_next.store(true, Ordering::Relaxed);
-    }
-
     pub fn service(&self) -> &ServiceContent {
         &self.service
     }
@@ -122,6 +117,25 @@ impl VimClient {
         limit: usize,
         lazy: impl Fn(&Path<'_>) -> bool,
     ) -> Result<Element, SoapError> {
+        self.post(body, extra_timeout, limit, lazy, false).await
+    }
+
+    /// A page read (ReadNextEvents, the latestPage read): large by nature, so its connection is
+    /// closed after the answer (see [`LARGE_ANSWER`]).
+    async fn read_page(&self, body: &str, lazy: impl Fn(&Path<'_>) -> bool) -> Result<Element, SoapError> {
+        self.post(body, Duration::ZERO, MAX_ANSWER, lazy, true).await
+    }
+
+    /// One call; `close` asks for its connection to be closed after the answer, as does an
+    /// earlier answer over [`LARGE_ANSWER`].
+    async fn post(
+        &self,
+        body: &str,
+        extra_timeout: Duration,
+        limit: usize,
+        lazy: impl Fn(&Path<'_>) -> bool,
+        close: bool,
+    ) -> Result<Element, SoapError> {
         let url = self.opts.url.to_string();
         let mut req = self
             .http
@@ -134,7 +148,8 @@ impl VimClient {
         if let Some(c) = cookie {
             req = req.header(COOKIE, c);
         }
-        if self.close_next.swap(false, Ordering::Relaxed) {
+        let after_large = self.close_next.swap(false, Ordering::Relaxed);
+        if close || after_large {
             req = req.header(CONNECTION, "close");
         }
         let resp = req.send().await.map_err(|e| SoapError::Transport {
@@ -181,7 +196,7 @@ impl VimClient {
             bytes.extend_from_slice(&chunk);
         }
         if bytes.len() > LARGE_ANSWER {
-            self.close_after_next_call();
+            self.close_next.store(true, Ordering::Relaxed);
         }
         let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if !text.contains("Envelope") {
@@ -290,8 +305,7 @@ impl VimClient {
             soap::moref("_this", "EventHistoryCollector", collector),
             soap::text("maxCount", &max.to_string()),
         );
-        self.close_after_next_call();
-        let r = self.call_lazy(&body, Duration::ZERO, MAX_ANSWER, is_read_event).await?;
+        let r = self.read_page(&body, is_read_event).await?;
         Ok(r.into_children_named("returnval").collect())
     }
 
@@ -399,8 +413,7 @@ impl VimClient {
             soap::moref("_this", "PropertyCollector", pc),
             soap::moref("obj", "EventHistoryCollector", collector),
         );
-        self.close_after_next_call();
-        let r = self.call_lazy(&body, Duration::ZERO, MAX_ANSWER, is_page_event).await?;
+        let r = self.read_page(&body, is_page_event).await?;
         let mut events = Vec::new();
         for rv in r.into_children_named("returnval") {
             for obj in rv.into_children_named("objects") {
