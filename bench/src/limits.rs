@@ -48,7 +48,7 @@ fn each_event(pages: &[String], mut f: impl FnMut(cloudevents::Event) -> anyhow:
     for page in pages {
         let body = parse_response_lazy(page.clone(), is_read_event)?;
         for el in body.children {
-            let ev = VsphereEvent::decode(el.expand()?, table)?;
+            let ev = VsphereEvent::decode(&el, table)?;
             f(cloudevent::from_vsphere(ev, &origin)?)?;
             done += 1;
         }

@@ -335,6 +335,13 @@ async fn main() -> anyhow::Result<()> {
     step("the router's decoder alone");
     let pages = limits::pages(n);
     let parser = limits::parser_rate(&pages, n)?;
+    if std::env::args().any(|a| a == "--decoder-only") {
+        // For profiling: the decoder alone, five times over.
+        for _ in 0..5 {
+            println!("| decoder alone | {:.0} events/s |", limits::parser_rate(&pages, n)?);
+        }
+        return Ok(());
+    }
     step("bare HTTP POSTs to the sink");
     let requests = Arc::new(limits::requests(&pages)?);
     drop(pages);
@@ -356,6 +363,10 @@ async fn main() -> anyhow::Result<()> {
         runs.push(throughput(&router, one, n, c, 1000, false, &work.join(format!("c{c}"))).await?);
     }
     if std::env::args().any(|a| a == "--throughput-only") {
+        println!("| decoder alone | {parser:.0} events/s |");
+        for (c, rate) in &bare {
+            println!("| bare POSTs, {c} connections | {rate:.0} events/s |");
+        }
         for r in &runs {
             println!(
                 "| router end to end, {n} events, {} | {:.0} events/s, peak RSS {:.1} MiB, {} |",

@@ -1,7 +1,10 @@
 //! vSphere event -> CloudEvent, in VEBA's router contract or Tanzu Sources' contract.
 
 use chrono::{DateTime, Utc};
-use cloudevents::{Event, EventBuilder, EventBuilderV10};
+use cloudevents::event::SpecVersion;
+use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 
 use crate::config::EventFormat;
 use crate::vsphere::event::VsphereEvent;
@@ -36,7 +39,7 @@ pub fn from_vsphere(ev: VsphereEvent, origin: &Origin) -> Result<Event, ConvertE
         .source(origin.source.clone())
         .time(time)
         .extension("vsphereapiversion", origin.api_version.clone())
-        .data("application/json", ev.data);
+        .data("application/json", Data::Binary(ev.data));
     b = match origin.format {
         EventFormat::Router => b
             .ty(format!("com.vmware.event.router/{}", ev.class.as_str()))
@@ -48,10 +51,62 @@ pub fn from_vsphere(ev: VsphereEvent, origin: &Origin) -> Result<Event, ConvertE
     b.build().map_err(|e| err(e.to_string()))
 }
 
+/// An event in the CloudEvents JSON format (structured mode), as the SDK writes it, except that
+/// JSON data held as bytes (a vCenter event's data is the decoder's JSON text, kept compact
+/// while it waits in the queues) is written as the JSON value `data`, where the SDK would write
+/// the bytes as `data_base64`. Everything that renders a whole event uses this.
+pub struct Structured<'a>(pub &'a Event);
+
+/// `serialize_with` for an [`Event`] field: [`Structured`].
+pub fn serialize_structured<S: Serializer>(event: &Event, serializer: S) -> Result<S::Ok, S::Error> {
+    Structured(event).serialize(serializer)
+}
+
+/// The event's data when it is JSON text held as bytes.
+pub fn json_bytes(event: &Event) -> Option<&RawValue> {
+    let is_json = |ct: &str| ct.starts_with("application/json") || ct.starts_with("text/json") || ct.ends_with("+json");
+    match event.data() {
+        Some(Data::Binary(bytes)) if event.datacontenttype().is_some_and(is_json) => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    }
+}
+
+impl Serialize for Structured<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let ev = self.0;
+        let raw = match (ev.specversion(), json_bytes(ev)) {
+            (SpecVersion::V10, Some(raw)) => raw,
+            _ => return ev.serialize(serializer),
+        };
+        // The entries and their order are the SDK's (cloudevents-sdk 0.9, event/v10/format.rs).
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("specversion", "1.0")?;
+        map.serialize_entry("id", ev.id())?;
+        map.serialize_entry("type", ev.ty())?;
+        map.serialize_entry("source", ev.source())?;
+        if let Some(ct) = ev.datacontenttype() {
+            map.serialize_entry("datacontenttype", ct)?;
+        }
+        if let Some(schema) = ev.dataschema() {
+            map.serialize_entry("dataschema", schema)?;
+        }
+        if let Some(subject) = ev.subject() {
+            map.serialize_entry("subject", subject)?;
+        }
+        if let Some(time) = ev.time() {
+            map.serialize_entry("time", time)?;
+        }
+        map.serialize_entry("data", raw)?;
+        for (name, value) in ev.iter_extensions() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
 /// The event name that filters and metrics use: `subject` in the router contract, or the
 /// name inside `com.vmware.vsphere.<Name>.v0`.
 pub fn event_name(ev: &Event) -> String {
-    use cloudevents::AttributesReader;
     if let Some(s) = ev.subject() {
         return s.to_string();
     }
@@ -75,7 +130,7 @@ mod tests {
             type_name: "VmPoweredOffEvent".into(),
             class,
             name: name.into(),
-            data: serde_json::json!({"Key": 112}),
+            data: br#"{"Key":112}"#.to_vec(),
         }
     }
 
@@ -116,6 +171,38 @@ mod tests {
         assert_eq!(ce.subject(), None);
         assert_eq!(ce.extension("eventclass").unwrap().to_string(), "eventex");
         assert_eq!(event_name(&ce), "com.vmware.applmgmt.backup.job.failed.event");
+    }
+
+    #[test]
+    fn structured_json_writes_json_bytes_as_the_data_value_and_is_otherwise_the_sdks() {
+        let ce = from_vsphere(
+            sample(EventClass::Event, "VmPoweredOffEvent"),
+            &origin(EventFormat::Router),
+        )
+        .unwrap();
+        assert!(matches!(ce.data(), Some(Data::Binary(_))), "held as bytes");
+        // The same event with its data as a JSON value, written by the SDK itself.
+        let mut as_value = ce.clone();
+        as_value.set_data("application/json", serde_json::json!({"Key": 112}));
+        let sdk = serde_json::to_string(&as_value).unwrap();
+        assert_eq!(serde_json::to_string(&Structured(&ce)).unwrap(), sdk);
+        assert!(sdk.contains(r#""data":{"Key":112}"#), "{sdk}");
+        assert_eq!(serde_json::to_string(&Structured(&as_value)).unwrap(), sdk);
+        assert_eq!(
+            serde_json::to_value(Structured(&ce)).unwrap(),
+            serde_json::to_value(&as_value).unwrap()
+        );
+        // Bytes that are not JSON stay base64, as the SDK writes them.
+        for (ct, bytes) in [
+            ("application/json", b"{not json".to_vec()),
+            ("image/png", b"{}".to_vec()),
+        ] {
+            let mut other = ce.clone();
+            other.set_data(ct, Data::Binary(bytes));
+            let text = serde_json::to_string(&Structured(&other)).unwrap();
+            assert_eq!(text, serde_json::to_string(&other).unwrap());
+            assert!(text.contains("data_base64"), "{text}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use cloudevents::Event;
 use tokio::sync::broadcast;
 
+use crate::cloudevent::Structured;
+
 /// Events one watcher may fall behind by before it loses the oldest.
 pub const BACKLOG: usize = 256;
 
@@ -68,7 +70,7 @@ impl LiveEvents {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Ok(json) = serde_json::to_string(event) {
+        if let Ok(json) = serde_json::to_string(&Structured(event)) {
             let _ = self.tx.send(Live::Event(json.into()));
         }
     }

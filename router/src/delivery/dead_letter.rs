@@ -20,6 +20,7 @@ pub struct DeadLetter {
     /// The processor's `name` in the config.
     pub processor: String,
     pub error: String,
+    #[serde(serialize_with = "crate::cloudevent::serialize_structured")]
     pub event: Event,
 }
 

@@ -10,6 +10,7 @@ use cloudevents::{AttributesReader, Event};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
+use crate::cloudevent::Structured;
 use crate::config::Encoding;
 
 /// Characters the HTTP binding requires to be percent-encoded in `ce-` header values
@@ -63,7 +64,7 @@ pub fn encode(event: &Event, encoding: Encoding) -> Result<(HeaderMap, Vec<u8>),
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/cloudevents+json; charset=utf-8"),
             );
-            let body = serde_json::to_vec(event).map_err(|e| err(e.to_string()))?;
+            let body = serde_json::to_vec(&Structured(event)).map_err(|e| err(e.to_string()))?;
             Ok((headers, body))
         }
         Encoding::Binary => {

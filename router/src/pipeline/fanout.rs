@@ -13,7 +13,7 @@ use tracing::{debug, error, info, warn};
 
 use super::fair_queue::{self, Closed};
 use super::filter::Filter;
-use crate::cloudevent::event_name;
+use crate::cloudevent::{event_name, Structured};
 use crate::console::live::LiveEvents;
 use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::metrics::stats::ComponentStats;
@@ -241,7 +241,7 @@ impl Fanout {
     /// waiting while `from`'s share of a queue is full.
     pub async fn dispatch(&self, from: &Arc<str>, event: Event) -> Delivery {
         let json = if self.needs_json {
-            match serde_json::to_value(&event) {
+            match serde_json::to_value(Structured(&event)) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     warn!("cannot render event as JSON for pattern filters: {e}");

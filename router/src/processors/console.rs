@@ -5,6 +5,7 @@ use std::io::Write;
 use cloudevents::{AttributesReader, Event};
 
 use super::{BoxFuture, ProcessError, Processor};
+use crate::cloudevent::Structured;
 
 #[derive(Debug, Default)]
 pub struct Console;
@@ -12,7 +13,7 @@ pub struct Console;
 impl Processor for Console {
     fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
         Box::pin(async move {
-            let line = serde_json::to_string(event).map_err(|e| ProcessError::Rejected {
+            let line = serde_json::to_string(&Structured(event)).map_err(|e| ProcessError::Rejected {
                 id: event.id().to_string(),
                 detail: e.to_string(),
             })?;

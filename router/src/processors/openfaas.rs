@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use super::{BoxFuture, Handled, ProcessError, Processor};
 use crate::client_error::describe;
-use crate::cloudevent::event_name;
+use crate::cloudevent::{event_name, Structured};
 use crate::config::{defaults, AuthMethod, OpenFaasConfig, Secret};
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
@@ -220,7 +220,7 @@ impl OpenFaas {
         if functions.is_empty() {
             return Ok(Handled::Skipped);
         }
-        let body = serde_json::to_vec(event).map_err(|e| ProcessError::Rejected {
+        let body = serde_json::to_vec(&Structured(event)).map_err(|e| ProcessError::Rejected {
             id: id.clone(),
             detail: format!("cannot write the event as JSON: {e}"),
         })?;

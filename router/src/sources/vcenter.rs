@@ -583,10 +583,7 @@ impl VCenterSource {
             }
         }
         for (ord, el) in fresh {
-            let decoded = el
-                .expand()
-                .map_err(|e| e.to_string())
-                .and_then(|el| VsphereEvent::decode(el, table).map_err(|e| e.to_string()));
+            let decoded = VsphereEvent::decode(&el, table);
             let ev = match decoded {
                 Ok(ev) => ev,
                 Err(e) => {

@@ -8,9 +8,8 @@
 //! type table decides, so every optional field of every type follows the same rule. Fields the type
 //! table does not know (a newer vCenter) are kept, so nothing the server sent is lost.
 
-use serde_json::{Map, Number, Value};
-
-use super::types::{json_name, FieldDef, Kind, TypeTable};
+use super::decode;
+use super::types::TypeTable;
 use super::xml::Element;
 
 /// Which family an event belongs to; the router's CloudEvent `type` and `eventclass` use it.
@@ -42,8 +41,9 @@ pub struct VsphereEvent {
     pub class: EventClass,
     /// The type name, or the `eventTypeId` for EventEx and ExtendedEvent.
     pub name: String,
-    /// The event as JSON with govmomi's PascalCase names.
-    pub data: Value,
+    /// The event as JSON text with govmomi's PascalCase names (exactly what serialising it as
+    /// a `serde_json::Value` would give).
+    pub data: Vec<u8>,
 }
 
 /// Why an element could not be read as an event.
@@ -53,6 +53,8 @@ pub enum EventError {
     MissingKey,
     #[error("event key {0:?} is not an integer")]
     BadKey(String),
+    #[error("event is not readable XML: {0}")]
+    Xml(String),
 }
 
 /// The event's key alone, without decoding the rest (to skip events already delivered).
@@ -62,17 +64,26 @@ pub fn event_key(el: &Element) -> Result<i64, EventError> {
 }
 
 impl VsphereEvent {
-    /// Decodes one `<returnval>`/`<Event>` element. An unknown type is decoded with the base
-    /// `Event` fields plus whatever else it carries.
-    pub fn from_element(el: &Element, table: &TypeTable) -> Result<VsphereEvent, EventError> {
-        VsphereEvent::decode(el.clone(), table)
+    /// Decodes one `<returnval>`/`<Event>` element (a lazily read one from its own text). An
+    /// unknown type is decoded with the base `Event` fields plus whatever else it carries.
+    pub fn decode(el: &Element, table: &TypeTable) -> Result<VsphereEvent, EventError> {
+        let doc = el.xml().map_err(|e| EventError::Xml(e.to_string()))?;
+        VsphereEvent::from_wrapped_xml(&doc, table)
     }
 
-    /// [`VsphereEvent::from_element`] taking the element, whose texts move into the JSON.
-    pub fn decode(mut el: Element, table: &TypeTable) -> Result<VsphereEvent, EventError> {
-        let type_name = el.xsi_type.clone().unwrap_or_else(|| "Event".to_string());
-        let key = event_key(&el)?;
-        let created_time = el.child_text("createdTime").unwrap_or_default().trim().to_string();
+    /// Decodes an event from its XML text, which declares the namespaces it uses.
+    pub fn from_xml(xml: &str, table: &TypeTable) -> Result<VsphereEvent, EventError> {
+        VsphereEvent::from_wrapped_xml(&format!("<_w>{xml}</_w>"), table)
+    }
+
+    fn from_wrapped_xml(doc: &str, table: &TypeTable) -> Result<VsphereEvent, EventError> {
+        let d = decode::decode(doc, table).map_err(|e| EventError::Xml(e.to_string()))?;
+        let key_text = d.key.ok_or(EventError::MissingKey)?;
+        let key = key_text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| EventError::BadKey(key_text.trim().to_string()))?;
+        let type_name = d.type_name.unwrap_or_else(|| "Event".to_string());
         let class = if table.is_a(&type_name, "EventEx") {
             EventClass::EventEx
         } else if table.is_a(&type_name, "ExtendedEvent") {
@@ -82,185 +93,52 @@ impl VsphereEvent {
         };
         let name = match class {
             EventClass::Event => type_name.clone(),
-            _ => el
-                .child_text("eventTypeId")
+            _ => d
+                .event_type_id
+                .as_deref()
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .unwrap_or(&type_name)
                 .to_string(),
         };
-        let known = if table.get(&type_name).is_some() {
-            type_name.as_str()
-        } else {
-            "Event"
-        };
-        let data = object_to_json(&mut el, known, table, 0);
         Ok(VsphereEvent {
             key,
-            created_time,
+            created_time: d.created_time.unwrap_or_default().trim().to_string(),
             type_name,
             class,
             name,
-            data,
+            data: d.json,
         })
     }
-}
-
-const MAX_DEPTH: usize = 64;
-
-fn object_to_json(el: &mut Element, declared: &str, table: &TypeTable, depth: usize) -> Value {
-    let def = match el.xsi_type.as_deref().and_then(|t| table.get(t)) {
-        Some(def) => def,
-        None => match table.get(declared) {
-            Some(def) => def,
-            None => return generic_to_json(el, depth),
-        },
-    };
-    // Sized up front: the maps are kept while events wait in the queues.
-    let mut out = Map::with_capacity(def.fields.len());
-    for field in &def.fields {
-        out.insert(field.json_name.clone(), field_value(el, field, table, depth));
-    }
-    // Anything the table does not declare (a newer API) is kept as generic JSON.
-    for child in &mut el.children {
-        if !def.fields.iter().any(|f| f.name == child.name) {
-            let key = json_name(&child.name);
-            if !out.contains_key(&key) {
-                out.insert(key, generic_to_json(child, depth + 1));
-            }
-        }
-    }
-    Value::Object(out)
-}
-
-fn field_value(el: &mut Element, field: &FieldDef, table: &TypeTable, depth: usize) -> Value {
-    if field.array {
-        let items: Vec<Value> = el
-            .children
-            .iter_mut()
-            .filter(|c| c.name == field.name)
-            .map(|c| scalar_or_object(c, &field.kind, table, depth))
-            .collect();
-        return if items.is_empty() {
-            Value::Null
-        } else {
-            Value::Array(items)
-        };
-    }
-    match el.children.iter_mut().find(|c| c.name == field.name) {
-        Some(child) => scalar_or_object(child, &field.kind, table, depth),
-        None => zero_value(field),
-    }
-}
-
-fn zero_value(field: &FieldDef) -> Value {
-    match (&field.kind, field.optional) {
-        (Kind::String | Kind::Enum | Kind::Binary, _) => Value::String(String::new()),
-        (Kind::Int, false) => Value::from(0),
-        (Kind::Float, false) => Value::from(0.0),
-        (Kind::Bool, false) => Value::Bool(false),
-        (Kind::DateTime, false) => Value::String("0001-01-01T00:00:00Z".into()),
-        (Kind::MoRef, false) => moref("", ""),
-        _ => Value::Null,
-    }
-}
-
-fn moref(ty: &str, value: &str) -> Value {
-    let mut m = Map::with_capacity(2);
-    m.insert("Type".into(), Value::String(ty.into()));
-    m.insert("Value".into(), Value::String(value.into()));
-    Value::Object(m)
-}
-
-fn scalar_or_object(el: &mut Element, kind: &Kind, table: &TypeTable, depth: usize) -> Value {
-    if depth >= MAX_DEPTH {
-        return Value::Null;
-    }
-    match kind {
-        Kind::String | Kind::Enum | Kind::DateTime | Kind::Binary => Value::String(std::mem::take(&mut el.text)),
-        Kind::Bool => Value::Bool(matches!(el.text.trim(), "true" | "1")),
-        Kind::Int => int_value(&el.text),
-        Kind::Float => float_value(&el.text),
-        Kind::MoRef => moref(el.type_attr.as_deref().unwrap_or(""), el.text.trim()),
-        Kind::Obj(t) => object_to_json(el, t, table, depth + 1),
-        Kind::Any => any_to_json(el, table, depth + 1),
-    }
-}
-
-fn int_value(text: &str) -> Value {
-    text.trim()
-        .parse::<i64>()
-        .map(Value::from)
-        .unwrap_or_else(|_| Value::String(text.to_string()))
-}
-
-fn float_value(text: &str) -> Value {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map(Value::Number)
-        .unwrap_or_else(|| Value::String(text.to_string()))
-}
-
-/// An `xsd:anyType` value: its `xsi:type` says what it is.
-fn any_to_json(el: &mut Element, table: &TypeTable, depth: usize) -> Value {
-    let xsi_type = el.xsi_type.take().unwrap_or_default();
-    let ty = xsi_type.rsplit(':').next().unwrap_or(&xsi_type);
-    match ty {
-        "string" | "dateTime" | "base64Binary" | "anyURI" => Value::String(std::mem::take(&mut el.text)),
-        "boolean" => Value::Bool(matches!(el.text.trim(), "true" | "1")),
-        "int" | "long" | "short" | "byte" => int_value(&el.text),
-        "float" | "double" => float_value(&el.text),
-        "ManagedObjectReference" => moref(el.type_attr.as_deref().unwrap_or(""), el.text.trim()),
-        t if t.starts_with("ArrayOf") => Value::Array(
-            el.children
-                .iter_mut()
-                .map(|c| any_to_json(c, table, depth + 1))
-                .collect(),
-        ),
-        t if table.get(t).is_some() => object_to_json(el, t, table, depth),
-        _ => generic_to_json(el, depth),
-    }
-}
-
-/// A value whose type is unknown: text for leaves, objects for elements with children
-/// (repeated names become arrays), `{Type, Value}` for references.
-fn generic_to_json(el: &mut Element, depth: usize) -> Value {
-    if depth >= MAX_DEPTH {
-        return Value::Null;
-    }
-    if el.children.is_empty() {
-        return match &el.type_attr {
-            Some(t) => moref(t, el.text.trim()),
-            None => Value::String(std::mem::take(&mut el.text)),
-        };
-    }
-    let mut out = Map::new();
-    for child in &mut el.children {
-        let key = json_name(&child.name);
-        let value = generic_to_json(child, depth + 1);
-        match out.get_mut(&key) {
-            Some(Value::Array(items)) => items.push(value),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, value]);
-            }
-            None => {
-                out.insert(key, value);
-            }
-        }
-    }
-    Value::Object(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::vsphere::xml::parse;
+    use serde_json::Value;
 
-    fn decode(xml: &str) -> VsphereEvent {
-        VsphereEvent::from_element(&parse(xml).unwrap(), TypeTable::builtin()).unwrap()
+    /// A decoded event with its JSON text parsed back, for the assertions.
+    struct Json {
+        key: i64,
+        type_name: String,
+        name: String,
+        class: EventClass,
+        text: String,
+        data: Value,
+    }
+
+    fn decode(xml: &str) -> Json {
+        let ev = VsphereEvent::from_xml(xml, TypeTable::builtin()).unwrap();
+        let text = String::from_utf8(ev.data).unwrap();
+        Json {
+            key: ev.key,
+            type_name: ev.type_name,
+            name: ev.name,
+            class: ev.class,
+            data: serde_json::from_str(&text).unwrap(),
+            text,
+        }
     }
 
     /// A VmPoweredOffEvent exactly as vcsim 0.24.2 sends it (offline-tools.md §2.3).
@@ -334,10 +212,7 @@ mod tests {
   }"#;
         let ev = decode(xml);
         let expected: Value = serde_json::from_str(seed).unwrap();
-        assert_eq!(
-            serde_json::to_string(&ev.data).unwrap(),
-            serde_json::to_string(&expected).unwrap()
-        );
+        assert_eq!(ev.text, serde_json::to_string(&expected).unwrap());
     }
 
     /// The seed documents' EnteredMaintenanceModeEvent (a HostEvent: no fields of its own).
@@ -417,13 +292,18 @@ mod tests {
     #[test]
     fn missing_or_bad_key_is_an_error_not_a_panic() {
         let t = TypeTable::builtin();
+        assert_eq!(VsphereEvent::from_xml("<e/>", t), Err(EventError::MissingKey));
         assert_eq!(
-            VsphereEvent::from_element(&parse("<e/>").unwrap(), t),
+            VsphereEvent::decode(&parse("<e/>").unwrap(), t),
             Err(EventError::MissingKey)
         );
         assert_eq!(
-            VsphereEvent::from_element(&parse("<e><key>x</key></e>").unwrap(), t),
+            VsphereEvent::from_xml("<e><key>x</key></e>", t),
             Err(EventError::BadKey("x".into()))
         );
+        assert!(matches!(
+            VsphereEvent::from_xml("<e><key>1</key><vm></e>", t),
+            Err(EventError::Xml(_))
+        ));
     }
 }

@@ -19,7 +19,7 @@ use quick_xml::NsReader;
 pub const XSI_NS: &[u8] = b"http://www.w3.org/2001/XMLSchema-instance";
 
 /// Deepest nesting accepted; deeper documents are rejected instead of exhausting the stack.
-const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 256;
 /// Most elements one document may build (about 150 bytes each: 30 MiB at most). The byte cap
 /// alone would let a 64 MiB answer of `<a/>` build 16 million elements (2 GB); a real answer has
 /// a few thousand (event pages are read lazily and not built).
@@ -89,7 +89,21 @@ impl Element {
     /// The whole tree of a lazily read element (see [`parse_lazy`]); other elements are
     /// already whole and are returned as they are.
     pub fn expand(self) -> Result<Element, XmlError> {
-        let Some(raw) = self.raw else { return Ok(self) };
+        if self.raw.is_none() {
+            return Ok(self);
+        }
+        parse(&self.xml()?)?.children.into_iter().next().ok_or(XmlError::Empty)
+    }
+
+    /// The element as XML text inside a `<_w>` wrapper that declares the namespaces it uses:
+    /// for a lazily read element, the server's own text; otherwise written from the tree.
+    pub fn xml(&self) -> Result<String, XmlError> {
+        let Some(raw) = &self.raw else {
+            let mut out = format!("<_w xmlns:xsi=\"{}\">", String::from_utf8_lossy(XSI_NS));
+            self.write_xml(&mut out);
+            out.push_str("</_w>");
+            return Ok(out);
+        };
         let text = raw.doc.get(raw.span.clone()).ok_or(XmlError::Empty)?;
         let mut wrapped = String::with_capacity(text.len() + raw.scope.len() + 12);
         wrapped.push_str("<_w");
@@ -97,7 +111,26 @@ impl Element {
         wrapped.push('>');
         wrapped.push_str(text);
         wrapped.push_str("</_w>");
-        parse(&wrapped)?.children.into_iter().next().ok_or(XmlError::Empty)
+        Ok(wrapped)
+    }
+
+    fn write_xml(&self, out: &mut String) {
+        out.push('<');
+        out.push_str(&self.name);
+        if let Some(t) = &self.xsi_type {
+            out.push_str(&format!(" xsi:type=\"{}\"", escape(t)));
+        }
+        if let Some(t) = &self.type_attr {
+            out.push_str(&format!(" type=\"{}\"", escape(t)));
+        }
+        out.push('>');
+        out.push_str(&escape(&self.text));
+        for child in &self.children {
+            child.write_xml(out);
+        }
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
     }
 }
 
@@ -106,10 +139,21 @@ fn malformed(e: impl std::fmt::Display) -> XmlError {
 }
 
 fn start_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, XmlError> {
-    let mut el = Element {
+    let (xsi_type, type_attr) = type_attributes(reader, start)?;
+    Ok(Element {
         name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
+        xsi_type,
+        type_attr,
         ..Element::default()
-    };
+    })
+}
+
+/// A start tag's `xsi:type` (by namespace) and plain `type` attribute.
+pub(crate) fn type_attributes(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+) -> Result<(Option<String>, Option<String>), XmlError> {
+    let (mut xsi_type, mut type_attr) = (None, None);
     for attr in start.attributes() {
         let attr = attr.map_err(malformed)?;
         let (ns, local) = reader.resolve_attribute(attr.key);
@@ -118,12 +162,12 @@ fn start_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Ele
         }
         let value = attr.unescape_value().map_err(malformed)?.into_owned();
         match ns {
-            ResolveResult::Bound(ns) if ns.as_ref() == XSI_NS => el.xsi_type = Some(value),
-            ResolveResult::Unbound => el.type_attr = Some(value),
+            ResolveResult::Bound(ns) if ns.as_ref() == XSI_NS => xsi_type = Some(value),
+            ResolveResult::Unbound => type_attr = Some(value),
             _ => {}
         }
     }
-    Ok(el)
+    Ok((xsi_type, type_attr))
 }
 
 /// The namespace declarations in scope, as attribute text (` xmlns:p="uri"`).

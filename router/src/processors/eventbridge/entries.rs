@@ -95,6 +95,7 @@ pub fn requests(entries: Vec<Entry>, max_bytes: usize) -> (Vec<Vec<Entry>>, Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloudevent::Structured;
     use cloudevents::{EventBuilder, EventBuilderV10};
 
     fn event(id: &str, data: &str) -> Event {
@@ -110,7 +111,7 @@ mod tests {
     }
 
     fn entry(index: usize, ev: &Event) -> Entry {
-        Entry::new(index, ev, &serde_json::to_value(ev).unwrap())
+        Entry::new(index, ev, &serde_json::to_value(Structured(ev)).unwrap())
     }
 
     #[test]
@@ -158,7 +159,7 @@ mod tests {
     #[test]
     fn envelope_puts_the_cloudevent_under_detail() {
         let ev = event("1", "a");
-        let detail = serde_json::to_value(&ev).unwrap();
+        let detail = serde_json::to_value(Structured(&ev)).unwrap();
         let env = envelope(&ev, &detail, "us-west-1");
         assert_eq!(env["detail"]["id"], "1");
         assert_eq!(env["detail-type"], "VmPoweredOffEvent");

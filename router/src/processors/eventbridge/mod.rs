@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use super::{BoxFuture, Handled, ProcessError, Processor};
+use crate::cloudevent::Structured;
 use crate::config::{defaults, AuthType, AwsEventBridgeConfig};
 use crate::delivery::retry::Backoff;
 use crate::delivery::retry::Final;
@@ -112,7 +113,7 @@ impl EventBridge {
     /// The entry for the event when a rule wants it; the error is an event that cannot be
     /// written as JSON.
     fn select(&self, rules: &RuleSet, index: usize, event: &Event) -> Result<Option<Entry>, ProcessError> {
-        let detail = serde_json::to_value(event).map_err(|e| ProcessError::Rejected {
+        let detail = serde_json::to_value(Structured(event)).map_err(|e| ProcessError::Rejected {
             id: event.id().to_string(),
             detail: format!("cannot write the event as JSON: {e}"),
         })?;

@@ -1,0 +1,518 @@
+//! The streaming event decoder: one event's XML text straight to the JSON text its CloudEvent
+//! carries, read with quick-xml's reader without building an element tree.
+//!
+//! Each object's values are written as they come, one after another; when the object ends its
+//! fields are laid out in declaration order (inherited first), absent ones as their zero value
+//! and fields the type table does not know after them (see [`super::event`] for the rules). A
+//! leaf's text is the only thing held apart while it is read.
+
+use std::ops::Range;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::NsReader;
+use serde_json::Number;
+
+use super::types::{json_name, FieldDef, Kind, TypeDef, TypeTable};
+use super::xml::{self, XmlError};
+
+/// Nesting below which values are written as `null` (a guard against hostile depth).
+const MAX_DEPTH: usize = 64;
+
+/// An event's JSON text and the top-level texts the CloudEvent needs.
+pub(super) struct Decoded {
+    pub json: Vec<u8>,
+    pub type_name: Option<String>,
+    pub key: Option<String>,
+    pub created_time: Option<String>,
+    pub event_type_id: Option<String>,
+}
+
+/// How a primitive value's text becomes JSON.
+#[derive(Clone, Copy)]
+enum Leaf {
+    Str,
+    Bool,
+    Int,
+    Float,
+    MoRef,
+}
+
+/// What an open element is being read as.
+enum Shape<'t> {
+    /// A data object of a known type: `spans` are its values in arrival order, by slot (a
+    /// field's index, or `fields.len()` + an extra's index in `extras`).
+    Object {
+        def: &'t TypeDef,
+        depth: usize,
+        spans: Vec<(usize, Range<usize>)>,
+        extras: Vec<String>,
+    },
+    /// A value of unknown type: its text if it stays a leaf, otherwise an object of its
+    /// children (a name repeated becomes an array).
+    Generic {
+        depth: usize,
+        text: String,
+        type_attr: Option<String>,
+        spans: Vec<(usize, Range<usize>)>,
+        keys: Vec<String>,
+    },
+    Leaf {
+        leaf: Leaf,
+        text: String,
+        type_attr: Option<String>,
+    },
+    /// An `ArrayOf…` value: every child is one item.
+    AnyArray { depth: usize, items: usize },
+    /// Written as `null`, its content skipped.
+    Null,
+    /// Not written at all (a repeated unknown field, the children of a leaf).
+    Ignored,
+}
+
+struct Open<'t> {
+    shape: Shape<'t>,
+    /// Where the value starts in the output.
+    start: usize,
+    /// The slot the parent files it under.
+    slot: usize,
+}
+
+/// What the root element's start tag says.
+struct Attrs {
+    xsi_type: Option<String>,
+    type_attr: Option<String>,
+}
+
+fn malformed(e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(e.to_string())
+}
+
+fn attrs(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Attrs, XmlError> {
+    let (xsi_type, type_attr) = xml::type_attributes(reader, start)?;
+    Ok(Attrs { xsi_type, type_attr })
+}
+
+/// Decodes the first child of `doc`'s root (the event, wrapped as [`super::xml::Element::xml`]
+/// writes it).
+pub(super) fn decode(doc: &str, table: &TypeTable) -> Result<Decoded, XmlError> {
+    let mut reader = NsReader::from_str(doc);
+    reader.config_mut().trim_text(false);
+    let mut d = Decoder {
+        table,
+        out: Vec::with_capacity(doc.len() + 256),
+        scratch: Vec::new(),
+        stack: Vec::new(),
+        level: 0,
+        found: Decoded {
+            json: Vec::new(),
+            type_name: None,
+            key: None,
+            created_time: None,
+            event_type_id: None,
+        },
+    };
+    loop {
+        match reader.read_event().map_err(malformed)? {
+            Event::Start(start) => {
+                d.level += 1;
+                if d.level > xml::MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                if d.level >= 2 {
+                    let a = attrs(&reader, &start)?;
+                    d.open(start.local_name().as_ref(), a);
+                }
+            }
+            Event::Empty(start) if d.level >= 1 => {
+                let a = attrs(&reader, &start)?;
+                d.open(start.local_name().as_ref(), a);
+                if d.close(start.local_name().as_ref()) {
+                    return Ok(d.finish());
+                }
+            }
+            Event::End(end) => {
+                d.level = d.level.saturating_sub(1);
+                if d.level >= 1 && d.close(end.local_name().as_ref()) {
+                    return Ok(d.finish());
+                }
+            }
+            Event::Text(text) => {
+                if let Some(buf) = d.text_buffer() {
+                    buf.push_str(&text.decode().map_err(malformed)?);
+                }
+            }
+            Event::CData(data) => {
+                if let Some(buf) = d.text_buffer() {
+                    buf.push_str(&data.decode().map_err(malformed)?);
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(buf) = d.text_buffer() {
+                    if let Some(ch) = r.resolve_char_ref().map_err(malformed)? {
+                        buf.push(ch);
+                    } else {
+                        let name = r.decode().map_err(malformed)?;
+                        let resolved = quick_xml::escape::unescape(&format!("&{name};"))
+                            .map_err(malformed)?
+                            .into_owned();
+                        buf.push_str(&resolved);
+                    }
+                }
+            }
+            Event::Eof => return Err(XmlError::Empty),
+            _ => {}
+        }
+    }
+}
+
+struct Decoder<'t> {
+    table: &'t TypeTable,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    stack: Vec<Open<'t>>,
+    /// Nesting of the reader: 1 is the wrapper, 2 the event.
+    level: usize,
+    found: Decoded,
+}
+
+impl<'t> Decoder<'t> {
+    fn finish(mut self) -> Decoded {
+        self.found.json = self.out;
+        self.found
+    }
+
+    /// The text buffer of the element being read, when its text matters.
+    fn text_buffer(&mut self) -> Option<&mut String> {
+        match self.stack.last_mut().map(|o| &mut o.shape) {
+            Some(Shape::Leaf { text, .. }) | Some(Shape::Generic { text, .. }) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// An element starts: decides how it is read from its parent's shape.
+    fn open(&mut self, name: &[u8], a: Attrs) {
+        let Some(parent) = self.stack.last_mut() else {
+            // The event itself.
+            let declared = (a.xsi_type.clone())
+                .filter(|t| self.table.get(t).is_some())
+                .unwrap_or_else(|| "Event".to_string());
+            self.found.type_name = a.xsi_type.clone();
+            let shape = self.object(a, &declared, 0);
+            self.push(shape, 0);
+            return;
+        };
+        let (shape, slot) = match &mut parent.shape {
+            Shape::Object { def, depth, extras, .. } => {
+                let (def, depth) = (*def, *depth);
+                match def.fields.iter().position(|f| f.name.as_bytes() == name) {
+                    Some(i) if depth >= MAX_DEPTH => (Shape::Null, i),
+                    Some(i) => (self.field(&def.fields[i], a, depth), i),
+                    None => {
+                        let key = json_name(&String::from_utf8_lossy(name));
+                        let taken = def.fields.iter().any(|f| f.json_name == key) || extras.contains(&key);
+                        if taken {
+                            (Shape::Ignored, 0)
+                        } else {
+                            extras.push(key);
+                            let slot = def.fields.len() + extras.len() - 1;
+                            (generic(a, depth + 1), slot)
+                        }
+                    }
+                }
+            }
+            Shape::Generic { depth, keys, .. } => {
+                let depth = *depth;
+                let key = json_name(&String::from_utf8_lossy(name));
+                let slot = match keys.iter().position(|k| *k == key) {
+                    Some(i) => i,
+                    None => {
+                        keys.push(key);
+                        keys.len() - 1
+                    }
+                };
+                (generic(a, depth + 1), slot)
+            }
+            Shape::AnyArray { depth, items } => {
+                let depth = *depth;
+                if *items > 0 {
+                    self.out.push(b',');
+                }
+                *items += 1;
+                let shape = self.any(a, depth + 1);
+                self.push(shape, 0);
+                return;
+            }
+            Shape::Leaf { .. } | Shape::Null | Shape::Ignored => (Shape::Ignored, 0),
+        };
+        self.push(shape, slot);
+    }
+
+    /// Opens a value at the end of the output (an array's bracket is written at once).
+    fn push(&mut self, shape: Shape<'t>, slot: usize) {
+        let start = self.out.len();
+        if matches!(shape, Shape::AnyArray { .. }) {
+            self.out.push(b'[');
+        }
+        self.stack.push(Open { shape, start, slot });
+    }
+
+    /// A declared field's element, read by its kind.
+    fn field(&self, field: &FieldDef, a: Attrs, depth: usize) -> Shape<'t> {
+        match &field.kind {
+            Kind::String | Kind::Enum | Kind::DateTime | Kind::Binary => leaf(Leaf::Str, a),
+            Kind::Bool => leaf(Leaf::Bool, a),
+            Kind::Int => leaf(Leaf::Int, a),
+            Kind::Float => leaf(Leaf::Float, a),
+            Kind::MoRef => leaf(Leaf::MoRef, a),
+            Kind::Obj(t) => self.object(a, t, depth + 1),
+            Kind::Any => self.any(a, depth + 1),
+        }
+    }
+
+    /// A data object: its own `xsi:type` if the table knows it, else the declared type.
+    fn object(&self, a: Attrs, declared: &str, depth: usize) -> Shape<'t> {
+        let def = a.xsi_type.as_deref().and_then(|t| self.table.get(t));
+        match def.or_else(|| self.table.get(declared)) {
+            Some(def) => Shape::Object {
+                def,
+                depth,
+                spans: Vec::new(),
+                extras: Vec::new(),
+            },
+            None => generic(a, depth),
+        }
+    }
+
+    /// An `xsd:anyType` value: its `xsi:type` says what it is.
+    fn any(&self, a: Attrs, depth: usize) -> Shape<'t> {
+        let xsi_type = a.xsi_type.clone().unwrap_or_default();
+        let ty = xsi_type.rsplit(':').next().unwrap_or(&xsi_type);
+        match ty {
+            "string" | "dateTime" | "base64Binary" | "anyURI" => leaf(Leaf::Str, a),
+            "boolean" => leaf(Leaf::Bool, a),
+            "int" | "long" | "short" | "byte" => leaf(Leaf::Int, a),
+            "float" | "double" => leaf(Leaf::Float, a),
+            "ManagedObjectReference" => leaf(Leaf::MoRef, a),
+            t if t.starts_with("ArrayOf") => Shape::AnyArray { depth, items: 0 },
+            t if self.table.get(t).is_some() => self.object(a, t, depth),
+            _ => generic(a, depth),
+        }
+    }
+
+    /// An element ends: writes its value and files it with its parent. True when it was the
+    /// event itself.
+    fn close(&mut self, name: &[u8]) -> bool {
+        let Some(open) = self.stack.pop() else {
+            return false;
+        };
+        let is_event = self.stack.is_empty();
+        let own_text = |shape: &Shape<'_>| match shape {
+            Shape::Leaf { text, .. } | Shape::Generic { text, .. } => Some(text.clone()),
+            _ => None,
+        };
+        if self.stack.len() == 1 {
+            let found = &mut self.found;
+            let wanted = match name {
+                b"key" => Some(&mut found.key),
+                b"createdTime" => Some(&mut found.created_time),
+                b"eventTypeId" => Some(&mut found.event_type_id),
+                _ => None,
+            };
+            if let Some(slot) = wanted.filter(|s| s.is_none()) {
+                *slot = own_text(&open.shape);
+            }
+        }
+        let filed = !matches!(open.shape, Shape::Ignored);
+        match open.shape {
+            Shape::Object { def, spans, extras, .. } => self.write_object(open.start, def, &spans, &extras),
+            Shape::Generic {
+                text,
+                type_attr,
+                spans,
+                keys,
+                ..
+            } => {
+                if keys.is_empty() {
+                    match type_attr {
+                        Some(t) => write_moref(&mut self.out, &t, text.trim()),
+                        None => write_str(&mut self.out, &text),
+                    }
+                } else {
+                    self.write_generic(open.start, &spans, &keys);
+                }
+            }
+            Shape::Leaf { leaf, text, type_attr } => write_leaf(&mut self.out, leaf, &text, type_attr.as_deref()),
+            Shape::AnyArray { .. } => self.out.push(b']'),
+            Shape::Null => self.out.extend_from_slice(b"null"),
+            Shape::Ignored => {}
+        }
+        if filed {
+            let end = self.out.len();
+            match self.stack.last_mut().map(|p| &mut p.shape) {
+                Some(Shape::Object { spans, .. }) | Some(Shape::Generic { spans, .. }) => {
+                    spans.push((open.slot, open.start..end))
+                }
+                _ => {}
+            }
+        }
+        is_event
+    }
+
+    /// Lays out an object's values (written from `start` in arrival order) in declaration
+    /// order, then the extras.
+    fn write_object(&mut self, start: usize, def: &TypeDef, spans: &[(usize, Range<usize>)], extras: &[String]) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.out[start..]);
+        self.out.truncate(start);
+        let (out, values) = (&mut self.out, &self.scratch);
+        let value = |r: &Range<usize>| &values[r.start - start..r.end - start];
+        out.push(b'{');
+        for (i, field) in def.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_key(out, &field.json_name);
+            let mut items = spans.iter().filter(|(s, _)| *s == i);
+            if field.array {
+                match items.next() {
+                    None => out.extend_from_slice(b"null"),
+                    Some((_, first)) => {
+                        out.push(b'[');
+                        out.extend_from_slice(value(first));
+                        for (_, r) in items {
+                            out.push(b',');
+                            out.extend_from_slice(value(r));
+                        }
+                        out.push(b']');
+                    }
+                }
+            } else {
+                match items.next() {
+                    Some((_, r)) => out.extend_from_slice(value(r)),
+                    None => out.extend_from_slice(zero_value(field)),
+                }
+            }
+        }
+        let mut first = def.fields.is_empty();
+        for (j, key) in extras.iter().enumerate() {
+            let slot = def.fields.len() + j;
+            if let Some((_, r)) = spans.iter().find(|(s, _)| *s == slot) {
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
+                }
+                write_key(out, key);
+                out.extend_from_slice(value(r));
+            }
+        }
+        out.push(b'}');
+    }
+
+    /// Lays out a generic object: each name once, where it first came, repeated ones as arrays.
+    fn write_generic(&mut self, start: usize, spans: &[(usize, Range<usize>)], keys: &[String]) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.out[start..]);
+        self.out.truncate(start);
+        let (out, values) = (&mut self.out, &self.scratch);
+        let value = |r: &Range<usize>| &values[r.start - start..r.end - start];
+        out.push(b'{');
+        for (k, key) in keys.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            write_key(out, key);
+            let items: Vec<&Range<usize>> = spans.iter().filter(|(s, _)| *s == k).map(|(_, r)| r).collect();
+            match items.as_slice() {
+                [one] => out.extend_from_slice(value(one)),
+                many => {
+                    out.push(b'[');
+                    for (n, r) in many.iter().enumerate() {
+                        if n > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(value(r));
+                    }
+                    out.push(b']');
+                }
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+fn leaf(leaf: Leaf, a: Attrs) -> Shape<'static> {
+    Shape::Leaf {
+        leaf,
+        text: String::new(),
+        type_attr: a.type_attr,
+    }
+}
+
+/// A value of unknown type; `null` below [`MAX_DEPTH`].
+fn generic(a: Attrs, depth: usize) -> Shape<'static> {
+    if depth >= MAX_DEPTH {
+        return Shape::Null;
+    }
+    Shape::Generic {
+        depth,
+        text: String::new(),
+        type_attr: a.type_attr,
+        spans: Vec::new(),
+        keys: Vec::new(),
+    }
+}
+
+/// govmomi's Go zero value for an absent field (see [`super::event`]).
+fn zero_value(field: &FieldDef) -> &'static [u8] {
+    match (&field.kind, field.optional) {
+        (Kind::String | Kind::Enum | Kind::Binary, _) => b"\"\"",
+        (Kind::Int, false) => b"0",
+        (Kind::Float, false) => b"0.0",
+        (Kind::Bool, false) => b"false",
+        (Kind::DateTime, false) => b"\"0001-01-01T00:00:00Z\"",
+        (Kind::MoRef, false) => b"{\"Type\":\"\",\"Value\":\"\"}",
+        _ => b"null",
+    }
+}
+
+fn write_leaf(out: &mut Vec<u8>, leaf: Leaf, text: &str, type_attr: Option<&str>) {
+    match leaf {
+        Leaf::Str => write_str(out, text),
+        Leaf::Bool => {
+            let yes = matches!(text.trim(), "true" | "1");
+            out.extend_from_slice(if yes { b"true" } else { b"false" });
+        }
+        Leaf::Int => match text.trim().parse::<i64>() {
+            Ok(n) => write_json(out, &n),
+            Err(_) => write_str(out, text),
+        },
+        Leaf::Float => match text.trim().parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(n) => write_json(out, &n),
+            None => write_str(out, text),
+        },
+        Leaf::MoRef => write_moref(out, type_attr.unwrap_or(""), text.trim()),
+    }
+}
+
+fn write_moref(out: &mut Vec<u8>, ty: &str, value: &str) {
+    out.extend_from_slice(b"{\"Type\":");
+    write_str(out, ty);
+    out.extend_from_slice(b",\"Value\":");
+    write_str(out, value);
+    out.push(b'}');
+}
+
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    write_str(out, key);
+    out.push(b':');
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_json(out, s);
+}
+
+/// Writes with serde_json's own formatting (escapes, integers, floats), so the text is exactly
+/// what serialising the equivalent `serde_json::Value` gives.
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing these types into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
