@@ -13,7 +13,7 @@ use tracing::{debug, error, info, warn};
 
 use super::fair_queue::{self, Closed};
 use super::filter::Filter;
-use crate::cloudevent::{event_name, Structured};
+use crate::cloudevent::{compact, event_name, Structured};
 use crate::console::live::LiveEvents;
 use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::metrics::stats::ComponentStats;
@@ -238,7 +238,7 @@ impl Fanout {
     }
 
     /// Queues the event from provider `from` for every processor whose filter accepts it,
-    /// waiting while `from`'s share of a queue is full.
+    /// waiting while `from`'s share of a queue is full. JSON data is queued as its text.
     pub async fn dispatch(&self, from: &Arc<str>, event: Event) -> Delivery {
         let json = if self.needs_json {
             match serde_json::to_value(Structured(&event)) {
@@ -252,7 +252,8 @@ impl Fanout {
             None
         };
         self.live.publish(&event);
-        let event = Arc::new(event);
+        // Held as JSON text while it waits (see cloudevent::compact).
+        let event = Arc::new(compact(event));
         let mut pending = Vec::new();
         let mut abandoned = false;
         for lane in &self.lanes {

@@ -185,7 +185,8 @@ impl VimClient {
             return Err(too_large());
         }
         let mut resp = resp;
-        let mut bytes: Vec<u8> = Vec::new();
+        let expected = resp.content_length().map_or(0, |n| n as usize);
+        let mut bytes: Vec<u8> = Vec::with_capacity(expected);
         while let Some(chunk) = resp.chunk().await.map_err(|e| SoapError::Transport {
             url: url.clone(),
             detail: describe(&e),
@@ -197,6 +198,8 @@ impl VimClient {
         }
         if bytes.len() > LARGE_ANSWER {
             self.close_next.store(true, Ordering::Relaxed);
+            // A page is kept while its events are delivered: not with up to twice its size.
+            bytes.shrink_to_fit();
         }
         let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if !text.contains("Envelope") {

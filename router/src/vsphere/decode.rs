@@ -177,6 +177,8 @@ struct Decoder<'t> {
 
 impl<'t> Decoder<'t> {
     fn finish(mut self) -> Decoded {
+        // The text waits in the queues: no spare capacity.
+        self.out.shrink_to_fit();
         self.found.json = self.out;
         self.found
     }
