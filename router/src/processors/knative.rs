@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use cloudevents::{AttributesReader, Event};
 use tracing::{error, warn};
 
@@ -80,12 +81,13 @@ impl Knative {
         })
     }
 
-    async fn attempt(&self, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Outcome {
+    /// One request; the body is shared between attempts, not copied.
+    async fn attempt(&self, headers: &reqwest::header::HeaderMap, body: &Bytes) -> Outcome {
         let mut req = self
             .client
             .post(self.url.clone())
             .headers(headers.clone())
-            .body(body.to_vec());
+            .body(body.clone());
         if let Some((user, pass)) = &self.auth {
             req = req.basic_auth(user, Some(pass.expose()));
         }
@@ -100,6 +102,7 @@ impl Processor for Knative {
     fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
         Box::pin(async move {
             let (headers, body) = encode(event, self.encoding)?;
+            let body = Bytes::from(body);
             let id = event.id().to_string();
             let end = retry::run(
                 &self.backoff,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use cloudevents::{AttributesReader, Event};
 use reqwest::header::CONTENT_TYPE;
 use tokio::task::JoinHandle;
@@ -151,7 +152,7 @@ impl OpenFaas {
     }
 
     /// One function's invocation with the shared retry loop.
-    async fn invoke(&self, function: &str, topic: &str, body: &[u8], id: &str) -> Final {
+    async fn invoke(&self, function: &str, topic: &str, body: &Bytes, id: &str) -> Final {
         let path = if self.is_async {
             format!("async-function/{function}")
         } else {
@@ -166,7 +167,7 @@ impl OpenFaas {
                     .header(CONTENT_TYPE, "application/cloudevents+json; charset=utf-8")
                     .header("X-Topic", topic)
                     .header("X-Connector", "event-router")
-                    .body(body.to_vec())
+                    .body(body.clone())
                     .send()
                     .await;
                 match sent {
@@ -224,6 +225,8 @@ impl OpenFaas {
             id: id.clone(),
             detail: format!("cannot write the event as JSON: {e}"),
         })?;
+        // Shared by every function and attempt, not copied.
+        let body = Bytes::from(body);
         // Every subscribed function; the event failed when one did: refused when every failure
         // was a refusal (retrying cannot help), exhausted otherwise, with the real attempt count.
         let (mut refused, mut exhausted, mut attempts) = (Vec::new(), Vec::new(), 0);
