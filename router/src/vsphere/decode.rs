@@ -6,6 +6,7 @@
 //! and fields the type table does not know after them (see [`super::event`] for the rules). A
 //! leaf's text is the only thing held apart while it is read.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use quick_xml::events::{BytesStart, Event};
@@ -45,7 +46,7 @@ enum Shape<'t> {
         def: &'t TypeDef,
         depth: usize,
         spans: Vec<(usize, Range<usize>)>,
-        extras: Vec<String>,
+        extras: Names,
     },
     /// A value of unknown type: its text if it stays a leaf, otherwise an object of its
     /// children (a name repeated becomes an array).
@@ -54,7 +55,7 @@ enum Shape<'t> {
         text: String,
         type_attr: Option<String>,
         spans: Vec<(usize, Range<usize>)>,
-        keys: Vec<String>,
+        keys: Names,
     },
     Leaf {
         leaf: Leaf,
@@ -103,6 +104,7 @@ pub(super) fn decode(doc: &str, table: &TypeTable) -> Result<Decoded, XmlError> 
         scratch: Vec::new(),
         stack: Vec::new(),
         level: 0,
+        elements: 0,
         found: Decoded {
             json: Vec::new(),
             type_name: None,
@@ -118,12 +120,14 @@ pub(super) fn decode(doc: &str, table: &TypeTable) -> Result<Decoded, XmlError> 
                 if d.level > xml::MAX_DEPTH {
                     return Err(XmlError::TooDeep);
                 }
+                d.count()?;
                 if d.level >= 2 {
                     let a = attrs(&reader, &start)?;
                     d.open(start.local_name().as_ref(), a);
                 }
             }
             Event::Empty(start) if d.level >= 1 => {
+                d.count()?;
                 let a = attrs(&reader, &start)?;
                 d.open(start.local_name().as_ref(), a);
                 if d.close(start.local_name().as_ref()) {
@@ -159,6 +163,7 @@ pub(super) fn decode(doc: &str, table: &TypeTable) -> Result<Decoded, XmlError> 
                     }
                 }
             }
+            Event::Eof if d.level > 0 => return Err(malformed("document ends inside an element")),
             Event::Eof => return Err(XmlError::Empty),
             _ => {}
         }
@@ -172,10 +177,20 @@ struct Decoder<'t> {
     stack: Vec<Open<'t>>,
     /// Nesting of the reader: 1 is the wrapper, 2 the event.
     level: usize,
+    /// Elements read: as many as one document may build as a tree ([`xml::MAX_ELEMENTS`]).
+    elements: usize,
     found: Decoded,
 }
 
 impl<'t> Decoder<'t> {
+    fn count(&mut self) -> Result<(), XmlError> {
+        self.elements += 1;
+        if self.elements > xml::MAX_ELEMENTS {
+            return Err(XmlError::TooManyElements);
+        }
+        Ok(())
+    }
+
     fn finish(mut self) -> Decoded {
         // The text waits in the queues: no spare capacity.
         self.out.shrink_to_fit();
@@ -211,27 +226,22 @@ impl<'t> Decoder<'t> {
                     Some(i) => (self.field(&def.fields[i], a, depth), i),
                     None => {
                         let key = json_name(&String::from_utf8_lossy(name));
-                        let taken = def.fields.iter().any(|f| f.json_name == key) || extras.contains(&key);
-                        if taken {
+                        if def.fields.iter().any(|f| f.json_name == key) {
+                            // Named like a declared field: the declared one is kept.
                             (Shape::Ignored, 0)
                         } else {
-                            extras.push(key);
-                            let slot = def.fields.len() + extras.len() - 1;
-                            (generic(a, depth + 1), slot)
+                            match extras.slot(key) {
+                                (j, true) => (generic(a, depth + 1), def.fields.len() + j),
+                                // A repeated unknown field keeps its first value.
+                                _ => (Shape::Ignored, 0),
+                            }
                         }
                     }
                 }
             }
             Shape::Generic { depth, keys, .. } => {
                 let depth = *depth;
-                let key = json_name(&String::from_utf8_lossy(name));
-                let slot = match keys.iter().position(|k| *k == key) {
-                    Some(i) => i,
-                    None => {
-                        keys.push(key);
-                        keys.len() - 1
-                    }
-                };
+                let (slot, _) = keys.slot(json_name(&String::from_utf8_lossy(name)));
                 (generic(a, depth + 1), slot)
             }
             Shape::AnyArray { depth, items } => {
@@ -279,7 +289,7 @@ impl<'t> Decoder<'t> {
                 def,
                 depth,
                 spans: Vec::new(),
-                extras: Vec::new(),
+                extras: Names::default(),
             },
             None => generic(a, depth),
         }
@@ -326,7 +336,7 @@ impl<'t> Decoder<'t> {
         }
         let filed = !matches!(open.shape, Shape::Ignored);
         match open.shape {
-            Shape::Object { def, spans, extras, .. } => self.write_object(open.start, def, &spans, &extras),
+            Shape::Object { def, spans, extras, .. } => self.write_object(open.start, def, spans, &extras.order),
             Shape::Generic {
                 text,
                 type_attr,
@@ -334,13 +344,13 @@ impl<'t> Decoder<'t> {
                 keys,
                 ..
             } => {
-                if keys.is_empty() {
+                if keys.order.is_empty() {
                     match type_attr {
                         Some(t) => write_moref(&mut self.out, &t, text.trim()),
                         None => write_str(&mut self.out, &text),
                     }
                 } else {
-                    self.write_generic(open.start, &spans, &keys);
+                    self.write_generic(open.start, spans, &keys.order);
                 }
             }
             Shape::Leaf { leaf, text, type_attr } => write_leaf(&mut self.out, leaf, &text, type_attr.as_deref()),
@@ -362,44 +372,42 @@ impl<'t> Decoder<'t> {
 
     /// Lays out an object's values (written from `start` in arrival order) in declaration
     /// order, then the extras.
-    fn write_object(&mut self, start: usize, def: &TypeDef, spans: &[(usize, Range<usize>)], extras: &[String]) {
+    fn write_object(&mut self, start: usize, def: &TypeDef, mut spans: Vec<(usize, Range<usize>)>, extras: &[String]) {
+        // Grouped by slot, each slot's values in arrival order (a stable sort): linear in the
+        // values, however many there are.
+        spans.sort_by_key(|(slot, _)| *slot);
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.out[start..]);
         self.out.truncate(start);
         let (out, values) = (&mut self.out, &self.scratch);
         let value = |r: &Range<usize>| &values[r.start - start..r.end - start];
+        let mut groups = Groups::new(&spans);
         out.push(b'{');
         for (i, field) in def.fields.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             write_key(out, &field.json_name);
-            let mut items = spans.iter().filter(|(s, _)| *s == i);
-            if field.array {
-                match items.next() {
-                    None => out.extend_from_slice(b"null"),
-                    Some((_, first)) => {
-                        out.push(b'[');
-                        out.extend_from_slice(value(first));
-                        for (_, r) in items {
+            let items = groups.take(i);
+            match (field.array, items) {
+                (_, []) if field.array => out.extend_from_slice(b"null"),
+                (_, []) => out.extend_from_slice(zero_value(field)),
+                (true, items) => {
+                    out.push(b'[');
+                    for (n, (_, r)) in items.iter().enumerate() {
+                        if n > 0 {
                             out.push(b',');
-                            out.extend_from_slice(value(r));
                         }
-                        out.push(b']');
+                        out.extend_from_slice(value(r));
                     }
+                    out.push(b']');
                 }
-            } else {
-                match items.next() {
-                    Some((_, r)) => out.extend_from_slice(value(r)),
-                    None => out.extend_from_slice(zero_value(field)),
-                }
+                (false, [(_, first), ..]) => out.extend_from_slice(value(first)),
             }
         }
-        let mut first = def.fields.is_empty();
         for (j, key) in extras.iter().enumerate() {
-            let slot = def.fields.len() + j;
-            if let Some((_, r)) = spans.iter().find(|(s, _)| *s == slot) {
-                if !std::mem::take(&mut first) {
+            if let [(_, r), ..] = groups.take(def.fields.len() + j) {
+                if out.last() != Some(&b'{') {
                     out.push(b',');
                 }
                 write_key(out, key);
@@ -410,24 +418,25 @@ impl<'t> Decoder<'t> {
     }
 
     /// Lays out a generic object: each name once, where it first came, repeated ones as arrays.
-    fn write_generic(&mut self, start: usize, spans: &[(usize, Range<usize>)], keys: &[String]) {
+    fn write_generic(&mut self, start: usize, mut spans: Vec<(usize, Range<usize>)>, keys: &[String]) {
+        spans.sort_by_key(|(slot, _)| *slot);
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.out[start..]);
         self.out.truncate(start);
         let (out, values) = (&mut self.out, &self.scratch);
         let value = |r: &Range<usize>| &values[r.start - start..r.end - start];
+        let mut groups = Groups::new(&spans);
         out.push(b'{');
         for (k, key) in keys.iter().enumerate() {
             if k > 0 {
                 out.push(b',');
             }
             write_key(out, key);
-            let items: Vec<&Range<usize>> = spans.iter().filter(|(s, _)| *s == k).map(|(_, r)| r).collect();
-            match items.as_slice() {
-                [one] => out.extend_from_slice(value(one)),
+            match groups.take(k) {
+                [(_, one)] => out.extend_from_slice(value(one)),
                 many => {
                     out.push(b'[');
-                    for (n, r) in many.iter().enumerate() {
+                    for (n, (_, r)) in many.iter().enumerate() {
                         if n > 0 {
                             out.push(b',');
                         }
@@ -438,6 +447,48 @@ impl<'t> Decoder<'t> {
             }
         }
         out.push(b'}');
+    }
+}
+
+/// Names in the order they first came, each with its index (looked up by hash, so an element
+/// with many distinct children stays linear).
+#[derive(Default)]
+struct Names {
+    order: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Names {
+    /// The name's index, and whether it is new.
+    fn slot(&mut self, name: String) -> (usize, bool) {
+        if let Some(&i) = self.index.get(&name) {
+            return (i, false);
+        }
+        let i = self.order.len();
+        self.order.push(name.clone());
+        self.index.insert(name, i);
+        (i, true)
+    }
+}
+
+/// Walks spans sorted by slot, one slot's run at a time, in increasing slots.
+struct Groups<'s> {
+    rest: &'s [(usize, Range<usize>)],
+}
+
+impl<'s> Groups<'s> {
+    fn new(sorted: &'s [(usize, Range<usize>)]) -> Groups<'s> {
+        Groups { rest: sorted }
+    }
+
+    /// The values filed under `slot` (slots are asked for in increasing order).
+    fn take(&mut self, slot: usize) -> &'s [(usize, Range<usize>)] {
+        let skip = self.rest.iter().take_while(|(s, _)| *s < slot).count();
+        let rest = &self.rest[skip..];
+        let len = rest.iter().take_while(|(s, _)| *s == slot).count();
+        let (group, after) = rest.split_at(len);
+        self.rest = after;
+        group
     }
 }
 
@@ -459,7 +510,7 @@ fn generic(a: Attrs, depth: usize) -> Shape<'static> {
         text: String::new(),
         type_attr: a.type_attr,
         spans: Vec::new(),
-        keys: Vec::new(),
+        keys: Names::default(),
     }
 }
 

@@ -290,6 +290,27 @@ mod tests {
     }
 
     #[test]
+    fn wide_events_decode_in_linear_time_and_too_wide_ones_are_refused() {
+        // With a quadratic lookup these two would take minutes: 150,000 distinct unknown
+        // fields, and 150,000 children of one unknown field, all with the same name.
+        let distinct: String = (0..150_000).map(|i| format!("<x{i}>{i}</x{i}>")).collect();
+        let ev = decode(&format!("<returnval><key>1</key>{distinct}</returnval>"));
+        assert_eq!(ev.data["X0"], "0");
+        assert_eq!(ev.data["X149999"], "149999");
+        let same = "<a>1</a>".repeat(150_000);
+        let ev = decode(&format!("<returnval><key>1</key><wide>{same}</wide></returnval>"));
+        assert_eq!(ev.data["Wide"]["A"].as_array().map(Vec::len), Some(150_000));
+        // As many elements as one document may build as a tree, and no more.
+        let too_many = "<a/>".repeat(crate::vsphere::xml::MAX_ELEMENTS);
+        let err = VsphereEvent::from_xml(
+            &format!("<returnval><key>1</key>{too_many}</returnval>"),
+            TypeTable::builtin(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
+    }
+
+    #[test]
     fn missing_or_bad_key_is_an_error_not_a_panic() {
         let t = TypeTable::builtin();
         assert_eq!(VsphereEvent::from_xml("<e/>", t), Err(EventError::MissingKey));
@@ -305,5 +326,7 @@ mod tests {
             VsphereEvent::from_xml("<e><key>1</key><vm></e>", t),
             Err(EventError::Xml(_))
         ));
+        let cut = VsphereEvent::from_wrapped_xml("<_w><e><key>1</key><vm>", t).unwrap_err();
+        assert!(cut.to_string().contains("ends inside an element"), "{cut}");
     }
 }

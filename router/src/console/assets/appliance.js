@@ -93,6 +93,8 @@
   async function load() {
     try {
       const v = await fetchView();
+      // The view's own answer also sets the link, so the two never disagree.
+      $("nav-appliance").hidden = !v.enabled;
       release(v);
       firstboot(v);
       $("fn-section").hidden = !v.functions_namespace;
