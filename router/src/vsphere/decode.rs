@@ -372,81 +372,106 @@ impl<'t> Decoder<'t> {
 
     /// Lays out an object's values (written from `start` in arrival order) in declaration
     /// order, then the extras.
-    fn write_object(&mut self, start: usize, def: &TypeDef, mut spans: Vec<(usize, Range<usize>)>, extras: &[String]) {
+    fn write_object(&mut self, start: usize, def: &TypeDef, spans: Vec<(usize, Range<usize>)>, extras: &[String]) {
+        self.relay(start, spans, |out, values| {
+            for (i, field) in def.fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_key(out, &field.json_name);
+                match (field.array, values.take(i)) {
+                    (true, []) => out.extend_from_slice(b"null"),
+                    (false, []) => out.extend_from_slice(zero_value(field)),
+                    (true, items) => values.write_array(out, items),
+                    (false, [(_, first), ..]) => values.write(out, first),
+                }
+            }
+            for (j, key) in extras.iter().enumerate() {
+                if let [(_, r), ..] = values.take(def.fields.len() + j) {
+                    if out.last() != Some(&b'{') {
+                        out.push(b',');
+                    }
+                    write_key(out, key);
+                    values.write(out, r);
+                }
+            }
+        });
+    }
+
+    /// Lays out a generic object: each name once, where it first came, repeated ones as arrays.
+    fn write_generic(&mut self, start: usize, spans: Vec<(usize, Range<usize>)>, keys: &[String]) {
+        self.relay(start, spans, |out, values| {
+            for (k, key) in keys.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_key(out, key);
+                match values.take(k) {
+                    [(_, one)] => values.write(out, one),
+                    many => values.write_array(out, many),
+                }
+            }
+        });
+    }
+
+    /// Moves the values written from `start` aside, grouped by slot, and has `lay_out` write
+    /// them again as one object's members.
+    fn relay(
+        &mut self,
+        start: usize,
+        mut spans: Vec<(usize, Range<usize>)>,
+        lay_out: impl FnOnce(&mut Vec<u8>, &mut Values<'_>),
+    ) {
         // Grouped by slot, each slot's values in arrival order (a stable sort): linear in the
         // values, however many there are.
         spans.sort_by_key(|(slot, _)| *slot);
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.out[start..]);
         self.out.truncate(start);
-        let (out, values) = (&mut self.out, &self.scratch);
-        let value = |r: &Range<usize>| &values[r.start - start..r.end - start];
-        let mut groups = Groups::new(&spans);
-        out.push(b'{');
-        for (i, field) in def.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_key(out, &field.json_name);
-            let items = groups.take(i);
-            match (field.array, items) {
-                (_, []) if field.array => out.extend_from_slice(b"null"),
-                (_, []) => out.extend_from_slice(zero_value(field)),
-                (true, items) => {
-                    out.push(b'[');
-                    for (n, (_, r)) in items.iter().enumerate() {
-                        if n > 0 {
-                            out.push(b',');
-                        }
-                        out.extend_from_slice(value(r));
-                    }
-                    out.push(b']');
-                }
-                (false, [(_, first), ..]) => out.extend_from_slice(value(first)),
-            }
-        }
-        for (j, key) in extras.iter().enumerate() {
-            if let [(_, r), ..] = groups.take(def.fields.len() + j) {
-                if out.last() != Some(&b'{') {
-                    out.push(b',');
-                }
-                write_key(out, key);
-                out.extend_from_slice(value(r));
-            }
-        }
-        out.push(b'}');
+        let mut values = Values {
+            text: &self.scratch,
+            start,
+            rest: &spans,
+        };
+        self.out.push(b'{');
+        lay_out(&mut self.out, &mut values);
+        self.out.push(b'}');
+    }
+}
+
+/// An object's values set aside: their text, and their spans sorted by slot, taken one slot's
+/// run at a time in increasing slots.
+struct Values<'s> {
+    text: &'s [u8],
+    /// Where the text was in the output (the spans' origin).
+    start: usize,
+    rest: &'s [(usize, Range<usize>)],
+}
+
+impl<'s> Values<'s> {
+    /// The values filed under `slot` (slots are asked for in increasing order).
+    fn take(&mut self, slot: usize) -> &'s [(usize, Range<usize>)] {
+        let skip = self.rest.iter().take_while(|(s, _)| *s < slot).count();
+        let rest = &self.rest[skip..];
+        let len = rest.iter().take_while(|(s, _)| *s == slot).count();
+        let (group, after) = rest.split_at(len);
+        self.rest = after;
+        group
     }
 
-    /// Lays out a generic object: each name once, where it first came, repeated ones as arrays.
-    fn write_generic(&mut self, start: usize, mut spans: Vec<(usize, Range<usize>)>, keys: &[String]) {
-        spans.sort_by_key(|(slot, _)| *slot);
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&self.out[start..]);
-        self.out.truncate(start);
-        let (out, values) = (&mut self.out, &self.scratch);
-        let value = |r: &Range<usize>| &values[r.start - start..r.end - start];
-        let mut groups = Groups::new(&spans);
-        out.push(b'{');
-        for (k, key) in keys.iter().enumerate() {
-            if k > 0 {
+    fn write(&self, out: &mut Vec<u8>, r: &Range<usize>) {
+        out.extend_from_slice(&self.text[r.start - self.start..r.end - self.start]);
+    }
+
+    fn write_array(&self, out: &mut Vec<u8>, items: &[(usize, Range<usize>)]) {
+        out.push(b'[');
+        for (n, (_, r)) in items.iter().enumerate() {
+            if n > 0 {
                 out.push(b',');
             }
-            write_key(out, key);
-            match groups.take(k) {
-                [(_, one)] => out.extend_from_slice(value(one)),
-                many => {
-                    out.push(b'[');
-                    for (n, (_, r)) in many.iter().enumerate() {
-                        if n > 0 {
-                            out.push(b',');
-                        }
-                        out.extend_from_slice(value(r));
-                    }
-                    out.push(b']');
-                }
-            }
+            self.write(out, r);
         }
-        out.push(b'}');
+        out.push(b']');
     }
 }
 
@@ -468,27 +493,6 @@ impl Names {
         self.order.push(name.clone());
         self.index.insert(name, i);
         (i, true)
-    }
-}
-
-/// Walks spans sorted by slot, one slot's run at a time, in increasing slots.
-struct Groups<'s> {
-    rest: &'s [(usize, Range<usize>)],
-}
-
-impl<'s> Groups<'s> {
-    fn new(sorted: &'s [(usize, Range<usize>)]) -> Groups<'s> {
-        Groups { rest: sorted }
-    }
-
-    /// The values filed under `slot` (slots are asked for in increasing order).
-    fn take(&mut self, slot: usize) -> &'s [(usize, Range<usize>)] {
-        let skip = self.rest.iter().take_while(|(s, _)| *s < slot).count();
-        let rest = &self.rest[skip..];
-        let len = rest.iter().take_while(|(s, _)| *s == slot).count();
-        let (group, after) = rest.split_at(len);
-        self.rest = after;
-        group
     }
 }
 
