@@ -81,7 +81,8 @@ pub fn json_bytes(event: &Event) -> Option<&RawValue> {
 /// as its text instead, as vCenter events already are, so it waits in the queues compactly.
 /// [`Structured`] writes it out as the same JSON.
 pub fn compact(mut event: Event) -> Event {
-    if !event.datacontenttype().is_some_and(is_json) {
+    // Only the 1.0 format is written by `Structured`; anything else keeps its tree.
+    if event.specversion() != SpecVersion::V10 || !event.datacontenttype().is_some_and(is_json) {
         return event;
     }
     let text = match event.data() {
@@ -247,9 +248,17 @@ mod tests {
         assert_eq!(compact(text.clone()), text);
         let mut no_type = ev;
         no_type.take_data();
-        no_type.set_data_unchecked(Data::Json(data));
+        no_type.set_data_unchecked(Data::Json(data.clone()));
         assert_eq!(no_type.datacontenttype(), None);
         assert_eq!(compact(no_type.clone()), no_type);
+        let v03 = cloudevents::EventBuilderV03::new()
+            .id("1")
+            .source("urn:x")
+            .ty("t")
+            .data("application/json", data)
+            .build()
+            .unwrap();
+        assert_eq!(compact(v03.clone()), v03, "0.3 events keep their tree");
     }
 
     #[test]

@@ -78,7 +78,7 @@ struct Open<'t> {
     slot: usize,
 }
 
-/// What the root element's start tag says.
+/// What an element's start tag says: its `xsi:type` (by namespace) and plain `type`.
 struct Attrs {
     xsi_type: Option<String>,
     type_attr: Option<String>,
