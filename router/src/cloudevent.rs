@@ -70,7 +70,7 @@ fn is_json(content_type: &str) -> bool {
 }
 
 /// The event's data when it is JSON text held as bytes.
-pub fn json_bytes(event: &Event) -> Option<&RawValue> {
+fn json_bytes(event: &Event) -> Option<&RawValue> {
     match event.data() {
         Some(Data::Binary(bytes)) if event.datacontenttype().is_some_and(is_json) => serde_json::from_slice(bytes).ok(),
         _ => None,
@@ -166,13 +166,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn router_contract() {
-        let ce = from_vsphere(
+    /// The sample VmPoweredOffEvent in the router contract.
+    fn powered_off() -> Event {
+        from_vsphere(
             sample(EventClass::Event, "VmPoweredOffEvent"),
             &origin(EventFormat::Router),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn router_contract() {
+        let ce = powered_off();
         assert_eq!(ce.id(), "112");
         assert_eq!(ce.ty(), "com.vmware.event.router/event");
         assert_eq!(ce.subject(), Some("VmPoweredOffEvent"));
@@ -199,11 +204,7 @@ mod tests {
 
     #[test]
     fn structured_json_writes_json_bytes_as_the_data_value_and_is_otherwise_the_sdks() {
-        let ce = from_vsphere(
-            sample(EventClass::Event, "VmPoweredOffEvent"),
-            &origin(EventFormat::Router),
-        )
-        .unwrap();
+        let ce = powered_off();
         assert!(matches!(ce.data(), Some(Data::Binary(_))), "held as bytes");
         // The same event with its data as a JSON value, written by the SDK itself.
         let mut as_value = ce.clone();
@@ -231,11 +232,7 @@ mod tests {
 
     #[test]
     fn compact_holds_json_values_as_text_and_writes_the_same_event() {
-        let mut ev = from_vsphere(
-            sample(EventClass::Event, "VmPoweredOffEvent"),
-            &origin(EventFormat::Router),
-        )
-        .unwrap();
+        let mut ev = powered_off();
         let data = serde_json::json!({"b": [1, 2.5, "x\u{e9}\n"], "a": {"z": null, "y": true}});
         ev.set_data("application/json", data.clone());
         let sdk = serde_json::to_string(&ev).unwrap();
