@@ -69,13 +69,17 @@ struct State {
     next_id: usize,
     /// How many events there were at the last report of `latestPage`.
     reported: usize,
+    /// The collector whose `latestPage` the property filter watches (CreateFilter's `obj`).
+    watched: String,
 }
 
 impl State {
-    /// The newest (up to 1000) events, newest first, as `latestPage` holds them.
-    fn latest_page(&self) -> String {
+    /// The newest events, newest first, as a collector's `latestPage` holds them: as many as
+    /// its page size ("the viewable latest page", which SetCollectorPageSize sets).
+    fn latest_page(&self, collector: &str) -> String {
+        let size = self.collectors.get(collector).map_or(10, |c| c.1);
         let n = self.events.len();
-        (n.saturating_sub(1000)..n)
+        (n.saturating_sub(size)..n)
             .rev()
             .map(|i| event_xml_at(i + 1, "Event", self.created[i]))
             .collect()
@@ -116,7 +120,8 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
     Some(&s[start..end])
 }
 
-/// The EventHistoryCollector a request is about (`_this`).
+/// The EventHistoryCollector a request is about (its `_this`, or the `obj` a property
+/// request names).
 fn collector_of(body: &str) -> &str {
     between(body, r#"type="EventHistoryCollector">"#, "<").unwrap_or("")
 }
@@ -195,11 +200,16 @@ async fn handle(state: Arc<Mutex<State>>, posted: Arc<tokio::sync::Notify>, body
         }
         "CreatePropertyCollector" => reply(r#"<returnval type="PropertyCollector">session[1]pc</returnval>"#),
         "CreateFilter" => {
-            state.lock().unwrap_or_else(|p| p.into_inner()).reported = 0;
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.reported = 0;
+            s.watched = collector_of(&body).to_string();
             reply(r#"<returnval type="PropertyFilter">filter-1</returnval>"#)
         }
         "RetrievePropertiesEx" => {
-            let page = state.lock().unwrap_or_else(|p| p.into_inner()).latest_page();
+            let page = state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .latest_page(collector_of(&body));
             reply(&format!(
                 r#"<returnval><objects><obj type="EventHistoryCollector">c</obj><propSet><name>latestPage</name><val xsi:type="ArrayOfEvent">{page}</val></propSet></objects></returnval>"#
             ))
@@ -216,7 +226,7 @@ async fn handle(state: Arc<Mutex<State>>, posted: Arc<tokio::sync::Notify>, body
                     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                     if s.events.len() > s.reported {
                         s.reported = s.events.len();
-                        break Some((s.reported, s.latest_page()));
+                        break Some((s.reported, s.latest_page(&s.watched)));
                     }
                 }
                 if tokio::time::timeout_at(deadline, woken).await.is_err() {
@@ -250,6 +260,7 @@ pub async fn serve(n: usize) -> anyhow::Result<FakeVcenter> {
         collectors: HashMap::new(),
         next_id: 0,
         reported: 0,
+        watched: String::new(),
     }));
     let posted = Arc::new(tokio::sync::Notify::new());
     let (s, p) = (state.clone(), posted.clone());

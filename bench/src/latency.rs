@@ -90,7 +90,7 @@ pub async fn on_vcsim(router: &str, tools: &Path, work: &Path, operations: usize
         concurrency: 1,
         insecure: true,
         credentials: ("user", "pass"),
-        page_size: 1000,
+        page_size: Some(1000),
     };
     let mut router = Router::start(router, &spec, &work.join("router"))?;
     router.wait_ready(Duration::from_secs(30)).await?;

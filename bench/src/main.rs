@@ -130,7 +130,7 @@ async fn throughput(
         on_own_thread(move || sink::start(seen, Duration::ZERO, false))?
     };
     let spec = Spec {
-        page_size,
+        page_size: Some(page_size),
         ..Spec::fake(vcenters, &sink_url, concurrency)
     };
     let mut r = Router::start(router, &spec, work)?;

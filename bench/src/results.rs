@@ -20,7 +20,9 @@
 //! - `latency_vcsim` {`operations`, `pace_ms`, `events`, `p50_ms`, `p99_ms`, `max_ms`}
 //! - `many_vcenters[]` (absent before 2026-12-01: read as none): {`vcenters`, `events`,
 //!   `events_per_sec`, `peak_rss_kib`, `idle_rss_kib`, `idle_seconds`, `idle_cpu_percent` (of
-//!   one core), `live_events`, `burst`, `p99_ms`, `worst_quiet_p99_ms`, `busy_p99_ms`}
+//!   one core), `live_events`, `burst`, `p99_ms`, `worst_quiet_p99_ms`, `busy_p99_ms`,
+//!   `quiet_alone_p99_ms` (the quiet vCenters' worst p99 without the burst; absent before
+//!   2026-12-02: read as unknown)}
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +64,9 @@ pub struct ManyVcenters {
     /// The highest p99 among the vCenters without the burst, and the p99 of the one with it.
     pub worst_quiet_p99_ms: f64,
     pub busy_p99_ms: f64,
+    /// The same quiet vCenters' worst p99 in a phase without the burst.
+    #[serde(default)]
+    pub quiet_alone_p99_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -287,6 +292,14 @@ impl Results {
                 "ms",
                 false,
             ));
+            if let Some(alone) = m.quiet_alone_p99_ms {
+                f.push((
+                    format!("{n}: latency p99, quiet vCenters, no burst"),
+                    alone,
+                    "ms",
+                    false,
+                ));
+            }
         }
         f.push(("latency on vcsim p50".into(), self.latency_vcsim.p50_ms, "ms", false));
         f.push(("latency on vcsim p99".into(), self.latency_vcsim.p99_ms, "ms", false));
@@ -450,7 +463,10 @@ pub fn markdown(r: &Results) -> String {
                 m.p99_ms,
                 m.worst_quiet_p99_ms,
                 m.busy_p99_ms
-            ),
+            ) + &m
+                .quiet_alone_p99_ms
+                .map(|a| format!(" (quiet vCenters without the burst: {a:.0} ms)"))
+                .unwrap_or_default(),
             target,
         );
     }

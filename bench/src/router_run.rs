@@ -19,8 +19,9 @@ pub struct Spec<'a> {
     pub insecure: bool,
     /// (username, password) for every vCenter.
     pub credentials: (&'a str, &'a str),
-    /// The vCenter provider's `pageSize` (the router's default is 1000).
-    pub page_size: u32,
+    /// The vCenter provider's `pageSize`, or `None` to leave it out (the router's default:
+    /// 1000, smaller with more than ten vCenters).
+    pub page_size: Option<u32>,
 }
 
 impl<'a> Spec<'a> {
@@ -32,7 +33,7 @@ impl<'a> Spec<'a> {
             concurrency,
             insecure: false,
             credentials: ("bench", "bench"),
-            page_size: 1000,
+            page_size: Some(1000),
         }
     }
 }
@@ -50,12 +51,13 @@ fn config(spec: &Spec, work: &Path, metrics_port: u16) -> String {
       address: {url}
       insecureSSL: {}
       checkpoint: true
-      pageSize: {}
-      checkpointDir: {}
+{}      checkpointDir: {}
       auth: {{type: basic_auth, basicAuth: {{username: {}, password: {}}}}}
 ",
                 spec.insecure,
-                spec.page_size,
+                spec.page_size
+                    .map(|p| format!("      pageSize: {p}\n"))
+                    .unwrap_or_default(),
                 work.join("checkpoints").display(),
                 spec.credentials.0,
                 spec.credentials.1

@@ -31,7 +31,13 @@ const MAX_WAIT: Duration = Duration::from_secs(10);
 /// How long queued events may still be delivered after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(defaults::SHUTDOWN_GRACE_SECONDS);
 
-fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyhow::Result<VCenterSettings> {
+/// One vCenter stream's settings; `vcenters` (how many the config has) sizes the default page.
+fn vcenter_settings(
+    prefix: &str,
+    v: &VCenterConfig,
+    cfg: &RouterConfig,
+    vcenters: usize,
+) -> anyhow::Result<VCenterSettings> {
     let mut url = url::Url::parse(&v.address)
         .with_context(|| format!("{prefix}.address {:?}", crate::redact::url_credentials(&v.address)))?;
     let _ = url.set_username("");
@@ -58,7 +64,7 @@ fn vcenter_settings(prefix: &str, v: &VCenterConfig, cfg: &RouterConfig) -> anyh
             timeout: Duration::from_secs(30),
         },
         format: v.event_format,
-        page_size: v.page_size.unwrap_or(defaults::VCENTER_PAGE_SIZE),
+        page_size: v.page_size.unwrap_or(defaults::vcenter_page_size(vcenters)),
         keep_alive: Duration::from_secs(v.keep_alive_seconds.unwrap_or(defaults::VCENTER_KEEP_ALIVE_SECONDS)),
         max_wait: MAX_WAIT,
         checkpoint,
@@ -229,6 +235,9 @@ impl SourcePlan {
 
 async fn providers(cfg: &RouterConfig, listeners: &mut Listeners) -> anyhow::Result<Vec<SourcePlan>> {
     let mut plans = Vec::new();
+    let vcenters = (cfg.providers().iter())
+        .filter(|(_, pr)| matches!(pr.kind, ProviderType::Vcenter | ProviderType::Vcsim))
+        .count();
     for (prefix, pr) in cfg.providers() {
         let vc = match pr.kind {
             ProviderType::Vcenter => pr.vcenter.as_ref(),
@@ -262,7 +271,7 @@ async fn providers(cfg: &RouterConfig, listeners: &mut Listeners) -> anyhow::Res
         } else {
             "vcenter"
         };
-        let settings = vcenter_settings(&format!("{prefix}.{section}"), vc, cfg)?;
+        let settings = vcenter_settings(&format!("{prefix}.{section}"), vc, cfg, vcenters)?;
         crate::tls::http_client(&settings.client.tls, Duration::from_secs(1))?;
         let stats = ComponentStats::new("EventProvider", "vcenter", &pr.name, settings.client.url.as_str());
         plans.push(SourcePlan::VCenter {

@@ -303,6 +303,21 @@ fn every_default_is_in_the_json_schema_and_the_readme() {
 }
 
 #[test]
+fn the_default_vcenter_page_shrinks_with_more_than_ten_vcenters_and_says_so() {
+    let sizes: Vec<u32> = [0, 1, 10, 11, 50, 100, 101, 1000]
+        .map(defaults::vcenter_page_size)
+        .into();
+    assert_eq!(sizes, [1000, 1000, 1000, 909, 200, 100, 100, 100]);
+    let page = defaults::DEFAULTS
+        .iter()
+        .find(|d| d.property == "pageSize" && d.definition == "VCenterConfig");
+    let what = page.unwrap().what;
+    for n in [defaults::VCENTER_PAGES_EVENTS, defaults::VCENTER_MIN_PAGE_SIZE] {
+        assert!(what.contains(&n.to_string()), "{what} does not state {n}");
+    }
+}
+
+#[test]
 fn a_zero_count_names_the_stated_default_or_says_leave_it_out() {
     let text = r#"
 apiVersion: event-router.vmware.com/v1alpha1

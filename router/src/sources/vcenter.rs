@@ -30,9 +30,6 @@ use crate::vsphere::types::TypeTable;
 use crate::vsphere::xml::Element;
 use tokio::task::JoinHandle;
 
-/// The largest page vCenter allows for a collector.
-const MAX_PAGE: u32 = 1000;
-
 /// An idle stream reads its latestPage directly once every this many quiet long polls (see
 /// `stream`): once a minute with the 10 s wait.
 const IDLE_READ_EVERY: u32 = 6;
@@ -248,7 +245,8 @@ impl VCenterSource {
         self.health.set_session_up(true);
         info!(
             vcenter = %self.settings.client.url, server = %client.service().full_name,
-            api = %client.service().api_version, "logged in to vCenter as {}", self.settings.client.username
+            api = %client.service().api_version, page_size = self.settings.page_size,
+            "logged in to vCenter as {}", self.settings.client.username
         );
         let keep_alive = {
             let client = client.clone();
@@ -514,8 +512,8 @@ impl VCenterSource {
         }
     }
 
-    /// Reads and delivers everything from `from` with a temporary collector of the largest
-    /// page size.
+    /// Reads and delivers everything from `from` with a temporary collector of the stream's
+    /// page size (so a re-read holds no more than a drain).
     async fn reread(
         &self,
         client: &VimClient,
@@ -523,8 +521,9 @@ impl VCenterSource {
         cursor: &mut Cursor,
         out: &Out<'_>,
     ) -> Result<usize, SoapError> {
-        let collector = self.open_collector(client, from, MAX_PAGE).await?;
-        let read = self.drain(client, &collector, MAX_PAGE, cursor, out).await;
+        let size = self.settings.page_size;
+        let collector = self.open_collector(client, from, size).await?;
+        let read = self.drain(client, &collector, size, cursor, out).await;
         let _ = client.destroy_collector(&collector).await;
         read
     }
