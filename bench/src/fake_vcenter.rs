@@ -74,6 +74,18 @@ struct State {
 }
 
 impl State {
+    /// `n` events recorded before the start, no collectors.
+    fn new(n: usize) -> State {
+        State {
+            events: (1..=n).map(|k| event_xml(k, "returnval")).collect(),
+            created: (1..=n).map(|k| T0_MILLIS + k as i64).collect(),
+            collectors: HashMap::new(),
+            next_id: 0,
+            reported: 0,
+            watched: String::new(),
+        }
+    }
+
     /// The newest events, newest first, as a collector's `latestPage` holds them: as many as
     /// its page size ("the viewable latest page", which SetCollectorPageSize sets).
     fn latest_page(&self, collector: &str) -> String {
@@ -252,16 +264,7 @@ pub async fn start(n: usize) -> anyhow::Result<String> {
 
 /// Serves `n` events on a loopback port; returns the handle that posts more.
 pub async fn serve(n: usize) -> anyhow::Result<FakeVcenter> {
-    let events = (1..=n).map(|k| event_xml(k, "returnval")).collect();
-    let created = (1..=n).map(|k| T0_MILLIS + k as i64).collect();
-    let state = Arc::new(Mutex::new(State {
-        events,
-        created,
-        collectors: HashMap::new(),
-        next_id: 0,
-        reported: 0,
-        watched: String::new(),
-    }));
+    let state = Arc::new(Mutex::new(State::new(n)));
     let posted = Arc::new(tokio::sync::Notify::new());
     let (s, p) = (state.clone(), posted.clone());
     let app = axum::Router::new()
@@ -290,5 +293,51 @@ mod tests {
         let body = "<Envelope><Body>\n<vim:Login xmlns:vim=\"urn:vim25\"></vim:Login></Body></Envelope>";
         assert_eq!(soap_method(body), Some("Login"));
         assert_eq!(soap_method("no body"), None);
+    }
+
+    /// The router's request for `method` (its body as the router writes it) and the answer's text.
+    async fn call(state: &Arc<Mutex<State>>, method: &str, inner: &str) -> String {
+        let body = format!(
+            r#"<soapenv:Envelope><soapenv:Body><{method} xmlns="urn:vim25">{inner}</{method}></soapenv:Body></soapenv:Envelope>"#
+        );
+        let answer = handle(state.clone(), Arc::new(tokio::sync::Notify::new()), body).await;
+        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn latest_page_holds_as_many_events_as_the_watched_collectors_page_size() {
+        let state = Arc::new(Mutex::new(State::new(30)));
+        let created = call(&state, "CreateCollectorForEvents", "").await;
+        let id = between(&created, r#"type="EventHistoryCollector">"#, "<")
+            .unwrap()
+            .to_string();
+        let obj = format!(r#"<obj type="EventHistoryCollector">{id}</obj>"#);
+        let keys = |answer: &str| answer.matches("<key>").count();
+        let read = call(&state, "RetrievePropertiesEx", &obj).await;
+        assert_eq!(
+            keys(&read),
+            10,
+            "vCenter's default page size before SetCollectorPageSize"
+        );
+        let this = format!(r#"<_this type="EventHistoryCollector">{id}</_this>"#);
+        call(&state, "SetCollectorPageSize", &format!("{this}<maxCount>7</maxCount>")).await;
+        assert_eq!(keys(&call(&state, "RetrievePropertiesEx", &obj).await), 7);
+        call(
+            &state,
+            "CreateFilter",
+            &format!("<spec><objectSet>{obj}</objectSet></spec>"),
+        )
+        .await;
+        let update = call(
+            &state,
+            "WaitForUpdatesEx",
+            "<options><maxWaitSeconds>1</maxWaitSeconds></options>",
+        )
+        .await;
+        assert_eq!(keys(&update), 7, "{update}");
+        assert!(
+            update.contains("<key>30</key>") && update.contains("<key>24</key>") && !update.contains("<key>23</key>")
+        );
     }
 }
