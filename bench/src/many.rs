@@ -79,9 +79,9 @@ pub async fn run(router: &str, count: usize, events: usize, work: &Path) -> anyh
     // vCenter; the quiet vCenters' p99 in the two phases shows what the burst costs them.
     let busy_port = format!(":{}/", crate::port_of(&urls[0])?);
     let alone = live_phase(&fakes, 0, &seen, &mut r, &mut peak).await?;
-    let alone_quiet = quiet_p99s(&alone, &busy_port, count)?;
+    let alone_quiet = worst_quiet_p99(&alone, &busy_port, count)?;
     let with_burst = live_phase(&fakes, BURST, &seen, &mut r, &mut peak).await?;
-    let quiet_p99 = quiet_p99s(&with_burst, &busy_port, count)?;
+    let quiet_p99 = worst_quiet_p99(&with_burst, &busy_port, count)?;
     let busy = (with_burst.iter())
         .find(|(s, _)| s.contains(&busy_port))
         .map(|(_, l)| sink::percentile(l, 99.0))
@@ -150,7 +150,7 @@ async fn live_phase(
 
 /// The highest p99 among the vCenters other than the first (`busy_port` names it in the
 /// CloudEvent source); with one vCenter, its own.
-fn quiet_p99s(by_source: &HashMap<String, Vec<f64>>, busy_port: &str, count: usize) -> anyhow::Result<f64> {
+fn worst_quiet_p99(by_source: &HashMap<String, Vec<f64>>, busy_port: &str, count: usize) -> anyhow::Result<f64> {
     let quiet: Vec<f64> = (by_source.iter())
         .filter(|(source, _)| !source.contains(busy_port) || count == 1)
         .map(|(_, l)| sink::percentile(l, 99.0))
