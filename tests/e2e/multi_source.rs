@@ -200,3 +200,44 @@ fn two_streams_on_one_vcenter_each_hear_an_event_at_once() {
         drain(&sink, Duration::from_millis(1500));
     }
 }
+
+/// More than ten vCenters in one router: each stream's default page is 10,000 / their number
+/// (909 for eleven), so the pages held while deliveries wait stay bounded, and every stream
+/// still hears of and delivers a new event.
+#[test]
+fn eleven_streams_get_the_smaller_default_page_and_each_delivers() {
+    let vc = Vcsim::start(&[]);
+    let sink = CeReceiver::start(&[]);
+    let port = free_port();
+    let providers: String = (0..11).map(|i| provider(&format!("stream-{i}"), &vc)).collect();
+    let config = e2e::router_config(
+        "eleven-streams",
+        &format!("eventProviders:\n{providers}"),
+        &format!(
+            "eventProcessors:\n  - type: knative\n    name: sink\n    knative:\n      destination: {{uri: \"{}\"}}\n",
+            sink.url()
+        ),
+        port,
+        None,
+        "",
+    );
+    let mut router = Router::start(&config, port);
+    router.wait_ready(Duration::from_secs(30));
+    let log = router.log();
+    assert_eq!(log.matches("page_size=909").count(), 11, "{log}");
+    std::thread::sleep(Duration::from_secs(2));
+    vc.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    let mut sources = std::collections::HashSet::new();
+    let mut copies = 0;
+    while copies < 11 {
+        let rec = sink
+            .next(STEP)
+            .unwrap_or_else(|| panic!("only {copies} of the eleven streams delivered the power-off within {STEP:?}"));
+        if rec["attributes"]["subject"] == "VmPoweredOffEvent" {
+            copies += 1;
+            sources.insert(rec["attributes"]["source"].to_string());
+        }
+    }
+    assert_eq!(sources.len(), 1, "all eleven streams read the one vcsim");
+    assert_eq!(router.terminate(), Some(0), "{}", router.log());
+}
