@@ -1,7 +1,8 @@
 //! The stream against a scripted SOAP server: a collector that falls behind `latestPage` is
 //! caught up from a second collector, in key order, with nothing lost or repeated. vcsim
 //! cannot be made to fall behind on purpose, so this one scenario uses a script that follows
-//! the vim25 wire format (the same messages vcsim and vCenter send).
+//! the vim25 wire format (the same messages vcsim and vCenter send). It also plays a vCenter that
+//! never answers the clean-up calls at shutdown.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,8 @@ struct Script {
     collectors: u32,
     current_time_calls: u32,
     reads: Vec<String>,
+    /// The clean-up calls at shutdown (destroying filters and collectors, Logout) never answer.
+    stuck_cleanup: bool,
 }
 
 fn envelope(body: &str) -> String {
@@ -61,6 +64,15 @@ async fn handle(script: Arc<Mutex<Script>>, body: String) -> axum::response::Res
             r#"<{method}Response xmlns="urn:vim25">{inner}</{method}Response>"#
         ))
     };
+    let cleanup = [
+        "DestroyPropertyFilter",
+        "DestroyPropertyCollector",
+        "DestroyCollector",
+        "Logout",
+    ];
+    if cleanup.contains(&method.as_str()) && script.lock().unwrap().stuck_cleanup {
+        std::future::pending::<()>().await;
+    }
     match method.as_str() {
         "RetrieveServiceContent" => reply(
             r#"<returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><sessionManager type="SessionManager">SessionManager</sessionManager><eventManager type="EventManager">EventManager</eventManager><about><fullName>scripted</fullName><apiVersion>8.0</apiVersion></about></returnval>"#,
@@ -126,6 +138,10 @@ impl Processor for Collect {
 async fn stream(pages: Vec<Vec<i64>>, want: usize) -> (Vec<i64>, Arc<Mutex<Script>>) {
     let script = Arc::new(Mutex::new(Script::default()));
     script.lock().unwrap().pages.extend(pages);
+    stream_script(script, want).await
+}
+
+async fn stream_script(script: Arc<Mutex<Script>>, want: usize) -> (Vec<i64>, Arc<Mutex<Script>>) {
     let app = {
         let script = script.clone();
         Router::new().route("/sdk", post(move |body: String| handle(script.clone(), body)))
@@ -171,9 +187,11 @@ async fn stream(pages: Vec<Vec<i64>>, want: usize) -> (Vec<i64>, Arc<Mutex<Scrip
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), run)
+    // Calls time out after 5 s here: four clean-up calls that never answer would take 20 s
+    // without the clean-up's own bound.
+    tokio::time::timeout(Duration::from_secs(12), run)
         .await
-        .unwrap()
+        .expect("the source did not stop")
         .unwrap();
     workers.finish(Duration::from_secs(5)).await;
     server.abort();
@@ -209,4 +227,15 @@ async fn keys_that_wrap_around_past_i32_max_keep_their_order() {
         [MAX - 1, MAX, MIN, MIN + 1, MIN + 2],
         "each once, in vCenter's order"
     );
+}
+
+#[tokio::test]
+async fn a_vcenter_that_never_answers_the_clean_up_does_not_hold_up_shutdown() {
+    let script = Arc::new(Mutex::new(Script {
+        stuck_cleanup: true,
+        ..Script::default()
+    }));
+    script.lock().unwrap().pages.extend([vec![4], vec![5, 4]]);
+    let (ids, _) = stream_script(script, 2).await;
+    assert_eq!(ids, [4, 5]);
 }
