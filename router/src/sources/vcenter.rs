@@ -35,10 +35,10 @@ use tokio::task::JoinHandle;
 const IDLE_READ_EVERY: u32 = 6;
 
 /// How long each of the two clean-ups at shutdown may take: destroying the stream's filter and
-/// collectors, then logging out. Both are courtesy (vCenter drops a session's collectors with the
-/// session, and an abandoned session expires), so an unreachable or stuck vCenter does not hold
-/// up the exit and the final checkpoint: vcsim 0.24.2 with eleven streams at times answered none of the
-/// clean-up calls within the 30 s call timeout, and the router took 60 s to exit.
+/// collectors, then logging out. Both are courtesy (vCenter drops a session's collectors with
+/// the session, and an abandoned session expires), so an unreachable or stuck vCenter does not
+/// hold up the exit and the final checkpoint: vcsim 0.24.2 with eleven streams at times answered
+/// none of the clean-up calls within the 30 s call timeout, and the router took 60 s to exit.
 const CLEANUP_WAIT: Duration = Duration::from_secs(3);
 
 /// Whether the `n`th quiet poll in a row (from 1) reads latestPage directly: the first, then
