@@ -156,6 +156,22 @@ fn two_vcenters_feed_two_filtered_processors() {
     assert_eq!(router.terminate(), Some(0), "{}", router.log());
 }
 
+/// A router config with these `providers` (lines of the `eventProviders` list) and one Knative
+/// processor posting every event to `sink`.
+fn one_sink_config(name: &str, providers: &str, sink: &CeReceiver, port: u16) -> String {
+    e2e::router_config(
+        name,
+        &format!("eventProviders:\n{providers}"),
+        &format!(
+            "eventProcessors:\n  - type: knative\n    name: sink\n    knative:\n      destination: {{uri: \"{}\"}}\n",
+            sink.url()
+        ),
+        port,
+        None,
+        "",
+    )
+}
+
 /// Two streams on one vCenter (two providers with their own sessions): each hears of a new
 /// event at once. On vcsim 0.24.2 the sessions' default PropertyCollectors share a moref and one
 /// change listener, so a stream on the default collector could go deaf and get its events only
@@ -166,21 +182,8 @@ fn two_streams_on_one_vcenter_each_hear_an_event_at_once() {
     let vc = Vcsim::start(&[]);
     let sink = CeReceiver::start(&[]);
     let port = free_port();
-    let config = e2e::router_config(
-        "one-vcenter-two-streams",
-        &format!(
-            "eventProviders:\n{}{}",
-            provider("stream-a", &vc),
-            provider("stream-b", &vc)
-        ),
-        &format!(
-            "eventProcessors:\n  - type: knative\n    name: sink\n    knative:\n      destination: {{uri: \"{}\"}}\n",
-            sink.url()
-        ),
-        port,
-        None,
-        "",
-    );
+    let providers = provider("stream-a", &vc) + &provider("stream-b", &vc);
+    let config = one_sink_config("one-vcenter-two-streams", &providers, &sink, port);
     let router = Router::start(&config, port);
     router.wait_ready(Duration::from_secs(20));
     // Both streams have polled at least once: their long polls are pending.
@@ -210,17 +213,7 @@ fn eleven_streams_get_the_smaller_default_page_and_each_delivers() {
     let sink = CeReceiver::start(&[]);
     let port = free_port();
     let providers: String = (0..11).map(|i| provider(&format!("stream-{i}"), &vc)).collect();
-    let config = e2e::router_config(
-        "eleven-streams",
-        &format!("eventProviders:\n{providers}"),
-        &format!(
-            "eventProcessors:\n  - type: knative\n    name: sink\n    knative:\n      destination: {{uri: \"{}\"}}\n",
-            sink.url()
-        ),
-        port,
-        None,
-        "",
-    );
+    let config = one_sink_config("eleven-streams", &providers, &sink, port);
     let mut router = Router::start(&config, port);
     router.wait_ready(Duration::from_secs(30));
     let log = router.log();
