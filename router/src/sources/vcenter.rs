@@ -312,7 +312,7 @@ impl VCenterSource {
             .clone()
             .or_else(|| cursor.begin_text.clone())
             .unwrap_or_default();
-        let collector = match or_shutdown(shutdown, self.open_collector(client, &from, self.settings.page_size)).await {
+        let collector = match or_shutdown(shutdown, self.open_collector(client, &from)).await {
             None => return SessionEnd::Shutdown,
             Some(Ok(c)) => c,
             Some(Err(e)) => return SessionEnd::Failed(e),
@@ -425,9 +425,7 @@ impl VCenterSource {
             self.note_newest(&page, cursor.last_key);
             // Older events first, batch by batch (memory stays at one batch however large the
             // backlog), then the newest page; keys already delivered are skipped.
-            let read = self
-                .drain(client, &collector, self.settings.page_size, cursor, &out)
-                .await;
+            let read = self.drain(client, &collector, cursor, &out).await;
             let read = match read {
                 Ok(n) => n,
                 Err(e) => return SessionEnd::Failed(e),
@@ -535,29 +533,31 @@ impl VCenterSource {
         cursor: &mut Cursor,
         out: &Out<'_>,
     ) -> Result<usize, SoapError> {
-        let size = self.settings.page_size;
-        let collector = self.open_collector(client, from, size).await?;
-        let read = self.drain(client, &collector, size, cursor, out).await;
+        let collector = self.open_collector(client, from).await?;
+        let read = self.drain(client, &collector, cursor, out).await;
         let _ = client.destroy_collector(&collector).await;
         read
     }
 
-    async fn open_collector(&self, client: &VimClient, from: &str, page_size: u32) -> Result<String, SoapError> {
+    /// A collector from `from` with the stream's page size.
+    async fn open_collector(&self, client: &VimClient, from: &str) -> Result<String, SoapError> {
         let collector = client.create_event_collector(from).await?;
-        client.set_collector_page_size(&collector, page_size).await?;
+        client
+            .set_collector_page_size(&collector, self.settings.page_size)
+            .await?;
         Ok(collector)
     }
 
-    /// ReadNextEvents until the collector has nothing more, delivering each batch; returns
-    /// how many events were read.
+    /// ReadNextEvents until the collector has nothing more, delivering each batch of the
+    /// stream's page size; returns how many events were read.
     async fn drain(
         &self,
         client: &VimClient,
         collector: &str,
-        batch: u32,
         cursor: &mut Cursor,
         out: &Out<'_>,
     ) -> Result<usize, SoapError> {
+        let batch = self.settings.page_size;
         let mut total = 0;
         loop {
             let got = tokio::select! {
