@@ -24,6 +24,18 @@ pub enum TlsError {
     Build(String),
 }
 
+/// The `User-Agent` of every request the router makes.
+pub const USER_AGENT: &str = concat!("event-router/", env!("CARGO_PKG_VERSION"));
+
+/// How long an unused kept-alive connection stays open.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The bound on making a connection, for requests bounded by `timeout`: 10 s, or less when the
+/// whole request has less, and at least 1 s.
+pub fn connect_timeout(timeout: Duration) -> Duration {
+    Duration::from_secs(10).min(timeout.max(Duration::from_secs(1)))
+}
+
 /// Builds a reqwest client that applies `opts`.
 pub fn http_client(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::Client, TlsError> {
     client_builder(opts, timeout)?
@@ -35,10 +47,10 @@ pub fn http_client(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::Clie
 /// policy).
 pub fn client_builder(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::ClientBuilder, TlsError> {
     let mut b = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10).min(timeout.max(Duration::from_secs(1))))
+        .connect_timeout(connect_timeout(timeout))
         .timeout(timeout)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("event-router/", env!("CARGO_PKG_VERSION")));
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .user_agent(USER_AGENT);
     for path in &opts.root_cas {
         let p = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| TlsError::Read {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use e2e::{config, free_port, knative, CeReceiver, Router, Vcsim};
+use e2e::{config, free_port, knative, knative_with, CeReceiver, Router, Vcsim};
 use serde_json::Value;
 
 /// Each event must arrive within this long of the previous step.
@@ -148,6 +148,34 @@ fn binary_mode_delivers_power_events_as_veba_router_cloudevents() {
         prom.contains("event_router_vcenter_session_up{name=\"vcsim\"} 1"),
         "{prom}"
     );
+}
+
+#[test]
+fn basic_auth_and_the_user_agent_reach_the_sink() {
+    let vcsim = Vcsim::start(&[]);
+    let sink = CeReceiver::start(&[]);
+    let port = free_port();
+    let auth = "    auth:\n      type: basic_auth\n      basicAuth: {username: veba, password: 'p@ss w:rd'}\n";
+    let router = Router::start(
+        &config(
+            &vcsim.sdk_url(),
+            "    insecureSSL: true\n",
+            &knative_with(&sink.url(), auth),
+            port,
+        ),
+        port,
+    );
+    router.wait_ready(Duration::from_secs(20));
+    vcsim.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    let off = sink.until("VmPoweredOffEvent", STEP);
+    // RFC 7617: base64 of "veba:p@ss w:rd".
+    let expected = "Basic dmViYTpwQHNzIHc6cmQ=";
+    for rec in &off {
+        assert_eq!(rec["authorization"], expected, "{rec}");
+        let agent = rec["user_agent"].as_str().unwrap_or_default();
+        assert!(agent.starts_with("event-router/"), "{rec}");
+    }
+    assert!(!router.log().contains("p@ss w:rd"), "the password is never logged");
 }
 
 #[test]

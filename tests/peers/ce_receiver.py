@@ -146,6 +146,8 @@ class Handler(PeerHandler):
             "attributes": {k: attr_str(v) for k, v in attributes.items() if v is not None},
             "defaulted": sorted(set(attributes) - wire_attribute_names(mode, headers, body)),
             "status": status,
+            "authorization": self.headers.get("Authorization"),
+            "user_agent": self.headers.get("User-Agent"),
         }
         if isinstance(data, (bytes, bytearray)):
             record["data_base64"] = base64.b64encode(bytes(data)).decode("ascii")

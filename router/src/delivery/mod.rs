@@ -1,5 +1,7 @@
-//! Getting a CloudEvent to an HTTP sink: the CloudEvents HTTP binding and retries.
+//! Getting a CloudEvent to an HTTP sink: the client, the CloudEvents HTTP
+//! binding and retries.
 
+pub mod client;
 pub mod dead_letter;
 pub mod http;
 pub mod retry;

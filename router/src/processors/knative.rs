@@ -9,8 +9,8 @@ use tracing::{error, warn};
 
 use super::k8s::{self, KubeEnv};
 use super::{BoxFuture, ProcessError, Processor};
-use crate::client_error::describe;
-use crate::config::{defaults, AuthMethod, Encoding, KnativeConfig, Secret};
+use crate::config::{defaults, AuthMethod, Encoding, KnativeConfig};
+use crate::delivery::client::{basic_auth, Destination, Poster};
 use crate::delivery::http::encode;
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
@@ -24,14 +24,17 @@ pub enum KnativeError {
     BadUrl { url: String, detail: String },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("knative auth.basicAuth holds a character an HTTP header cannot carry (a control character): fix the user name or password")]
+    BadCredentials,
 }
 
 pub struct Knative {
-    client: reqwest::Client,
-    url: url::Url,
+    client: Poster,
+    destination: Destination,
     encoding: Encoding,
     backoff: Backoff,
-    auth: Option<(String, Secret)>,
+    /// The `Authorization` header for `auth.basicAuth`, made once.
+    auth: Option<reqwest::header::HeaderValue>,
 }
 
 impl Knative {
@@ -58,15 +61,23 @@ impl Knative {
             url: text.clone(),
             detail: e.to_string(),
         })?;
+        let destination = Destination::new(url).ok_or_else(|| KnativeError::BadUrl {
+            url: text.clone(),
+            detail: "not a valid HTTP request target".into(),
+        })?;
         let timeout = Duration::from_secs(cfg.timeout_seconds.unwrap_or(defaults::KNATIVE_TIMEOUT_SECONDS));
-        let client = tls::http_client(
+        let client = Poster::new(
+            &destination,
             &TlsOptions {
                 insecure: cfg.insecure_ssl,
                 root_cas: vec![],
             },
             timeout,
         )?;
-        let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
+        let auth = match cfg.auth.as_ref().and_then(AuthMethod::basic_credentials) {
+            Some((user, pass)) => Some(basic_auth(&user, pass.expose()).ok_or(KnativeError::BadCredentials)?),
+            None => None,
+        };
         let backoff = Backoff {
             max_attempts: cfg.max_attempts.unwrap_or(defaults::KNATIVE_MAX_ATTEMPTS),
             max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),
@@ -74,7 +85,7 @@ impl Knative {
         };
         Ok(Knative {
             client,
-            url,
+            destination,
             encoding: cfg.encoding,
             backoff,
             auth,
@@ -83,17 +94,9 @@ impl Knative {
 
     /// One request; the body is shared between attempts, not copied.
     async fn attempt(&self, headers: &reqwest::header::HeaderMap, body: &Bytes) -> Outcome {
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .headers(headers.clone())
-            .body(body.clone());
-        if let Some((user, pass)) = &self.auth {
-            req = req.basic_auth(user, Some(pass.expose()));
-        }
-        match req.send().await {
-            Ok(resp) => classify_status(resp.status().as_u16()),
-            Err(e) => Outcome::Retryable(describe(&e)),
+        match self.client.post(&self.destination, headers, body).await {
+            Ok(status) => classify_status(status),
+            Err(detail) => Outcome::Retryable(detail),
         }
     }
 }
@@ -101,7 +104,10 @@ impl Knative {
 impl Processor for Knative {
     fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
         Box::pin(async move {
-            let (headers, body) = encode(event, self.encoding)?;
+            let (mut headers, body) = encode(event, self.encoding)?;
+            if let Some(auth) = &self.auth {
+                headers.insert(reqwest::header::AUTHORIZATION, auth.clone());
+            }
             let body = Bytes::from(body);
             let id = event.id().to_string();
             let end = retry::run(
@@ -134,6 +140,6 @@ impl Processor for Knative {
     }
 
     fn address(&self) -> String {
-        crate::redact::url_credentials(self.url.as_str()).into_owned()
+        crate::redact::url_credentials(self.destination.url().as_str()).into_owned()
     }
 }
