@@ -84,6 +84,8 @@ fn topic_annotations_route_events_to_functions_with_refresh_and_retries() {
     );
     let first = &got[0];
     assert_eq!(first["mode"], "sync");
+    assert_eq!(first["authorized"], true, "invocations carry the basic auth: {first}");
+    assert_eq!(first["connector"], "event-router");
     assert!(first["content_type"]
         .as_str()
         .unwrap()

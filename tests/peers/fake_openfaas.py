@@ -11,6 +11,7 @@ stdout (one JSON line each, flushed):
 
     LISTENING <port>
     {"mode": "sync"|"async", "function": NAME, "status": 200, "topic": X-Topic header,
+     "connector": X-Connector header, "authorized": whether the basic auth matched,
      "content_type": ..., "event": <the JSON body>}
 
 Test controls (no auth; not part of OpenFaaS):
@@ -90,6 +91,8 @@ class Handler(PeerHandler):
             "status": status,
             "topic": self.headers.get("X-Topic"),
             "content_type": self.headers.get("Content-Type"),
+            "connector": self.headers.get("X-Connector"),
+            "authorized": self._authorized(),
             "event": event,
         })
         self._reply(status, b"{}")

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cloudevents::{AttributesReader, Event};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -19,6 +19,7 @@ use super::{BoxFuture, Handled, ProcessError, Processor};
 use crate::client_error::describe;
 use crate::cloudevent::{event_name, Structured};
 use crate::config::{defaults, AuthMethod, OpenFaasConfig, Secret};
+use crate::delivery::client::{basic_auth, Destination, Poster};
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
 
@@ -32,19 +33,28 @@ pub enum OpenFaasError {
     BadUrl(String),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("openfaas auth.basicAuth holds a character an HTTP header cannot carry (a control character): fix the user name or password")]
+    BadCredentials,
 }
 
 #[derive(Clone)]
 struct Gateway {
+    /// For the function list.
     client: reqwest::Client,
+    /// For invocations: the client every delivery POSTs through.
+    poster: Arc<Poster>,
     base: url::Url,
     auth: Option<(String, Secret)>,
 }
 
 impl Gateway {
+    /// `path` under the gateway's address.
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let url = format!("{}/{}", self.base.as_str().trim_end_matches('/'), path);
-        let req = self.client.request(method, url);
+        let req = self.client.request(method, self.url(path));
         match &self.auth {
             Some((u, p)) => req.basic_auth(u, Some(p.expose())),
             None => req,
@@ -112,6 +122,8 @@ pub struct OpenFaas {
     backoff: Backoff,
     topics: Arc<RwLock<Topics>>,
     refresher: JoinHandle<()>,
+    /// The `Authorization` header for invocations, made once.
+    auth_header: Option<HeaderValue>,
 }
 
 impl Drop for OpenFaas {
@@ -125,15 +137,25 @@ impl OpenFaas {
     /// the refresh; events fail until the list was read).
     pub async fn new(cfg: &OpenFaasConfig) -> Result<OpenFaas, OpenFaasError> {
         let base = url::Url::parse(&cfg.address).map_err(|_| OpenFaasError::BadUrl(cfg.address.clone()))?;
-        let client = tls::http_client(
-            &TlsOptions {
-                insecure: cfg.insecure_ssl,
-                root_cas: vec![],
-            },
-            Duration::from_secs(cfg.timeout_seconds.unwrap_or(defaults::OPENFAAS_TIMEOUT_SECONDS)),
-        )?;
+        let tls = TlsOptions {
+            insecure: cfg.insecure_ssl,
+            root_cas: vec![],
+        };
+        let timeout = Duration::from_secs(cfg.timeout_seconds.unwrap_or(defaults::OPENFAAS_TIMEOUT_SECONDS));
+        let client = tls::http_client(&tls, timeout)?;
+        let destination = Destination::new(base.clone()).ok_or_else(|| OpenFaasError::BadUrl(cfg.address.clone()))?;
+        let poster = Arc::new(Poster::new(&destination, &tls, timeout)?);
         let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
-        let gateway = Gateway { client, base, auth };
+        let auth_header = match &auth {
+            Some((user, pass)) => Some(basic_auth(user, pass.expose()).ok_or(OpenFaasError::BadCredentials)?),
+            None => None,
+        };
+        let gateway = Gateway {
+            client,
+            poster,
+            base,
+            auth,
+        };
         let topics = Arc::new(RwLock::new(None));
         refresh_once(&gateway, &topics).await;
         let every = Duration::from_secs(cfg.refresh_seconds.unwrap_or(defaults::OPENFAAS_REFRESH_SECONDS));
@@ -148,7 +170,31 @@ impl OpenFaas {
             },
             topics,
             refresher,
+            auth_header,
         })
+    }
+
+    /// Where an invocation goes and its headers; an error names what cannot be sent (a function
+    /// name that makes no URL, an event name that cannot be a header).
+    fn request(&self, path: &str, topic: &str) -> Result<(Destination, HeaderMap), String> {
+        let url = self.gateway.url(path);
+        let to = url::Url::parse(&url)
+            .ok()
+            .and_then(Destination::new)
+            .ok_or_else(|| format!("{} is not a valid URL", crate::redact::url_credentials(&url)))?;
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/cloudevents+json; charset=utf-8"),
+        );
+        let topic = HeaderValue::from_str(topic)
+            .map_err(|_| format!("the event name {topic:?} cannot be an X-Topic header"))?;
+        headers.insert("x-topic", topic);
+        headers.insert("x-connector", HeaderValue::from_static("event-router"));
+        if let Some(auth) = &self.auth_header {
+            headers.insert(AUTHORIZATION, auth.clone());
+        }
+        Ok((to, headers))
     }
 
     /// One function's invocation with the shared retry loop.
@@ -158,21 +204,19 @@ impl OpenFaas {
         } else {
             format!("function/{function}")
         };
+        let (to, headers) = match self.request(&path, topic) {
+            Ok(r) => r,
+            Err(detail) => {
+                error!(function, event_id = id, "cannot invoke the function: {detail}");
+                return Final::Rejected { attempts: 1, detail };
+            }
+        };
         let end = retry::run(
             &self.backoff,
             |_| async {
-                let sent = self
-                    .gateway
-                    .request(reqwest::Method::POST, &path)
-                    .header(CONTENT_TYPE, "application/cloudevents+json; charset=utf-8")
-                    .header("X-Topic", topic)
-                    .header("X-Connector", "event-router")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(resp) => classify_status(resp.status().as_u16()),
-                    Err(e) => Outcome::Retryable(describe(&e)),
+                match self.gateway.poster.post(&to, &headers, body).await {
+                    Ok(status) => classify_status(status),
+                    Err(detail) => Outcome::Retryable(detail),
                 }
             },
             |attempt, detail, wait| {
