@@ -5,9 +5,10 @@
 //! the same timeout, and answer the status or a described error.
 //!
 //! Why two: reqwest's layers parse the URL again and copy the headers for every request (its
-//! redirect policy and proxy matcher), about a seventh of the router's CPU per event at
-//! concurrency 8 (`make bench`). A delivery does not follow redirects (the Knative data-plane
-//! contract: 3xx is a refusal) and, without a proxy or TLS, needs none of that.
+//! redirect policy and proxy matcher): with them the router spent 50 µs of CPU per event at
+//! concurrency 8 in `make bench`, without them 34 µs. Neither client follows redirects (the
+//! Knative data-plane contract: a 3xx is a refusal), and without a proxy or TLS a delivery
+//! needs none of reqwest's other layers.
 
 use std::time::Duration;
 
@@ -81,6 +82,15 @@ pub fn basic_auth(user: &str, password: &str) -> Option<HeaderValue> {
     Some(value)
 }
 
+/// reqwest with the router's TLS policy and the proxy variables, and, like the direct client, no
+/// redirects: a 3xx is the sink's answer.
+fn general_client(tls: &TlsOptions, timeout: Duration) -> Result<reqwest::Client, TlsError> {
+    tls::client_builder(tls, timeout)?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| TlsError::Build(e.to_string()))
+}
+
 /// A keep-alive HTTP client for one processor's deliveries.
 pub struct Poster {
     inner: Inner,
@@ -113,7 +123,7 @@ impl Poster {
                     .build(connector),
             ))
         } else {
-            Inner::General(tls::http_client(tls, timeout)?)
+            Inner::General(general_client(tls, timeout)?)
         };
         Ok(Poster {
             inner,
@@ -231,7 +241,8 @@ mod tests {
                         buf.drain(..end + 4 + length);
                         h.lock().unwrap().push(head);
                         tokio::time::sleep(delay).await;
-                        let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok");
+                        let answer =
+                            format!("HTTP/1.1 {status} X\r\nlocation: /elsewhere\r\ncontent-length: 2\r\n\r\nok");
                         if s.write_all(answer.as_bytes()).await.is_err() {
                             return;
                         }
@@ -304,6 +315,33 @@ mod tests {
             p.post(&destination(&url), &HeaderMap::new(), &Bytes::new()).await,
             Ok(503)
         );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_the_answer_on_either_client_not_followed() {
+        let (url, _, heads, task) = server(307, Duration::ZERO).await;
+        let to = destination(&url);
+        let direct = poster(&url, Duration::from_secs(5));
+        let general = Poster {
+            inner: Inner::General(general_client(&TlsOptions::default(), Duration::from_secs(5)).unwrap()),
+            timeout: Duration::from_secs(5),
+            user_agent: HeaderValue::from_static(tls::USER_AGENT),
+        };
+        assert!(direct.is_direct() && !general.is_direct());
+        for p in [&direct, &general] {
+            assert_eq!(
+                p.post(&to, &HeaderMap::new(), &Bytes::from_static(b"{}")).await,
+                Ok(307)
+            );
+        }
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(
+            heads.len(),
+            2,
+            "one request each, no follow-up to /elsewhere: {heads:?}"
+        );
+        assert!(heads.iter().all(|h| h.starts_with("POST /in ")), "{heads:?}");
         task.abort();
     }
 
