@@ -183,7 +183,7 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     );
     let text = processor["text"].as_str().unwrap();
     assert!(text.contains(&format!("delivered\n{delivered}")), "{text}");
-    assert!(text.contains("queue\n0 of 256"), "{text}");
+    assert!(text.contains("queue\n0 of 1024"), "{text}");
     assert!(text.contains("dead letters\n0"), "{text}");
     let (_, prom, _) = e2e::http_get_auth(port, "/metrics", USER, PASS).unwrap();
     assert!(
@@ -191,7 +191,7 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
         "{prom}"
     );
     assert!(
-        prom.contains("event_router_queue_capacity{component=\"knative\",name=\"sink\"} 256\n"),
+        prom.contains("event_router_queue_capacity{component=\"knative\",name=\"sink\"} 1024\n"),
         "{prom}"
     );
     let shot = browser.ask(&format!("shot {}", dir.join("health.png").display()));

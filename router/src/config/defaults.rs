@@ -15,9 +15,7 @@ pub const MAX_REPLAY_AGE_SECONDS: u64 = 3600;
 pub const WEBHOOK_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const HORIZON_POLL_SECONDS: u64 = 1;
 pub const HORIZON_PAGE_SIZE: u32 = 100;
-/// Enough to keep 8 concurrent deliveries busy while the source decodes; a full queue of 1024
-/// held about 1.7 MiB more at the peak under load for the same rate (`make bench`).
-pub const QUEUE_CAPACITY: usize = 256;
+pub const QUEUE_CAPACITY: usize = 1024;
 pub const CONCURRENCY: usize = 1;
 pub const KNATIVE_TIMEOUT_SECONDS: u64 = 10;
 pub const KNATIVE_MAX_ATTEMPTS: u32 = 5;
