@@ -20,6 +20,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::client_error::describe;
+use crate::config::AuthMethod;
 use crate::tls::{self, TlsError, TlsOptions};
 
 /// How much of an answer's body is read (and thrown away) so its connection can carry the next
@@ -38,8 +39,8 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// `url` in both forms; `None` when hyper cannot take it or its user information cannot be a
-    /// header.
+    /// `url` in both forms; `None` when hyper cannot take it or its user information is not
+    /// UTF-8 once percent-decoded.
     pub fn new(url: url::Url) -> Option<Destination> {
         let mut bare = url.clone();
         let credentials = if url.username().is_empty() && url.password().is_none() {
@@ -54,7 +55,7 @@ impl Destination {
             let password = decode(url.password().unwrap_or("")).ok()?;
             bare.set_username("").ok()?;
             bare.set_password(None).ok()?;
-            Some(basic_auth(&user, &password)?)
+            Some(basic_auth(&user, &password))
         };
         let uri = bare.as_str().parse().ok()?;
         Some(Destination { url, uri, credentials })
@@ -72,14 +73,14 @@ enum Inner {
     General(reqwest::Client),
 }
 
-/// The `Authorization` value for HTTP basic auth, marked sensitive (never printed); `None`
-/// when the credentials cannot be a header value (a control character in them).
-pub fn basic_auth(user: &str, password: &str) -> Option<HeaderValue> {
+/// The `Authorization` value for HTTP basic auth (RFC 7617), marked sensitive (never printed).
+pub fn basic_auth(user: &str, password: &str) -> HeaderValue {
     use base64::Engine;
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
+    // Base64 text is always a valid header value: the fallback is never taken.
+    let mut value = HeaderValue::from_str(&format!("Basic {token}")).unwrap_or(HeaderValue::from_static("Basic"));
     value.set_sensitive(true);
-    Some(value)
+    value
 }
 
 /// reqwest with the router's TLS policy and the proxy variables, and, like the direct client, no
@@ -89,6 +90,12 @@ fn general_client(tls: &TlsOptions, timeout: Duration) -> Result<reqwest::Client
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| TlsError::Build(e.to_string()))
+}
+
+/// The `Authorization` header for a processor's `auth` (basic auth), made once at start.
+pub fn auth_header(auth: Option<&AuthMethod>) -> Option<HeaderValue> {
+    let (user, password) = auth.and_then(AuthMethod::basic_credentials)?;
+    Some(basic_auth(&user, password.expose()))
 }
 
 /// A keep-alive HTTP client for one processor's deliveries.
@@ -285,20 +292,17 @@ mod tests {
         assert!(p.is_direct());
         assert_eq!(p.post(&to, &HeaderMap::new(), &Bytes::new()).await, Ok(200));
         let mut own = HeaderMap::new();
-        own.insert(AUTHORIZATION, basic_auth("other", "x").unwrap());
+        own.insert(AUTHORIZATION, basic_auth("other", "x"));
         assert_eq!(p.post(&to, &own, &Bytes::new()).await, Ok(200));
         let heads = heads.lock().unwrap().clone();
-        let from_url = format!(
-            "authorization: {}",
-            basic_auth("user", "p@ss").unwrap().to_str().unwrap()
-        );
+        let from_url = format!("authorization: {}", basic_auth("user", "p@ss").to_str().unwrap());
         assert!(
             heads[0].to_ascii_lowercase().contains(&from_url.to_ascii_lowercase()),
             "{}",
             heads[0]
         );
         assert!(!heads[0].contains("p%40ss"), "not in the request line: {}", heads[0]);
-        let explicit = format!("authorization: {}", basic_auth("other", "x").unwrap().to_str().unwrap());
+        let explicit = format!("authorization: {}", basic_auth("other", "x").to_str().unwrap());
         assert!(
             heads[1].to_ascii_lowercase().contains(&explicit.to_ascii_lowercase()),
             "{}",
@@ -372,7 +376,7 @@ mod tests {
 
     #[test]
     fn basic_auth_is_rfc_7617_and_sensitive() {
-        let v = basic_auth("Aladdin", "open sesame").unwrap();
+        let v = basic_auth("Aladdin", "open sesame");
         assert_eq!(v, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert!(v.is_sensitive());
         assert!(!format!("{v:?}").contains("QWxh"), "not printed");

@@ -9,8 +9,8 @@ use tracing::{error, warn};
 
 use super::k8s::{self, KubeEnv};
 use super::{BoxFuture, ProcessError, Processor};
-use crate::config::{defaults, AuthMethod, Encoding, KnativeConfig};
-use crate::delivery::client::{basic_auth, Destination, Poster};
+use crate::config::{defaults, Encoding, KnativeConfig};
+use crate::delivery::client::{auth_header, Destination, Poster};
 use crate::delivery::http::encode;
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
@@ -24,8 +24,6 @@ pub enum KnativeError {
     BadUrl { url: String, detail: String },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("knative auth.basicAuth holds a character an HTTP header cannot carry (a control character): fix the user name or password")]
-    BadCredentials,
 }
 
 pub struct Knative {
@@ -62,8 +60,8 @@ impl Knative {
             detail: e.to_string(),
         })?;
         let destination = Destination::new(url).ok_or_else(|| KnativeError::BadUrl {
-            url: text.clone(),
-            detail: "not a valid HTTP request target".into(),
+            url: crate::redact::url_credentials(&text).into_owned(),
+            detail: "not a valid HTTP request target, or its user information is not UTF-8 once percent-decoded".into(),
         })?;
         let timeout = Duration::from_secs(cfg.timeout_seconds.unwrap_or(defaults::KNATIVE_TIMEOUT_SECONDS));
         let client = Poster::new(
@@ -74,10 +72,7 @@ impl Knative {
             },
             timeout,
         )?;
-        let auth = match cfg.auth.as_ref().and_then(AuthMethod::basic_credentials) {
-            Some((user, pass)) => Some(basic_auth(&user, pass.expose()).ok_or(KnativeError::BadCredentials)?),
-            None => None,
-        };
+        let auth = auth_header(cfg.auth.as_ref());
         let backoff = Backoff {
             max_attempts: cfg.max_attempts.unwrap_or(defaults::KNATIVE_MAX_ATTEMPTS),
             max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),

@@ -18,8 +18,8 @@ use tracing::{debug, error, info, warn};
 use super::{BoxFuture, Handled, ProcessError, Processor};
 use crate::client_error::describe;
 use crate::cloudevent::{event_name, Structured};
-use crate::config::{defaults, AuthMethod, OpenFaasConfig, Secret};
-use crate::delivery::client::{basic_auth, Destination, Poster};
+use crate::config::{defaults, OpenFaasConfig};
+use crate::delivery::client::{auth_header, Destination, Poster};
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
 use crate::tls::{self, TlsOptions};
 
@@ -33,8 +33,6 @@ pub enum OpenFaasError {
     BadUrl(String),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("openfaas auth.basicAuth holds a character an HTTP header cannot carry (a control character): fix the user name or password")]
-    BadCredentials,
 }
 
 #[derive(Clone)]
@@ -44,7 +42,8 @@ struct Gateway {
     /// For invocations: the client every delivery POSTs through.
     poster: Arc<Poster>,
     base: url::Url,
-    auth: Option<(String, Secret)>,
+    /// The `Authorization` header for `auth.basicAuth`, made once.
+    auth: Option<HeaderValue>,
 }
 
 impl Gateway {
@@ -56,7 +55,7 @@ impl Gateway {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let req = self.client.request(method, self.url(path));
         match &self.auth {
-            Some((u, p)) => req.basic_auth(u, Some(p.expose())),
+            Some(auth) => req.header(AUTHORIZATION, auth.clone()),
             None => req,
         }
     }
@@ -122,8 +121,6 @@ pub struct OpenFaas {
     backoff: Backoff,
     topics: Arc<RwLock<Topics>>,
     refresher: JoinHandle<()>,
-    /// The `Authorization` header for invocations, made once.
-    auth_header: Option<HeaderValue>,
 }
 
 impl Drop for OpenFaas {
@@ -145,11 +142,7 @@ impl OpenFaas {
         let client = tls::http_client(&tls, timeout)?;
         let destination = Destination::new(base.clone()).ok_or_else(|| OpenFaasError::BadUrl(cfg.address.clone()))?;
         let poster = Arc::new(Poster::new(&destination, &tls, timeout)?);
-        let auth = cfg.auth.as_ref().and_then(AuthMethod::basic_credentials);
-        let auth_header = match &auth {
-            Some((user, pass)) => Some(basic_auth(user, pass.expose()).ok_or(OpenFaasError::BadCredentials)?),
-            None => None,
-        };
+        let auth = auth_header(cfg.auth.as_ref());
         let gateway = Gateway {
             client,
             poster,
@@ -170,7 +163,6 @@ impl OpenFaas {
             },
             topics,
             refresher,
-            auth_header,
         })
     }
 
@@ -191,7 +183,7 @@ impl OpenFaas {
             .map_err(|_| format!("the event name {topic:?} cannot be an X-Topic header"))?;
         headers.insert("x-topic", topic);
         headers.insert("x-connector", HeaderValue::from_static("event-router"));
-        if let Some(auth) = &self.auth_header {
+        if let Some(auth) = &self.gateway.auth {
             headers.insert(AUTHORIZATION, auth.clone());
         }
         Ok((to, headers))
