@@ -28,7 +28,6 @@ use crate::tls::{self, TlsError, TlsOptions};
 const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// Where requests go, parsed once for either client.
-#[derive(Clone)]
 pub struct Destination {
     url: url::Url,
     /// `url` without its user information, for hyper.
