@@ -168,7 +168,7 @@ impl OpenFaas {
 
     /// Where an invocation goes and its headers; an error names what cannot be sent (a function
     /// name that makes no URL, an event name that cannot be a header).
-    fn request(&self, path: &str, topic: &str) -> Result<(Destination, HeaderMap), String> {
+    fn invocation(&self, path: &str, topic: &str) -> Result<(Destination, HeaderMap), String> {
         let url = self.gateway.url(path);
         let to = url::Url::parse(&url)
             .ok()
@@ -196,7 +196,7 @@ impl OpenFaas {
         } else {
             format!("function/{function}")
         };
-        let (to, headers) = match self.request(&path, topic) {
+        let (to, headers) = match self.invocation(&path, topic) {
             Ok(r) => r,
             Err(detail) => {
                 error!(function, event_id = id, "cannot invoke the function: {detail}");
