@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod delivery;
 pub mod dlq;
+pub mod endpoints;
 pub mod http_auth;
 pub mod http_server;
 pub mod metrics;

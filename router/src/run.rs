@@ -3,21 +3,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::config::{
-    defaults, AuthType, HorizonConfig, ProcessorConfig, ProcessorType, ProviderType, RouterConfig, VCenterConfig,
-};
+use crate::config::{defaults, AuthType, HorizonConfig, ProviderType, RouterConfig, VCenterConfig};
+use crate::console::ConsoleState;
 use crate::delivery::dead_letter::DeadLetters;
+use crate::http_auth::Access;
 use crate::http_server::{self, Listeners};
-use crate::metrics::server::{self, MetricsState};
+use crate::metrics::registry::Registry;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
-use crate::processors::{console::Console, eventbridge::EventBridge, knative::Knative, openfaas::OpenFaas, Processor};
 use crate::sources::checkpoint::Store;
 use crate::sources::horizon::{Credentials, HorizonSettings, HorizonSource};
 use crate::sources::vcenter::{CheckpointSettings, VCenterSettings, VCenterSource};
@@ -121,44 +120,10 @@ fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSe
     })
 }
 
-/// Builds one processor from its config section.
-pub async fn processor(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn Processor>> {
-    Ok(match p.kind {
-        ProcessorType::Knative => {
-            let k = p
-                .knative
-                .as_ref()
-                .with_context(|| format!("{prefix}.knative is missing"))?;
-            Arc::new(
-                Knative::new(k)
-                    .await
-                    .with_context(|| format!("cannot start the knative processor {}", p.name))?,
-            )
-        }
-        ProcessorType::Console => Arc::new(Console),
-        ProcessorType::Openfaas => {
-            let o = (p.openfaas.as_ref()).with_context(|| format!("{prefix}.openfaas is missing"))?;
-            Arc::new(
-                OpenFaas::new(o)
-                    .await
-                    .with_context(|| format!("cannot start the openfaas processor {}", p.name))?,
-            )
-        }
-        ProcessorType::AwsEventBridge => {
-            let a = (p.aws_event_bridge.as_ref()).with_context(|| format!("{prefix}.awsEventBridge is missing"))?;
-            Arc::new(
-                EventBridge::new(a)
-                    .await
-                    .with_context(|| format!("cannot start the aws_event_bridge processor {}", p.name))?,
-            )
-        }
-    })
-}
-
 async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
     let mut routes = Vec::new();
     for (prefix, pc) in cfg.processors() {
-        let processor = processor(&prefix, pc).await?;
+        let processor = crate::processors::build(&prefix, pc).await?;
         let filter = Filter::new(pc.filter.as_ref()).with_context(|| format!("{prefix}.filter"))?;
         let stats = ComponentStats::new("EventProcessor", processor.kind(), &pc.name, &processor.address());
         let mut route = Route::new(processor, stats, filter);
@@ -341,7 +306,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let appliance = Arc::new(appliance);
     if let Some(path) = cfg.dead_letter_path() {
-        match crate::dlq::recover(&path, true) {
+        match crate::dlq::recover(&path) {
             Ok(0) => {}
             Ok(n) => {
                 warn!(file = %path.display(), "{n} dead letters of an interrupted replay were put back into the dead-letter file (some may have been delivered already and will be sent again by the next replay)")
@@ -435,11 +400,16 @@ async fn serve(
         .map(Duration::from_secs)
         .unwrap_or(SHUTDOWN_GRACE);
     let m = &cfg.metrics_provider.default;
-    let auth = m
-        .auth
-        .as_ref()
-        .and_then(|a| a.basic_auth.as_ref())
-        .map(|b| (b.username.clone(), b.password.clone()));
+    let access = match m.auth.as_ref().and_then(|a| a.basic_auth.as_ref()) {
+        Some(b) => Access::Basic {
+            user: b.username.clone(),
+            pass: b.password.clone(),
+        },
+        None => {
+            info!("metricsProvider.default.auth is not set: /stats and /metrics are open, the console answers only on a loopback address (kubectl port-forward)");
+            Access::LoopbackOnly
+        }
+    };
     let components = (plans.iter().map(SourcePlan::stats))
         .chain(routes.iter().map(|r| r.stats.clone()))
         .collect();
@@ -455,11 +425,9 @@ async fn serve(
         Arc::new(DeadLetters::new(f))
     });
     let (fanout, workers) = Fanout::start_until(routes, dead_letters, stop_rx.clone());
-    let state = Arc::new(MetricsState {
-        components,
-        health,
-        auth,
-        started: Instant::now(),
+    let registry = Arc::new(Registry::new(components, health));
+    let state = Arc::new(ConsoleState {
+        registry: registry.clone(),
         live: fanout.live(),
         dead_letters: (cfg.dead_letter_path())
             .map(|f| Arc::new(crate::console::dead_letters::DeadLetterConsole::new(cfg.clone(), f))),
@@ -474,10 +442,10 @@ async fn serve(
     let metrics = tokio::spawn(http_server::serve(
         "metrics",
         listener,
-        server::router(state),
+        crate::endpoints::router(registry, state, access),
         stop_rx.clone(),
         grace,
-        http_server::MAX_CONNECTIONS,
+        http_server::CONN_LIMITS,
     ));
     let sources: Vec<_> = (plans.into_iter())
         .map(|p| p.start(fanout.clone(), stop_rx.clone(), grace))

@@ -10,6 +10,7 @@
 //   view live|health|dead-letters  switches the view (the nav links)
 //   health REGEX            waits for the health summary to match; the summary and the cards
 //   dlq N                   waits until the dead-letters table has N rows (5 s); its cells
+//   open ID                 opens the row of event ID; the letter's JSON as the page shows it
 //   replay ID|all           the row's Replay button (or Replay all); the result line
 //   appliance REGEX         waits for the first-boot summary to match; the release facts, the
 //                           steps' cells, the problems, and each function's cells and link
@@ -94,6 +95,11 @@ for await (const line of lines) {
       const cells = await page.$$eval("#dlq-rows tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
       const ids = await page.$$eval("#dlq-rows tr", (trs) => trs.map((tr) => tr.dataset.id));
       say({ ok: true, cells, ids, count: await page.textContent("#dlq-count") });
+    } else if (cmd === "open") {
+      await page.evaluate(() => { document.getElementById("dlq-json").textContent = ""; });
+      await page.click(`#dlq-rows tr[data-id="${arg}"] td:first-child`);
+      await page.waitForFunction(() => /^(\{|Cannot)/.test(document.getElementById("dlq-json").textContent), null, { timeout: 5000 });
+      say({ ok: true, json: await page.textContent("#dlq-json") });
     } else if (cmd === "replay") {
       await page.evaluate(() => { document.getElementById("dlq-result").textContent = ""; });
       if (arg === "all") await page.click("#dlq-replay-all");

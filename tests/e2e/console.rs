@@ -291,6 +291,12 @@ fn dead_letters_are_listed_and_replayed_from_the_console() {
         assert_eq!(row[3], "VmPoweredOffEvent", "{row}");
         assert!(row[4].as_str().unwrap().contains("400"), "the sink's answer: {row}");
     }
+    // The list carries each letter's head; a row opens the whole letter, as the file holds it.
+    let opened = browser.ask(&format!("open {}", ids[0]));
+    let shown: Value =
+        serde_json::from_str(opened["json"].as_str().unwrap_or_default()).unwrap_or_else(|e| panic!("{opened}: {e}"));
+    assert_eq!(shown, written[0], "the letter whole");
+    assert!(shown["event"]["data"]["Vm"]["Name"].is_string(), "{shown}");
 
     // Without the page's token, with another, or from another site, a replay is refused and
     // changes nothing.

@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::metrics::server::{authorized, unauthorized, MetricsState};
+use super::ConsoleState;
 use crate::processors::k8s::{self, KubeEnv};
 
 /// Where the appliance's facts are (flags, or the environment the Deployment sets).
@@ -181,10 +180,7 @@ async fn list_functions(namespace: &str) -> Result<Vec<Function>, PartError> {
     Ok(functions(&list))
 }
 
-pub async fn appliance(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+pub async fn appliance(State(state): State<Arc<ConsoleState>>) -> Response {
     let o = &state.appliance;
     let mut view = View {
         enabled: o.enabled(),

@@ -1,41 +1,42 @@
 //! The console's dead letters: `GET /ui/dead-letters` lists the newest letters of the
-//! dead-letter file (processor, time, last error, the whole event), and
-//! `POST /ui/dead-letters/replay` sends all of them, or one event's, again through
-//! [`crate::dlq::replay`], as `event-router dlq replay` does, answering what happened to each.
-//! A replay changes state, so it must carry the page's anti-forgery token (see
-//! [`super::token_ok`]) and is refused when the browser says the request came from another
-//! site; one replay runs at a time.
+//! dead-letter file (processor, time, last error, the event's attributes; at most [`LIST_LIMIT`]
+//! heads, each field cut, so the answer is bounded), `GET /ui/dead-letters/letter?line=N&id=ID`
+//! answers one letter whole as it is written, and `POST /ui/dead-letters/replay` sends all of
+//! them, or one event's, again through [`crate::dlq::replay`], as `event-router dlq replay`
+//! does, answering what happened to each. A replay changes state, so it must carry the page's
+//! anti-forgery token (see [`super::token_ok`]), is refused when the browser says the request
+//! came from another site, and its body is at most [`MAX_REPLAY_BODY`] bytes; replays run one at
+//! a time (see [`crate::dlq`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::ConsoleState;
 use crate::config::RouterConfig;
-use crate::dlq::{self, Select};
-use crate::metrics::server::{authorized, unauthorized, MetricsState};
+use crate::dlq::{self, LetterError, Select};
+use crate::http_server::{self, BodyError};
 
 /// How many letters the list shows (the newest).
 pub const LIST_LIMIT: usize = 200;
+/// Largest replay request body (`{"event": "<id>"}`).
+pub const MAX_REPLAY_BODY: usize = 4096;
 
 /// What the console needs to list and replay: the running config and its dead-letter file.
 pub struct DeadLetterConsole {
     cfg: RouterConfig,
     path: PathBuf,
-    replaying: tokio::sync::Mutex<()>,
 }
 
 impl DeadLetterConsole {
     pub fn new(cfg: RouterConfig, path: PathBuf) -> DeadLetterConsole {
-        DeadLetterConsole {
-            cfg,
-            path,
-            replaying: tokio::sync::Mutex::new(()),
-        }
+        DeadLetterConsole { cfg, path }
     }
 }
 
@@ -43,10 +44,7 @@ fn error(status: StatusCode, message: String) -> Response {
     super::secured((status, Json(serde_json::json!({ "error": message }))).into_response())
 }
 
-pub async fn list(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+pub async fn list(State(state): State<Arc<ConsoleState>>) -> Response {
     let Some(dl) = state.dead_letters.clone() else {
         return super::secured(Json(serde_json::json!({ "configured": false })).into_response());
     };
@@ -70,6 +68,49 @@ pub async fn list(State(state): State<Arc<MetricsState>>, headers: HeaderMap) ->
     }
 }
 
+/// Which letter to show.
+#[derive(Debug, Deserialize)]
+pub struct Which {
+    line: usize,
+    id: Option<String>,
+}
+
+pub async fn letter(
+    State(state): State<Arc<ConsoleState>>,
+    which: Result<Query<Which>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(which)) = which else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "give the letter's line (and event id): /ui/dead-letters/letter?line=N&id=ID".to_string(),
+        );
+    };
+    let Some(dl) = state.dead_letters.clone() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this router writes no dead-letter file".to_string(),
+        );
+    };
+    let path = dl.path.clone();
+    let found = tokio::task::spawn_blocking(move || dlq::letter(&path, which.line, which.id.as_deref())).await;
+    match found {
+        Ok(Ok(bytes)) => super::secured(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from(bytes),
+            )
+                .into_response(),
+        ),
+        Ok(Err(e @ (LetterError::NoLine(_) | LetterError::Changed { .. }))) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
+        Ok(Err(e @ LetterError::TooLong { .. })) => error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading stopped: {e}")),
+    }
+}
+
 /// The replay request: one event's letters, or all.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,26 +118,27 @@ pub struct ReplayRequest {
     pub event: Option<String>,
 }
 
-pub async fn replay(
-    State(state): State<Arc<MetricsState>>,
-    headers: HeaderMap,
-    body: Option<Json<ReplayRequest>>,
-) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
-    if !super::token_ok(&state, &headers) {
-        return error(
+fn replay_refused(headers: &HeaderMap, state: &ConsoleState) -> Option<Response> {
+    if !super::token_ok(state, headers) {
+        return Some(error(
             StatusCode::FORBIDDEN,
             "a replay must carry the console page's token in X-CSRF-Token (reload the console)".to_string(),
-        );
+        ));
     }
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|s| s != "same-origin" && s != "none") {
-        return error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             "a replay must come from the console's own page".to_string(),
-        );
+        ));
+    }
+    None
+}
+
+pub async fn replay(State(state): State<Arc<ConsoleState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if let Some(refused) = replay_refused(&parts.headers, &state) {
+        return refused;
     }
     let Some(dl) = state.dead_letters.clone() else {
         return error(
@@ -104,11 +146,28 @@ pub async fn replay(
             "this router writes no dead-letter file (set deadLetterFile, or checkpointing on a vCenter)".to_string(),
         );
     };
-    let request = body.map(|Json(r)| r).unwrap_or_default();
+    let bytes = match http_server::read_body(&parts.headers, body, MAX_REPLAY_BODY).await {
+        Ok(b) => b,
+        Err(e @ BodyError::TooLarge(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(e @ BodyError::Slow) => return error(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let request: ReplayRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        ReplayRequest::default()
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the replay request must be {{}} or {{\"event\": \"<id>\"}}: {e}"),
+                )
+            }
+        }
+    };
     // Its own task: a browser that goes away mid-replay does not stop it half-way (with the
     // file moved aside).
     let replayed = tokio::spawn(async move {
-        let _one_at_a_time = dl.replaying.lock().await;
         let select = match request.event.as_deref() {
             Some(id) => Select::Event(id),
             None => Select::All,

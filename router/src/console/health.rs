@@ -10,13 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::metrics::server::{authorized, unauthorized, MetricsState};
+use super::ConsoleState;
 use crate::metrics::stats::CheckpointMark;
 
 /// How often the counters are sampled.
@@ -24,7 +23,7 @@ pub const INTERVAL: Duration = Duration::from_secs(5);
 /// Samples kept: 15 minutes.
 pub const SAMPLES: usize = 180;
 
-/// One sample of every component's counters, in [`MetricsState::components`] order.
+/// One sample of every component's counters, in `Registry::components` order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     /// Unix seconds.
@@ -52,17 +51,17 @@ impl History {
     }
 }
 
-fn sample(state: &MetricsState) -> Sample {
+fn sample(state: &ConsoleState) -> Sample {
     Sample {
         t: chrono::Utc::now().timestamp(),
-        values: (state.components.iter())
+        values: (state.registry.components.iter())
             .map(|c| [c.total(), c.errors(), c.dead_letters(), c.queue().0])
             .collect(),
     }
 }
 
 /// Samples the counters every [`INTERVAL`] until `stop`.
-pub async fn sampler(state: Arc<MetricsState>, mut stop: watch::Receiver<bool>) {
+pub async fn sampler(state: Arc<ConsoleState>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut second = tokio::time::interval(Duration::from_secs(1));
@@ -127,14 +126,11 @@ fn seconds_between(from: &str, to: &str) -> Option<i64> {
     Some((parse(to)? - parse(from)?).num_seconds().max(0))
 }
 
-pub async fn health(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
-    let components: Vec<Component> = (state.components.iter())
+pub async fn health(State(state): State<Arc<ConsoleState>>) -> Response {
+    let components: Vec<Component> = (state.registry.components.iter())
         .map(|c| {
             let (queued, capacity) = c.queue();
-            let stream = (state.health.iter())
+            let stream = (state.registry.health.iter())
                 .find(|(name, _)| *name == c.name && c.role == "EventProvider")
                 .map(|(_, h)| {
                     let position = h.position();
@@ -175,7 +171,7 @@ pub async fn health(State(state): State<Arc<MetricsState>>, headers: HeaderMap) 
             }
         })
         .collect();
-    let problems = crate::metrics::server::not_ready(&state);
+    let problems = state.registry.not_ready();
     super::secured(
         Json(serde_json::json!({
             "ready": problems.is_empty(),

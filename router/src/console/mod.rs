@@ -1,4 +1,5 @@
-//! The built-in web console, served on the metrics address behind its basic auth: `/ui/`, the
+//! The built-in web console, served on the metrics address behind its access layer (see
+//! `crate::endpoints`): `/ui/`, the
 //! live view of every CloudEvent as it passes (what a Trigger filter must match), fed by
 //! server-sent events from [`live::LiveEvents`]. Plain HTML, CSS and JavaScript embedded in the
 //! binary (no Node build, nothing loaded from elsewhere), served with a strict
@@ -17,11 +18,25 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::routing::{get, post, MethodRouter};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::metrics::server::{authorized, unauthorized, MetricsState};
+use crate::metrics::registry::Registry;
+
+/// What the console's routes read.
+pub struct ConsoleState {
+    pub registry: Arc<Registry>,
+    /// The live events the console shows.
+    pub live: Arc<live::LiveEvents>,
+    /// The dead-letter file and the config to replay it with, when there is one.
+    pub dead_letters: Option<Arc<dead_letters::DeadLetterConsole>>,
+    /// The counters of the last 15 minutes, for the console's charts.
+    pub history: health::History,
+    /// The console's anti-forgery token (see [`new_token`]).
+    pub csrf: String,
+    /// Where the console's appliance view reads from.
+    pub appliance: Arc<appliance::ApplianceOptions>,
+}
 
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -39,19 +54,21 @@ const ASSETS: [(&str, &str, &str); 7] = [
 /// Only this origin, no inline script or style, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The console's routes, to merge into the metrics server's.
-pub fn routes() -> Router<Arc<MetricsState>> {
-    let mut router = Router::new()
-        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
-        .route("/ui/stream", get(stream))
-        .route("/ui/health", get(health::health))
-        .route("/ui/appliance", get(appliance::appliance))
-        .route("/ui/dead-letters", get(dead_letters::list))
-        .route("/ui/dead-letters/replay", post(dead_letters::replay));
+/// The console's routes, by path.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<ConsoleState>>)> {
+    let mut routes: Vec<(&'static str, MethodRouter<Arc<ConsoleState>>)> = vec![
+        ("/ui", get(|| async { Redirect::permanent("/ui/") })),
+        ("/ui/stream", get(stream)),
+        ("/ui/health", get(health::health)),
+        ("/ui/appliance", get(appliance::appliance)),
+        ("/ui/dead-letters", get(dead_letters::list)),
+        ("/ui/dead-letters/letter", get(dead_letters::letter)),
+        ("/ui/dead-letters/replay", post(dead_letters::replay)),
+    ];
     for (path, body, content_type) in ASSETS {
-        router = router.route(path, get(move |s, h| asset(s, h, body, content_type)));
+        routes.push((path, get(move |s| asset(s, body, content_type))));
     }
-    router
+    routes
 }
 
 pub(crate) fn secured(mut resp: Response) -> Response {
@@ -63,15 +80,7 @@ pub(crate) fn secured(mut resp: Response) -> Response {
     resp
 }
 
-async fn asset(
-    State(state): State<Arc<MetricsState>>,
-    headers: HeaderMap,
-    body: &'static str,
-    content_type: &'static str,
-) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn asset(State(state): State<Arc<ConsoleState>>, body: &'static str, content_type: &'static str) -> Response {
     // The page carries this process's anti-forgery token for the POSTs it makes.
     let body = body.replace(TOKEN_SLOT, &state.csrf);
     secured((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
@@ -90,7 +99,7 @@ pub fn new_token() -> String {
 }
 
 /// Whether `headers` carry this process's token in `X-CSRF-Token` (compared in constant time).
-pub fn token_ok(state: &MetricsState, headers: &HeaderMap) -> bool {
+pub fn token_ok(state: &ConsoleState, headers: &HeaderMap) -> bool {
     use subtle::ConstantTimeEq;
     let given = headers.get("x-csrf-token").map(|v| v.as_bytes()).unwrap_or_default();
     given.len() == state.csrf.len() && bool::from(given.ct_eq(state.csrf.as_bytes()))
@@ -99,10 +108,7 @@ pub fn token_ok(state: &MetricsState, headers: &HeaderMap) -> bool {
 /// Server-sent events: one `message` per CloudEvent (its JSON), `lagged` with the number of
 /// events this watcher lost when it fell behind, `skipped` with the events of the last second
 /// beyond [`live::MAX_PER_SECOND`].
-async fn stream(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn stream(State(state): State<Arc<ConsoleState>>) -> Response {
     let rx = state.live.subscribe();
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         let item = match rx.recv().await {

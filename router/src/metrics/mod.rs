@@ -1,5 +1,7 @@
-//! Internal metrics and health: counters per component and the HTTP endpoints serving them.
+//! Internal metrics and health: counters per component ([`stats`]), the set the endpoints
+//! report on ([`registry`]) and the handlers of /stats, /metrics and the probes ([`server`]).
 
 pub mod process;
+pub mod registry;
 pub mod server;
 pub mod stats;

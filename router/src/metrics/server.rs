@@ -1,65 +1,39 @@
-//! The metrics HTTP server: VEBA-compatible `/stats`, Prometheus `/metrics`, `/healthz` and
-//! `/readyz`; optional basic auth on /stats and /metrics.
+//! The metrics endpoints: VEBA-compatible `/stats`, Prometheus `/metrics`, and the probes
+//! `/healthz` and `/readyz`. Who may call them is decided before they run, by the access layer
+//! of the server that serves them (`crate::endpoints`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::process;
-use super::stats::{ComponentStats, Health};
-use crate::config::Secret;
-use crate::http_auth;
+use super::registry::Registry;
+use super::stats::ComponentStats;
+use crate::http_auth::Authenticated;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, MethodRouter};
+use axum::Extension;
 
-/// Everything the endpoints read.
-pub struct MetricsState {
-    pub components: Vec<Arc<ComponentStats>>,
-    /// One entry per vCenter source: its provider name and stream health.
-    pub health: Vec<(String, Arc<Health>)>,
-    pub auth: Option<(String, Secret)>,
-    pub started: std::time::Instant,
-    /// The live events the console shows.
-    pub live: Arc<crate::console::live::LiveEvents>,
-    /// The dead-letter file and the config to replay it with, when there is one.
-    pub dead_letters: Option<Arc<crate::console::dead_letters::DeadLetterConsole>>,
-    /// The counters of the last 15 minutes, for the console's charts.
-    pub history: crate::console::health::History,
-    /// The console's anti-forgery token (see [`crate::console::new_token`]).
-    pub csrf: String,
-    /// Where the console's appliance view reads from.
-    pub appliance: Arc<crate::console::appliance::ApplianceOptions>,
-}
+/// The probes: answered to anyone (kubelet sends no credentials).
+pub const PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
+/// VEBA's metrics documents: open when no credentials are configured (as VEBA's were), behind
+/// them otherwise.
+pub const METRICS: [&str; 2] = ["/stats", "/metrics"];
 
-/// The routes, ready to serve.
-pub fn router(state: Arc<MetricsState>) -> Router {
-    Router::new()
-        .route("/stats", get(stats))
-        .route("/metrics", get(prometheus))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .merge(crate::console::routes())
-        .with_state(state)
-}
-
-/// Whether the request carries the metrics endpoint's credentials (always, without auth).
-pub fn authorized(state: &MetricsState, headers: &HeaderMap) -> bool {
-    match &state.auth {
-        None => true,
-        Some((user, pass)) => http_auth::authorized(headers, user, pass),
-    }
-}
-
-/// The 401 answer with the challenge.
-pub fn unauthorized() -> Response {
-    http_auth::challenge("event-router")
+/// The routes, by path.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<Registry>>)> {
+    vec![
+        ("/stats", get(stats)),
+        ("/metrics", get(prometheus)),
+        ("/healthz", get(|| async { "ok\n" })),
+        ("/readyz", get(readyz)),
+    ]
 }
 
 /// The /stats document: VEBA's expvar keys (`cmdline`, `memstats`, `system.*`, and the
 /// `vmware.event.router.stats` map keyed by component type) and this router's additions.
-pub fn stats_json(state: &MetricsState) -> serde_json::Value {
+pub fn stats_json(state: &Registry) -> serde_json::Value {
     let mut comps = serde_json::Map::new();
     for c in &state.components {
         let mut v = serde_json::json!({
@@ -105,10 +79,7 @@ pub fn stats_json(state: &MetricsState) -> serde_json::Value {
     })
 }
 
-async fn stats(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn stats(State(state): State<Arc<Registry>>) -> Response {
     axum::Json(stats_json(&state)).into_response()
 }
 
@@ -125,7 +96,7 @@ struct Counter {
 }
 
 /// The Prometheus text exposition of the same counters.
-pub fn prometheus_text(state: &MetricsState) -> String {
+pub fn prometheus_text(state: &Registry) -> String {
     let mut out = String::new();
     let counters = [
         Counter {
@@ -227,10 +198,7 @@ pub fn prometheus_text(state: &MetricsState) -> String {
     out
 }
 
-async fn prometheus(State(state): State<Arc<MetricsState>>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn prometheus(State(state): State<Arc<Registry>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         prometheus_text(&state),
@@ -238,54 +206,41 @@ async fn prometheus(State(state): State<Arc<MetricsState>>, headers: HeaderMap) 
         .into_response()
 }
 
-/// Why the router is not ready, one line per source (none: ready).
-pub fn not_ready(state: &MetricsState) -> Vec<String> {
-    (state.health.iter())
-        .filter_map(|(name, h)| h.ready().err().map(|why| format!("{name}: {why}")))
-        .collect()
-}
-
-async fn readyz(State(state): State<Arc<MetricsState>>) -> Response {
-    let problems = not_ready(&state);
+/// 200 when ready, 503 when not; the reasons only to a client the access layer let in (they
+/// name vCenters and sinks), so a probe through the ingress learns nothing but the status.
+async fn readyz(State(state): State<Arc<Registry>>, who: Option<Extension<Authenticated>>) -> Response {
+    let problems = state.not_ready();
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
-    } else {
+    } else if who.is_some() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {}\n", problems.join("; ")),
         )
             .into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine;
+    use crate::metrics::stats::Health;
     use std::time::Duration;
 
-    fn state(auth: bool) -> Arc<MetricsState> {
+    fn state() -> Registry {
         let p = ComponentStats::new("EventProvider", "vcenter", "vc", "https://vc/sdk");
         let k = ComponentStats::new("EventProcessor", "knative", "kn", "http://sink");
         p.event();
         k.event();
         k.invocation("VmPoweredOnEvent", true);
-        Arc::new(MetricsState {
-            components: vec![p, k],
-            health: vec![("vc".into(), Health::new(Duration::from_secs(30)))],
-            auth: auth.then(|| ("admin".to_string(), Secret::new("s3cret"))),
-            started: std::time::Instant::now(),
-            live: Arc::default(),
-            dead_letters: None,
-            history: Default::default(),
-            csrf: crate::console::new_token(),
-            appliance: Arc::default(),
-        })
+        Registry::new(vec![p, k], vec![("vc".into(), Health::new(Duration::from_secs(30)))])
     }
 
     #[test]
     fn stats_document_has_veba_shape() {
-        let v = stats_json(&state(false));
+        let v = stats_json(&state());
         let s = &v["vmware.event.router.stats"];
         assert_eq!(s["vcenter"]["type"], "EventProvider");
         assert_eq!(s["vcenter"]["events_total"], 1);
@@ -306,7 +261,7 @@ mod tests {
 
     #[test]
     fn prometheus_text_has_counters() {
-        let t = prometheus_text(&state(false));
+        let t = prometheus_text(&state());
         assert!(
             t.contains("event_router_events_total{component=\"vcenter\",name=\"vc\"} 1"),
             "{t}"
@@ -315,18 +270,5 @@ mod tests {
             "event_router_invocations_total{component=\"knative\",name=\"kn\",event=\"VmPoweredOnEvent\",result=\"success\"} 1"
         ));
         assert!(t.contains("event_router_vcenter_session_up{name=\"vc\"} 0"), "{t}");
-    }
-
-    #[test]
-    fn basic_auth_is_checked() {
-        let st = state(true);
-        let mut h = HeaderMap::new();
-        assert!(!authorized(&st, &h));
-        let good = base64::engine::general_purpose::STANDARD.encode("admin:s3cret");
-        h.insert(header::AUTHORIZATION, format!("Basic {good}").parse().unwrap());
-        assert!(authorized(&st, &h));
-        let bad = base64::engine::general_purpose::STANDARD.encode("admin:nope");
-        h.insert(header::AUTHORIZATION, format!("Basic {bad}").parse().unwrap());
-        assert!(!authorized(&st, &h));
     }
 }

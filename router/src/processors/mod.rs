@@ -11,7 +11,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use anyhow::Context;
 use cloudevents::Event;
+
+use crate::config::{ProcessorConfig, ProcessorType};
 
 /// A boxed future, so processors can sit behind `dyn Processor`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -64,4 +67,38 @@ pub trait Processor: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Where events go, for /stats and logs.
     fn address(&self) -> String;
+}
+
+/// Builds one processor from its config section.
+pub async fn build(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn Processor>> {
+    Ok(match p.kind {
+        ProcessorType::Knative => {
+            let k = p
+                .knative
+                .as_ref()
+                .with_context(|| format!("{prefix}.knative is missing"))?;
+            Arc::new(
+                knative::Knative::new(k)
+                    .await
+                    .with_context(|| format!("cannot start the knative processor {}", p.name))?,
+            )
+        }
+        ProcessorType::Console => Arc::new(console::Console),
+        ProcessorType::Openfaas => {
+            let o = (p.openfaas.as_ref()).with_context(|| format!("{prefix}.openfaas is missing"))?;
+            Arc::new(
+                openfaas::OpenFaas::new(o)
+                    .await
+                    .with_context(|| format!("cannot start the openfaas processor {}", p.name))?,
+            )
+        }
+        ProcessorType::AwsEventBridge => {
+            let a = (p.aws_event_bridge.as_ref()).with_context(|| format!("{prefix}.awsEventBridge is missing"))?;
+            Arc::new(
+                eventbridge::EventBridge::new(a)
+                    .await
+                    .with_context(|| format!("cannot start the aws_event_bridge processor {}", p.name))?,
+            )
+        }
+    })
 }

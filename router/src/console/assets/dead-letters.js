@@ -1,5 +1,6 @@
-// The dead-letters view: the router's dead-letter file (newest first), one letter's JSON, and
-// replay for one event or all, with what happened to each. Values go on the page as text.
+// The dead-letters view: the router's dead-letter file (newest first, the letters' heads), one
+// letter's JSON fetched whole when its row is opened, and replay for one event or all, with what
+// happened to each. Values go on the page as text.
 "use strict";
 
 (() => {
@@ -56,11 +57,27 @@
         b.addEventListener("click", (e) => { e.stopPropagation(); replay(ev.id); });
         td.appendChild(b);
       }
-      tr.addEventListener("click", () => {
-        $("dlq-json").textContent = JSON.stringify(l, null, 2);
-        $("dlq-detail").hidden = false;
-      });
+      tr.addEventListener("click", () => show(l));
       body.appendChild(tr);
+    }
+  }
+
+  // One letter whole, as the file holds it (a list carries only each letter's head).
+  async function show(l) {
+    $("dlq-json").textContent = "Loading…";
+    $("dlq-detail").hidden = false;
+    if (!l.event) {
+      $("dlq-json").textContent = JSON.stringify(l, null, 2);
+      return;
+    }
+    try {
+      const q = `line=${encodeURIComponent(l.line)}&id=${encodeURIComponent(l.event.id)}`;
+      const r = await fetch(`dead-letters/letter?${q}`, { cache: "no-store" });
+      const doc = await r.json();
+      if (!r.ok) throw new Error(doc.error || r.statusText);
+      $("dlq-json").textContent = JSON.stringify(doc, null, 2);
+    } catch (e) {
+      $("dlq-json").textContent = `Cannot show line ${l.line}: ${e.message}`;
     }
   }
 

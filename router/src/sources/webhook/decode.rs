@@ -1,10 +1,14 @@
 //! CloudEvents from an HTTP request (HTTP protocol binding v1.0.2): structured mode
 //! (`application/cloudevents+json`), batch mode (`application/cloudevents-batch+json`) and
-//! binary mode (`ce-` headers, percent-decoded, with the body as data).
+//! binary mode (`ce-` headers, percent-decoded, with the body as data). JSON is read without a
+//! tree ([`crate::cloudevent::parse`]; a JSON body is kept as its text), and an event carries at
+//! most [`MAX_EXTENSIONS`] extension attributes, so a request costs about its own size.
 
 use axum::http::{header, HeaderMap, StatusCode};
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use percent_encoding::percent_decode_str;
+
+use crate::cloudevent::parse::{self, MAX_EXTENSIONS};
 
 /// Why a request does not carry usable CloudEvents; `status` is the HTTP answer.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,11 @@ const RESERVED: &[&str] = &[
 /// Refuses extension names the CloudEvents spec does not allow (lower-case ASCII letters and
 /// digits) or reserves.
 fn check_extensions(event: &Event) -> Result<(), DecodeError> {
+    if event.iter_extensions().count() > MAX_EXTENSIONS {
+        return Err(bad(format!(
+            "more than {MAX_EXTENSIONS} extension attributes: an event may carry at most {MAX_EXTENSIONS}"
+        )));
+    }
     for (name, _) in event.iter_extensions() {
         if RESERVED.contains(&name)
             || name.is_empty()
@@ -72,9 +81,9 @@ fn decode_all(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Event>, DecodeErro
         .to_string();
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
-        "application/cloudevents-batch+json" => serde_json::from_slice::<Vec<Event>>(body)
+        "application/cloudevents-batch+json" => parse::batch(body)
             .map_err(|e| bad(format!("invalid CloudEvents batch (application/cloudevents-batch+json): {e}"))),
-        "application/cloudevents+json" => serde_json::from_slice::<Event>(body)
+        "application/cloudevents+json" => parse::event(body)
             .map(|e| vec![e])
             .map_err(|e| bad(format!("invalid structured CloudEvent (application/cloudevents+json): {e}"))),
         m if m.starts_with("application/cloudevents") => Err(DecodeError {
@@ -144,11 +153,13 @@ fn binary(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<Event,
             content_type
         };
         let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let is_json = media == "application/json" || media.ends_with("+json") || media == "text/json";
+        let is_json = crate::cloudevent::is_json(&media);
         b = match (is_json, schema) {
             (true, s) => {
-                let v: serde_json::Value = serde_json::from_slice(body)
+                // Checked, and kept as its text (no tree).
+                serde_json::from_slice::<serde::de::IgnoredAny>(body)
                     .map_err(|e| bad(format!("Content-Type is {ct} but the body is not JSON: {e}")))?;
+                let v = cloudevents::Data::Binary(body.to_vec());
                 match s {
                     Some(s) => b.data_with_schema(ct, s, v),
                     None => b.data(ct, v),
@@ -207,8 +218,11 @@ mod tests {
         assert_eq!(ev.extension("vspherevm").unwrap().to_string(), "vm-1");
         assert_eq!(
             ev.data(),
-            Some(&cloudevents::Data::Json(serde_json::json!({"hello": "world"})))
+            Some(&cloudevents::Data::Binary(br#"{"hello":"world"}"#.to_vec())),
+            "held as its text"
         );
+        let written = serde_json::to_value(crate::cloudevent::Structured(ev)).unwrap();
+        assert_eq!(written["data"], serde_json::json!({"hello": "world"}));
     }
 
     #[test]
@@ -247,6 +261,12 @@ mod tests {
         let structured = headers(&[("content-type", "application/cloudevents+json")]);
         let body = br#"{"specversion":"1.0","id":"1","source":"s","type":"t","Bad-Name":"x"}"#;
         assert!(decode(&structured, body).is_err());
+        // At most 100 extension attributes, in binary mode too.
+        let names: Vec<String> = (0..=MAX_EXTENSIONS).map(|i| format!("ce-x{i}")).collect();
+        let mut h = base.to_vec();
+        h.extend(names.iter().map(|n| (n.as_str(), "v")));
+        let e = decode(&headers(&h), b"").unwrap_err();
+        assert!(e.message.contains("more than 100 extension attributes"), "{e}");
     }
 
     #[test]

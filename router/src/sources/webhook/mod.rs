@@ -8,7 +8,7 @@ pub mod decode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,14 +21,12 @@ use tracing::{debug, info};
 
 use crate::config::{AuthMethod, Secret, WebhookConfig};
 use crate::http_auth;
-use crate::http_server::{self, Listeners, MAX_CONNECTIONS};
+use crate::http_server::{self, BodyError, Listeners, BODY_READ_TIMEOUT, CONN_LIMITS};
 use crate::metrics::stats::ComponentStats;
 use crate::pipeline::Fanout;
 
 /// Default request-body limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = crate::config::defaults::WEBHOOK_MAX_BODY_BYTES;
-/// How long a request body may take to arrive.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The path events are accepted on, as VEBA derives it: slashes around it trimmed,
 /// lowercased, `webhook` when empty.
@@ -107,7 +105,7 @@ impl WebhookSource {
             .route(&self.path, any(receive))
             .fallback(not_found)
             .with_state(shared);
-        http_server::serve("webhook", self.listener, app, shutdown, grace, MAX_CONNECTIONS).await;
+        http_server::serve("webhook", self.listener, app, shutdown, grace, CONN_LIMITS).await;
     }
 }
 
@@ -143,17 +141,11 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
                 .into_response()
         }
     }
-    let declared = (parts.headers.get(header::CONTENT_LENGTH))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > s.max_body) {
-        return too_large(&s);
-    }
     // A client that sends its body slowly is cut off (408), so it holds no connection for long.
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(Body::new(body), s.max_body)).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => return too_large(&s),
-        Err(_) => {
+    let bytes = match http_server::read_body(&parts.headers, Body::new(body), s.max_body).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge(_)) => return too_large(&s),
+        Err(BodyError::Slow) => {
             debug!(
                 "webhook request body not received within {}s",
                 BODY_READ_TIMEOUT.as_secs()
@@ -162,6 +154,10 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
                 StatusCode::REQUEST_TIMEOUT,
                 format!("request body not received within {}s\n", BODY_READ_TIMEOUT.as_secs()),
             );
+        }
+        Err(e @ BodyError::Read(_)) => {
+            debug!("webhook request body: {e}");
+            return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
         }
     };
     let events = match decode::decode(&parts.headers, &bytes) {

@@ -1,4 +1,7 @@
-//! vSphere event -> CloudEvent, in VEBA's router contract or Tanzu Sources' contract.
+//! vSphere event -> CloudEvent, in VEBA's router contract or Tanzu Sources' contract; events
+//! written in the JSON format ([`Structured`]) and read from it ([`parse`]).
+
+pub mod parse;
 
 use chrono::{DateTime, Utc};
 use cloudevents::event::SpecVersion;
@@ -63,7 +66,7 @@ pub fn serialize_structured<S: Serializer>(event: &Event, serializer: S) -> Resu
 }
 
 /// A JSON media type, as the SDK tells them (cloudevents-sdk 0.9, event/data.rs).
-fn is_json(content_type: &str) -> bool {
+pub fn is_json(content_type: &str) -> bool {
     content_type.starts_with("application/json")
         || content_type.starts_with("text/json")
         || content_type.ends_with("+json")
