@@ -108,15 +108,15 @@ apt_get() {
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"
 }
 
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  pkg_installed "$pkg" || missing+=("$pkg")
-done
+missing_packages() {
+  missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    pkg_installed "$pkg" || missing+=("$pkg")
+  done
+}
 
-if ((${#missing[@]})); then
+apt_install_missing() {
   ((EUID == 0)) || die "missing Debian packages (${missing[*]}); run this script as root"
-  log "apt-get update (missing: ${missing[*]})"
-  apt_get update -qq || log "warning: apt-get update failed; trying the install anyway"
   log "apt-get install ${missing[*]}"
   # A concurrent 'apt-get update' elsewhere can delete downloaded .debs mid-install
   # (docker-clean hook): retry once.
@@ -125,6 +125,24 @@ if ((${#missing[@]})); then
     sleep 2
     apt_get install -y -qq --no-install-recommends "${missing[@]}" >"$BUILD/apt-install.log" 2>&1 ||
       { cat "$BUILD/apt-install.log" >&2; die "apt-get install failed twice"; }
+  fi
+}
+
+missing_packages
+if ((${#missing[@]})); then
+  ((EUID == 0)) || die "missing Debian packages (${missing[*]}); run this script as root"
+  log "apt-get update (missing: ${missing[*]})"
+  apt_get update -qq || log "warning: apt-get update failed; trying the install anyway"
+  apt_install_missing
+  # An install can remove a package of the list that conflicts with it: a newer qemu-utils
+  # from bookworm-backports (some machine images have 10.x) conflicts with bookworm's
+  # qemu-system-x86 7.2 and is removed. A second pass installs the matching version.
+  missing_packages
+  if ((${#missing[@]})); then
+    log "removed by the install (a version conflict): ${missing[*]}"
+    apt_install_missing
+    missing_packages
+    ((${#missing[@]} == 0)) || die "still missing after apt-get install: ${missing[*]}"
   fi
 fi
 

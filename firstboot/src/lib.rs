@@ -7,6 +7,7 @@ pub mod material;
 pub mod net;
 pub mod ovfenv;
 pub mod password;
+pub mod paths;
 pub mod render;
 pub mod source;
 pub mod tls;

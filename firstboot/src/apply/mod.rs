@@ -71,8 +71,7 @@ fn live(root: &Path) -> bool {
     root == Path::new("/")
 }
 
-/// The checkpoint folder the router's pod mounts, owned by the router's user.
-pub const CHECKPOINTS: &str = "/var/lib/event-router/checkpoints";
+use crate::paths::CHECKPOINTS;
 const ROUTER_UID: u32 = 65532;
 
 pub fn run(opts: &Options) -> Outcome {
@@ -133,9 +132,13 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
             return Err(stop);
         }
     };
-    let plan = log.step("render", |_| {
+    let plan = log.step("render", |log| {
         let material = material::load(&env, root).map_err(|e| e.to_string())?;
         let plan = render::render(&env, &material).map_err(|e| e.to_string())?;
+        for note in &plan.notes {
+            log.line(&format!("note: {note}"));
+            log.status.notes.push(note.clone());
+        }
         let n = plan.files.len();
         Ok((plan, format!("{n} files")))
     })?;

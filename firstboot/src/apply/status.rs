@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub const STATUS: &str = "/var/lib/firstboot/status.json";
+pub use crate::paths::STATUS;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Step {
@@ -32,6 +32,9 @@ pub struct Status {
     /// Valid settings that need attention (an expiring certificate, ...).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What the run did that an operator should know (a generated password's whereabouts).
+    #[serde(default)]
+    pub notes: Vec<String>,
     #[serde(default)]
     pub error: Option<String>,
 }
@@ -96,6 +99,12 @@ impl Status {
                 "  {:<10} {:<8} {:>7.1} s  {}\n",
                 step.name, step.result, step.seconds, step.detail
             ));
+        }
+        if !self.notes.is_empty() {
+            s.push_str("\nnotes:\n");
+            for n in &self.notes {
+                s.push_str(&format!("  - {n}\n"));
+            }
         }
         if !self.warnings.is_empty() {
             s.push_str("\nwarnings:\n");

@@ -1,8 +1,9 @@
 //! The console login banner (`/etc/issue`): the appliance's address, its endpoints and the
-//! first commands to run when something is wrong.
+//! first commands to run when something is wrong; and, in a root-only part agetty prints after
+//! it, the Endpoint Password firstboot generated.
 
 use super::on;
-use crate::material::Material;
+use crate::material::{Endpoint, Material};
 use crate::ovfenv::OvfEnv;
 use ovf::keys;
 
@@ -33,6 +34,15 @@ pub(super) fn issue(env: &OvfEnv, material: &Material) -> String {
         }
         format!("{} -> {}", from.join(", "), env.get(keys::PROCESSOR))
     };
+    let login = if material.endpoint.generated {
+        format!(
+            "user {}, the password firstboot generated (below; also in {})",
+            material.endpoint.user,
+            crate::paths::ENDPOINT_PASSWORD_FILE
+        )
+    } else {
+        format!("user {}, the Endpoint Password property", material.endpoint.user)
+    };
     let webhook = if on(env, keys::WEBHOOK) {
         format!("  Webhook:       https://{fqdn}/webhook  (CloudEvents, basic auth)\n")
     } else {
@@ -45,6 +55,7 @@ Event Broker Appliance ({fqdn}, {addr})
   Events:        {router}
   Router stats:  https://{fqdn}/stats     (TLS: {cert} certificate)
   Metrics:       https://{fqdn}/metrics
+  Console:       https://{fqdn}/events/   ({login})
 {webhook}  SSH:           {ssh}
 
   Troubleshooting, as root:
@@ -55,5 +66,15 @@ Event Broker Appliance ({fqdn}, {addr})
     less /var/log/bootstrap.log
 
 "
+    )
+}
+
+/// The banner's root-only part with a generated Endpoint Password (letters and digits, so no
+/// agetty escape).
+pub(super) fn generated_password(endpoint: &Endpoint) -> String {
+    format!(
+        "  Endpoint login (generated; set the Endpoint Password property to choose one):\n    user {}  password {}\n\n",
+        endpoint.user,
+        endpoint.password.expose()
     )
 }

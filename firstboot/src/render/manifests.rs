@@ -77,7 +77,7 @@ pub const FUNCTIONS_NAMESPACE: &str = "vmware-functions";
 /// The router's environment on the appliance: where the console's appliance view reads from
 /// (router/src/console/appliance.rs).
 fn appliance_env() -> String {
-    let status = std::path::Path::new(crate::apply::status::STATUS);
+    let status = std::path::Path::new(crate::paths::STATUS);
     let name = status.file_name().and_then(|n| n.to_str()).unwrap_or("status.json");
     format!(
         "          env:
@@ -94,7 +94,7 @@ fn appliance_env() -> String {
 /// The host folder of firstboot's status file (mounted whole: firstboot replaces the file by
 /// renaming, which a single-file mount would not follow).
 fn firstboot_dir() -> &'static str {
-    std::path::Path::new(crate::apply::status::STATUS)
+    std::path::Path::new(crate::paths::STATUS)
         .parent()
         .and_then(|p| p.to_str())
         .unwrap_or("/var/lib/firstboot")
@@ -144,7 +144,7 @@ fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 5] {
             path: {RELEASE_FILE}
             type: File
 ",
-                crate::apply::CHECKPOINTS,
+                crate::paths::CHECKPOINTS,
                 firstboot_dir()
             ),
         ),

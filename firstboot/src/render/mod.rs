@@ -36,6 +36,8 @@ pub struct Plan {
     pub units: BTreeMap<&'static str, bool>,
     /// The router's config digest when a router is deployed (its Deployment carries it).
     pub router_config_hash: Option<String>,
+    /// What an operator should know about this rendering (no secret: it goes to the status file).
+    pub notes: Vec<String>,
 }
 
 /// Where the router's config goes on the appliance.
@@ -108,7 +110,28 @@ pub fn render(env: &OvfEnv, material: &Material) -> Result<Plan, RenderError> {
         manifests::config_domain(&fqdn),
     );
     let mut router_config_hash = None;
-    if let Some(cfg) = router_config_yaml(env)? {
+    let mut notes = Vec::new();
+    if let Some(cfg) = router_config_yaml(env, &material.endpoint)? {
+        if material.endpoint.generated {
+            notes.push(format!(
+                "the Endpoint Password property is empty: firstboot generated one for user {} (/stats, /metrics, the console); it is on the VM console's login banner and in {} (root only)",
+                material.endpoint.user,
+                crate::paths::ENDPOINT_PASSWORD_FILE
+            ));
+            let password = material.endpoint.password.expose();
+            file(
+                &mut t,
+                crate::paths::ENDPOINT_PASSWORD_FILE,
+                0o600,
+                format!("{password}\n"),
+            );
+            file(
+                &mut t,
+                crate::paths::ENDPOINT_PASSWORD_ISSUE,
+                0o600,
+                banner::generated_password(&material.endpoint),
+            );
+        }
         let hash = manifests::digest(&cfg);
         file(
             &mut t,
@@ -130,6 +153,7 @@ pub fn render(env: &OvfEnv, material: &Material) -> Result<Plan, RenderError> {
         files: t,
         units,
         router_config_hash,
+        notes,
     })
 }
 

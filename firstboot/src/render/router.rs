@@ -4,8 +4,9 @@
 //! `eventProviders`.
 
 use super::{on, words};
-use crate::apply::CHECKPOINTS;
+use crate::material::Endpoint;
 use crate::ovfenv::OvfEnv;
+use crate::paths::CHECKPOINTS;
 use event_router::config::{
     ActiveDirectoryAuth, AuthMethod, AuthType, AwsAccessKeyAuth, AwsEventBridgeConfig, BasicAuth, Destination,
     Encoding, EventFormat, HorizonConfig, KReference, KnativeConfig, Metadata, MetricsDefault, MetricsProviderConfig,
@@ -263,8 +264,9 @@ fn event_processor(env: &OvfEnv) -> ProcessorConfig {
     }
 }
 
-/// The router's RouterConfig; `None` when no provider (vCenter, Horizon, webhook) is configured.
-pub fn router_config(env: &OvfEnv) -> Option<RouterConfig> {
+/// The router's RouterConfig, its endpoints behind `endpoint`'s credentials; `None` when no
+/// provider (vCenter, Horizon, webhook) is configured.
+pub fn router_config(env: &OvfEnv, endpoint: &Endpoint) -> Option<RouterConfig> {
     let mut providers = providers(env);
     if providers.is_empty() {
         return None;
@@ -290,7 +292,10 @@ pub fn router_config(env: &OvfEnv) -> Option<RouterConfig> {
             name: "metrics".to_string(),
             default: MetricsDefault {
                 bind_address: "0.0.0.0:8082".to_string(),
-                auth: optional_basic_auth(env, keys::ENDPOINT_USERNAME, keys::ENDPOINT_PASSWORD),
+                auth: Some(basic_auth(
+                    endpoint.user.clone(),
+                    endpoint.password.expose().to_string(),
+                )),
             },
         },
         certificates: None,
@@ -302,8 +307,8 @@ pub fn router_config(env: &OvfEnv) -> Option<RouterConfig> {
 }
 
 /// The RouterConfig file's text (secrets included: it is written 0600 and into a Secret).
-pub fn router_config_yaml(env: &OvfEnv) -> Result<Option<String>, RenderError> {
-    router_config(env)
+pub fn router_config_yaml(env: &OvfEnv, endpoint: &Endpoint) -> Result<Option<String>, RenderError> {
+    router_config(env, endpoint)
         .map(|c| c.to_file_yaml())
         .transpose()
         .map_err(RenderError::from)
@@ -312,6 +317,11 @@ pub fn router_config_yaml(env: &OvfEnv) -> Result<Option<String>, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The endpoint credentials the properties give (a generated password when they give none).
+    fn endpoint(e: &OvfEnv) -> Endpoint {
+        crate::material::endpoint(e, std::path::Path::new("/nonexistent")).unwrap()
+    }
 
     /// An OVF environment document with these properties.
     fn env(props: &[(keys::Key, &str)]) -> OvfEnv {
@@ -384,7 +394,7 @@ mod tests {
                 (keys::ENDPOINT_USERNAME, v),
                 (keys::ENDPOINT_PASSWORD, v),
             ]);
-            let yaml = router_config_yaml(&e).unwrap().unwrap();
+            let yaml = router_config_yaml(&e, &endpoint(&e)).unwrap().unwrap();
             let cfg = RouterConfig::from_yaml(&yaml, "rendered").unwrap_or_else(|e| panic!("{v:?}: {e}\n{yaml}"));
             // The environment trims names, not passwords; the config must carry exactly what it read.
             let (name, pw) = (v.trim(), *v);
@@ -426,6 +436,22 @@ mod tests {
     }
 
     #[test]
+    fn the_endpoints_are_never_left_open() {
+        // The form's default: no Endpoint Password. The router still gets credentials.
+        let e = env(&[(keys::VCENTER_SERVER, "vcsa"), (keys::VCENTER_PASSWORD, "p")]);
+        let generated = endpoint(&e);
+        assert!(generated.generated);
+        assert_eq!(generated.user, "admin", "the property's default user");
+        let pw = generated.password.expose();
+        assert!(pw.len() >= 20 && pw.bytes().all(|b| b.is_ascii_alphanumeric()), "{pw}");
+        assert_ne!(pw, endpoint(&e).password.expose(), "random");
+        let cfg = router_config(&e, &generated).unwrap();
+        let auth = cfg.metrics_provider.default.auth.unwrap();
+        let (user, pass) = auth.basic_credentials().unwrap();
+        assert_eq!((user.as_str(), pass.expose()), ("admin", pw));
+    }
+
+    #[test]
     fn eventbridge_keys_and_rules_round_trip_and_iam_when_no_key() {
         for v in AWKWARD {
             let e = env(&[
@@ -439,7 +465,8 @@ mod tests {
                 (keys::EVENTBRIDGE_ACCESS_KEY, "AKIA"),
                 (keys::EVENTBRIDGE_SECRET_KEY, v),
             ]);
-            let cfg = RouterConfig::from_yaml(&router_config_yaml(&e).unwrap().unwrap(), "rendered").unwrap();
+            let cfg =
+                RouterConfig::from_yaml(&router_config_yaml(&e, &endpoint(&e)).unwrap().unwrap(), "rendered").unwrap();
             let eb = cfg.event_processor.unwrap().aws_event_bridge.unwrap();
             assert_eq!(
                 eb.rule_arn, "arn:aws:events:eu-west-1:1:rule/a",
@@ -455,7 +482,7 @@ mod tests {
             (keys::EVENTBRIDGE_EVENT_BUS, "default"),
             (keys::EVENTBRIDGE_RULE_ARN, "arn:1, arn:2"),
         ]);
-        let eb = router_config(&e)
+        let eb = router_config(&e, &endpoint(&e))
             .unwrap()
             .event_processor
             .unwrap()
@@ -470,12 +497,13 @@ mod tests {
 
     #[test]
     fn no_provider_no_config_and_secrets_stay_out_of_debug() {
-        assert!(router_config(&env(&[(keys::PROCESSOR, "openfaas")])).is_none());
+        let openfaas = env(&[(keys::PROCESSOR, "openfaas")]);
+        assert!(router_config(&openfaas, &endpoint(&openfaas)).is_none());
         let e = env(&[
             (keys::VCENTER_SERVER, "vcsa"),
             (keys::VCENTER_PASSWORD, "hunter2-secret"),
         ]);
-        let cfg = router_config(&e).unwrap();
+        let cfg = router_config(&e, &endpoint(&e)).unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2-secret"));
         assert!(
             !serde_norway::to_string(&cfg).unwrap().contains("hunter2-secret"),

@@ -1,0 +1,15 @@
+//! Where the appliance keeps what firstboot writes and reads back: one place for every path that
+//! more than one step names (render writes them, apply and the router's pod use them).
+
+/// The router's checkpoint folder (and dead-letter file), on the host folder its pod mounts.
+pub const CHECKPOINTS: &str = "/var/lib/event-router/checkpoints";
+/// firstboot's status file: the last run, step by step (`firstboot status`, the console).
+pub const STATUS: &str = "/var/lib/firstboot/status.json";
+/// The appliance's TLS certificate and key.
+pub const TLS_CERT: &str = "/etc/event-router/tls/tls.crt";
+pub const TLS_KEY: &str = "/etc/event-router/tls/tls.key";
+/// The Endpoint Password firstboot generated when the property was left empty (root only).
+pub const ENDPOINT_PASSWORD_FILE: &str = "/etc/event-router/endpoint-password";
+/// The console banner's part that shows a generated Endpoint Password (root only: agetty, which
+/// prints `/etc/issue.d/*.issue` after `/etc/issue`, runs as root).
+pub const ENDPOINT_PASSWORD_ISSUE: &str = "/etc/issue.d/50-endpoint-password.issue";
