@@ -23,6 +23,7 @@ lint:
 	shellcheck -x scripts/*.sh bench/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
 	node scripts/lint-workflows.mjs .github/workflows/*.yml
 	bash scripts/check-packer.sh
+	bash scripts/pin-bom.sh --check
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
 ## unit: every crate's own tests (router, firstboot, ovf, durable, bench; no tools needed)

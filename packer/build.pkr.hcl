@@ -7,11 +7,13 @@
 build {
   sources = ["source.vsphere-iso.photon", "source.qemu.photon"]
 
-  # 1. Packages on the bare Photon 5 minimal install: the update and what the later scripts use
-  #    (tar, jq, curl, zstd, diffutils, ...), before anything needs them. No payload yet.
+  # 1. Packages on the bare Photon 5 minimal install: the repositories pointed at bom.json's
+  #    repo_host, the update and what the later scripts use (tar, jq, curl, zstd, diffutils, ...),
+  #    before anything needs them. No payload yet.
   provisioner "shell" {
-    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} bash {{ .Path }}"
-    scripts         = ["${path.root}/scripts/00-packages.sh"]
+    environment_vars = ["PHOTON_REPO_HOST=${local.bom.photon.repo_host}"]
+    execute_command  = "chmod +x {{ .Path }}; {{ .Vars }} bash {{ .Path }}"
+    scripts          = ["${path.root}/scripts/00-packages.sh"]
   }
 
   # 2. `tdnf update` may replace the kernel and delete the running kernel's modules (overlay,

@@ -61,6 +61,12 @@ variable "disk_size_mb" {
   default = 25600
 }
 
+variable "iso_mirrors" {
+  type        = list(string)
+  default     = []
+  description = "Places to fetch the Photon ISO from before bom.json's URLs (an internal mirror, or file:///path/to/the.iso); bom.json's checksum still applies."
+}
+
 variable "bom_strict" {
   type        = bool
   default     = false

@@ -55,6 +55,34 @@ pkgs=()
 for a in "$@"; do
   case $a in -y|-q|--refresh|--nogpgcheck) ;; -*) ;; *) if [[ -z $cmd ]]; then cmd=$a; else pkgs+=("$a"); fi ;; esac
 done
+# The repositories: an enabled one answers only when its baseurl's host is bom.json's
+# photon.repo_host ($S/repo-host); any other host is gone (the sandbox has no network, as
+# packages.vmware.com has no Photon any more). tdnf disables a silent repository when it has
+# skip_if_unavailable=1 and fails otherwise (vmware/tdnf v3.5.2, client/init.c).
+repos_answer() {
+  local f val url host skip answering=0 want
+  want=$(cat "$S/repo-host")
+  for f in /etc/yum.repos.d/*.repo; do
+    [[ -e $f ]] || continue
+    val=$(sed -nE 's/^[[:space:]]*enabled[[:space:]]*=[[:space:]]*([^[:space:]]*).*/\1/p' "$f" | tail -n1)
+    [[ $val =~ ^(1|[Tt]rue|[Yy]es)$ ]] || continue
+    url=$(sed -nE 's/^[[:space:]]*baseurl[[:space:]]*=[[:space:]]*([^[:space:]]*).*/\1/p' "$f" | head -n1)
+    skip=$(sed -nE 's/^[[:space:]]*skip_if_unavailable[[:space:]]*=[[:space:]]*([^[:space:]]*).*/\1/p' "$f" | tail -n1)
+    host=$(sed -nE 's#^https?://([^/]+)/.*#\1#p' <<<"$url")
+    if [[ -n $want && $host == "$want" ]]; then
+      answering=$((answering + 1))
+    elif [[ $skip =~ ^(1|[Tt]rue|[Yy]es)$ ]]; then
+      echo "tdnf (dry run): ${f##*/}: $url does not answer (only bom.json's photon.repo_host ${want:-(none)} does): Disabling Repo" >&2
+    else
+      echo "tdnf (dry run): ${f##*/}: Failed to synchronize cache: $url does not answer (only bom.json's photon.repo_host ${want:-(none)} does)" >&2
+      return 1
+    fi
+  done
+  ((answering > 0)) || { echo "tdnf (dry run): $cmd: no enabled repository answers: nothing can be updated or installed" >&2; return 1; }
+}
+case $cmd in
+  update|upgrade|install|makecache) repos_answer || exit 1 ;;
+esac
 case $cmd in
   update|upgrade)
     ((${#pkgs[@]})) || touch "$S/kernel-updated" ;;
@@ -194,6 +222,17 @@ BASHENV = """command_not_found_handle() {
 """ % STATE
 
 
+# /etc/yum.repos.d of a Photon 5.0 GA install: (file, baseurl path or URL, enabled).
+GA_REPOS = [
+    ("photon", "photon_$releasever_$basearch", 0),
+    ("photon-updates", "photon_updates_$releasever_$basearch", 1),
+    ("photon-release", "photon_release_$releasever_$basearch", 0),
+    ("photon-debuginfo", "photon_debuginfo_$releasever_$basearch", 0),
+    ("photon-srpms", "photon_srpms_$releasever_$basearch", 0),
+    ("photon-iso", "file:///mnt/cdrom/RPMS", 0),
+]
+
+
 class DryRunError(Exception):
     pass
 
@@ -210,6 +249,13 @@ def hcl_str(body, name):
 def resolve(s, values):
     def sub(m):
         key = m.group(1).strip()
+        if key.startswith("local.bom.") and "bom" in values:
+            node = values["bom"]
+            for part in key.split(".")[2:]:
+                if not isinstance(node, dict) or part not in node:
+                    raise DryRunError(f"cannot resolve ${{{key}}}: bom.json has no {part}")
+                node = node[part]
+            return str(node)
         if key not in values:
             raise DryRunError(f"cannot resolve ${{{key}}} in {s!r}")
         return values[key]
@@ -222,6 +268,7 @@ def steps(packer):
     text = open(os.path.join(packer, "build.pkr.hcl"), encoding="utf-8").read()
     sources = open(os.path.join(packer, "sources.pkr.hcl"), encoding="utf-8").read()
     values = dict(VARS)
+    values["bom"] = json.load(open(os.path.join(packer, "bom.json"), encoding="utf-8"))
     values["path.root"] = packer
     values["var.artifacts_dir"] = "ARTIFACTS"
     for m in re.finditer(r'^\s*(\w+)\s*=\s*"([^"$]*)"', sources, re.M):
@@ -312,6 +359,14 @@ def prepare(sb, packer, reference):
         f.write("0123456789abcdef0123456789abcdef\n")
     with open(os.path.join(etc, "os-release"), "w") as f:
         f.write('NAME="VMware Photon OS"\nVERSION="5.0"\nID=photon\n')
+    # The package repositories as the 5.0 GA install has them (vmware/photon 5.0-GA,
+    # SPECS/photon-repos/*.repo; only photon-updates is enabled).
+    os.makedirs(os.path.join(etc, "yum.repos.d"))
+    for name, path, enabled in GA_REPOS:
+        url = path if path.startswith("file:") else f"https://packages.vmware.com/photon/$releasever/{path}"
+        with open(os.path.join(etc, "yum.repos.d", name + ".repo"), "w") as f:
+            f.write(f"[{name}]\nname=VMware Photon Linux $releasever ($basearch)\nbaseurl={url}\n"
+                    f"gpgcheck=1\nenabled={enabled}\nskip_if_unavailable=1\n")
     for name in ["passwd", "group", "ld.so.cache", "nsswitch.conf"]:
         if os.path.exists("/etc/" + name):
             shutil.copy("/etc/" + name, os.path.join(etc, name))
@@ -325,6 +380,8 @@ def prepare(sb, packer, reference):
     with open(os.path.join(files, "contour.yaml"), "w") as f:
         f.write(CONTOUR)
     bom = json.load(open(os.path.join(packer, "bom.json"), encoding="utf-8"))
+    with open(os.path.join(state, "repo-host"), "w") as f:
+        f.write(bom.get("photon", {}).get("repo_host", ""))
     urls = []
     for section in ("k3s", "knative"):
         for entry in bom[section]["files"]:

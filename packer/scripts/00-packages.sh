@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
-# Packages, first, on the bare Photon OS 5 minimal install: the update (build.pkr.hcl reboots
-# into its kernel next), every package the later scripts and the appliance use (Photon minimal
-# has no tar, cmp, jq or zstd; packer/tests/photon5-minimal-commands.txt lists what it has), and
-# out with what the appliance does not use: docker (k3s brings its own containerd) and cloud-init
-# (it would configure the network that firstboot owns).
+# Packages, first, on the bare Photon OS 5 minimal install: the package repositories pointed at
+# the host Photon serves them from now (PHOTON_REPO_HOST, bom.json's photon.repo_host), the
+# update (build.pkr.hcl reboots into its kernel next), every package the later scripts and the
+# appliance use (Photon minimal has no tar, cmp, jq or zstd; packer/tests/photon5-minimal-commands.txt
+# lists what it has), and out with what the appliance does not use: docker (k3s brings its own
+# containerd) and cloud-init (it would configure the network that firstboot owns).
 set -euo pipefail
+: "${PHOTON_REPO_HOST:?PHOTON_REPO_HOST must name the Photon package host (bom.json photon.repo_host)}"
+
+# The 5.0 GA install's repository files (vmware/photon 5.0-GA, SPECS/photon-repos/*.repo) name
+# packages.vmware.com, which Photon left for packages.broadcom.com with the same paths
+# (vmware/photon#1645; vmware/ansible-vsphere-gos-validation, linux/utils/photon_config_repo.yml,
+# rewrites them the same way). photon-repos ships them %config(noreplace), so the update below
+# keeps this edit. skip_if_unavailable=1 (their default) makes tdnf disable a repository that does
+# not answer and carry on (vmware/tdnf v3.5.2, client/init.c): `tdnf update` would quietly do
+# nothing and the install fail later. With 0, an unreachable repository stops the build here.
+repos=(/etc/yum.repos.d/*.repo)
+[[ -e ${repos[0]} ]] || { echo "error: no repository files in /etc/yum.repos.d" >&2; exit 1; }
+sed -i -E \
+  -e "s#^([[:space:]]*baseurl[[:space:]]*=[[:space:]]*https?://)[^/]+/photon/#\\1${PHOTON_REPO_HOST}/photon/#" \
+  -e 's/^([[:space:]]*skip_if_unavailable[[:space:]]*=).*/\10/' "${repos[@]}"
+mapfile -t enabled < <(grep -lE '^[[:space:]]*enabled[[:space:]]*=[[:space:]]*(1|[Tt]rue|[Yy]es)[[:space:]]*$' "${repos[@]}" || true)
+((${#enabled[@]} > 0)) || { echo "error: no package repository is enabled in /etc/yum.repos.d: tdnf could install nothing" >&2; exit 1; }
+echo "enabled repositories: ${enabled[*]}"
+tdnf -y makecache
 
 tdnf -y update
 tdnf -y install tar gzip jq zstd curl diffutils procps-ng open-vm-tools rsyslog logrotate sudo
