@@ -263,8 +263,8 @@ def resolve(s, values):
 
 
 def steps(packer):
-    """The provisioners of build.pkr.hcl in order: ('shell', env, [scripts] | None, [inline] | None)
-    or ('file', source, destination)."""
+    """The provisioners of build.pkr.hcl in order: ('shell', env, [scripts] | None, [inline] | None,
+    pause_before) or ('file', source, destination, pause_before)."""
     text = open(os.path.join(packer, "build.pkr.hcl"), encoding="utf-8").read()
     sources = open(os.path.join(packer, "sources.pkr.hcl"), encoding="utf-8").read()
     values = dict(VARS)
@@ -285,9 +285,10 @@ def steps(packer):
             if script:
                 scripts.append(resolve(script, values))
             inline = hcl_list(body, "inline")
-            out.append(("shell", env, scripts, inline))
+            out.append(("shell", env, scripts, inline, hcl_str(body, "pause_before")))
         elif kind == "file":
-            out.append(("file", resolve(hcl_str(body, "source"), values), resolve(hcl_str(body, "destination"), values)))
+            out.append(("file", resolve(hcl_str(body, "source"), values), resolve(hcl_str(body, "destination"), values),
+                        hcl_str(body, "pause_before")))
         else:
             raise DryRunError(f"provisioner {kind!r} is not modelled by the dry run")
     return out
@@ -468,10 +469,26 @@ def main():
         base_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
                     "BASH_ENV": STATE + "/bashenv", "LANG": "C"}
         n = 0
+        rebooted = False
         for step in steps(packer):
             n += 1
+            if rebooted:
+                # The step after a reboot meets a VM that is going down or still booting. Only a
+                # shell provisioner retries (uploading and starting each script until
+                # start_retry_timeout, 5 minutes by default: hashicorp/packer,
+                # provisioner/shell/provisioner.go); the file provisioner uploads once
+                # (provisioner/file/provisioner.go) and the SSH communicator reconnects once
+                # (hashicorp/packer-plugin-sdk, sdk-internals/communicator/ssh/communicator.go).
+                if step[0] != "shell":
+                    raise DryRunError(f"step {n}: a {step[0]} provisioner right after the reboot gets one reconnect "
+                                      "attempt while the VM boots: upload before the reboot, or follow it with a "
+                                      "shell step (it retries until start_retry_timeout)")
+                if not step[-1]:
+                    raise DryRunError(f"step {n}: the shell step after the reboot has no pause_before: it can reach "
+                                      "sshd before the reboot stops it and be cut off mid-script")
+                rebooted = False
             if step[0] == "file":
-                _, src, dest = step
+                _, src, dest, _ = step
                 if src != "ARTIFACTS/payload.tar.gz":
                     raise DryRunError(f"step {n}: file provisioner uploads {src}, which the dry run does not know")
                 target = root + dest
@@ -479,7 +496,7 @@ def main():
                 shutil.copy(payload, target)
                 print(f"step {n}: file -> {dest}")
                 continue
-            _, env_list, scripts, inline = step
+            _, env_list, scripts, inline, _ = step
             env = dict(base_env)
             for e in env_list:
                 k, _, v = e.partition("=")
@@ -517,6 +534,7 @@ def main():
                     if os.path.exists(os.path.join(state, flag)):
                         os.remove(os.path.join(state, flag))
                 print(f"step {n}: reboot: /tmp emptied, the updated kernel runs")
+                rebooted = True
         if os.path.exists(state + "/k3s-running"):
             raise DryRunError("k3s is still running after the last step: its state would be baked into the image")
         print(f"dry run passed: {n} provisioning steps on Photon 5 minimal's commands")

@@ -261,16 +261,23 @@ fn the_dry_run_fails_on_each_defect_a_real_build_would_hit() {
             "payload = \"/root/appliance-payload\"",
             "payload = \"/tmp/appliance\"",
         );
-        let b = std::fs::read_to_string(p.join("build.pkr.hcl")).expect("read");
-        // Upload before the reboot.
-        let file_start = b.find("  # 3.").expect("step 3");
-        let file_end = b.find("  # 4.").expect("step 4");
-        let file = b[file_start..file_end].to_string();
-        let b = b.replacen(&file, "", 1);
-        let b = b.replacen("  # 2.", &format!("{file}  # 2."), 1);
-        std::fs::write(p.join("build.pkr.hcl"), b).expect("write");
     });
     assert!(log.contains("scripts/10-unpack.sh failed"), "{log}");
+
+    // The upload right after the reboot (what this template had before): one reconnect attempt.
+    let log = broken("upload-after-reboot", |p| {
+        let b = std::fs::read_to_string(p.join("build.pkr.hcl")).expect("read");
+        let file_start = b.find("  # 2.").expect("step 2");
+        let file_end = b.find("  # 3.").expect("step 3");
+        let file = b[file_start..file_end].to_string();
+        let b = b.replacen(&file, "", 1);
+        let b = b.replacen("  # 4.", &format!("{file}  # 4."), 1);
+        std::fs::write(p.join("build.pkr.hcl"), b).expect("write");
+    });
+    assert!(
+        log.contains("a file provisioner right after the reboot gets one reconnect attempt"),
+        "{log}"
+    );
 
     // Images exported straight into the folder the running k3s watches.
     let log = broken("export-watched", |p| {
