@@ -14,7 +14,12 @@ dd, umount, ip, journalctl, usermod. Stubs record their calls. A command that do
 reported by bash's command_not_found_handle even where the script tolerates the failure (an
 `if cmp ...` with no cmp). What a real machine would also refuse is refused: starting k3s after
 `tdnf update` without a reboot (the running kernel's modules are gone), exporting images into
-k3s's watched agent/images folder while k3s runs, a payload in /tmp across the reboot.
+k3s's watched agent/images folder while k3s runs, a payload in /tmp across the reboot, a file
+step right after the reboot, package repositories on a host other than bom.json's
+photon.repo_host. Every command the scripts use is recorded with its package: once removing docker
+or cloud-init has taken the minimal metapackage away, a command whose package neither the build
+names (http/ks.json, tdnf install) nor a named package requires (photon5-package-commands.json
+_held) fails the run.
 
   provision-dry-run.py [--packer DIR] [--keep DIR] [--reference DIR]
 
@@ -46,6 +51,13 @@ unset -f command_not_found_handle
 S=%s
 PATH=/.host/usr/bin:/.host/usr/sbin
 printf '%%s\\n' "$(basename "$0") $*" >>"$S/calls.log"
+if [[ -e $S/minimal-gone ]]; then
+  _pkg=
+  while read -r _c _p; do [[ $_c == "${0##*/}" ]] && { _pkg=$_p; break; }; done <"$S/cmd-pkg"
+  if [[ -n $_pkg ]] && ! grep -qxF "$_pkg" "$S/named" "$S/held"; then
+    printf '%%s %%s\\n' "$(basename "$0")" "$_pkg" >>"$S/leftover-used"
+  fi
+fi
 """ % STATE
 
 STUBS = {
@@ -91,10 +103,21 @@ case $cmd in
       [[ -f $S/packages/$p ]] || { echo "tdnf (dry run): package $p is not in packer/tests/photon5-package-commands.json: add its commands there" >&2; exit 1; }
       while read -r c; do [[ -n $c ]] && cp -P "$S/pool/$c" "/usr/bin/$c"; done <"$S/packages/$p"
       grep -qx "$p" "$S/installed" || echo "$p" >>"$S/installed"
+      grep -qx "$p" "$S/named" || echo "$p" >>"$S/named"
     done ;;
   remove|erase)
     for p in "${pkgs[@]}"; do
       grep -qx "$p" "$S/installed" || { echo "tdnf (dry run): package $p is not installed" >&2; exit 1; }
+      # The minimal metapackage requires it: tdnf removes minimal too, and what only minimal
+      # required stays installed as a leftover nothing asked for.
+      if grep -qx "$p" "$S/minimal-requires" && [[ ! -e $S/minimal-gone ]]; then
+        touch "$S/minimal-gone"
+        grep -vx minimal "$S/named" >"$S/named.new" || true
+        mv "$S/named.new" "$S/named"
+        echo "tdnf (dry run): removing $p removes the minimal metapackage, which requires it" >&2
+      fi
+      grep -vx "$p" "$S/named" >"$S/named.new" || true
+      mv "$S/named.new" "$S/named"
       [[ -f $S/packages/$p ]] && while read -r c; do [[ -n $c ]] && rm -f "/usr/bin/$c"; done <"$S/packages/$p"
       grep -vx "$p" "$S/installed" >"$S/installed.new" || true
       mv "$S/installed.new" "$S/installed"
@@ -329,6 +352,21 @@ def prepare(sb, packer, reference):
     packages = data["packages"]
     minimal_pkgs = sorted(p for p, on in data["_in_project_ks_install"].items() if on)
     universe = set(minimal) | {c for cs in packages.values() for c in cs}
+    # Which package each command comes from; which packages the build names (the kickstart's,
+    # then each tdnf install); which stay because something the build names requires them.
+    cmd_pkg = {}
+    for p, cs in sorted(packages.items()):
+        for c in cs:
+            cmd_pkg.setdefault(c, p)
+    with open(os.path.join(state, "cmd-pkg"), "w", encoding="utf-8") as f:
+        f.writelines(f"{c} {p}\n" for c, p in sorted(cmd_pkg.items()))
+    ks = json.load(open(os.path.join(packer, "http", "ks.json"), encoding="utf-8"))
+    with open(os.path.join(state, "named"), "w", encoding="utf-8") as f:
+        f.writelines(p + "\n" for p in ks.get("packages", []))
+    with open(os.path.join(state, "held"), "w", encoding="utf-8") as f:
+        f.writelines(p + "\n" for p in sorted(data["_held"]))
+    with open(os.path.join(state, "minimal-requires"), "w", encoding="utf-8") as f:
+        f.writelines(p + "\n" for p in data["_minimal_requires"])
     missing_on_host = []
     for cmd in sorted(universe):
         pool = os.path.join(state, "pool", cmd)
@@ -337,7 +375,13 @@ def prepare(sb, packer, reference):
         else:
             real = host_binary(cmd)
             if real:
-                os.symlink("/.host" + real, pool)
+                # A wrapper that records the use, so the end of the run can name the package of
+                # every command the scripts used.
+                pkg = cmd_pkg.get(cmd, "?")
+                write_exec(pool, f'#!/.host/usr/bin/bash\nS={STATE}\nprintf "%s\\n" {cmd} >>$S/used\n'
+                                 f'if [[ -e $S/minimal-gone ]] && ! /.host/usr/bin/grep -qxF {pkg} $S/named $S/held; then\n'
+                                 f'  printf "%s %s\\n" {cmd} "{pkg}" >>$S/leftover-used\nfi\n'
+                                 f'exec -a "$0" /.host{real} "$@"\n')
             else:
                 missing_on_host.append(cmd)
                 write_exec(pool, STUB_HEAD + f'echo "dry run: {cmd} exists on Photon but not on this host" >&2\nexit 127\n')
@@ -516,6 +560,14 @@ def main():
                 if os.path.exists(state + "/missing"):
                     missing = sorted(set(open(state + "/missing").read().split()))
                     os.remove(state + "/missing")
+                if os.path.exists(state + "/leftover-used") and r.returncode == 0 and not missing:
+                    used = sorted(set(open(state + "/leftover-used").read().splitlines()))
+                    os.remove(state + "/leftover-used")
+                    raise DryRunError(
+                        f"step {n}: {name} uses {', '.join(f'{c} ({p})' for c, p in (u.split(' ', 1) for u in used))}, "
+                        "which only the minimal metapackage asked for: removing docker or cloud-init removed minimal "
+                        "(vmware/photon 5.0-GA SPECS/minimal/minimal.spec), and nothing the build names keeps them; "
+                        "name the package in 00-packages.sh's tdnf install")
                 if r.returncode != 0 or missing:
                     detail = (f"uses {', '.join(missing)} before any package brings it; " if missing else "")
                     tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])

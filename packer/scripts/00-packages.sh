@@ -26,10 +26,23 @@ echo "enabled repositories: ${enabled[*]}"
 tdnf -y makecache
 
 tdnf -y update
-tdnf -y install tar gzip jq zstd curl diffutils procps-ng open-vm-tools rsyslog logrotate sudo
+# Named here, not left to the minimal metapackage: removing docker or cloud-init below removes
+# minimal too (vmware/photon 5.0-GA, SPECS/minimal/minimal.spec requires both), and what only
+# minimal or docker required (gawk, iproute2, rpm, openssh-server) would stay installed as a
+# leftover no package asks for. gawk (awk), findutils (find, xargs), iproute2 (ip) and
+# util-linux (umount) are what the scripts use; openssh-server is how packer and, with
+# guestinfo.enable_ssh, the appliance's users log in. The dry run (scripts/provision-dry-run.py)
+# fails on a command whose package nothing named keeps.
+tdnf -y install tar gzip jq zstd curl diffutils procps-ng open-vm-tools rsyslog logrotate sudo \
+  gawk findutils iproute2 util-linux openssh-server
+# rpm too is kept only by minimal: ask it before the first removal takes minimal away.
+present=()
 for pkg in docker cloud-init; do
   if rpm -q "$pkg" >/dev/null 2>&1; then
-    tdnf -y remove "$pkg"
+    present+=("$pkg")
   fi
+done
+for pkg in "${present[@]}"; do
+  tdnf -y remove "$pkg"
 done
 tdnf clean all
