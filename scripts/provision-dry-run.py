@@ -9,7 +9,8 @@ The sandbox (bubblewrap, its own mount, PID, network and UTS namespaces; no netw
 (packer/tests/photon5-package-commands.json), minus those `tdnf remove` takes away. Each is the
 host's binary of that name, or a stub for commands that would act on a machine: tdnf, rpm,
 systemctl, k3s (fetched by the scripts from bom.json), curl (answers from local files: the
-Knative release manifests in ../shared/reference/upstream, stand-ins for k3s and contour.yaml),
+Knative release manifests in ../shared/reference/upstream, stand-ins for k3s and Contour's two
+files from packer/tests/upstream-workloads.json),
 dd, umount, ip, journalctl, usermod. Stubs record their calls. A command that does not exist is
 reported by bash's command_not_found_handle even where the script tolerates the failure (an
 `if cmp ...` with no cmp). What a real machine would also refuse is refused: starting k3s after
@@ -39,6 +40,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hcl_blocks import blocks, strings  # noqa: E402
+import upstream_workloads  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_BIN_DIRS = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
@@ -208,33 +210,6 @@ case $1 in
   kubectl|crictl) ;;
   *) echo "k3s (dry run): $* is not modelled" >&2; exit 1 ;;
 esac
-"""
-
-# contour.yaml stand-in: net-contour's release builds it with ko (no offline copy); its images
-# per ../shared/reference/upstream/knative-v1.20.0/README.md.
-CONTOUR = """apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: contour
-  namespace: contour-external
-spec:
-  template:
-    spec:
-      containers:
-        - name: contour
-          image: ghcr.io/projectcontour/contour:v1.33.0
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: envoy
-  namespace: contour-external
-spec:
-  template:
-    spec:
-      containers:
-        - name: envoy
-          image: docker.io/envoyproxy/envoy:distroless-v1.35.2
 """
 
 BASHENV = """command_not_found_handle() {
@@ -416,14 +391,15 @@ def prepare(sb, packer, reference):
         if os.path.exists("/etc/" + name):
             shutil.copy("/etc/" + name, os.path.join(etc, name))
 
-    # Downloads: the Knative manifests as released, stand-ins for k3s, its images and contour.yaml.
+    # Downloads: the Knative manifests as released, stand-ins for k3s, its images and Contour's files.
     files = os.path.join(state, "files")
     os.makedirs(files)
     write_exec(os.path.join(files, "k3s"), K3S)
     with open(os.path.join(files, "k3s-airgap-images.tar.zst"), "wb") as f:
         f.write(b"dry run: k3s airgap images\n")
-    with open(os.path.join(files, "contour.yaml"), "w") as f:
-        f.write(CONTOUR)
+    for name in upstream_workloads.load()["contour"]["sha256"]:
+        with open(os.path.join(files, name + ".yaml"), "w") as f:
+            f.write(upstream_workloads.contour_standin(name))
     bom = json.load(open(os.path.join(packer, "bom.json"), encoding="utf-8"))
     with open(os.path.join(state, "repo-host"), "w") as f:
         f.write(bom.get("photon", {}).get("repo_host", ""))
@@ -436,8 +412,8 @@ def prepare(sb, packer, reference):
                 local = os.path.join(files, name + ".yaml")
                 shutil.copy(ref, local)  # its pinned sha256 is checked by fetch.sh as is
             else:
-                local = os.path.join(files, {"k3s": "k3s", "k3s-airgap-images": "k3s-airgap-images.tar.zst",
-                                             "contour": "contour.yaml"}.get(name, name))
+                stand_in = {"k3s": "k3s", "k3s-airgap-images": "k3s-airgap-images.tar.zst"}
+                local = os.path.join(files, stand_in.get(name, name + ".yaml"))
                 if not os.path.exists(local):
                     raise DryRunError(f"bom.json's {section} file {name} has no dry-run stand-in")
                 # A stand-in cannot have the real digest: pin the stand-in's in the payload's copy.

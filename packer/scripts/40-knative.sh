@@ -24,18 +24,10 @@ while IFS=$'\t' read -r name url sha dest mode; do
   DEST[$STAGE/$(basename "$dest")]=$dest
 done < <(bom_files knative)
 
-# serving-core's own config-network and config-domain would fight ours over one object each:
-# config-network comes from files/config-network.yaml, config-domain (the appliance's FQDN,
-# so functions get <name>.<namespace>.<fqdn>) is rendered by firstboot.
-serving_core=$(find "$STAGE" -name '*-serving-core.yaml')
-for name in config-network config-domain; do
-  awk -f "$PAYLOAD/lib/drop-doc.awk" -v kind=ConfigMap -v names="$name" "$serving_core" >"$serving_core.new"
-  if cmp -s "$serving_core.new" "$serving_core"; then
-    echo "error: $serving_core has no $name ConfigMap to replace: check the appliance's own $name against this Knative release" >&2
-    exit 1
-  fi
-  mv "$serving_core.new" "$serving_core"
-done
+# The build's changes to the release manifests (lib/patch-manifests.sh: Contour's two halves
+# joined as net-contour's release joins them, serving-core's config-network and config-domain
+# replaced), before the images are listed.
+bash "$PAYLOAD/lib/patch-manifests.sh" "$STAGE"
 
 mapfile -t images < <(bash "$PAYLOAD/lib/list-images.sh" "$STAGE"/*.yaml)
 ((${#images[@]} > 0)) || { echo "error: found no container images in the Knative manifests" >&2; exit 1; }
