@@ -45,7 +45,7 @@ if [[ $MODE == check ]]; then
         else empty end )
     ] | .[]' "$BOM")
   if [[ -n $problems ]]; then
-    sed 's/^/pin-bom --check: /' <<<"$problems" >&2
+    while IFS= read -r line; do echo "pin-bom --check: $line" >&2; done <<<"$problems"
     exit 1
   fi
   echo "pin-bom --check: $BOM is well formed, on current hosts$([[ ${BOM_STRICT:-0} == 1 ]] && echo ', every artefact pinned')"
