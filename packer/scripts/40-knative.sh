@@ -26,7 +26,8 @@ done < <(bom_files knative)
 
 # The build's changes to the release manifests (lib/patch-manifests.sh: Contour's two halves
 # joined as net-contour's release joins them, serving-core's config-network and config-domain
-# replaced), before the images are listed.
+# replaced, JobSink's Deployment left out, requests sized to the appliance), before the images
+# are listed, so nothing is pulled for what the appliance does not run.
 bash "$PAYLOAD/lib/patch-manifests.sh" "$STAGE"
 
 mapfile -t images < <(bash "$PAYLOAD/lib/list-images.sh" "$STAGE"/*.yaml)
