@@ -15,8 +15,8 @@ build:
 	$(CARGO) build -p event-router -p firstboot -p ovf
 
 ## lint: formatting and clippy first (no tools needed), then shellcheck, the CI workflows, the packer
-## template, the bill of materials (pinned, on current hosts), the resource budget and the type
-## table's consistency
+## template, the bill of materials (pinned, on current hosts), the resource budget, the image
+## archive checker and the type table's consistency
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
@@ -26,6 +26,7 @@ lint:
 	bash scripts/check-packer.sh
 	BOM_STRICT=1 bash scripts/pin-bom.sh --check
 	.tools/venv/bin/python scripts/check-budget.py --readme README.md
+	bash scripts/test-image-names.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
 ## unit: every crate's own tests (router, firstboot, ovf, durable, bench; no tools needed)

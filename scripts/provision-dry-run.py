@@ -17,7 +17,9 @@ reported by bash's command_not_found_handle even where the script tolerates the 
 `tdnf update` without a reboot (the running kernel's modules are gone), exporting images into
 k3s's watched agent/images folder while k3s runs, a payload in /tmp across the reboot, a file
 step right after the reboot, package repositories on a host other than bom.json's
-photon.repo_host. Every command the scripts use is recorded with its package: once removing docker
+photon.repo_host, an exported image archive with a name k3s cannot re-tag or without the
+references the manifests use (scripts/check-image-names.py on what the ctr stub exports, an OCI
+archive named as ctr names it). Every command the scripts use is recorded with its package: once removing docker
 or cloud-init has taken the minimal metapackage away, a command whose package neither the build
 names (http/ks.json, tdnf install) nor a named package requires (photon5-package-commands.json
 _held) fails the run.
@@ -190,10 +192,13 @@ case $1 in
     shift
     [[ -e $S/k3s-running ]] || { echo "ctr (dry run): containerd is not running (systemctl start k3s)" >&2; exit 1; }
     args=()
-    for a in "$@"; do case $a in -n|--namespace) skip=1 ;; --platform) skip=1 ;; *) if [[ -n ${skip:-} ]]; then skip=; else args+=("$a"); fi ;; esac; done
+    for a in "$@"; do case $a in -n|--namespace) skip=1 ;; --platform) skip=1 ;; --force) ;; *) if [[ -n ${skip:-} ]]; then skip=; else args+=("$a"); fi ;; esac; done
     case "${args[0]:-} ${args[1]:-}" in
       "version "*) echo "containerd dry run" ;;
       "images pull") echo "${args[2]}" >>"$S/pulled" ;;
+      "images tag")
+        grep -qxF "${args[2]}" "$S/pulled" || { echo "ctr (dry run): ${args[2]} was not pulled" >&2; exit 1; }
+        printf '%s %s\n' "${args[3]}" "${args[2]}" >>"$S/tags" ;;
       "images export")
         file=${args[2]}
         case $(realpath -m "$file") in
@@ -201,10 +206,27 @@ case $1 in
             echo "ctr (dry run): exporting into $file while k3s runs: its watcher imports the half-written tarball (k3s-io/k3s pkg/agent/containerd/watcher.go)" >&2
             exit 1 ;;
         esac
+        # An OCI archive as ctr writes it: one index.json entry per name, named by the
+        # io.containerd.image.name annotation (containerd/containerd,
+        # core/images/archive/exporter.go), its digest the image's (the pulled reference's).
+        layout=$(mktemp -d)
+        printf '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
+        printf '[]' >"$layout/entries.json"
         for ref in "${args[@]:3}"; do
-          grep -qxF "$ref" "$S/pulled" || { echo "ctr (dry run): $ref was not pulled" >&2; exit 1; }
+          src=$ref
+          if ! grep -qxF "$ref" "$S/pulled"; then
+            src=
+            while read -r tag from; do [[ $tag == "$ref" ]] && src=$from; done < <(cat "$S/tags" 2>/dev/null)
+            [[ -n $src ]] || { echo "ctr (dry run): $ref was neither pulled nor tagged" >&2; exit 1; }
+          fi
+          if [[ $src == *@sha256:* ]]; then digest=sha256:${src##*@sha256:}; else digest=sha256:$(printf '%s' "$src" | sha256sum | cut -d' ' -f1); fi
+          jq --arg n "$ref" --arg d "$digest" '. + [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: 0, annotations: {"io.containerd.image.name": $n}}]' \
+            "$layout/entries.json" >"$layout/entries.new" && mv "$layout/entries.new" "$layout/entries.json"
         done
-        printf '%s\n' "${args[@]:3}" >"$file" ;;
+        jq '{schemaVersion: 2, manifests: .}' "$layout/entries.json" >"$layout/index.json"
+        rm "$layout/entries.json"
+        tar -cf "$file" -C "$layout" .
+        rm -rf "$layout" ;;
       *) echo "ctr (dry run): ${args[*]} is not modelled" >&2; exit 1 ;;
     esac ;;
   kubectl|crictl) ;;
@@ -565,6 +587,14 @@ def main():
                 rebooted = True
         if os.path.exists(state + "/k3s-running"):
             raise DryRunError("k3s is still running after the last step: its state would be baked into the image")
+        # The exported images under the names k3s will see (scripts/check-image-names.py).
+        archive = root + "/var/lib/rancher/k3s/agent/images/knative-contour.tar"
+        if os.path.exists(archive):
+            r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "check-image-names.py"), archive,
+                                "--want-file", state + "/pulled"], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise DryRunError(f"the exported images: {r.stderr.strip()}")
+            print(f"exported images: {r.stdout.strip().splitlines()[-1]}")
         print(f"dry run passed: {n} provisioning steps on Photon 5 minimal's commands")
         return 0
     except DryRunError as e:

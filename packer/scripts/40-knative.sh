@@ -44,14 +44,29 @@ for _ in $(seq 1 120); do
   sleep 2
 done
 k3s ctr version >/dev/null
+# Knative names its images by digest alone (name@sha256:<hex>). k3s re-tags every image it imports
+# from the agent images folder, adding name@<digest> itself, but parses each name as a tagged
+# reference first and fails the whole file on a digest-only one; a failed file never enters
+# .cache.json and is imported again at every boot (k3s-io/k3s, pkg/agent/containerd/containerd.go
+# retagImages/parseNamedTagged, watcher.go processImageEvent). So each image is exported by a tag
+# made of its digest (name:sha256-<hex>); k3s recreates name@sha256:<hex>, the manifests' reference.
+# scripts/check-image-names.py checks an archive for exactly this (the dry run and make lint).
+exported=()
 for ref in "${images[@]}"; do
   k3s ctr -n k8s.io images pull --platform linux/amd64 "$ref" >/dev/null
   echo "pulled $ref"
+  name=${ref%@sha256:*}
+  if [[ $ref == *@sha256:* && ${name##*/} != *:* ]]; then
+    k3s ctr -n k8s.io images tag --force "$ref" "$name:sha256-${ref##*@sha256:}" >/dev/null
+    exported+=("$name:sha256-${ref##*@sha256:}")
+  else
+    exported+=("$ref")
+  fi
 done
 # Exported into the staging folder, not the agent images folder: the running k3s watches that
 # folder and would import the tarball while it is still being written (k3s-io/k3s,
 # pkg/agent/containerd/watcher.go). It moves in once k3s is stopped.
-k3s ctr -n k8s.io images export --platform linux/amd64 "$STAGE/knative-contour.tar" "${images[@]}"
+k3s ctr -n k8s.io images export --platform linux/amd64 "$STAGE/knative-contour.tar" "${exported[@]}"
 
 k3s_stop /var/lib/rancher/k3s
 rm -rf /var/lib/rancher/k3s/server /var/lib/rancher/k3s/agent/containerd \
