@@ -56,6 +56,7 @@ source "vsphere-iso" "photon" {
   iso_urls       = local.iso_urls
   iso_checksum   = local.bom.photon.iso_checksum
   http_directory = local.http_directory
+  http_ip        = var.http_ip
   boot_wait      = "10s"
   boot_command   = local.boot_command
 

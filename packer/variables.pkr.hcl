@@ -123,6 +123,12 @@ variable "vcenter_folder" {
   default = ""
 }
 
+variable "http_ip" {
+  type        = string
+  default     = ""
+  description = "Address of this machine the build VM fetches the kickstart from (packer's HTTP server); empty: packer's choice, the first non-loopback address, which on a host with several (a Docker bridge, a VPN) may not be one the vCenter's network reaches."
+}
+
 # ---- qemu only
 variable "qemu_accelerator" {
   type        = string
