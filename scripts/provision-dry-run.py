@@ -11,7 +11,7 @@ host's binary of that name, or a stub for commands that would act on a machine: 
 systemctl, k3s (fetched by the scripts from bom.json), curl (answers from local files: the
 Knative release manifests in ../shared/reference/upstream, stand-ins for k3s and Contour's two
 files from packer/tests/upstream-workloads.json),
-dd, umount, ip, journalctl, usermod. Stubs record their calls. A command that does not exist is
+dd, umount, ip, journalctl, usermod, dracut. Stubs record their calls. A command that does not exist is
 reported by bash's command_not_found_handle even where the script tolerates the failure (an
 `if cmp ...` with no cmp). What a real machine would also refuse is refused: starting k3s after
 `tdnf update` without a reboot (the running kernel's modules are gone), exporting images into
@@ -101,7 +101,8 @@ case $cmd in
 esac
 case $cmd in
   update|upgrade)
-    ((${#pkgs[@]})) || touch "$S/kernel-updated" ;;
+    # The update brings a newer kernel (Photon 5.0 GA's is 6.1.10-11.ph5).
+    ((${#pkgs[@]})) || { touch "$S/kernel-updated"; : >/boot/vmlinuz-6.1.10-99.ph5; } ;;
   install)
     for p in "${pkgs[@]}"; do
       [[ -f $S/packages/$p ]] || { echo "tdnf (dry run): package $p is not in packer/tests/photon5-package-commands.json: add its commands there" >&2; exit 1; }
@@ -180,6 +181,7 @@ cp "$src" "$out"
     "hostnamectl": "",
     "sysctl": "",
     "modprobe": "",
+    "dracut": "",
 }
 
 # The k3s binary the curl stub serves: what the scripts ask of k3s and its containerd.
@@ -397,6 +399,9 @@ def prepare(sb, packer, reference):
     etc = os.path.join(root, "etc")
     with open(os.path.join(etc, "ssh/sshd_config"), "w") as f:
         f.write("PermitRootLogin yes\nSubsystem sftp /usr/libexec/sftp-server\n")
+    # The installed kernel (vmware/photon 5.0-GA SPECS/linux/linux.spec: 6.1.10-11).
+    os.makedirs(os.path.join(root, "boot"), exist_ok=True)
+    open(os.path.join(root, "boot", "vmlinuz-6.1.10-11.ph5"), "w").close()
     with open(os.path.join(etc, "machine-id"), "w") as f:
         f.write("0123456789abcdef0123456789abcdef\n")
     with open(os.path.join(etc, "os-release"), "w") as f:

@@ -45,4 +45,19 @@ done
 for pkg in "${present[@]}"; do
   tdnf -y remove "$pkg"
 done
+
+# The update's initramfs triggers ran Photon's mkinitrd on this booted system, which makes a
+# host-only initrd: only this build VM's storage drivers (pvscsi on vSphere, virtio_scsi under
+# QEMU) (vmware/photon 5.0, SPECS/initramfs/initramfs.spec; SPECS/dracut/0004-fix-hostonly.patch:
+# generic only in a chroot or a container). An OVA built on vSphere would then not boot on
+# another controller, the smoke test's QEMU among them: regenerate every kernel's initrd generic.
+# Photon names them /boot/vmlinuz-<uname -r> and /boot/initrd.img-<uname -r> (SPECS/linux/linux.spec).
+kernels=0
+for kernel in /boot/vmlinuz-*; do
+  [[ -f $kernel ]] || continue
+  kver=${kernel#/boot/vmlinuz-}
+  dracut --force --no-hostonly "/boot/initrd.img-$kver" "$kver"
+  kernels=$((kernels + 1))
+done
+((kernels > 0)) || { echo "error: no /boot/vmlinuz-* to regenerate an initrd for" >&2; exit 1; }
 tdnf clean all

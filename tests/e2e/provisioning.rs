@@ -152,6 +152,11 @@ fn every_provisioning_step_runs_on_photon_5_minimal_commands() {
     assert!(at("tdnf -y update") < at("systemctl reboot"));
     assert!(at("systemctl reboot") < at("systemctl start k3s"));
     assert!(at("systemctl start k3s") < at("systemctl stop k3s"));
+    // After the update, every kernel's initrd regenerated generic (not host-only), so a disk
+    // built on one storage controller boots on another.
+    let initrd = at("dracut --force --no-hostonly /boot/initrd.img-6.1.10-99.ph5 6.1.10-99.ph5");
+    assert!(at("tdnf -y update") < initrd && initrd < at("systemctl reboot"));
+    at("dracut --force --no-hostonly /boot/initrd.img-6.1.10-11.ph5 6.1.10-11.ph5");
     // Photon minimal's docker and cloud-init go.
     at("tdnf -y remove docker");
     at("tdnf -y remove cloud-init");
