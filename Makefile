@@ -14,8 +14,9 @@ tools:
 build:
 	$(CARGO) build -p event-router -p firstboot -p ovf
 
-## lint: formatting and clippy first (no tools needed), then shellcheck, the packer template, the
-## type table's consistency and the CI workflows
+## lint: formatting and clippy first (no tools needed), then shellcheck, the CI workflows, the packer
+## template, the bill of materials (pinned, on current hosts), the resource budget, the image
+## archive checker and the type table's consistency
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
@@ -23,16 +24,24 @@ lint:
 	shellcheck -x scripts/*.sh bench/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
 	node scripts/lint-workflows.mjs .github/workflows/*.yml
 	bash scripts/check-packer.sh
+	BOM_STRICT=1 bash scripts/pin-bom.sh --check
+	.tools/venv/bin/python scripts/check-budget.py --readme README.md
+	bash scripts/test-image-names.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
 
 ## unit: every crate's own tests (router, firstboot, ovf, durable, bench; no tools needed)
 unit:
 	$(CARGO) test -p event-router -p firstboot -p ovf -p durable -p bench
 
-## test: install the test tools, lint, and run every test (unit + end-to-end against vcsim)
+## test: install the test tools, lint, and run every test (unit + end-to-end against vcsim), then
+## import an OVA made by `ova build` into vcsim and read its vApp properties back (as ova.yml does
+## with the real one)
 test: tools lint build
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' target/test.log
+	qemu-img create -q -f qcow2 target/vcsim-import.qcow2 64M
+	target/debug/ova build --disk target/vcsim-import.qcow2 --out target/vcsim-import.ova >/dev/null
+	bash scripts/vcsim-import-ova.sh target/vcsim-import.ova
 
 ## vm-test: first boot in a real VM: a Debian image with the appliance's parts under QEMU (part of `make test`)
 vm-test: tools build

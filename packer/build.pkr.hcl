@@ -1,20 +1,32 @@
-# Provisioning, the same for both sources: packages and the update first, a reboot into the
-# updated kernel, then upload the payload scripts/build-ova.sh prepared (firstboot, the router
-# image, manifests, bom.json, the scripts), run the scripts in order, and turn the disk into the
-# OVA with our `ova build` (descriptor from the property schema). packer/README.md explains each
-# step with the upstream files behind it.
+# Provisioning, the same for both sources: packages and the update first, then the upload of the
+# payload scripts/build-ova.sh prepared (firstboot, the router image, manifests, bom.json, the
+# scripts), a reboot into the updated kernel, the scripts in order on the rebooted system, and
+# the disk turned into the OVA with our `ova build` (descriptor from the property schema).
+# packer/README.md explains each step with the upstream files behind it.
 
 build {
   sources = ["source.vsphere-iso.photon", "source.qemu.photon"]
 
-  # 1. Packages on the bare Photon 5 minimal install: the update and what the later scripts use
-  #    (tar, jq, curl, zstd, diffutils, ...), before anything needs them. No payload yet.
+  # 1. Packages on the bare Photon 5 minimal install: the repositories pointed at bom.json's
+  #    repo_host, the update and what the later scripts use (tar, jq, curl, zstd, diffutils, ...),
+  #    before anything needs them. No payload yet.
   provisioner "shell" {
-    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} bash {{ .Path }}"
-    scripts         = ["${path.root}/scripts/00-packages.sh"]
+    environment_vars = ["PHOTON_REPO_HOST=${local.bom.photon.repo_host}"]
+    execute_command  = "chmod +x {{ .Path }}; {{ .Vars }} bash {{ .Path }}"
+    scripts          = ["${path.root}/scripts/00-packages.sh"]
   }
 
-  # 2. `tdnf update` may replace the kernel and delete the running kernel's modules (overlay,
+  # 2. The payload, before the reboot: the file provisioner calls Upload once, with no retry
+  #    (hashicorp/packer, provisioner/file/provisioner.go), and the SSH communicator reconnects
+  #    once (hashicorp/packer-plugin-sdk, sdk-internals/communicator/ssh/communicator.go,
+  #    newSession), so an upload right after the reboot fails while the VM is still booting.
+  #    Outside /tmp, a tmpfs on Photon that the reboot empties.
+  provisioner "file" {
+    source      = "${var.artifacts_dir}/payload.tar.gz"
+    destination = "${local.payload}.tar.gz"
+  }
+
+  # 3. `tdnf update` may replace the kernel and delete the running kernel's modules (overlay,
   #    br_netfilter, vxlan), which k3s needs: reboot into the new kernel before k3s runs.
   provisioner "shell" {
     execute_command   = "chmod +x {{ .Path }}; {{ .Vars }} bash {{ .Path }}"
@@ -23,15 +35,14 @@ build {
     skip_clean        = true
   }
 
-  # 3. The payload, outside /tmp (a tmpfs on Photon: a reboot empties it).
-  provisioner "file" {
-    pause_before = "30s"
-    source       = "${var.artifacts_dir}/payload.tar.gz"
-    destination  = "${local.payload}.tar.gz"
-  }
-
-  # 4. The appliance, on the rebooted system.
+  # 4. The appliance, on the rebooted system. A shell provisioner retries uploading and starting
+  #    each script until start_retry_timeout (hashicorp/packer, provisioner/shell/provisioner.go:
+  #    "This can be set high to allow for reboots"), as VEBA's template follows its reboot with a
+  #    shell step (vmware-samples/vcenter-event-broker-appliance, photon.pkr.hcl); pause_before
+  #    keeps it from reaching the system while it is still going down.
   provisioner "shell" {
+    pause_before        = "30s"
+    start_retry_timeout = "30m"
     environment_vars = [
       "APPLIANCE_VERSION=${var.version}",
       "APPLIANCE_COMMIT=${var.commit}",

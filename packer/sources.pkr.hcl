@@ -17,6 +17,9 @@ locals {
     "ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.json photon.media=cdrom",
     "<enter>",
   ]
+  # The Photon ISO: any mirrors the builder names first, then bom.json's URLs; packer tries them
+  # in order and checks bom.json's checksum whichever answers.
+  iso_urls       = concat(var.iso_mirrors, local.bom.photon.iso_urls)
   http_directory = "${var.artifacts_dir}/http"
   ova            = "${var.output_dir}/${var.vm_name}_${var.version}.ova"
   # Where the payload is uploaded and unpacked: not /tmp, which the reboot empties.
@@ -50,9 +53,10 @@ source "vsphere-iso" "photon" {
   }
   notes = "Event Broker Appliance build ${var.version} (${var.commit}); packer removes it after export."
 
-  iso_url        = local.bom.photon.iso_url
+  iso_urls       = local.iso_urls
   iso_checksum   = local.bom.photon.iso_checksum
   http_directory = local.http_directory
+  http_ip        = var.http_ip
   boot_wait      = "10s"
   boot_command   = local.boot_command
 
@@ -83,7 +87,7 @@ source "qemu" "photon" {
   format           = "qcow2"
   # SeaBIOS, like the BIOS firmware on vSphere (no efi_boot): the same boot_command fits both.
 
-  iso_url        = local.bom.photon.iso_url
+  iso_urls       = local.iso_urls
   iso_checksum   = local.bom.photon.iso_checksum
   http_directory = local.http_directory
   boot_wait      = "10s"

@@ -61,6 +61,12 @@ variable "disk_size_mb" {
   default = 25600
 }
 
+variable "iso_mirrors" {
+  type        = list(string)
+  default     = []
+  description = "Places to fetch the Photon ISO from before bom.json's URLs (an internal mirror, or file:///path/to/the.iso); bom.json's checksum still applies."
+}
+
 variable "bom_strict" {
   type        = bool
   default     = false
@@ -115,6 +121,12 @@ variable "vcenter_network" {
 variable "vcenter_folder" {
   type    = string
   default = ""
+}
+
+variable "http_ip" {
+  type        = string
+  default     = ""
+  description = "Address of this machine the build VM fetches the kickstart from (packer's HTTP server); empty: packer's choice, the first non-loopback address, which on a host with several (a Docker bridge, a VPN) may not be one the vCenter's network reaches."
 }
 
 # ---- qemu only

@@ -24,18 +24,11 @@ while IFS=$'\t' read -r name url sha dest mode; do
   DEST[$STAGE/$(basename "$dest")]=$dest
 done < <(bom_files knative)
 
-# serving-core's own config-network and config-domain would fight ours over one object each:
-# config-network comes from files/config-network.yaml, config-domain (the appliance's FQDN,
-# so functions get <name>.<namespace>.<fqdn>) is rendered by firstboot.
-serving_core=$(find "$STAGE" -name '*-serving-core.yaml')
-for name in config-network config-domain; do
-  awk -f "$PAYLOAD/lib/drop-doc.awk" -v kind=ConfigMap -v names="$name" "$serving_core" >"$serving_core.new"
-  if cmp -s "$serving_core.new" "$serving_core"; then
-    echo "error: $serving_core has no $name ConfigMap to replace: check the appliance's own $name against this Knative release" >&2
-    exit 1
-  fi
-  mv "$serving_core.new" "$serving_core"
-done
+# The build's changes to the release manifests (lib/patch-manifests.sh: Contour's two halves
+# joined as net-contour's release joins them, serving-core's config-network and config-domain
+# replaced, JobSink's Deployment left out, requests sized to the appliance), before the images
+# are listed, so nothing is pulled for what the appliance does not run.
+bash "$PAYLOAD/lib/patch-manifests.sh" "$STAGE"
 
 mapfile -t images < <(bash "$PAYLOAD/lib/list-images.sh" "$STAGE"/*.yaml)
 ((${#images[@]} > 0)) || { echo "error: found no container images in the Knative manifests" >&2; exit 1; }
@@ -51,14 +44,29 @@ for _ in $(seq 1 120); do
   sleep 2
 done
 k3s ctr version >/dev/null
+# Knative names its images by digest alone (name@sha256:<hex>). k3s re-tags every image it imports
+# from the agent images folder, adding name@<digest> itself, but parses each name as a tagged
+# reference first and fails the whole file on a digest-only one; a failed file never enters
+# .cache.json and is imported again at every boot (k3s-io/k3s, pkg/agent/containerd/containerd.go
+# retagImages/parseNamedTagged, watcher.go processImageEvent). So each image is exported by a tag
+# made of its digest (name:sha256-<hex>); k3s recreates name@sha256:<hex>, the manifests' reference.
+# scripts/check-image-names.py checks an archive for exactly this (the dry run and make lint).
+exported=()
 for ref in "${images[@]}"; do
   k3s ctr -n k8s.io images pull --platform linux/amd64 "$ref" >/dev/null
   echo "pulled $ref"
+  name=${ref%@sha256:*}
+  if [[ $ref == *@sha256:* && ${name##*/} != *:* ]]; then
+    k3s ctr -n k8s.io images tag --force "$ref" "$name:sha256-${ref##*@sha256:}" >/dev/null
+    exported+=("$name:sha256-${ref##*@sha256:}")
+  else
+    exported+=("$ref")
+  fi
 done
 # Exported into the staging folder, not the agent images folder: the running k3s watches that
 # folder and would import the tarball while it is still being written (k3s-io/k3s,
 # pkg/agent/containerd/watcher.go). It moves in once k3s is stopped.
-k3s ctr -n k8s.io images export --platform linux/amd64 "$STAGE/knative-contour.tar" "${images[@]}"
+k3s ctr -n k8s.io images export --platform linux/amd64 "$STAGE/knative-contour.tar" "${exported[@]}"
 
 k3s_stop /var/lib/rancher/k3s
 rm -rf /var/lib/rancher/k3s/server /var/lib/rancher/k3s/agent/containerd \

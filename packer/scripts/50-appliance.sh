@@ -12,7 +12,8 @@ install -D -m 0644 "$PAYLOAD/images/event-router.tar" /var/lib/rancher/k3s/agent
 # With .cache.json present, k3s records each tarball's size and time after importing it and
 # skips unchanged ones at the next start; without it, it re-imports every tarball at every boot
 # and the kubelet waits for that (k3s-io/k3s, pkg/agent/containerd/watcher.go: the cache is
-# only written to a file that exists).
+# only written to a file that exists, and only for a tarball whose import succeeded, which is
+# why 40-knative.sh exports its images by tag).
 echo '{}' >/var/lib/rancher/k3s/agent/images/.cache.json
 
 # manifests/knative from the repository: Namespace vmware-functions and its Broker.

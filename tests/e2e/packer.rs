@@ -240,7 +240,7 @@ fn kickstart_and_bill_of_materials_are_well_formed() {
             }
         }
     }
-    assert_eq!(files, 10);
+    assert_eq!(files, 11);
     // k3s is pinned (its binary and air-gap images are executed and imported as root).
     for f in bom["k3s"]["files"].as_array().expect("files") {
         assert!(f["sha256"].is_string(), "{f}");
@@ -259,7 +259,7 @@ fn kickstart_and_bill_of_materials_are_well_formed() {
         .lines()
         .map(|l| l.split('\t').map(str::to_string).collect())
         .collect();
-    assert_eq!(rows.len(), 10, "{rows:?}");
+    assert_eq!(rows.len(), 11, "{rows:?}");
     assert!(
         rows.iter().all(|r| r.len() == 5 && r[1].starts_with("https://")),
         "{rows:?}"
