@@ -37,11 +37,11 @@ unit:
 ## import an OVA made by `ova build` into vcsim and read its vApp properties back (as ova.yml does
 ## with the real one)
 test: tools lint build
-	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' target/test.log
 	qemu-img create -q -f qcow2 target/vcsim-import.qcow2 64M
 	target/debug/ova build --disk target/vcsim-import.qcow2 --out target/vcsim-import.ova >/dev/null
 	bash scripts/vcsim-import-ova.sh target/vcsim-import.ova
+	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' target/test.log
 
 ## vm-test: first boot in a real VM: a Debian image with the appliance's parts under QEMU (part of `make test`)
 vm-test: tools build

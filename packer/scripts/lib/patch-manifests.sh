@@ -5,7 +5,7 @@
 # on the reference copies, so the request budget is summed over what the appliance really runs.
 # Every change must apply: a manifest that no longer has what a change expects stops the build.
 #   patch-manifests.sh DIR
-# Needs: awk, cmp, mv, find.
+# Needs: awk, mv, find.
 set -euo pipefail
 (($# == 1)) || { echo "usage: $0 DIR" >&2; exit 2; }
 DIR=$1
