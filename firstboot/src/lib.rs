@@ -5,6 +5,7 @@ pub mod apply;
 pub mod iso9660;
 pub mod material;
 pub mod net;
+pub mod origin;
 pub mod ovfenv;
 pub mod password;
 pub mod paths;

@@ -1,5 +1,6 @@
 //! Reading the OVF environment (`guestinfo.ovfEnv`): the `<Property oe:key oe:value>` elements
-//! of its PropertySection, resolved by namespace, with the schema's defaults filled in.
+//! of its PropertySection, resolved by namespace, with the schema's defaults filled in, and the
+//! deployment it describes (the Environment's `oe:id` and vSphere's `ve:vCenterId`).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,9 @@ pub struct OvfEnv {
     pub values: BTreeMap<String, String>,
     /// Keys the schema does not know (kept, reported as warnings).
     pub unknown: Vec<String>,
+    /// The deployment: `ve:vCenterId` and `oe:id` of the Environment element (`vm-42/`), empty
+    /// when it has neither (an environment written by hand).
+    pub identity: String,
 }
 
 impl OvfEnv {
@@ -57,6 +61,21 @@ impl OvfEnv {
                 _ => continue,
             };
             match start.local_name().as_ref() {
+                b"Environment" => {
+                    let (mut id, mut vcenter_id) = (String::new(), String::new());
+                    for attr in start.attributes().flatten() {
+                        let (ns, local) = reader.resolve_attribute(attr.key);
+                        let value = attr.unescape_value().map(|v| v.into_owned()).unwrap_or_default();
+                        match local.as_ref() {
+                            b"id" if matches!(ns, ResolveResult::Bound(n) if n.as_ref() == OE_NS) => id = value,
+                            b"vCenterId" => vcenter_id = value,
+                            _ => {}
+                        }
+                    }
+                    if !id.is_empty() || !vcenter_id.is_empty() {
+                        env.identity = format!("{vcenter_id}/{id}");
+                    }
+                }
                 b"PropertySection" => saw_section = true,
                 b"Property" => {
                     let (mut key, mut value) = (None, None);
@@ -151,6 +170,9 @@ mod tests {
         );
         assert_eq!(env.get(keys::PROCESSOR), "knative", "schema default");
         assert_eq!(env.unknown, ["future_thing"]);
+        assert_eq!(env.identity, "vm-42/");
+        let by_hand = ENV.replace(r#" oe:id="" ve:vCenterId="vm-42""#, "");
+        assert_eq!(OvfEnv::parse(&by_hand).unwrap().identity, "");
     }
 
     #[test]

@@ -460,7 +460,7 @@ mod tests {
         }
         OvfEnv {
             values,
-            unknown: vec![],
+            ..OvfEnv::default()
         }
     }
 

@@ -1,5 +1,7 @@
 //! HTTP clients with the router's TLS policy: verified by default, extra root CAs from PEM
-//! files, and an explicit opt-out.
+//! files, and an explicit opt-out. No client follows a redirect (each carries credentials: a
+//! password, a token or basic auth, which must never go to another origin); a 3xx is the
+//! server's answer.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +49,7 @@ pub fn http_client(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::Clie
 /// policy).
 pub fn client_builder(opts: &TlsOptions, timeout: Duration) -> Result<reqwest::ClientBuilder, TlsError> {
     let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout(timeout))
         .timeout(timeout)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)

@@ -399,15 +399,24 @@ fn the_iso_transport_is_read_when_guestinfo_has_no_environment() {
     assert!(out.contains("nothing changed"), "{out}");
     assert_eq!(m.actions(), Vec::<String>::new());
 
-    // guestinfo wins over the CD-ROM when it has an environment (vSphere's order).
+    // guestinfo is read first when it has an environment (vSphere's order), but this appliance
+    // was configured from its CD-ROM: an environment arriving another way is refused.
     let changed = xml.replace("VMware1!", "Guest1nfo!");
     m.set_guestinfo(&changed);
+    let config = std::fs::read(m.root.path().join("etc/event-router/config.yaml")).unwrap();
     let (code, out, _) = m.firstboot_with(&["run", "--router-timeout", "20"], &env, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, Some(2), "{out}");
     assert!(
         out.contains(&format!("{} bytes from guestinfo.ovfEnv", changed.len())),
         "{out}"
     );
+    assert!(out.contains("was configured from ovf-env.xml on a CD-ROM"), "{out}");
+    assert_eq!(m.status()["result"], "refused");
+    assert_eq!(
+        std::fs::read(m.root.path().join("etc/event-router/config.yaml")).unwrap(),
+        config
+    );
+    m.set_guestinfo("");
 
     // Not a VMware VM and no CD-ROM with the file: one error that names both transports.
     let not_iso = m.work.path().join("not-an-iso");
@@ -420,6 +429,50 @@ fn the_iso_transport_is_read_when_guestinfo_has_no_environment() {
             && out.contains("not an ISO 9660 image")
             && out.contains("attach an ISO with ovf-env.xml at its root"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_cd_rom_attached_after_the_first_boot_does_not_reconfigure_the_appliance() {
+    let m = Machine::new("proxy-credentials");
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let shadow = std::fs::read(m.root.path().join("etc/shadow")).unwrap();
+    let sshd = std::fs::read(m.root.path().join("etc/ssh/sshd_config.d/10-appliance.conf")).ok();
+    assert!(
+        m.root.path().join("var/lib/firstboot/origin.json").exists(),
+        "the first run's origin is recorded"
+    );
+    // guestinfo was cleared by that run; later an attacker attaches a CD-ROM with another
+    // environment: another root password, SSH on with root login.
+    assert_eq!(std::fs::read_to_string(m.guestinfo()).unwrap().trim(), "NULL");
+    let xml = std::fs::read_to_string(repo_root().join("firstboot/testdata/proxy-credentials.xml")).unwrap();
+    let hostile = xml.replace("VMware1!", "Att4cker!").replace(
+        r#"guestinfo.enable_ssh" oe:value="False""#,
+        r#"guestinfo.enable_ssh" oe:value="True""#,
+    );
+    let iso = ovf_env_iso(m.work.path(), &hostile);
+    let env = [("FIRSTBOOT_CDROMS", iso.to_str().unwrap())];
+    let (code, out, _) = m.firstboot_with(&["run", "--router-timeout", "20"], &env, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("came from ovf-env.xml on a CD-ROM") && out.contains("configured from guestinfo.ovfEnv"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(m.root.path().join("etc/shadow")).unwrap(),
+        shadow,
+        "root password unchanged"
+    );
+    assert_eq!(
+        std::fs::read(m.root.path().join("etc/ssh/sshd_config.d/10-appliance.conf")).ok(),
+        sshd
+    );
+    let status = m.status();
+    assert_eq!(status["result"], "refused");
+    assert!(
+        status["warnings"][0].as_str().unwrap().contains("nothing was changed"),
+        "{status}"
     );
 }
 

@@ -157,3 +157,99 @@ fn wrong_credentials_are_one_clear_line_and_the_router_stays_unready() {
     assert_eq!(code, 503);
     assert!(body.contains("horizon: "), "{body}");
 }
+
+/// The router against the fake Horizon, not waiting for it to be ready.
+fn against(horizon: &Peer, sink: &CeReceiver) -> Router {
+    let port = free_port();
+    Router::start(&config(horizon, "secret", sink, port), port)
+}
+
+#[test]
+fn a_redirect_on_login_is_not_followed_and_the_password_stays_home() {
+    let horizon = Peer::start("fake_horizon.py", &["--password", "secret"]);
+    let sink = CeReceiver::start(&[]);
+    // Another origin (the same fake on a name it does not answer as Horizon): a client that
+    // followed the 307 would re-POST the login, password and all, to it.
+    let elsewhere = format!("http://localhost:{}/stolen", horizon.port);
+    horizon.control(
+        "POST",
+        "/_control/mode",
+        &json!({"redirect_login": elsewhere}).to_string(),
+    );
+    let router = against(&horizon, &sink);
+    let log = router.wait_log("follows no redirect", Duration::from_secs(20));
+    assert!(log.contains("HTTP 307") && log.contains("/stolen"), "{log}");
+    let lines: Vec<String> = std::iter::from_fn(|| horizon.next_line(Duration::from_millis(500))).collect();
+    assert!(
+        lines.iter().all(|l| !l.starts_with("STOLEN")),
+        "the login reached another origin: {lines:?}"
+    );
+    assert!(!log.contains("secret"), "the password in the log");
+}
+
+#[test]
+fn a_huge_answer_is_cut_off_and_costs_no_memory() {
+    let horizon = Peer::start("fake_horizon.py", &["--password", "secret"]);
+    let sink = CeReceiver::start(&[]);
+    add(&horizon, vec![audit(1, 0, "VLSI_USERLOGGEDIN_REST")]);
+    let router = start(&horizon, &sink);
+    // A 100 MB page of audit events.
+    horizon.control(
+        "POST",
+        "/_control/mode",
+        &json!({"huge_page_bytes": 100_000_000}).to_string(),
+    );
+    let log = router.wait_log("larger than 16777216 bytes", Duration::from_secs(30));
+    assert!(log.contains("lower horizon.pageSize"), "{log}");
+    let peak = router.peak_rss_kib().expect("VmHWM");
+    assert!(peak < 128 * 1024, "peak RSS {peak} KiB for a 100 MB answer");
+    // The server heals: the stream goes on where it was (after the backoff of its failures).
+    horizon.control("POST", "/_control/mode", "{}");
+    add(&horizon, vec![audit(2, 5_000, "VLSI_USERLOGGEDIN_REST")]);
+    let next = sink
+        .next(Duration::from_secs(60))
+        .expect("event 2 after the server healed");
+    assert_eq!(next["attributes"]["id"], "2");
+}
+
+#[test]
+fn a_backlog_larger_than_a_window_is_delivered_oldest_first_once_each() {
+    let horizon = Peer::start("fake_horizon.py", &["--password", "secret"]);
+    let sink = CeReceiver::start(&[]);
+    add(&horizon, vec![audit(1, 0, "VLSI_USERLOGGEDIN_REST")]);
+    let port = free_port();
+    let router = Router::start(
+        &config(&horizon, "secret", &sink, port).replace("pageSize: 4", "pageSize: 100"),
+        port,
+    );
+    router.wait_ready(Duration::from_secs(20));
+    // 300 new events of 120 KB at once: 36 MB, more than one window holds (32 MiB), so the
+    // router reads the oldest first and comes back for the rest.
+    let n = 300;
+    horizon.control(
+        "POST",
+        "/_control/events",
+        &json!({"count": n, "first_id": 100, "first_time": T0 + 1_000, "type": "VLSI_USERLOGGEDOUT", "pad": 120_000})
+            .to_string(),
+    );
+    let mut ids = Vec::new();
+    while let Some(rec) = sink.next(Duration::from_secs(10)) {
+        ids.push(rec["attributes"]["id"].as_str().unwrap().parse::<i64>().unwrap());
+        if ids.len() == n {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), n, "every event; log:\n{}", router.log());
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first, once each");
+    assert_eq!((ids[0], ids[n - 1]), (100, 100 + n as i64 - 1));
+    // It narrowed: a window ended before the newest event.
+    let narrowed = horizon.drain(Duration::from_millis(300)).iter().any(|c| {
+        c["query"]["filter"].as_str().is_some_and(|f| {
+            let f: Value = serde_json::from_str(f).unwrap();
+            f["toValue"].as_i64().is_some_and(|to| to < T0 + 1_000 + n as i64 - 1)
+        })
+    });
+    assert!(narrowed, "no narrowed window was read");
+    let peak = router.peak_rss_kib().expect("VmHWM");
+    assert!(peak < 128 * 1024, "peak RSS {peak} KiB for a 36 MB backlog");
+}

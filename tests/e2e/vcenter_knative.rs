@@ -19,10 +19,10 @@ fn setup(encoding: &str, vcenter_extra: &str, sink_args: &[&str]) -> Setup {
     let sink = CeReceiver::start(sink_args);
     let port = free_port();
     let extra = format!("    insecureSSL: true\n{vcenter_extra}");
-    let router = Router::start(
-        &config(&vcsim.sdk_url(), &extra, &knative(&sink.url(), encoding), port),
-        port,
-    );
+    // One delivery at a time, in total key order: these tests read the sink's log as a sequence
+    // (tests/e2e/ordering.rs covers the default, keyed concurrency).
+    let processor = format!("{}  concurrency: 1\n", knative(&sink.url(), encoding));
+    let router = Router::start(&config(&vcsim.sdk_url(), &extra, &processor, port), port);
     router.wait_ready(Duration::from_secs(20));
     Setup { vcsim, sink, router }
 }

@@ -28,7 +28,9 @@ stdout protocol (one line each, flushed):
   ``--reject-subject X`` answers 400 to every event whose subject is X (with
   ``--reject-while FILE``, only while FILE exists: the test heals the sink by
   removing it);
-  ``--slow-for S --delay D`` takes D seconds per POST during the first S seconds.
+  ``--slow-for S --delay D`` takes D seconds per POST during the first S seconds;
+  ``--random-delay MIN:MAX`` takes a uniformly random MIN..MAX seconds per POST (a sink whose
+  latency varies, so concurrent deliveries finish out of order).
 * The answer is 202, except for the first ``--fail-count`` POSTs (in arrival
   order), which get ``--status``. A request the SDK cannot parse is answered
   400 (it still counts as one of those first POSTs).
@@ -40,6 +42,7 @@ import base64
 import datetime
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -112,6 +115,8 @@ class Handler(PeerHandler):
         seq = self.server.requests.next()
         if time.monotonic() < self.server.slow_until:
             time.sleep(self.server.delay)
+        if self.server.random_delay:
+            time.sleep(random.uniform(*self.server.random_delay))
         failing = seq <= self.server.fail_count or time.monotonic() < self.server.fail_until
         status = self.server.fail_status if failing else 202
         content_type = self.headers.get("Content-Type", "")
@@ -176,8 +181,12 @@ def main(argv=None):
     parser.add_argument(
         "--slow-for", type=float, default=0, help="take --delay per POST during the first N seconds"
     )
+    parser.add_argument(
+        "--random-delay", help="MIN:MAX seconds, uniformly random, that each POST takes"
+    )
     parser.add_argument("--verbose", action="store_true", help="access log on stderr")
     args = parser.parse_args(argv)
+    random_delay = tuple(float(x) for x in args.random_delay.split(":")) if args.random_delay else None
 
     serve(
         Handler,
@@ -190,6 +199,7 @@ def main(argv=None):
         reject_while=args.reject_while,
         slow_until=time.monotonic() + args.slow_for,
         delay=args.delay,
+        random_delay=random_delay,
         verbose=args.verbose,
     )
 

@@ -13,8 +13,16 @@ stdout: ``LISTENING <port>`` and then one JSON line per REST call:
 
 Test controls (no auth; not part of Horizon):
 
-    POST /_control/events  body: a list of audit events to add ({id, time, type, ...})
+    POST /_control/events  body: a list of audit events to add ({id, time, type, ...}), or
+                           {"count": N, "first_id": I, "first_time": T, "type": K, "pad": P}:
+                           N events with ids and times counting up from I and T (messages of P
+                           more bytes)
     POST /_control/expire  body: {"access": true, "refresh": true}: revoke current tokens
+    POST /_control/mode    body: {"redirect_login": URL}: login answers 307 to URL;
+                           {"huge_page_bytes": N}: audit-events answers N bytes of one JSON
+                           array (a hostile or broken server); {}: back to normal
+
+    POST /stolen           what a redirect target records: a ``STOLEN <body>`` line
 """
 
 import argparse
@@ -25,7 +33,7 @@ import urllib.parse
 from peer_http import PeerHandler, emit, serve
 
 lock = threading.Lock()
-state = {"events": [], "access": set(), "refresh": set(), "n": 0}
+state = {"events": [], "access": set(), "refresh": set(), "n": 0, "mode": {}}
 
 
 class Handler(PeerHandler):
@@ -41,6 +49,14 @@ class Handler(PeerHandler):
     def do_POST(self):
         body = self.read_json() or {}
         srv = self.server
+        if self.path == "/stolen":
+            emit("STOLEN " + json.dumps(body))
+            return self.reply(200, {})
+        with lock:
+            mode = dict(state["mode"])
+        if self.path == "/rest/login" and mode.get("redirect_login"):
+            emit({"call": "login", "status": 307})
+            return self.reply(307, {}, headers=[("Location", mode["redirect_login"])])
         if self.path == "/rest/login":
             ok = (body.get("domain"), body.get("username"), body.get("password")) == (srv.domain, srv.user, srv.password)
             if not ok:
@@ -64,8 +80,16 @@ class Handler(PeerHandler):
             emit({"call": "logout", "status": 200})
             return self.reply(200, {})
         if self.path == "/_control/events":
+            if isinstance(body, dict):
+                body = [{"id": body["first_id"] + i, "time": body["first_time"] + i, "type": body["type"],
+                         "module": "Vlsi", "message": "event %d" % (body["first_id"] + i) + "x" * body.get("pad", 0)}
+                        for i in range(body["count"])]
             with lock:
                 state["events"].extend(body)
+            return self.reply(200, {})
+        if self.path == "/_control/mode":
+            with lock:
+                state["mode"] = body
             return self.reply(200, {})
         if self.path == "/_control/expire":
             with lock:
@@ -88,6 +112,10 @@ class Handler(PeerHandler):
         if not valid:
             emit({"call": "audit-events", "status": 401, "query": query})
             return self.reply(401, {"error_message": "Unauthorized"})
+        with lock:
+            huge = state["mode"].get("huge_page_bytes")
+        if huge:
+            return self._huge(huge)
         if "filter" in query:
             f = json.loads(query["filter"])
             assert f["type"] == "Between" and f["name"] == "time", f
@@ -97,6 +125,26 @@ class Handler(PeerHandler):
         chunk = events[(page - 1) * size: page * size]
         emit({"call": "audit-events", "status": 200, "query": query, "returned": len(chunk)})
         self.reply(200, chunk)
+
+    def _huge(self, size):
+        """One JSON array of ``size`` bytes, written in pieces; the client may hang up early."""
+        emit({"call": "audit-events", "status": 200, "huge": size})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        head = b'[{"id": 1, "time": 1, "type": "X", "message": "'
+        tail = b'"}]'
+        piece = b"x" * 65536
+        try:
+            self.wfile.write(head)
+            left = size - len(head) - len(tail)
+            while left > 0:
+                self.wfile.write(piece[:min(left, len(piece))])
+                left -= len(piece)
+            self.wfile.write(tail)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 def main():

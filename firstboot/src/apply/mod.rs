@@ -89,12 +89,18 @@ pub fn run(opts: &Options) -> Outcome {
             log.finish("failed", Some(e));
             Outcome::Failed
         }
+        Err(Stop::Refused(e)) => {
+            log.finish("refused", Some(e));
+            Outcome::Invalid
+        }
     }
 }
 
 enum Stop {
     Invalid,
     Failed(String),
+    /// An environment from another transport or deployment than the first run's.
+    Refused(String),
 }
 
 impl From<log::StepError> for Stop {
@@ -132,6 +138,16 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
             return Err(stop);
         }
     };
+    let origin = crate::origin::Origin::of(&from, &env.identity);
+    let first = crate::origin::load(root).map_err(|e| Stop::Failed(e.to_string()))?;
+    if let (Some(now), Some(first)) = (&origin, &first) {
+        if let Some(why) = now.refused(first) {
+            log.line(&format!("refused: {why}"));
+            log.status.warnings.push(why.clone());
+            start_previous_k3s(log, root, &systemctl)?;
+            return Err(Stop::Refused(why));
+        }
+    }
     let plan = log.step("render", |log| {
         let material = material::load(&env, root).map_err(|e| e.to_string())?;
         let plan = render::render(&env, &material).map_err(|e| e.to_string())?;
@@ -200,6 +216,9 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
             Err(e) => Err(e.to_string().into()),
         })?;
     }
+    if let (Some(origin), None) = (origin, first) {
+        crate::origin::save(root, &origin).map_err(|e| Stop::Failed(e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -208,8 +227,18 @@ fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
     let result = log.step("validate", |log| {
         let env = env.as_ref().map_err(|e| e.to_string())?;
         for key in &env.unknown {
+            // The key as text that cannot end a line or pose as another (any character outside
+            // [A-Za-z0-9_.-] is written as an escape).
+            let shown: String = key
+                .chars()
+                .flat_map(|c| {
+                    let plain = c.is_ascii_alphanumeric() || "_.-".contains(c);
+                    let escaped: Vec<char> = if plain { vec![c] } else { c.escape_unicode().collect() };
+                    escaped
+                })
+                .collect();
             log.line(&format!(
-                "warning: guestinfo.{key} is not a property of this appliance and is ignored"
+                "warning: guestinfo.{shown} is not a property of this appliance and is ignored"
             ));
         }
         for w in validate::warnings(env) {

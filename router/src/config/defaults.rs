@@ -16,7 +16,7 @@ pub const WEBHOOK_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const HORIZON_POLL_SECONDS: u64 = 1;
 pub const HORIZON_PAGE_SIZE: u32 = 100;
 pub const QUEUE_CAPACITY: usize = 1024;
-pub const CONCURRENCY: usize = 1;
+pub const CONCURRENCY: usize = 8;
 pub const KNATIVE_TIMEOUT_SECONDS: u64 = 10;
 pub const KNATIVE_MAX_ATTEMPTS: u32 = 5;
 pub const OPENFAAS_TIMEOUT_SECONDS: u64 = 15;
@@ -103,7 +103,7 @@ pub const DEFAULTS: &[Default] = &[
         "ProcessorConfig",
         "concurrency",
         CONCURRENCY as u64,
-        "deliveries in flight at once (1: in key order)",
+        "deliveries in flight at once, never two of one object (1: one at a time, in total order)",
     ),
     d(
         "KnativeConfig",

@@ -2,6 +2,7 @@
 //! whole so every problem is reported at once.
 
 pub mod defaults;
+mod depth;
 mod model;
 mod secret;
 mod uri;
@@ -43,6 +44,15 @@ impl RouterConfig {
     /// normalised first (see [`normalise_vcenter_address`]); [`RouterConfig::notes`] says what
     /// changed.
     pub fn from_yaml(text: &str, origin: &str) -> Result<RouterConfig, ConfigError> {
+        if depth::nesting(text) > depth::MAX_DEPTH {
+            return Err(ConfigError::Parse {
+                path: origin.to_string(),
+                message: format!(
+                    "it nests deeper than {} levels, which no RouterConfig needs: check its indentation and brackets",
+                    depth::MAX_DEPTH
+                ),
+            });
+        }
         let mut cfg: RouterConfig = serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_string(),
             message: describe_parse_error(&e),

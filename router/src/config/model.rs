@@ -111,6 +111,23 @@ impl VCenterConfig {
     pub fn checkpoint_folder(&self) -> &str {
         self.checkpoint_dir.as_deref().unwrap_or(DEFAULT_CHECKPOINT_DIR)
     }
+
+    /// Where this vCenter's checkpoint is written (with `checkpoint: true`); `None` when the
+    /// address is not a URL.
+    pub fn checkpoint_path(&self) -> Option<std::path::PathBuf> {
+        let url = url::Url::parse(&self.address).ok()?;
+        Some(std::path::Path::new(self.checkpoint_folder()).join(checkpoint_file_name(&url)))
+    }
+}
+
+/// VEBA's checkpoint file name for a vCenter: `cp-<host>.json`, `cp-<host>_<port>.json` for a
+/// port other than the scheme's.
+pub fn checkpoint_file_name(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("vcenter").replace([':', '/', '[', ']'], "_");
+    match url.port() {
+        Some(p) => format!("cp-{host}_{p}.json"),
+        None => format!("cp-{host}.json"),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -209,7 +226,8 @@ pub struct ProcessorConfig {
     /// memory when the sink is slow or down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_capacity: Option<usize>,
-    /// Extension: deliveries (or batches) in flight at once (1: in key order).
+    /// Extension: deliveries (or batches) in flight at once, never two events of one object (1:
+    /// one at a time, in total order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
 }

@@ -398,3 +398,38 @@ metricsProvider: {type: default, name: m, default: {bindAddress: "127.0.0.1:8082
         assert!(err.contains(&want), "missing {want:?} in:\n{err}");
     }
 }
+
+#[test]
+fn two_vcenter_streams_into_one_checkpoint_file_are_refused() {
+    let provider = |name: &str, address: &str, dir: &str| {
+        format!(
+            "  - type: vcenter\n    name: {name}\n    vcenter:\n      address: {address}\n      checkpoint: true\n      checkpointDir: {dir}\n      auth: {{type: basic_auth, basicAuth: {{username: u, password: p}}}}\n"
+        )
+    };
+    let cfg = |providers: String| {
+        format!(
+            "apiVersion: {API_VERSION}\nkind: RouterConfig\nmetadata: {{name: x}}\neventProviders:\n{providers}eventProcessor:\n  type: knative\n  name: sink\n  knative: {{destination: {{uri: http://sink}}}}\nmetricsProvider:\n  type: default\n  name: m\n  default: {{bindAddress: \"127.0.0.1:8082\"}}\n"
+        )
+    };
+    let same = cfg(provider("a", "https://vc.corp.local/sdk", "/cp") + &provider("b", "vc.corp.local", "/cp"));
+    let err = RouterConfig::from_yaml(&same, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("eventProviders[0] and eventProviders[1] stream from one vCenter into one checkpoint file (/cp/cp-vc.corp.local.json)"),
+        "{err}"
+    );
+    // Another folder, or another port, is another file.
+    let apart =
+        cfg(provider("a", "https://vc.corp.local/sdk", "/cp") + &provider("b", "https://vc.corp.local/sdk", "/cp2"));
+    RouterConfig::from_yaml(&apart, "c").unwrap();
+    let ports = cfg(
+        provider("a", "https://vc.corp.local/sdk", "/cp") + &provider("b", "https://vc.corp.local:8443/sdk", "/cp")
+    );
+    RouterConfig::from_yaml(&ports, "c").unwrap();
+}
+
+#[test]
+fn a_config_nested_beyond_any_need_is_refused_before_parsing() {
+    let deep = format!("{}x: {}1{}\n", with("", ""), "[".repeat(100_000), "]".repeat(100_000));
+    let err = RouterConfig::from_yaml(&deep, "c").unwrap_err().to_string();
+    assert!(err.contains("nests deeper than 64 levels"), "{err}");
+}

@@ -32,6 +32,7 @@ pub fn problems(cfg: &RouterConfig) -> Vec<String> {
     for (prefix, pr) in cfg.providers() {
         provider(&prefix, pr, &mut p);
     }
+    shared_checkpoints(cfg, &mut p);
     components(
         "eventProcessor",
         cfg.event_processor.is_some(),
@@ -57,6 +58,27 @@ pub fn problems(cfg: &RouterConfig) -> Vec<String> {
         }
     }
     p
+}
+
+/// Two checkpointing vCenter providers must not write one checkpoint file (VEBA names it by the
+/// vCenter's host and port): each would resume from the other's position and skip events.
+fn shared_checkpoints(cfg: &RouterConfig, p: &mut Vec<String>) {
+    let mut by_path: std::collections::BTreeMap<std::path::PathBuf, Vec<String>> = Default::default();
+    for (prefix, pr) in cfg.providers() {
+        let Some(v) = pr.vcenter.as_ref().or(pr.vcsim.as_ref()).filter(|v| v.checkpoint) else {
+            continue;
+        };
+        if let Some(path) = v.checkpoint_path() {
+            by_path.entry(path).or_default().push(prefix);
+        }
+    }
+    for (path, prefixes) in by_path.into_iter().filter(|(_, v)| v.len() > 1) {
+        p.push(format!(
+            "{} stream from one vCenter into one checkpoint file ({}): give each its own checkpointDir, or stream it once",
+            prefixes.join(" and "),
+            path.display()
+        ));
+    }
 }
 
 /// One of the two forms, at least one entry, and unique names (they key /stats and /metrics).

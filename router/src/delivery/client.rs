@@ -104,6 +104,16 @@ pub struct Poster {
     user_agent: HeaderValue,
 }
 
+/// Why a POST got no HTTP answer (every such failure is worth another attempt).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    /// The connection failed or broke (refused, reset, TLS, DNS).
+    #[error("{0}")]
+    Transport(String),
+    #[error("no answer within {0:?} (the timeout)")]
+    Timeout(Duration),
+}
+
 impl Poster {
     /// The client for requests to `destination` (and other URLs of the same scheme and host),
     /// each bounded by `timeout`. The proxy variables are read now, as reqwest reads them.
@@ -145,7 +155,7 @@ impl Poster {
 
     /// POSTs `body` with `headers` to `to`; answers the HTTP status, or what went wrong when
     /// there was none (connection, timeout).
-    pub async fn post(&self, to: &Destination, headers: &HeaderMap, body: &Bytes) -> Result<u16, String> {
+    pub async fn post(&self, to: &Destination, headers: &HeaderMap, body: &Bytes) -> Result<u16, PostError> {
         match &self.inner {
             Inner::General(client) => client
                 .post(to.url.clone())
@@ -154,7 +164,7 @@ impl Poster {
                 .send()
                 .await
                 .map(|resp| resp.status().as_u16())
-                .map_err(|e| describe(&e)),
+                .map_err(|e| PostError::Transport(describe(&e))),
             Inner::Direct(client) => {
                 let mut req = hyper::Request::new(Full::new(body.clone()));
                 *req.method_mut() = hyper::Method::POST;
@@ -169,7 +179,10 @@ impl Poster {
                     }
                 }
                 let exchange = async {
-                    let resp = client.request(req).await.map_err(|e| describe(&e))?;
+                    let resp = client
+                        .request(req)
+                        .await
+                        .map_err(|e| PostError::Transport(describe(&e)))?;
                     let status = resp.status().as_u16();
                     // Read the (usually empty) answer so the connection goes back to the pool.
                     let _ = Limited::new(resp.into_body(), DRAIN_LIMIT).collect().await;
@@ -177,7 +190,7 @@ impl Poster {
                 };
                 match tokio::time::timeout(self.timeout, exchange).await {
                     Ok(answer) => answer,
-                    Err(_) => Err(format!("no answer within {:?} (the timeout)", self.timeout)),
+                    Err(_) => Err(PostError::Timeout(self.timeout)),
                 }
             }
         }
@@ -356,7 +369,8 @@ mod tests {
             .post(&destination(&url), &HeaderMap::new(), &Bytes::new())
             .await
             .unwrap_err();
-        assert!(err.contains("timeout"), "{err}");
+        assert_eq!(err, PostError::Timeout(Duration::from_millis(300)));
+        assert!(err.to_string().contains("timeout"), "{err}");
         task.abort();
     }
 
@@ -370,7 +384,10 @@ mod tests {
             .post(&destination(&url), &HeaderMap::new(), &Bytes::new())
             .await
             .unwrap_err();
-        assert!(err.to_ascii_lowercase().contains("refused"), "{err}");
+        assert!(
+            matches!(&err, PostError::Transport(d) if d.to_ascii_lowercase().contains("refused")),
+            "{err}"
+        );
     }
 
     #[test]

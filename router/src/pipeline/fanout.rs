@@ -1,7 +1,10 @@
 //! The fan-out: one bounded queue and one worker per processor. A source hands an event over
 //! with [`Fanout::dispatch`]; the returned [`Delivery`] resolves when every processor that took
 //! the event has delivered it or given up (the webhook source answers its caller from it; the
-//! vCenter source does not wait).
+//! vCenter source does not wait). A worker with `concurrency` 1 delivers one event (or batch)
+//! after the other, in total order; with more, up to that many at once, never two of one object
+//! (see [`super::keyed`] and [`super::order_key`]): each object's events in order, different
+//! objects in parallel.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use super::fair_queue::{self, Closed};
 use super::filter::Filter;
+use super::keyed::{Key, Scheduler};
 use crate::cloudevent::{compact, event_name, Structured};
 use crate::console::live::LiveEvents;
 use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
@@ -25,6 +29,8 @@ pub const QUEUE_CAPACITY: usize = crate::config::defaults::QUEUE_CAPACITY;
 
 struct Job {
     event: Arc<Event>,
+    /// What it is ordered with (see [`super::order_key`]).
+    key: Key<u64>,
     ack: oneshot::Sender<Result<(), ProcessError>>,
 }
 
@@ -35,19 +41,21 @@ pub struct Route {
     pub filter: Filter,
     /// Events that may wait for the processor (at least 1).
     pub capacity: usize,
-    /// Deliveries in flight at once (1: one after the other, in order).
+    /// Deliveries in flight at once, never two of one object (1: one after the other, in
+    /// total order).
     pub concurrency: usize,
 }
 
 impl Route {
-    /// A route with the default queue (1024 events, one delivery at a time).
+    /// A route with the defaults (a queue of 1024 events, 8 deliveries at once, each object's
+    /// events in order).
     pub fn new(processor: Arc<dyn Processor>, stats: Arc<ComponentStats>, filter: Filter) -> Route {
         Route {
             processor,
             stats,
             filter,
             capacity: QUEUE_CAPACITY,
-            concurrency: 1,
+            concurrency: crate::config::defaults::CONCURRENCY,
         }
     }
 }
@@ -68,6 +76,8 @@ struct Lane {
 pub struct Fanout {
     lanes: Vec<Lane>,
     needs_json: bool,
+    /// Some processor delivers several events at once: events need their order key.
+    keyed: bool,
     /// Shutdown: a source waiting for room in a full queue gives up when it turns true.
     stop: Option<watch::Receiver<bool>>,
     /// Every dispatched event, for the console's live view.
@@ -162,6 +172,7 @@ impl Fanout {
     ) -> (Arc<Fanout>, Workers) {
         let mut lanes = Vec::new();
         let mut workers = Vec::new();
+        let keyed = routes.iter().any(|r| r.concurrency > 1);
         for route in routes {
             let (tx, rx) = fair_queue::channel(route.capacity.max(1));
             let name = route.stats.name.clone();
@@ -179,7 +190,7 @@ impl Fanout {
                     route.processor,
                     route.stats,
                     dead_letters.clone(),
-                    route.concurrency.max(1),
+                    (route.concurrency.max(1), route.capacity.max(1)),
                     rx,
                 )),
             ));
@@ -189,6 +200,7 @@ impl Fanout {
             Arc::new(Fanout {
                 lanes,
                 needs_json,
+                keyed,
                 stop,
                 live: Arc::default(),
             }),
@@ -254,6 +266,11 @@ impl Fanout {
         self.live.publish(&event);
         // Held as JSON text while it waits (see cloudevent::compact).
         let event = Arc::new(compact(event));
+        let key = if self.keyed {
+            super::order_key::of(&event)
+        } else {
+            Key::Barrier
+        };
         let mut pending = Vec::new();
         let mut abandoned = false;
         for lane in &self.lanes {
@@ -263,6 +280,7 @@ impl Fanout {
             let (ack, rx) = oneshot::channel();
             let job = Job {
                 event: event.clone(),
+                key: key.clone(),
                 ack,
             };
             lane.stats.queue_moved(1);
@@ -298,38 +316,75 @@ impl Workers {
     }
 }
 
+/// One processor's worker: `limits` is (concurrency, queue capacity).
 async fn work(
     processor: Arc<dyn Processor>,
     stats: Arc<ComponentStats>,
     dead_letters: Option<Arc<DeadLetters>>,
-    concurrency: usize,
+    (concurrency, capacity): (usize, usize),
     mut rx: fair_queue::Receiver<Job>,
 ) {
     let max = processor.max_batch().max(1);
-    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        let mut jobs: Vec<Job> = Vec::with_capacity(max);
-        let n = rx.recv_many(&mut jobs, max).await;
-        if n == 0 {
-            break;
+    if concurrency == 1 {
+        // Total order: one delivery (or batch) after the other.
+        loop {
+            let mut jobs: Vec<Job> = Vec::with_capacity(max);
+            let n = rx.recv_many(&mut jobs, max).await;
+            if n == 0 {
+                return;
+            }
+            stats.queue_moved(-(n as i64));
+            deliver(processor.clone(), stats.clone(), dead_letters.clone(), jobs).await;
         }
-        stats.queue_moved(-(n as i64));
-        let (processor, stats, dl) = (processor.clone(), stats.clone(), dead_letters.clone());
-        if concurrency == 1 {
-            deliver(processor, stats, dl, jobs).await;
-            continue;
-        }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        in_flight.spawn(async move {
-            deliver(processor, stats, dl, jobs).await;
-            drop(permit);
-        });
-        while in_flight.try_join_next().is_some() {}
     }
-    while in_flight.join_next().await.is_some() {}
+    // Keyed: up to `concurrency` deliveries (batches of distinct objects) at once; the jobs the
+    // scheduler holds back still count as queued, and it holds at most a queue's worth.
+    let mut sched: Scheduler<u64, Job> = Scheduler::new(concurrency * max);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut running: std::collections::HashMap<tokio::task::Id, Vec<Key<u64>>> = Default::default();
+    let mut open = true;
+    let mut received: Vec<Job> = Vec::with_capacity(max.max(64));
+    loop {
+        while in_flight.len() < concurrency {
+            let mut batch = Vec::new();
+            let mut keys = Vec::new();
+            while batch.len() < max {
+                let Some((_, key, job)) = sched.start_next() else { break };
+                keys.push(key);
+                batch.push(job);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            stats.queue_moved(-(batch.len() as i64));
+            let (p, s, d) = (processor.clone(), stats.clone(), dead_letters.clone());
+            let handle = in_flight.spawn(deliver(p, s, d, batch));
+            running.insert(handle.id(), keys);
+        }
+        if !open && sched.is_idle() && in_flight.is_empty() {
+            return;
+        }
+        tokio::select! {
+            n = rx.recv_many(&mut received, max.max(64)), if open && sched.waiting() < capacity => {
+                if n == 0 {
+                    open = false;
+                }
+                for job in received.drain(..) {
+                    let key = job.key.clone();
+                    sched.push(key, job);
+                }
+            }
+            Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => e.id(),
+                };
+                for key in running.remove(&id).unwrap_or_default() {
+                    sched.done(&key);
+                }
+            }
+        }
+    }
 }
 
 /// Delivers one batch and acknowledges each job.
@@ -561,6 +616,8 @@ mod tests {
         let gate = Arc::new(tokio::sync::Notify::new());
         let (mut stuck, _probe) = route("stuck", &[], Some(gate));
         stuck.capacity = 1;
+        // One delivery at a time: the queue alone holds what waits.
+        stuck.concurrency = 1;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (fanout, workers) = Fanout::start_until(vec![stuck], None, stop_rx);
         // One in the worker (waiting on the gate), one in the queue: the third has no room.
@@ -589,6 +646,7 @@ mod tests {
         let gate = Arc::new(tokio::sync::Notify::new());
         let (mut r, probe) = route("r", &[], Some(gate.clone()));
         r.capacity = 4;
+        r.concurrency = 1;
         let stats = r.stats.clone();
         let (fanout, workers) = Fanout::start(vec![r], None);
         let (busy, quiet): (Arc<str>, Arc<str>) = ("busy".into(), "quiet".into());
@@ -698,7 +756,8 @@ mod tests {
             let (fanout, workers) = Fanout::start(vec![r], None);
             let mut pending = Vec::new();
             for i in 0..12 {
-                pending.push(fanout.dispatch(&src(), event(&i.to_string(), "x")).await);
+                // Twelve objects (a webhook event's key is its subject).
+                pending.push(fanout.dispatch(&src(), event(&i.to_string(), &format!("x{i}"))).await);
             }
             for d in pending {
                 assert_eq!(d.settle().await, Settled::Done);
@@ -707,5 +766,78 @@ mod tests {
             workers.finish(Duration::from_secs(5)).await;
             assert_eq!(p.max.load(std::sync::atomic::Ordering::SeqCst), limit);
         }
+    }
+
+    /// A processor that records, per subject, each event's start and end, taking a little time.
+    struct Timeline {
+        log: Mutex<Vec<(String, String, bool)>>,
+    }
+
+    impl Processor for Timeline {
+        fn process<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), ProcessError>> {
+            Box::pin(async move {
+                let subject = event.subject().unwrap_or("").to_string();
+                self.log
+                    .lock()
+                    .unwrap()
+                    .push((subject.clone(), event.id().to_string(), true));
+                tokio::time::sleep(Duration::from_millis(1 + (event.id().len() as u64 % 3))).await;
+                self.log.lock().unwrap().push((subject, event.id().to_string(), false));
+                Ok(())
+            })
+        }
+        fn kind(&self) -> &'static str {
+            "timeline"
+        }
+        fn address(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn by_default_one_objects_events_never_overlap_and_keep_their_order() {
+        let p = Arc::new(Timeline {
+            log: Mutex::new(Vec::new()),
+        });
+        let r = Route::new(
+            p.clone(),
+            ComponentStats::new("EventProcessor", "t", "t", "m"),
+            Filter::default(),
+        );
+        assert_eq!(r.concurrency, 8, "the default");
+        let (fanout, workers) = Fanout::start(vec![r], None);
+        let mut pending = Vec::new();
+        for i in 0..60 {
+            let object = format!("obj{}", i % 4);
+            pending.push(fanout.dispatch(&src(), event(&format!("{i:03}"), &object)).await);
+        }
+        for d in pending {
+            assert_eq!(d.settle().await, Settled::Done);
+        }
+        drop(fanout);
+        workers.finish(Duration::from_secs(5)).await;
+        let log = p.log.lock().unwrap().clone();
+        let mut open: std::collections::HashMap<String, String> = Default::default();
+        let mut last: std::collections::HashMap<String, String> = Default::default();
+        let mut overlap = 0usize;
+        let mut running = 0usize;
+        for (object, id, start) in log {
+            if start {
+                assert!(
+                    open.insert(object.clone(), id.clone()).is_none(),
+                    "two of {object} at once"
+                );
+                if let Some(prev) = last.get(&object) {
+                    assert!(prev < &id, "{object}: {id} after {prev}");
+                }
+                last.insert(object, id);
+                running += 1;
+                overlap = overlap.max(running);
+            } else {
+                open.remove(&object);
+                running -= 1;
+            }
+        }
+        assert!(overlap > 1, "different objects ran in parallel");
     }
 }

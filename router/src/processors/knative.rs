@@ -91,7 +91,7 @@ impl Knative {
     async fn attempt(&self, headers: &reqwest::header::HeaderMap, body: &Bytes) -> Outcome {
         match self.client.post(&self.destination, headers, body).await {
             Ok(status) => classify_status(status),
-            Err(detail) => Outcome::Retryable(detail),
+            Err(e) => Outcome::Retryable(e.to_string()),
         }
     }
 }

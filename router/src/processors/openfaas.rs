@@ -115,6 +115,15 @@ pub enum GatewayError {
     NotJson(String),
 }
 
+/// Why an invocation cannot be sent at all (refused, never retried).
+#[derive(Debug, thiserror::Error)]
+enum InvocationError {
+    #[error("{0} is not a valid URL")]
+    Url(String),
+    #[error("the event name {0:?} cannot be an X-Topic header")]
+    Topic(String),
+}
+
 pub struct OpenFaas {
     gateway: Gateway,
     is_async: bool,
@@ -168,19 +177,18 @@ impl OpenFaas {
 
     /// Where an invocation goes and its headers; an error names what cannot be sent (a function
     /// name that makes no URL, an event name that cannot be a header).
-    fn invocation(&self, path: &str, topic: &str) -> Result<(Destination, HeaderMap), String> {
+    fn invocation(&self, path: &str, topic: &str) -> Result<(Destination, HeaderMap), InvocationError> {
         let url = self.gateway.url(path);
         let to = url::Url::parse(&url)
             .ok()
             .and_then(Destination::new)
-            .ok_or_else(|| format!("{} is not a valid URL", crate::redact::url_credentials(&url)))?;
+            .ok_or_else(|| InvocationError::Url(crate::redact::url_credentials(&url).into_owned()))?;
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/cloudevents+json; charset=utf-8"),
         );
-        let topic = HeaderValue::from_str(topic)
-            .map_err(|_| format!("the event name {topic:?} cannot be an X-Topic header"))?;
+        let topic = HeaderValue::from_str(topic).map_err(|_| InvocationError::Topic(topic.to_string()))?;
         headers.insert("x-topic", topic);
         headers.insert("x-connector", HeaderValue::from_static("event-router"));
         if let Some(auth) = &self.gateway.auth {
@@ -198,9 +206,12 @@ impl OpenFaas {
         };
         let (to, headers) = match self.invocation(&path, topic) {
             Ok(r) => r,
-            Err(detail) => {
-                error!(function, event_id = id, "cannot invoke the function: {detail}");
-                return Final::Rejected { attempts: 1, detail };
+            Err(e) => {
+                error!(function, event_id = id, "cannot invoke the function: {e}");
+                return Final::Rejected {
+                    attempts: 1,
+                    detail: e.to_string(),
+                };
             }
         };
         let end = retry::run(
@@ -208,7 +219,7 @@ impl OpenFaas {
             |_| async {
                 match self.gateway.poster.post(&to, &headers, body).await {
                     Ok(status) => classify_status(status),
-                    Err(detail) => Outcome::Retryable(detail),
+                    Err(e) => Outcome::Retryable(e.to_string()),
                 }
             },
             |attempt, detail, wait| {

@@ -74,13 +74,8 @@ pub struct Store {
 impl Store {
     /// `cp-<host>.json` (`cp-<host>_<port>.json` for a non-default port) in `dir`.
     pub fn new(dir: &Path, url: &url::Url) -> Store {
-        let host = url.host_str().unwrap_or("vcenter").replace([':', '/', '[', ']'], "_");
-        let name = match url.port() {
-            Some(p) => format!("cp-{host}_{p}.json"),
-            None => format!("cp-{host}.json"),
-        };
         Store {
-            path: dir.join(name),
+            path: dir.join(crate::config::checkpoint_file_name(url)),
             vcenter: url.host_str().unwrap_or_default().to_string(),
         }
     }

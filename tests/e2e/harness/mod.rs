@@ -467,11 +467,31 @@ impl Router {
 
     /// Starts the router with extra environment variables.
     pub fn start_env(config: &str, metrics_port: u16, flags: &[&str], env: &[(&str, &str)]) -> Router {
+        Router::start_wrapped(config, metrics_port, flags, env, &[])
+    }
+
+    /// Starts the router through `wrapper` (a program and its arguments that end by exec'ing the
+    /// router with the rest of the command line), so it runs as the same process.
+    pub fn start_wrapped(
+        config: &str,
+        metrics_port: u16,
+        flags: &[&str],
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Router {
         let dir = TempDir::new("router");
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, config).unwrap();
         let log = std::fs::File::create(dir.path().join("router.log")).unwrap();
-        let child = Command::new(router_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(router_bin());
+                c
+            }
+            None => Command::new(router_bin()),
+        };
+        let child = command
             .arg("--config")
             .arg(&cfg)
             .args(flags)
@@ -521,6 +541,11 @@ impl Router {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The router's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn is_running(&mut self) -> bool {

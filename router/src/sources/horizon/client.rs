@@ -1,10 +1,15 @@
 //! The Horizon Server REST client: login with an Active Directory account, bearer tokens,
 //! refresh on 401 (a full login when the refresh token has expired too), audit events with a
-//! time filter, page by page, and logout.
+//! time filter, page by page, and logout. No answer is followed to another address (a 3xx is an
+//! error naming it: the login carries the AD password) and none is read past [`MAX_ANSWER`]
+//! bytes; a window of audit events holds at most [`MAX_WINDOW_EVENTS`] new events and
+//! [`MAX_WINDOW_BYTES`] bytes of them, each kept as its JSON text (events the caller has seen
+//! are skipped as they are read).
 
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tracing::debug;
 
@@ -23,8 +28,41 @@ pub enum HorizonError {
     Status { what: String, status: u16, body: String },
     #[error("Horizon sent an unreadable answer for {what}: {detail}")]
     Decode { what: String, detail: String },
+    #[error("Horizon answered HTTP {status} for {what}, a redirect to {location:?}: the router follows no redirect (the login carries the password); set horizon.address to the Connection Server's own address")]
+    Redirect {
+        what: String,
+        status: u16,
+        location: String,
+    },
+    #[error("Horizon's answer for {what} is larger than {MAX_ANSWER} bytes: lower horizon.pageSize")]
+    TooLarge { what: String },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+}
+
+/// Largest answer read from Horizon (a page of audit events is a few hundred KiB).
+pub const MAX_ANSWER: usize = 16 << 20;
+/// Most new events one window of audit events holds; a busier window is narrowed by the source.
+pub const MAX_WINDOW_EVENTS: usize = 10_000;
+/// Most bytes (of event JSON) one window holds.
+pub const MAX_WINDOW_BYTES: usize = 32 << 20;
+
+/// One audit event: its id, time (ms) and JSON text.
+#[derive(Debug)]
+pub struct Audit {
+    pub id: i64,
+    pub time: i64,
+    pub json: Box<RawValue>,
+}
+
+/// The new audit events of a time window, or that there are too many to hold.
+#[derive(Debug)]
+pub enum Window {
+    /// Every new event of the window (any order), and how many had no numeric id and time.
+    All { events: Vec<Audit>, unreadable: usize },
+    /// More new events than the limits allow: the oldest time among the new events read
+    /// (pages come newest first, so the rest are at or before it).
+    TooMany { oldest: i64 },
 }
 
 /// Where and as whom to log in.
@@ -130,7 +168,11 @@ impl HorizonClient {
     }
 
     /// GET with the bearer token; on 401 refreshes (or logs in again) and tries once more.
-    async fn get(&mut self, path: &str, query: &[(&str, String)]) -> Result<Value, HorizonError> {
+    async fn get<T: serde::de::DeserializeOwned>(
+        &mut self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, HorizonError> {
         if self.access.is_none() {
             self.login().await?;
         }
@@ -165,54 +207,123 @@ impl HorizonClient {
         })
     }
 
-    /// Audit events at or after `from_ms` (Horizon's `Between` filter on `time`), every page.
-    pub async fn audit_events(&mut self, from_ms: i64, page_size: u32) -> Result<Vec<Value>, HorizonError> {
-        let to_ms = chrono::Utc::now().timestamp_millis() + 24 * 3600 * 1000;
+    /// The audit events whose time is within `from_ms..=to_ms` (to: a day ahead, when `None`)
+    /// for which `new(time, id)` holds, page by page, each kept as its JSON text;
+    /// [`Window::TooMany`] when more than `max_events` (or [`MAX_WINDOW_BYTES`]) of them are read,
+    /// or the window spans more than 1000 pages.
+    pub async fn audit_events(
+        &mut self,
+        from_ms: i64,
+        to_ms: Option<i64>,
+        page_size: u32,
+        max_events: usize,
+        new: impl Fn(i64, i64) -> bool,
+    ) -> Result<Window, HorizonError> {
+        #[derive(Deserialize)]
+        struct Key {
+            id: Option<i64>,
+            time: Option<i64>,
+        }
+        let to_ms = to_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis() + 24 * 3600 * 1000);
         let filter = json!({"type": "Between", "name": "time", "fromValue": from_ms, "toValue": to_ms}).to_string();
-        let mut all = Vec::new();
+        let (mut events, mut unreadable, mut bytes) = (Vec::new(), 0, 0usize);
+        let mut oldest = to_ms;
         for page in 1.. {
             let query = [
                 ("filter", filter.clone()),
                 ("page", page.to_string()),
                 ("size", page_size.to_string()),
             ];
-            let got = self.get("rest/external/v1/audit-events", &query).await?;
-            let items = got.as_array().cloned().ok_or_else(|| HorizonError::Decode {
-                what: "audit-events".into(),
-                detail: "not a JSON array".into(),
-            })?;
+            let items: Vec<Box<RawValue>> = self.get("rest/external/v1/audit-events", &query).await?;
             let n = items.len();
-            all.extend(items);
-            if n < page_size as usize || page >= 1000 {
+            for json in items {
+                match serde_json::from_str::<Key>(json.get()) {
+                    Ok(Key {
+                        id: Some(id),
+                        time: Some(time),
+                    }) => {
+                        if new(time, id) {
+                            oldest = oldest.min(time);
+                            bytes += json.get().len();
+                            events.push(Audit { id, time, json });
+                        }
+                    }
+                    _ => unreadable += 1,
+                }
+            }
+            if events.len() > max_events || bytes > MAX_WINDOW_BYTES {
+                return Ok(Window::TooMany { oldest });
+            }
+            if n < page_size as usize {
                 break;
             }
+            if page >= 1000 {
+                return Ok(Window::TooMany { oldest });
+            }
         }
-        Ok(all)
+        Ok(Window::All { events, unreadable })
     }
 
     /// The first page of audit events without a filter (Horizon lists newest first), to
     /// learn where the stream stands at start.
-    pub async fn latest_events(&mut self) -> Result<Vec<Value>, HorizonError> {
+    pub async fn latest_events(&mut self) -> Result<Vec<(i64, i64)>, HorizonError> {
+        #[derive(Deserialize)]
+        struct Key {
+            id: Option<i64>,
+            time: Option<i64>,
+        }
         let query = [("page", "1".to_string()), ("size", "10".to_string())];
-        let got = self.get("rest/external/v1/audit-events", &query).await?;
-        Ok(got.as_array().cloned().unwrap_or_default())
+        let got: Vec<Key> = self.get("rest/external/v1/audit-events", &query).await?;
+        Ok(got.into_iter().filter_map(|k| Some((k.id?, k.time?))).collect())
+    }
+}
+
+/// The body of `resp`, at most [`MAX_ANSWER`] bytes.
+async fn body(mut resp: reqwest::Response, what: &str) -> Result<Vec<u8>, HorizonError> {
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() + chunk.len() > MAX_ANSWER {
+                    return Err(HorizonError::TooLarge { what: what.to_string() });
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => {
+                return Err(HorizonError::Decode {
+                    what: what.to_string(),
+                    detail: describe(&e),
+                })
+            }
+        }
     }
 }
 
 async fn decode<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &str) -> Result<T, HorizonError> {
-    let status = resp.status().as_u16();
-    let text = resp.text().await.map_err(|e| HorizonError::Decode {
-        what: what.to_string(),
-        detail: describe(&e),
-    })?;
+    let status = resp.status();
+    if status.is_redirection() {
+        let location = (resp.headers().get(reqwest::header::LOCATION))
+            .and_then(|l| l.to_str().ok())
+            .map(|l| crate::redact::url_credentials(l).chars().take(200).collect())
+            .unwrap_or_default();
+        return Err(HorizonError::Redirect {
+            what: what.to_string(),
+            status: status.as_u16(),
+            location,
+        });
+    }
+    let status = status.as_u16();
+    let bytes = body(resp, what).await?;
     if !(200..300).contains(&status) {
         return Err(HorizonError::Status {
             what: what.to_string(),
             status,
-            body: text.chars().take(200).collect(),
+            body: crate::redact::printable(&String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>())
+                .into_owned(),
         });
     }
-    serde_json::from_str(&text).map_err(|e| HorizonError::Decode {
+    serde_json::from_slice(&bytes).map_err(|e| HorizonError::Decode {
         what: what.to_string(),
         detail: e.to_string(),
     })
