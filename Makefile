@@ -21,7 +21,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(MAKE) --no-print-directory tools
-	shellcheck -x scripts/*.sh bench/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh .ci/run
+	shellcheck -x scripts/*.sh bench/*.sh tests/peers/*.sh packer/scripts/*.sh packer/scripts/lib/*.sh examples/*.sh examples/*/*.sh .ci/run
 	node scripts/lint-workflows.mjs .github/workflows/*.yml
 	bash scripts/check-packer.sh
 	BOM_STRICT=1 bash scripts/pin-bom.sh --check

@@ -10,6 +10,7 @@ mod console;
 mod delivery_faults;
 mod deploy_scripts;
 mod eventbridge;
+mod examples;
 mod first_boot_vm;
 mod firstboot_cli;
 mod firstboot_run;

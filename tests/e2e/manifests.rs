@@ -1,7 +1,7 @@
-//! The Kubernetes manifests we ship (the kustomize base and examples in manifests/, and what
-//! firstboot renders into k3s's manifests folder) pass an offline schema check:
-//! kubernetes-validate (strict) for Kubernetes' kinds, a documented subset of the Knative and
-//! Contour APIs for theirs, each kustomization built by kubectl's own kustomize.
+//! The Kubernetes manifests we ship (the kustomize base and examples in manifests/, the use-case
+//! functions' in examples/, and what firstboot renders into k3s's manifests folder) pass an
+//! offline schema check: kubernetes-validate (strict) for Kubernetes' kinds, a documented subset
+//! of the Knative and Contour APIs for theirs, each kustomization built by kubectl's own kustomize.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -41,6 +41,9 @@ fn shipped_and_rendered_manifests_pass_the_schema_check() {
         "manifests/knative".to_string(),
         "manifests/examples/echo".to_string(),
         "manifests/examples/cluster".to_string(),
+        "examples/slack-alarm/manifests".to_string(),
+        "examples/vrops-maintenance/manifests".to_string(),
+        "examples/zone-drift/manifests".to_string(),
     ];
     let rendered = rendered_manifests();
     assert!(
