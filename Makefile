@@ -12,7 +12,7 @@ tools:
 
 ## build: the event-router, firstboot and ova binaries (debug)
 build:
-	$(CARGO) build -p event-router -p firstboot -p ovf
+	$(CARGO) build -p event-router -p firstboot -p ovf -p slack-alarm
 
 ## lint: formatting and clippy first (no tools needed), then shellcheck, the CI workflows, the packer
 ## template, the bill of materials (pinned, on current hosts), the resource budget, the image
@@ -31,7 +31,7 @@ lint:
 
 ## unit: every crate's own tests (router, firstboot, ovf, durable, bench; no tools needed)
 unit:
-	$(CARGO) test -p event-router -p firstboot -p ovf -p durable -p bench
+	$(CARGO) test -p event-router -p firstboot -p ovf -p durable -p bench -p slack-alarm
 
 ## test: install the test tools, lint, and run every test (unit + end-to-end against vcsim), then
 ## import an OVA made by `ova build` into vcsim and read its vApp properties back (as ova.yml does
