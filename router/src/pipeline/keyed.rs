@@ -143,7 +143,10 @@ mod tests {
         s.push(Key::Barrier, 2);
         s.push(Key::Of("b"), 3);
         assert_eq!(s.start_next().map(|j| j.2), Some(1));
-        assert!(s.start_next().is_none(), "the barrier waits for a; b waits for the barrier");
+        assert!(
+            s.start_next().is_none(),
+            "the barrier waits for a; b waits for the barrier"
+        );
         s.done(&Key::Of("a"));
         assert_eq!(s.start_next().map(|j| j.2), Some(2));
         assert!(s.start_next().is_none());
