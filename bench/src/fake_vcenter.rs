@@ -23,15 +23,18 @@ const KINDS: [(&str, &str); 4] = [
     ("VmPoweredOnEvent", "is powered on"),
 ];
 
+/// How many VMs the generated events are spread over, unless told otherwise.
+pub const OBJECTS: usize = 500;
+
 /// Event `key` (1-based) as vim25 XML, under `tag`, created at the generated history's time.
 pub fn event_xml(key: usize, tag: &str) -> String {
-    event_xml_at(key, tag, T0_MILLIS + key as i64)
+    event_xml_at(key, tag, T0_MILLIS + key as i64, OBJECTS)
 }
 
-/// Event `key` as vim25 XML, under `tag`, created at `millis` (Unix time).
-fn event_xml_at(key: usize, tag: &str, millis: i64) -> String {
+/// Event `key` as vim25 XML, under `tag`, created at `millis` (Unix time), of VM `key % objects`.
+fn event_xml_at(key: usize, tag: &str, millis: i64, objects: usize) -> String {
     let (kind, what) = KINDS[key % KINDS.len()];
-    let vm = key % 500;
+    let vm = key % objects.max(1);
     let host = vm % 8;
     let time = chrono::DateTime::from_timestamp_millis(millis)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -71,18 +74,23 @@ struct State {
     reported: usize,
     /// The collector whose `latestPage` the property filter watches (CreateFilter's `obj`).
     watched: String,
+    /// How many VMs the events are spread over.
+    objects: usize,
 }
 
 impl State {
-    /// `n` events recorded before the start, no collectors.
-    fn new(n: usize) -> State {
+    /// `n` events of `objects` VMs recorded before the start, no collectors.
+    fn new(n: usize, objects: usize) -> State {
         State {
-            events: (1..=n).map(|k| event_xml(k, "returnval")).collect(),
+            events: (1..=n)
+                .map(|k| event_xml_at(k, "returnval", T0_MILLIS + k as i64, objects))
+                .collect(),
             created: (1..=n).map(|k| T0_MILLIS + k as i64).collect(),
             collectors: HashMap::new(),
             next_id: 0,
             reported: 0,
             watched: String::new(),
+            objects,
         }
     }
 
@@ -93,7 +101,7 @@ impl State {
         let n = self.events.len();
         (n.saturating_sub(size)..n)
             .rev()
-            .map(|i| event_xml_at(i + 1, "Event", self.created[i]))
+            .map(|i| event_xml_at(i + 1, "Event", self.created[i], self.objects))
             .collect()
     }
 }
@@ -113,7 +121,8 @@ impl FakeVcenter {
         {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let key = s.events.len() + 1;
-            s.events.push(event_xml_at(key, "returnval", now));
+            let objects = s.objects;
+            s.events.push(event_xml_at(key, "returnval", now, objects));
             s.created.push(now);
         }
         self.posted.notify_waiters();
@@ -264,7 +273,12 @@ pub async fn start(n: usize) -> anyhow::Result<String> {
 
 /// Serves `n` events on a loopback port; returns the handle that posts more.
 pub async fn serve(n: usize) -> anyhow::Result<FakeVcenter> {
-    let state = Arc::new(Mutex::new(State::new(n)));
+    serve_objects(n, OBJECTS).await
+}
+
+/// Serves `n` events spread over `objects` VMs.
+pub async fn serve_objects(n: usize, objects: usize) -> anyhow::Result<FakeVcenter> {
+    let state = Arc::new(Mutex::new(State::new(n, objects)));
     let posted = Arc::new(tokio::sync::Notify::new());
     let (s, p) = (state.clone(), posted.clone());
     let app = axum::Router::new()
@@ -307,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn latest_page_holds_as_many_events_as_the_watched_collectors_page_size() {
-        let state = Arc::new(Mutex::new(State::new(30)));
+        let state = Arc::new(Mutex::new(State::new(30, OBJECTS)));
         let created = call(&state, "CreateCollectorForEvents", "").await;
         let id = between(&created, r#"type="EventHistoryCollector">"#, "<")
             .unwrap()

@@ -87,7 +87,7 @@ pub async fn on_vcsim(router: &str, tools: &Path, work: &Path, operations: usize
     let spec = Spec {
         vcenters: &vcenters,
         sink: &sink_url,
-        concurrency: 1,
+        concurrency: Some(1),
         insecure: true,
         credentials: ("user", "pass"),
         page_size: Some(1000),

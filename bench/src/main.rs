@@ -11,6 +11,9 @@
 //! - memory: idle, under load, and with a sink that takes 1 s per request;
 //! - many vCenters: 1, 10 and 50 fake vCenters in one router (`many`): rate, RSS, idle CPU and
 //!   each vCenter's latency while another has a burst;
+//! - an event storm (`storm`): 10,000 events over 1,000 objects, and the same over one object,
+//!   into a sink answering in 5 ms, with the default config: drain time, the rate against
+//!   `concurrency` / latency, and order breaks per object;
 //! - latency on vcsim: VM power operations with govc to each event's arrival at the sink.
 //!
 //! Prints the table and writes target/bench/results.json (its schema: `results`).
@@ -22,6 +25,7 @@
 //!     event-bench --serve-fake [--events N]    (only the fake vCenter, to point a client at)
 //!     event-bench --router R --throughput-only  (limits and the concurrency rows, for profiling)
 //!     event-bench --router R --many-only [--vcenters 50]  (only the many-vCenter rows, printed)
+//!     event-bench --router R --storm-only      (only the storm rows, printed)
 
 mod fake_vcenter;
 mod latency;
@@ -31,6 +35,7 @@ mod peers;
 mod results;
 mod router_run;
 mod sink;
+mod storm;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -323,6 +328,14 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--storm-only") {
+        let work = out_dir.join("work");
+        for objects in [1000usize, 1] {
+            let s = storm::run(&router, 10_000, objects, &work.join(format!("storm{objects}"))).await?;
+            println!("{}", serde_json::to_string(&s)?);
+        }
+        return Ok(());
+    }
     let levels: Vec<usize> = arg("--concurrency")
         .unwrap_or_else(|| "1,2,4,8".into())
         .split(',')
@@ -403,6 +416,14 @@ async fn main() -> anyhow::Result<()> {
             many::IDLE.as_secs()
         ));
         many.push(many::run(&router, count, n, &work.join(format!("many{count}"))).await?);
+    }
+
+    let mut storms = Vec::new();
+    for objects in [1000usize, 1] {
+        step(&format!(
+            "storm: 10,000 events over {objects} object(s), sink answering in 5 ms"
+        ));
+        storms.push(storm::run(&router, 10_000, objects, &work.join(format!("storm{objects}"))).await?);
     }
 
     step("pyVmomi reading the same pages");
@@ -492,6 +513,7 @@ async fn main() -> anyhow::Result<()> {
             max_ms: lat.max_ms,
         },
         many_vcenters: many,
+        storms,
     };
     let path = out_dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;

@@ -23,6 +23,9 @@
 //!   one core), `live_events`, `burst`, `p99_ms`, `worst_quiet_p99_ms`, `busy_p99_ms`,
 //!   `quiet_alone_p99_ms` (the quiet vCenters' worst p99 without the burst; absent before
 //!   2026-12-02: read as unknown)}
+//! - `storms[]` (absent before 2026-12-07: read as none): {`events`, `objects`,
+//!   `sink_latency_ms`, `concurrency` (the default), `seconds`, `events_per_sec`,
+//!   `limit_events_per_sec` (concurrency / latency), `order_breaks`}
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +46,22 @@ pub struct Results {
     pub latency_vcsim: Latency,
     #[serde(default)]
     pub many_vcenters: Vec<ManyVcenters>,
+    #[serde(default)]
+    pub storms: Vec<Storm>,
+}
+
+/// A backlog over `objects` objects drained with the default config (bench/src/storm.rs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Storm {
+    pub events: u64,
+    pub objects: u64,
+    pub sink_latency_ms: u64,
+    pub concurrency: u64,
+    pub seconds: f64,
+    pub events_per_sec: f64,
+    pub limit_events_per_sec: f64,
+    /// Events that arrived after a later event of the same object.
+    pub order_breaks: u64,
 }
 
 /// One router with `vcenters` fake vCenters (bench/src/many.rs).
@@ -301,6 +320,17 @@ impl Results {
                 ));
             }
         }
+        for s in &self.storms {
+            let n = format!("storm over {} object(s)", s.objects);
+            f.push((format!("{n}: rate"), s.events_per_sec, "events/s", true));
+            f.push((
+                format!("{n}: of its limit"),
+                s.events_per_sec / s.limit_events_per_sec,
+                "x",
+                true,
+            ));
+            f.push((format!("{n}: order breaks"), s.order_breaks as f64, "events", false));
+        }
         f.push(("latency on vcsim p50".into(), self.latency_vcsim.p50_ms, "ms", false));
         f.push(("latency on vcsim p99".into(), self.latency_vcsim.p99_ms, "ms", false));
         f
@@ -467,6 +497,35 @@ pub fn markdown(r: &Results) -> String {
                 .quiet_alone_p99_ms
                 .map(|a| format!(" (quiet vCenters without the burst: {a:.0} ms)"))
                 .unwrap_or_default(),
+            target,
+        );
+    }
+    for s in &r.storms {
+        let (what, target) = if s.objects > 1 {
+            ("", ">= 0.80 of the limit, 0 order breaks (issue 36)")
+        } else {
+            (
+                " (the worst case: one object, one delivery at a time)",
+                "reported; 0 order breaks",
+            )
+        };
+        row(
+            format!(
+                "storm: {} events over {} object(s) into a sink answering in {} ms, default config{what}",
+                thousands(s.events as f64),
+                thousands(s.objects as f64),
+                s.sink_latency_ms
+            ),
+            format!(
+                "drained in {:.1} s, {} events/s, {:.2} of the limit ({} concurrency / {} ms = {} events/s); {} order breaks",
+                s.seconds,
+                thousands(s.events_per_sec),
+                s.events_per_sec / s.limit_events_per_sec,
+                s.concurrency,
+                s.sink_latency_ms,
+                thousands(s.limit_events_per_sec),
+                s.order_breaks
+            ),
             target,
         );
     }

@@ -14,7 +14,8 @@ pub struct Spec<'a> {
     /// vCenter SDK URLs; every one becomes a provider.
     pub vcenters: &'a [String],
     pub sink: &'a str,
-    pub concurrency: usize,
+    /// The processor's `concurrency`, or `None` to leave it out (the router's default).
+    pub concurrency: Option<usize>,
     /// vcsim speaks HTTPS with a self-signed certificate.
     pub insecure: bool,
     /// (username, password) for every vCenter.
@@ -30,7 +31,7 @@ impl<'a> Spec<'a> {
         Spec {
             vcenters,
             sink,
-            concurrency,
+            concurrency: Some(concurrency),
             insecure: false,
             credentials: ("bench", "bench"),
             page_size: Some(1000),
@@ -72,14 +73,16 @@ eventProviders:
 {providers}eventProcessors:
   - type: knative
     name: sink
-    concurrency: {}
-    knative: {{encoding: binary, destination: {{uri: \"{}\"}}}}
+{}    knative: {{encoding: binary, destination: {{uri: \"{}\"}}}}
 metricsProvider:
   type: default
   name: metrics
   default: {{bindAddress: \"127.0.0.1:{metrics_port}\"}}
 ",
-        spec.concurrency, spec.sink
+        spec.concurrency
+            .map(|c| format!("    concurrency: {c}\n"))
+            .unwrap_or_default(),
+        spec.sink
     )
 }
 

@@ -566,13 +566,15 @@ async fn start_processors(
     let mut built = BTreeMap::new();
     for (key, pc) in cfg.processors() {
         if needed.contains(&pc.name) && !built.contains_key(&pc.name) {
-            let p = crate::processors::build(&key, pc).await.with_context(|| {
-                format!(
-                    "processor {:?} cannot start, so nothing was replayed; {} is left as it was",
-                    pc.name,
-                    path.display()
-                )
-            })?;
+            let p = crate::processors::build(&key, pc, crate::processors::knative::Start::Now)
+                .await
+                .with_context(|| {
+                    format!(
+                        "processor {:?} cannot start, so nothing was replayed; {} is left as it was",
+                        pc.name,
+                        path.display()
+                    )
+                })?;
             built.insert(pc.name.clone(), p);
         }
     }
@@ -664,7 +666,7 @@ async fn send(
         if !built.contains_key(&letter.processor) {
             // A letter appended since the check: its processor is started now, or it is kept.
             let started = match processors.get(&letter.processor) {
-                Some((key, pc)) => crate::processors::build(key, pc)
+                Some((key, pc)) => crate::processors::build(key, pc, crate::processors::knative::Start::Now)
                     .await
                     .map_err(|e| format!("processor {:?} cannot start: {e:#}", letter.processor)),
                 None => Err(format!("processor {:?} is not in the config", letter.processor)),

@@ -123,7 +123,7 @@ fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSe
 async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
     let mut routes = Vec::new();
     for (prefix, pc) in cfg.processors() {
-        let processor = crate::processors::build(&prefix, pc).await?;
+        let processor = crate::processors::build(&prefix, pc, crate::processors::knative::Start::Background).await?;
         let filter = Filter::new(pc.filter.as_ref()).with_context(|| format!("{prefix}.filter"))?;
         let stats = ComponentStats::new("EventProcessor", processor.kind(), &pc.name, &processor.address());
         let mut route = Route::new(processor, stats, filter);
@@ -420,12 +420,19 @@ async fn serve(
             SourcePlan::Webhook(_) => None,
         })
         .collect();
+    let checks = (routes.iter())
+        .map(|r| {
+            let processor = r.processor.clone();
+            let check: crate::metrics::registry::ReadyCheck = Box::new(move || processor.not_ready());
+            (r.stats.name.clone(), check)
+        })
+        .collect();
     let dead_letters = cfg.dead_letter_path().map(|f| {
         info!(file = %f.display(), "events a processor gives up on are written to the dead-letter file (`event-router dlq replay` sends them again)");
         Arc::new(DeadLetters::new(f))
     });
     let (fanout, workers) = Fanout::start_until(routes, dead_letters, stop_rx.clone());
-    let registry = Arc::new(Registry::new(components, health));
+    let registry = Arc::new(Registry::new(components, health).with_checks(checks));
     let state = Arc::new(ConsoleState {
         registry: registry.clone(),
         live: fanout.live(),

@@ -7,7 +7,9 @@ use e2e::{config, free_port, knative, CeReceiver, Router, TempDir, Vcsim};
 
 fn start(vcenter_url: &str, vcenter_extra: &str, tail: &str, sink: &CeReceiver) -> Router {
     let port = free_port();
-    let cfg = config(vcenter_url, vcenter_extra, &knative(&sink.url(), "binary"), port) + tail;
+    // One delivery at a time: these tests read the sink's log as one sequence.
+    let processor = format!("{}  concurrency: 1\n", knative(&sink.url(), "binary"));
+    let cfg = config(vcenter_url, vcenter_extra, &processor, port) + tail;
     Router::start(&cfg, port)
 }
 

@@ -4,6 +4,7 @@
 //! `cargo test -p e2e --test all <module>::`.
 
 mod bad_input;
+mod broker;
 mod checkpoint;
 mod cli;
 mod console;

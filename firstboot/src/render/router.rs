@@ -218,6 +218,7 @@ fn event_processor(env: &OvfEnv) -> ProcessorConfig {
                     endpoint: None,
                     max_request_bytes: None,
                     max_attempts: None,
+                    max_retry_seconds: None,
                     rule_refresh_seconds: None,
                 }),
                 ..processor(ProcessorType::AwsEventBridge, "eventbridge")

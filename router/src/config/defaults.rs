@@ -18,11 +18,14 @@ pub const HORIZON_PAGE_SIZE: u32 = 100;
 pub const QUEUE_CAPACITY: usize = 1024;
 pub const CONCURRENCY: usize = 8;
 pub const KNATIVE_TIMEOUT_SECONDS: u64 = 10;
-pub const KNATIVE_MAX_ATTEMPTS: u32 = 5;
+/// How long every processor retries a transient failure (`maxRetrySeconds`); `maxAttempts`
+/// has no default (no limit but this).
+pub const RETRY_BUDGET_SECONDS: u64 = 3600;
 pub const OPENFAAS_TIMEOUT_SECONDS: u64 = 15;
-pub const OPENFAAS_MAX_ATTEMPTS: u32 = 3;
 pub const OPENFAAS_REFRESH_SECONDS: u64 = 10;
-pub const EVENTBRIDGE_MAX_ATTEMPTS: u32 = 5;
+/// Attempts of one PutEvents call inside the AWS SDK (its standard retry mode), before the
+/// shared policy takes over.
+pub const EVENTBRIDGE_SDK_ATTEMPTS: u32 = 3;
 pub const EVENTBRIDGE_RULE_REFRESH_SECONDS: u64 = 300;
 /// AWS's PutEvents size rule: 256 KiB as AWS counts entries.
 pub const EVENTBRIDGE_MAX_REQUEST_BYTES: usize = 256 * 1024;
@@ -113,9 +116,9 @@ pub const DEFAULTS: &[Default] = &[
     ),
     d(
         "KnativeConfig",
-        "maxAttempts",
-        KNATIVE_MAX_ATTEMPTS as u64,
-        "attempts per event, the first included",
+        "maxRetrySeconds",
+        RETRY_BUDGET_SECONDS,
+        "seconds a transient failure (no connection, timeout, 408, 409, 429, 5xx) is retried, at most 30 s apart, before the event is dead-lettered (set maxAttempts to limit the attempts too)",
     ),
     d(
         "OpenFaasConfig",
@@ -125,9 +128,9 @@ pub const DEFAULTS: &[Default] = &[
     ),
     d(
         "OpenFaasConfig",
-        "maxAttempts",
-        OPENFAAS_MAX_ATTEMPTS as u64,
-        "attempts per function and event",
+        "maxRetrySeconds",
+        RETRY_BUDGET_SECONDS,
+        "seconds a transient failure is retried per function and event (set maxAttempts to limit the attempts too)",
     ),
     d(
         "OpenFaasConfig",
@@ -137,9 +140,9 @@ pub const DEFAULTS: &[Default] = &[
     ),
     d(
         "AwsEventBridgeConfig",
-        "maxAttempts",
-        EVENTBRIDGE_MAX_ATTEMPTS as u64,
-        "attempts per call and per failed entry",
+        "maxRetrySeconds",
+        RETRY_BUDGET_SECONDS,
+        "seconds a failed call or entry is retried (throttling, 5xx, no connection; set maxAttempts to limit the attempts too)",
     ),
     d(
         "AwsEventBridgeConfig",

@@ -272,10 +272,11 @@ pub struct KnativeConfig {
     /// Extension: seconds before one request is abandoned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
-    /// Extension: attempts per event, the first included.
+    /// Extension: attempts per event, the first included (default: no limit but
+    /// `maxRetrySeconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
-    /// Extension: stop retrying an event after this many seconds even with attempts left.
+    /// Extension: seconds a transient failure is retried before the event is dead-lettered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retry_seconds: Option<u64>,
 }
@@ -354,9 +355,13 @@ pub struct AwsEventBridgeConfig {
     /// 1 MiB since 2026-01).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_request_bytes: Option<usize>,
-    /// Extension: attempts per call and per failed entry, the first included.
+    /// Extension: attempts per call and per failed entry, the first included (default: no limit
+    /// but `maxRetrySeconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Extension: seconds a failed call or entry is retried before the event is dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retry_seconds: Option<u64>,
     /// Extension: seconds between re-reads of the rules' event patterns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_refresh_seconds: Option<u64>,

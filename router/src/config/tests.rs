@@ -349,6 +349,7 @@ eventProcessors:
       eventBus: default
       ruleARN: arn:aws:events:eu-west-1:123456789012:rule/r
       maxAttempts: 0
+      maxRetrySeconds: 0
       ruleRefreshSeconds: 0
       auth: {type: aws_iam_role}
 metricsProvider: {type: default, name: m, default: {bindAddress: "127.0.0.1:8082"}}
@@ -368,27 +369,28 @@ metricsProvider: {type: default, name: m, default: {bindAddress: "127.0.0.1:8082
             "eventProcessors[0].knative.timeoutSeconds{}",
             d(defaults::KNATIVE_TIMEOUT_SECONDS)
         ),
+        "eventProcessors[0].knative.maxAttempts is 0: use at least 1, or leave it out".to_string(),
         format!(
-            "eventProcessors[0].knative.maxAttempts{}",
-            d(defaults::KNATIVE_MAX_ATTEMPTS as u64)
+            "eventProcessors[0].knative.maxRetrySeconds{}",
+            d(defaults::RETRY_BUDGET_SECONDS)
         ),
-        "eventProcessors[0].knative.maxRetrySeconds is 0: use at least 1, or leave it out".to_string(),
         format!(
             "eventProcessors[1].openfaas.timeoutSeconds{}",
             d(defaults::OPENFAAS_TIMEOUT_SECONDS)
         ),
+        "eventProcessors[1].openfaas.maxAttempts is 0: use at least 1, or leave it out".to_string(),
         format!(
-            "eventProcessors[1].openfaas.maxAttempts{}",
-            d(defaults::OPENFAAS_MAX_ATTEMPTS as u64)
+            "eventProcessors[1].openfaas.maxRetrySeconds{}",
+            d(defaults::RETRY_BUDGET_SECONDS)
         ),
-        "eventProcessors[1].openfaas.maxRetrySeconds is 0: use at least 1, or leave it out".to_string(),
         format!(
             "eventProcessors[1].openfaas.refreshSeconds{}",
             d(defaults::OPENFAAS_REFRESH_SECONDS)
         ),
+        "eventProcessors[2].awsEventBridge.maxAttempts is 0: use at least 1, or leave it out".to_string(),
         format!(
-            "eventProcessors[2].awsEventBridge.maxAttempts{}",
-            d(defaults::EVENTBRIDGE_MAX_ATTEMPTS as u64)
+            "eventProcessors[2].awsEventBridge.maxRetrySeconds{}",
+            d(defaults::RETRY_BUDGET_SECONDS)
         ),
         format!(
             "eventProcessors[2].awsEventBridge.ruleRefreshSeconds{}",

@@ -425,6 +425,7 @@ fn aws(prefix: &str, a: &AwsEventBridgeConfig, p: &mut Vec<String>) {
         "AwsEventBridgeConfig",
         &[
             ("maxAttempts", a.max_attempts.map(u64::from)),
+            ("maxRetrySeconds", a.max_retry_seconds),
             ("ruleRefreshSeconds", a.rule_refresh_seconds),
         ],
         p,

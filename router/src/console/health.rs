@@ -93,6 +93,8 @@ struct Component {
     retries: u64,
     /// A processor whose last try failed, with nothing delivered since.
     failing: bool,
+    /// Since when its sink has failed (RFC 3339), with nothing delivered since.
+    unavailable_since: Option<String>,
     last_error: Option<LastError>,
     /// Sources with a stream: its state, and why it is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,6 +168,7 @@ pub async fn health(State(state): State<Arc<ConsoleState>>) -> Response {
                 capacity,
                 retries: c.retries(),
                 failing: c.failing(),
+                unavailable_since: c.unavailable().map(|(_, since)| since),
                 last_error: c.last_error().map(|(time, text)| LastError { time, text }),
                 stream,
             }

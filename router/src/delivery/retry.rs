@@ -1,7 +1,11 @@
 //! The one retry loop of every processor (as Vector's `sinks/util` retry policy): which
-//! outcomes are worth another try, exponential backoff with full jitter between tries, attempts
-//! and elapsed time as limits, and a partial form for batches (Vector's `RetryPartial`) where
-//! only the entries that failed are sent again. Processors only build requests and classify
+//! outcomes are worth another try, exponential backoff with full jitter between tries (capped at
+//! [`MAX_WAIT`]), a time budget ([`RETRY_BUDGET`] by default, long enough for a Broker restart or
+//! upgrade; attempts are not limited unless configured), and a partial form for batches
+//! (Vector's `RetryPartial`) where only the entries that failed are sent again. A transient
+//! failure (no connection, a timeout, 408, 409, 429, 5xx) is retried for as long as the budget
+//! allows, holding the event (and, through the fan-out, its object's later events and the
+//! checkpoint); a refusal the sink will repeat (any other 4xx, 3xx, 1xx) ends at once. Processors only build requests and classify
 //! answers into an [`Outcome`]. Each retry is also counted on the processor's stats when the
 //! delivery runs inside [`observed`] (the fan-out's worker does that), so /metrics and the
 //! console show a failing sink however the processor is written.
@@ -27,21 +31,29 @@ fn note_retry(detail: &str) {
 
 use rand::Rng;
 
+/// The longest wait between two attempts.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// How long a transient failure is retried by default (`maxRetrySeconds`).
+pub const RETRY_BUDGET: Duration = Duration::from_secs(crate::config::defaults::RETRY_BUDGET_SECONDS);
+
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
-    /// Worth another try: connection error, timeout, 404, 408, 409, 429, 5xx.
+    /// Worth another try: connection error, timeout, 408, 409, 429, 5xx.
     Retryable(String),
-    /// Retrying cannot help: other 4xx, 1xx, 3xx.
+    /// The sink will refuse it again: other 4xx (400, 401, 403, 404, 413, 415, 422, ...), 1xx,
+    /// 3xx.
     Rejected(String),
 }
 
-/// Classifies an HTTP status as the Knative data-plane contract does.
+/// Classifies an HTTP status: transient (408, 409, 429 and 5xx, as the Knative data-plane
+/// contract retries them) or a refusal the sink will repeat (404 included: a missing path or
+/// Broker does not appear by trying again within a delivery).
 pub fn classify_status(status: u16) -> Outcome {
     match status {
         200..=299 => Outcome::Delivered,
-        404 | 408 | 409 | 429 | 500..=599 => Outcome::Retryable(format!("HTTP {status}")),
+        408 | 409 | 429 | 500..=599 => Outcome::Retryable(format!("HTTP {status}")),
         _ => Outcome::Rejected(format!("HTTP {status}")),
     }
 }
@@ -57,12 +69,25 @@ pub struct Backoff {
 }
 
 impl Default for Backoff {
+    /// 100 ms doubling to [`MAX_WAIT`], no attempt limit, for [`RETRY_BUDGET`].
     fn default() -> Self {
         Backoff {
             initial: Duration::from_millis(100),
-            max: Duration::from_secs(5),
-            max_attempts: 5,
-            max_elapsed: None,
+            max: MAX_WAIT,
+            max_attempts: u32::MAX,
+            max_elapsed: Some(RETRY_BUDGET),
+        }
+    }
+}
+
+impl Backoff {
+    /// The default policy with a processor's `maxAttempts` and `maxRetrySeconds` (unset: no
+    /// attempt limit, and [`RETRY_BUDGET`]).
+    pub fn configured(max_attempts: Option<u32>, max_retry_seconds: Option<u64>) -> Backoff {
+        Backoff {
+            max_attempts: max_attempts.unwrap_or(u32::MAX).max(1),
+            max_elapsed: Some(max_retry_seconds.map_or(RETRY_BUDGET, Duration::from_secs)),
+            ..Backoff::default()
         }
     }
 }
@@ -131,13 +156,18 @@ where
     }
 }
 
-/// A batch call that failed as a whole, after the caller's client retried what it could.
+/// A batch call that failed as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallFailed(pub String);
+pub struct CallFailed {
+    pub last: String,
+    /// Another call will fail the same way (no permission, a malformed request): every item
+    /// ends refused. Otherwise (no connection, throttled, 5xx) every item is tried again.
+    pub permanent: bool,
+}
 
 /// The batch form: `attempt` sends the items still pending and answers an outcome for each
-/// (in any order), or `Err` when the whole call failed in a way the caller's client already
-/// retried (every pending item is then exhausted). Delivered and refused items are final; only
+/// (in any order), or `Err` when the whole call failed (every pending item is then refused, or
+/// tried again, as [`CallFailed::permanent`] says). Delivered and refused items are final; only
 /// the retryable ones go again, together, until `backoff` is spent. `on_retry(attempt, failed,
 /// first detail, wait)` is told of each retry.
 pub async fn run_partial<T, Fut>(
@@ -157,18 +187,21 @@ where
         n += 1;
         let outcomes = match attempt(n, &pending).await {
             Ok(o) => o,
-            Err(CallFailed(last)) => {
+            Err(CallFailed { last, permanent: true }) => {
                 done.extend(pending.into_iter().map(|t| {
                     (
                         t,
-                        Final::Exhausted {
+                        Final::Rejected {
                             attempts: n,
-                            last: last.clone(),
+                            detail: last.clone(),
                         },
                     )
                 }));
                 break;
             }
+            Err(CallFailed { last, .. }) => (0..pending.len())
+                .map(|i| (i, Outcome::Retryable(last.clone())))
+                .collect(),
         };
         let mut by_index: Vec<Option<Outcome>> = vec![None; pending.len()];
         for (i, o) in outcomes {
@@ -210,10 +243,10 @@ mod tests {
     #[test]
     fn statuses_follow_the_knative_contract() {
         assert_eq!(classify_status(202), Outcome::Delivered);
-        for s in [404, 408, 409, 429, 500, 502, 503] {
+        for s in [408, 409, 429, 500, 502, 503] {
             assert!(matches!(classify_status(s), Outcome::Retryable(_)), "{s}");
         }
-        for s in [400, 401, 403, 413, 101, 301] {
+        for s in [400, 401, 403, 404, 413, 415, 422, 101, 301] {
             assert!(matches!(classify_status(s), Outcome::Rejected(_)), "{s}");
         }
     }
@@ -335,19 +368,46 @@ mod tests {
             }
         );
 
-        // A whole call that failed (after the client's own retries) ends every pending entry.
+        // A whole call refused for good ends every pending entry refused at once.
         let results = run_partial(
             &quick(3),
             vec![1, 2],
-            |_, _: &[i32]| std::future::ready(Err(CallFailed("AccessDenied".to_string()))),
+            |_, _: &[i32]| {
+                std::future::ready(Err(CallFailed {
+                    last: "AccessDenied".to_string(),
+                    permanent: true,
+                }))
+            },
             |_, _, _, _| {},
         )
         .await;
         assert!(results.iter().all(|(_, f)| *f
-            == Final::Exhausted {
+            == Final::Rejected {
                 attempts: 1,
-                last: "AccessDenied".into()
+                detail: "AccessDenied".into()
             }));
+        // A whole call that failed for now is tried again with every entry, until it works.
+        let mut calls = 0;
+        let results = run_partial(
+            &quick(5),
+            vec![1, 2],
+            |_, pending: &[i32]| {
+                calls += 1;
+                let answer = if calls < 3 {
+                    Err(CallFailed {
+                        last: "dispatch failure".to_string(),
+                        permanent: false,
+                    })
+                } else {
+                    Ok((0..pending.len()).map(|i| (i, Outcome::Delivered)).collect())
+                };
+                std::future::ready(answer)
+            },
+            |_, _, _, _| {},
+        )
+        .await;
+        assert_eq!(calls, 3);
+        assert!(results.iter().all(|(_, f)| *f == Final::Delivered));
     }
 
     #[test]
@@ -355,7 +415,13 @@ mod tests {
         let b = Backoff::default();
         assert_eq!(b.ceiling(1), Duration::from_millis(100));
         assert_eq!(b.ceiling(3), Duration::from_millis(400));
-        assert_eq!(b.ceiling(30), Duration::from_secs(5));
+        assert_eq!(b.ceiling(30), Duration::from_secs(30), "at most 30 s between attempts");
+        assert_eq!(
+            (b.max_attempts, b.max_elapsed),
+            (u32::MAX, Some(Duration::from_secs(3600)))
+        );
+        let set = Backoff::configured(Some(3), Some(60));
+        assert_eq!((set.max_attempts, set.max_elapsed), (3, Some(Duration::from_secs(60))));
         for a in 1..10 {
             assert!(b.delay(a) <= b.ceiling(a));
         }

@@ -49,6 +49,8 @@ pub fn stats_json(state: &Registry) -> serde_json::Value {
             v["invocations"] = serde_json::to_value(c.invocations()).unwrap_or_default();
             v["events_dead_lettered"] = c.dead_letters().into();
             v["dead_letter_write_failures"] = c.dead_letter_failures().into();
+            v["sink_unavailable_since"] = c.unavailable().map(|(_, since)| since).into();
+            v["events_waiting"] = c.queue().0.into();
         }
         // VEBA keys the map by component type; a type used more than once is keyed type:name.
         let shared = state.components.iter().filter(|o| o.kind == c.kind).count() > 1;
@@ -113,7 +115,7 @@ pub fn prometheus_text(state: &Registry) -> String {
         },
         Counter {
             metric: "event_router_retries_total",
-            help: "Deliveries a processor tried again (connection errors, timeouts, 404/408/409/429, 5xx).",
+            help: "Deliveries a processor tried again (connection errors, timeouts, 408/409/429, 5xx).",
             processors_only: true,
             value: ComponentStats::retries,
         },
@@ -192,6 +194,16 @@ pub fn prometheus_text(state: &Registry) -> String {
                 pick(c.queue())
             );
         }
+    }
+    let _ = writeln!(out, "# HELP event_router_sink_unavailable_seconds Seconds a processor's sink has failed with nothing delivered since (0: delivering).\n# TYPE event_router_sink_unavailable_seconds gauge");
+    for c in state.components.iter().filter(|c| c.role == "EventProcessor") {
+        let _ = writeln!(
+            out,
+            "event_router_sink_unavailable_seconds{{component=\"{}\",name=\"{}\"}} {}",
+            c.kind,
+            escape_label(&c.name),
+            c.unavailable().map_or(0, |(d, _)| d.as_secs())
+        );
     }
     let _ = writeln!(out, "# HELP event_router_uptime_seconds Seconds since the router started.\n# TYPE event_router_uptime_seconds gauge");
     let _ = writeln!(out, "event_router_uptime_seconds {}", state.started.elapsed().as_secs());

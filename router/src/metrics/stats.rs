@@ -55,7 +55,13 @@ pub struct ComponentStats {
     /// A processor's retries, and whether its last try failed with no delivery since.
     retries: AtomicU64,
     failing: AtomicBool,
+    /// Since when (monotonic, and as a time) a processor's sink has failed with nothing
+    /// delivered since.
+    failing_since: Mutex<Option<(Instant, DateTime<Utc>)>>,
 }
+
+/// How long a sink may fail before `/readyz` says so (a blip does not flap readiness).
+pub const UNAVAILABLE_NOT_READY: Duration = Duration::from_secs(30);
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -83,6 +89,7 @@ impl ComponentStats {
             last_error: Mutex::new(None),
             retries: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            failing_since: Mutex::new(None),
         })
     }
 
@@ -90,7 +97,11 @@ impl ComponentStats {
     /// longer failing).
     pub fn event(&self) {
         self.total.fetch_add(1, Ordering::Relaxed);
-        self.failing.store(false, Ordering::Relaxed);
+        if self.failing.swap(false, Ordering::Relaxed) {
+            if let Ok(mut since) = self.failing_since.lock() {
+                *since = None;
+            }
+        }
         let now = now_secs();
         if let Ok(mut w) = self.window.lock() {
             match w.back_mut() {
@@ -198,8 +209,37 @@ impl ComponentStats {
     /// next delivery.
     pub fn retrying(&self, detail: &str) {
         self.retries.fetch_add(1, Ordering::Relaxed);
-        self.failing.store(true, Ordering::Relaxed);
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            if let Ok(mut since) = self.failing_since.lock() {
+                since.get_or_insert((Instant::now(), Utc::now()));
+            }
+        }
         self.set_last_error(detail.to_string());
+    }
+
+    /// Since when the sink has failed with nothing delivered since: how long, and the time
+    /// (RFC 3339); `None` while it delivers.
+    pub fn unavailable(&self) -> Option<(Duration, String)> {
+        let since = self.failing_since.lock().ok().and_then(|s| *s)?;
+        Some((
+            since.0.elapsed(),
+            since.1.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ))
+    }
+
+    /// What `/readyz` says of a processor whose sink has been unavailable for at least
+    /// [`UNAVAILABLE_NOT_READY`]: since when, how many events wait, the last error.
+    pub fn unavailable_reason(&self) -> Option<String> {
+        let (for_how_long, since) = self.unavailable().filter(|(d, _)| *d >= UNAVAILABLE_NOT_READY)?;
+        let _ = for_how_long;
+        let waiting = self.queue().0;
+        let last = self
+            .last_error()
+            .map(|(_, text)| format!(" (last error: {text})"))
+            .unwrap_or_default();
+        Some(format!(
+            "sink unavailable since {since}, {waiting} events waiting{last}"
+        ))
     }
 
     pub fn retries(&self) -> u64 {
@@ -347,6 +387,22 @@ mod tests {
             s.invocations()["VmPoweredOnEvent"],
             Invocations { success: 1, failure: 1 }
         );
+    }
+
+    #[test]
+    fn a_failing_sink_is_unavailable_from_its_first_retry_until_it_delivers() {
+        let s = ComponentStats::new("EventProcessor", "knative", "sink", "http://sink");
+        assert!(s.unavailable().is_none());
+        s.retrying("HTTP 503");
+        let (_, since) = s.unavailable().expect("unavailable after a retry");
+        s.retrying("HTTP 502");
+        assert_eq!(s.unavailable().map(|u| u.1), Some(since), "since the first retry");
+        assert!(
+            s.unavailable_reason().is_none(),
+            "not for /readyz within the first 30 s"
+        );
+        s.event();
+        assert!(s.unavailable().is_none(), "a delivery ends it");
     }
 
     #[test]

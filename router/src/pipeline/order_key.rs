@@ -2,9 +2,10 @@
 //! key is its source and its primary managed object, the first of the vSphere event's arguments
 //! that names one: the VM (`Vm`), else the host (`Host`), the datastore (`Ds`), the network
 //! (`Net`), the distributed switch (`Dvs`), the alarm's entity (`Entity`), the cluster
-//! (`ComputeResource`) or the datacenter (`Datacenter`). An event of another source (webhook,
-//! Horizon) is keyed by its `subject`. An event with neither (a login, a vCenter-wide event) has
-//! its source's own key, so such events stay in order among themselves. Keys are hashed: two
+//! (`ComputeResource`) or the datacenter (`Datacenter`). A webhook event is keyed by its
+//! `subject`. An event with neither (a login, a vCenter-wide event), and every Horizon audit
+//! event (its subject names the event type, not an object), has its source's own key, so such
+//! events stay in order among themselves. Keys are hashed: two
 //! objects that share a hash are merely ordered together.
 
 use std::collections::hash_map::DefaultHasher;
@@ -42,13 +43,19 @@ pub fn of(event: &Event) -> Key<u64> {
             0u8.hash(&mut h);
             moref.hash(&mut h);
         }
-        None if !is_vsphere(event) => {
+        None if !is_vsphere(event) && !is_horizon(event) => {
             1u8.hash(&mut h);
             event.subject().unwrap_or("").hash(&mut h);
         }
         None => 2u8.hash(&mut h),
     }
     Key::Of(h.finish())
+}
+
+/// A Horizon audit event, in either of the router's event formats.
+fn is_horizon(event: &Event) -> bool {
+    let ty = event.ty();
+    ty.starts_with("com.vmware.event.router/horizon.") || ty.starts_with("com.vmware.horizon.")
 }
 
 /// A vCenter event, in either of the router's event formats.
@@ -159,6 +166,10 @@ mod tests {
         // Other sources: by subject.
         let hook = "com.example.thing";
         assert_ne!(of(&event(hook, Some("a"), "{}")), of(&event(hook, Some("b"), "{}")));
+        // Horizon: one line per server, whatever the event type.
+        let horizon = "com.vmware.event.router/horizon.vlsi_userloggedin_rest.v0";
+        let other = "com.vmware.event.router/horizon.admin_added.v0";
+        assert_eq!(of(&event(horizon, Some("A"), "{}")), of(&event(other, Some("B"), "{}")));
         assert_eq!(of(&event(hook, Some("a"), "{}")), of(&event(hook, Some("a"), "[1]")));
     }
 }

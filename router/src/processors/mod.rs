@@ -63,14 +63,21 @@ pub trait Processor: Send + Sync {
         })
     }
 
+    /// Why the processor cannot deliver yet (its destination has no address), shown by
+    /// `/readyz`; `None` when it can.
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
+
     /// The component type as /stats names it (`knative`, `console`, ...).
     fn kind(&self) -> &'static str;
     /// Where events go, for /stats and logs.
     fn address(&self) -> String;
 }
 
-/// Builds one processor from its config section.
-pub async fn build(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn Processor>> {
+/// Builds one processor from its config section; `start` says whether a Kubernetes reference
+/// must resolve now (see [`knative::Start`]).
+pub async fn build(prefix: &str, p: &ProcessorConfig, start: knative::Start) -> anyhow::Result<Arc<dyn Processor>> {
     Ok(match p.kind {
         ProcessorType::Knative => {
             let k = p
@@ -78,7 +85,7 @@ pub async fn build(prefix: &str, p: &ProcessorConfig) -> anyhow::Result<Arc<dyn 
                 .as_ref()
                 .with_context(|| format!("{prefix}.knative is missing"))?;
             Arc::new(
-                knative::Knative::new(k)
+                knative::Knative::new(k, start)
                     .await
                     .with_context(|| format!("cannot start the knative processor {}", p.name))?,
             )

@@ -165,11 +165,7 @@ impl OpenFaas {
         Ok(OpenFaas {
             gateway,
             is_async: cfg.is_async,
-            backoff: Backoff {
-                max_attempts: cfg.max_attempts.unwrap_or(defaults::OPENFAAS_MAX_ATTEMPTS),
-                max_elapsed: cfg.max_retry_seconds.map(Duration::from_secs),
-                ..Backoff::default()
-            },
+            backoff: Backoff::configured(cfg.max_attempts, cfg.max_retry_seconds),
             topics,
             refresher,
         })

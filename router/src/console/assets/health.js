@@ -86,7 +86,8 @@
         el.classList.add("bad");
         const p = document.createElement("p");
         p.className = "reason";
-        p.textContent = `failing, retrying: ${c.last_error ? c.last_error.text : "no answer"}`;
+        const since = c.unavailable_since ? `sink unavailable since ${c.unavailable_since}, ${c.queued} events waiting; ` : "";
+        p.textContent = `${since}failing, retrying: ${c.last_error ? c.last_error.text : "no answer"}`;
         el.insertBefore(p, null);
       }
       row(dl, "retries", String(c.retries));

@@ -53,12 +53,11 @@ impl EventBridge {
     /// Builds the client, reads the rules' patterns (failing when one cannot be used) and
     /// starts the periodic re-read.
     pub async fn new(cfg: &AwsEventBridgeConfig) -> Result<EventBridge, RulesError> {
-        let max_attempts = cfg.max_attempts.unwrap_or(defaults::EVENTBRIDGE_MAX_ATTEMPTS).max(1);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
             .retry_config(
                 RetryConfig::standard()
-                    .with_max_attempts(max_attempts)
+                    .with_max_attempts(defaults::EVENTBRIDGE_SDK_ATTEMPTS)
                     .with_initial_backoff(Duration::from_millis(200)),
             )
             .timeout_config(
@@ -102,10 +101,7 @@ impl EventBridge {
             region: cfg.region.clone(),
             rules,
             max_bytes: cfg.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
-            backoff: Backoff {
-                max_attempts,
-                ..Backoff::default()
-            },
+            backoff: Backoff::configured(cfg.max_attempts, cfg.max_retry_seconds),
             refresher,
         })
     }

@@ -1,7 +1,8 @@
 //! PutEvents with per-entry outcomes: entries AWS reports failed (FailedEntryCount) are sent
 //! again, only those, with backoff; errors that cannot change (a malformed entry, no
-//! permission) are not. Throttling and transient errors of the call itself are retried by the
-//! SDK's standard retry mode, configured with the same attempt count.
+//! permission) are not. A call that fails as a whole after the SDK's own few attempts
+//! (throttling, 5xx, no connection) is tried again, every entry, under the shared policy's time
+//! budget; a call refused for good (no permission, a bad request) refuses every entry.
 
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::primitives::DateTime;
@@ -20,6 +21,15 @@ const PERMANENT: &[&str] = &[
     "AccessDeniedException",
     "NotAuthorizedForSourceException",
     "NotAuthorizedForDetailTypeException",
+];
+
+/// Error codes of a whole call that another attempt cannot fix (credentials, a missing bus).
+const CALL_PERMANENT: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "ResourceNotFoundException",
 ];
 
 fn request_entry(e: &Entry, bus: &str) -> PutEventsRequestEntry {
@@ -49,10 +59,13 @@ pub async fn put(client: &Client, bus: &str, entries: Vec<Entry>, backoff: &Back
                     .send()
                     .await
                     .map_err(|e| {
-                        // The SDK already retried what was retryable (throttling, 5xx, timeouts).
+                        let permanent = e
+                            .as_service_error()
+                            .and_then(|s| aws_sdk_eventbridge::error::ProvideErrorMetadata::code(s))
+                            .is_some_and(|code| PERMANENT.contains(&code) || CALL_PERMANENT.contains(&code));
                         let last = DisplayErrorContext(&e).to_string();
-                        warn!(bus, entries = count, "PutEvents failed: {last}");
-                        CallFailed(last)
+                        warn!(bus, entries = count, permanent, "PutEvents failed: {last}");
+                        CallFailed { last, permanent }
                     })?;
                 let results = out.entries();
                 Ok((0..count)

@@ -93,6 +93,7 @@ fn config(endpoint: &str, rules: Vec<String>) -> AwsEventBridgeConfig {
         endpoint: Some(endpoint.into()),
         max_request_bytes: None,
         max_attempts: Some(3),
+        max_retry_seconds: None,
         rule_refresh_seconds: None,
     }
 }

@@ -1,7 +1,10 @@
 //! The webhook source (`type: webhook`): an HTTP server that takes CloudEvents in binary,
 //! structured and batch mode at the configured path, checks optional basic auth, limits the
 //! body size, and answers only after the processors took each event: 200 when every
-//! processor that selected it delivered it, 502 naming each failure otherwise.
+//! processor that selected it delivered it, 502 naming each failure otherwise. The requests in
+//! flight hold at most [`MEMORY_BUDGET`] bytes of bodies (their declared size, or
+//! `maxBodyBytes` when it is not declared): a request that finds no room waits for it as long
+//! as a body may take to arrive, then gets 503, so no number of clients costs more.
 
 pub mod decode;
 
@@ -35,7 +38,15 @@ pub fn route_path(configured: &str) -> String {
     format!("/{}", if p.is_empty() { "webhook" } else { &p })
 }
 
+/// Request bodies (and the events made of them) the webhook holds at once, in bytes.
+pub const MEMORY_BUDGET: usize = 64 << 20;
+
+/// The budget's unit: a permit is this many bytes.
+const BUDGET_UNIT: usize = 1024;
+
 struct Shared {
+    /// [`MEMORY_BUDGET`] in [`BUDGET_UNIT`]s.
+    budget: Arc<tokio::sync::Semaphore>,
     fanout: Arc<Fanout>,
     /// This provider's name: its line in each processor's queue.
     from: Arc<str>,
@@ -94,6 +105,7 @@ impl WebhookSource {
     pub async fn run(self, fanout: Arc<Fanout>, shutdown: watch::Receiver<bool>, grace: Duration) {
         info!(address = %self.stats.address, auth = self.auth.is_some(), "webhook listening for CloudEvents (binary, structured, batch)");
         let shared = Arc::new(Shared {
+            budget: Arc::new(tokio::sync::Semaphore::new(MEMORY_BUDGET / BUDGET_UNIT)),
             fanout,
             from: self.stats.name.as_str().into(),
             stats: self.stats.clone(),
@@ -141,6 +153,29 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
                 .into_response()
         }
     }
+    // Room in the memory budget for this request's body (and its events) until it is answered.
+    let declared = (parts.headers.get(header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(s.max_body)
+        .min(s.max_body);
+    let units = declared.div_ceil(BUDGET_UNIT).clamp(1, MEMORY_BUDGET / BUDGET_UNIT);
+    let permits = u32::try_from(units).unwrap_or(u32::MAX);
+    let _room = match tokio::time::timeout(BODY_READ_TIMEOUT, s.budget.clone().acquire_many_owned(permits)).await {
+        Ok(Ok(room)) => room,
+        _ => {
+            debug!("webhook memory budget full: request refused with 503");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                format!(
+                    "the webhook holds {} MiB of requests already: send it again shortly\n",
+                    MEMORY_BUDGET >> 20
+                ),
+            )
+                .into_response();
+        }
+    };
     // A client that sends its body slowly is cut off (408), so it holds no connection for long.
     let bytes = match http_server::read_body(&parts.headers, Body::new(body), s.max_body).await {
         Ok(b) => b,
@@ -168,6 +203,7 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
             return text(e.status, format!("{e}\n"));
         }
     };
+    drop(bytes);
     let mut deliveries = Vec::with_capacity(events.len());
     for event in events {
         s.stats.event();
