@@ -11,7 +11,8 @@ checked against govmomi's own declarations (scripts/data/govmomi-v0.30.2-types.t
 from scripts/extract-govmomi-types.py; --govmomi another, --govmomi '' none), is
 on exactly the fields govmomi v0.30.2 declares as a plain value or a non-pointer
 struct, of every type govmomi has; every such type has the same fields in
-the same order in both.  Exits 1 with a message listing the problems otherwise.
+the same order in both, each of a Go type its kind allows (obj:T as T or
+BaseT, enum as an enum string type, int as an integer, ...).  Exits 1 with a message listing the problems otherwise.
 Needs only the Python standard library.
 
     python3 scripts/check-vim-types.py [path/to/vim_types.txt] [--govmomi TSV]
@@ -123,6 +124,23 @@ def check(types):
     return problems
 
 
+# The Go element types (pointers and slices stripped) each kind may have in govmomi.
+GO_TYPES = {
+    "string": {"string"}, "bool": {"bool"}, "dateTime": {"time.Time"},
+    "int": {"int8", "int16", "int32", "int64", "byte"},  # byte: HostSubSpecification.data
+    "float": {"float32", "float64"}, "binary": {"byte"}, "moref": {"ManagedObjectReference"},
+    "any": {"AnyType"},
+}
+
+
+def go_type_fits(kind, elem):
+    if kind.startswith("obj:"):
+        return elem in (kind[4:], "Base" + kind[4:])
+    if kind == "enum":
+        return elem.startswith("enum:")
+    return elem in GO_TYPES.get(kind, ())
+
+
 def check_govmomi(types, tsv):
     """The zero flags and field lists against govmomi's declarations."""
     problems = []
@@ -156,6 +174,9 @@ def check_govmomi(types, tsv):
             if ("array" in flags) != (go_kind == "slice") and kind != "binary":
                 problems.append("%s.%s: array is %s, govmomi declares %s"
                                 % (name, fname, "array" in flags, go_type))
+            elem = go_type.replace("*", "").replace("[]", "")
+            if not go_type_fits(kind, elem):
+                problems.append("%s.%s: kind %s, govmomi declares %s" % (name, fname, kind, go_type))
     return problems, nchecked
 
 
@@ -195,7 +216,7 @@ def main():
     nfields = sum(len(t[2]) for t in types)
     nrefs = sum(1 for t in types for f in t[2] if f[1].startswith("obj:"))
     print("check-vim-types: %s OK: %d types, %d fields, %d obj: references, all defined; "
-          "%d fields' zero flags agree with govmomi v0.30.2"
+          "%d fields' zero flags and Go types agree with govmomi v0.30.2"
           % (os.path.normpath(path), len(types), nfields, nrefs, nchecked))
     return 0
 
