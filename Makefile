@@ -28,6 +28,8 @@ lint:
 	.tools/venv/bin/python scripts/check-budget.py --readme README.md
 	bash scripts/test-image-names.sh
 	python3 scripts/check-vim-types.py router/src/vsphere/vim_types.txt
+	python3 tests/peers/govmomi_json.py --self-test
+	python3 tests/peers/govmomi_json.py --check tests/fixtures/govmomi-0.30.2/vcsim tests/fixtures/govmomi-0.30.2/edge
 
 ## unit: every crate's own tests (router, firstboot, ovf, durable, bench; no tools needed)
 unit:

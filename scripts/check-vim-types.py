@@ -4,17 +4,27 @@
 Parses the table back and checks that it is self-contained and well formed:
 every base type and every obj:T field type is defined in the file, every base
 chain ends at DynamicData without cycles, no field is declared twice along a
-chain, kinds and flags are known, lines are sorted and unique.  Exits 1 with a
-message listing the problems otherwise.  Needs only the Python standard library.
+chain, kinds and flags are known, lines are sorted and unique.  The `zero` flag
+(absent = Go zero value in VEBA's JSON) is never on an array, nor on an `any` or
+`binary` field (govmomi's interface{} and []byte are null when absent), and,
+checked against govmomi's own declarations (scripts/data/govmomi-v0.30.2-types.tsv,
+from scripts/extract-govmomi-types.py; --govmomi another, --govmomi '' none), is
+on exactly the fields govmomi v0.30.2 declares as a plain value or a non-pointer
+struct, of every type govmomi has; every such type has the same fields in
+the same order in both, each of a Go type its kind allows (obj:T as T or
+BaseT, enum as an enum string type, int as an integer, ...).  Exits 1 with a message listing the problems otherwise.
+Needs only the Python standard library.
 
-    python3 scripts/check-vim-types.py [path/to/vim_types.txt]
+    python3 scripts/check-vim-types.py [path/to/vim_types.txt] [--govmomi TSV]
 """
 
 import os
 import sys
 
 KINDS = {"string", "bool", "int", "float", "dateTime", "binary", "moref", "any", "enum"}
-FLAGS = {"array", "opt"}
+FLAGS = {"array", "opt", "zero"}
+# Kinds whose govmomi type is never a plain value: interface{} and []byte.
+NEVER_ZERO = {"any", "binary"}
 ROOT = "DynamicData"
 
 
@@ -55,6 +65,9 @@ def parse(path):
                     problems.append("%s: %s.%s has unknown flag %r" % (where, name, fname, fl))
             if len(set(flags)) != len(flags):
                 problems.append("%s: %s.%s repeats a flag" % (where, name, fname))
+            if "zero" in flags and ("array" in flags or kind in NEVER_ZERO):
+                problems.append("%s: %s.%s: zero on %s (govmomi writes null for it)"
+                                % (where, name, fname, "an array" if "array" in flags else kind))
             fields.append((fname, kind, flags))
         types.append((name, base, fields))
     return types, problems
@@ -111,11 +124,75 @@ def check(types):
     return problems
 
 
+# The Go element types (pointers and slices stripped) each kind may have in govmomi.
+GO_TYPES = {
+    "string": {"string"}, "bool": {"bool"}, "dateTime": {"time.Time"},
+    "int": {"int8", "int16", "int32", "int64", "byte"},  # byte: HostSubSpecification.data
+    "float": {"float32", "float64"}, "binary": {"byte"}, "moref": {"ManagedObjectReference"},
+    "any": {"AnyType"},
+}
+
+
+def go_type_fits(kind, elem):
+    if kind.startswith("obj:"):
+        return elem in (kind[4:], "Base" + kind[4:])
+    if kind == "enum":
+        return elem.startswith("enum:")
+    return elem in GO_TYPES.get(kind, ())
+
+
+def check_govmomi(types, tsv):
+    """The zero flags and field lists against govmomi's declarations."""
+    problems = []
+    go_fields, go_types = {}, set()
+    with open(tsv, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if cols[0] == "type":
+                go_types.add(cols[1])
+                go_fields.setdefault(cols[1], [])
+            elif cols[0] == "field":
+                go_fields[cols[1]].append((cols[3], cols[4], cols[5]))
+    nchecked = 0
+    for name, _, fields in types:
+        if name not in go_types:
+            continue
+        ours = [f[0] for f in fields]
+        theirs = [g[0] for g in go_fields[name]]
+        if ours != theirs:
+            problems.append("%s: fields %s, govmomi's %s" % (name, ours, theirs))
+            continue
+        for (fname, kind, flags), (_, go_kind, go_type) in zip(fields, go_fields[name]):
+            nchecked += 1
+            want = go_kind in ("value", "struct")
+            if ("zero" in flags) != want:
+                problems.append("%s.%s: %s zero, but govmomi v0.30.2 declares it %s (%s)"
+                                % (name, fname, "has" if "zero" in flags else "lacks",
+                                   go_type, go_kind))
+            if ("array" in flags) != (go_kind == "slice") and kind != "binary":
+                problems.append("%s.%s: array is %s, govmomi declares %s"
+                                % (name, fname, "array" in flags, go_type))
+            elem = go_type.replace("*", "").replace("[]", "")
+            if not go_type_fits(kind, elem):
+                problems.append("%s.%s: kind %s, govmomi declares %s" % (name, fname, kind, go_type))
+    return problems, nchecked
+
+
 def main():
-    if len(sys.argv) > 2:
-        sys.exit(__doc__)
+    args = sys.argv[1:]
     here = os.path.dirname(os.path.abspath(__file__))
-    path = sys.argv[1] if len(sys.argv) == 2 else os.path.join(
+    tsv = os.path.join(here, "data", "govmomi-v0.30.2-types.tsv")
+    if "--govmomi" in args:
+        i = args.index("--govmomi")
+        if i + 1 >= len(args):
+            sys.exit(__doc__)
+        tsv = args[i + 1]
+        del args[i:i + 2]
+    if len(args) > 1:
+        sys.exit(__doc__)
+    path = args[0] if args else os.path.join(
         here, "..", "router", "src", "vsphere", "vim_types.txt")
     try:
         types, problems = parse(path)
@@ -123,6 +200,14 @@ def main():
         print("check-vim-types: cannot read %s: %s" % (path, e), file=sys.stderr)
         return 1
     problems += check(types)
+    nchecked = 0
+    if tsv:
+        try:
+            more, nchecked = check_govmomi(types, tsv)
+        except OSError as e:
+            print("check-vim-types: cannot read %s: %s" % (tsv, e), file=sys.stderr)
+            return 1
+        problems += more
     if problems:
         print("check-vim-types: %s: %d problem(s):" % (path, len(problems)), file=sys.stderr)
         for p in problems:
@@ -130,8 +215,9 @@ def main():
         return 1
     nfields = sum(len(t[2]) for t in types)
     nrefs = sum(1 for t in types for f in t[2] if f[1].startswith("obj:"))
-    print("check-vim-types: %s OK: %d types, %d fields, %d obj: references, all defined"
-          % (os.path.normpath(path), len(types), nfields, nrefs))
+    print("check-vim-types: %s OK: %d types, %d fields, %d obj: references, all defined; "
+          "%d fields' zero flags and Go types agree with govmomi v0.30.2"
+          % (os.path.normpath(path), len(types), nfields, nrefs, nchecked))
     return 0
 
 

@@ -21,6 +21,13 @@ a throwaway virtualenv outside the repo):
 Without --out the table is written to stdout.  --stats prints counts and the
 largest types to stderr.
 
+The `zero` flags come from --govmomi (default scripts/data/govmomi-v0.30.2-types.tsv,
+extracted from govmomi's vim25/types/types.go by scripts/extract-govmomi-types.py).
+To redo only them on an existing table, without pyvmomi:
+
+    python3 scripts/gen-vim-types.py --annotate router/src/vsphere/vim_types.txt \
+        --out router/src/vsphere/vim_types.txt
+
 Which fields are included
 -------------------------
 Only fields that exist at API level vim.version.v8_0_0_1 (API_VERSION), the
@@ -81,6 +88,26 @@ kind          string    xsd:string and string-like vmodl types (TypeName,
 flags         array     the field is an array (repeated elements on the wire,
                         ArrayOf* in the WSDL)
               opt       the field is optional (minOccurs=0)
+              zero      when vCenter leaves the field out, VEBA's JSON (Go's
+                        encoding/json of govmomi v0.30.2's structs) has the
+                        field's Go zero value; without it, null.  Set exactly
+                        when govmomi declares the field as a plain value (int32,
+                        int64, bool, float, string, an enum string type,
+                        time.Time) or a non-pointer struct (ManagedObjectReference,
+                        TaskInfo, ManagedEntityEventArgument, ...), whether the
+                        field is optional or not; a pointer (*int32, *bool,
+                        *time.Time, *T), slice ([]T, []byte) or interface
+                        (BaseT, AnyType) has none.  Never with array.  The zero
+                        value by kind: int 0, float 0, bool false, string and
+                        enum "", dateTime "0001-01-01T00:00:00Z", moref
+                        {"Type":"","Value":""}, obj:T the object of type T (the
+                        declared type) with every field, inherited first, absent
+                        by these same rules (its zero fields zero, the others
+                        null).  Read from scripts/data/govmomi-v0.30.2-types.tsv
+                        (scripts/extract-govmomi-types.py); a type govmomi
+                        v0.30.2 lacks keeps the router's earlier rule: zero for
+                        string and enum fields and for required int, float,
+                        bool, dateTime and moref fields.
 
 Wire-level corrections applied to pyVmomi's model
 -------------------------------------------------
@@ -97,15 +124,66 @@ Wire-level corrections applied to pyVmomi's model
 
 import argparse
 import collections
+import os
 import sys
 
-try:
-    import pyVmomi
-    from pyVmomi import VmomiSupport as V
-except ImportError:  # pragma: no cover
-    sys.exit("gen-vim-types.py: pyvmomi is not installed (pip install pyvmomi in a venv)")
+V = None  # pyVmomi.VmomiSupport, imported by main() unless --annotate
 
 VIM_NS = "urn:vim25"
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOVMOMI_TSV = os.path.join(HERE, "data", "govmomi-v0.30.2-types.tsv")
+GOVMOMI = None  # read_govmomi()'s answer
+
+
+def read_govmomi(path):
+    """{(GoType, xmlName): GoKind} from scripts/extract-govmomi-types.py's TSV, and the set
+    of types it declares."""
+    fields, types = {}, set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if cols[0] == "type":
+                types.add(cols[1])
+            elif cols[0] == "field":
+                fields[(cols[1], cols[3])] = cols[4]
+    return fields, types
+
+
+def zero_by_govmomi(govmomi, type_name, field, kind, flags):
+    """Whether VEBA's JSON has the Go zero value (not null) for this field when vCenter
+    leaves it out: govmomi declares it as a plain value or a non-pointer struct."""
+    fields, types = govmomi
+    if "array" in flags:
+        return False
+    if type_name not in types:
+        # A type govmomi v0.30.2 lacks (never in VEBA's JSON): the router's earlier rule.
+        if kind in ("string", "enum"):
+            return True
+        return "opt" not in flags and kind in ("int", "float", "bool", "dateTime", "moref")
+    go_kind = fields.get((type_name, field))
+    if go_kind is None:
+        sys.exit("gen-vim-types.py: govmomi's %s has no field %s" % (type_name, field))
+    return go_kind in ("value", "struct")
+
+
+def annotate(text, govmomi):
+    """The table text with every field's zero flag set again from govmomi."""
+    out = []
+    for line in text.split("\n")[:-1]:
+        name, base, fieldcol = line.split("\t")
+        fields = []
+        for spec in fieldcol.split(";") if fieldcol else []:
+            fname, _, rest = spec.partition(":")
+            parts = [p for p in rest.split(",") if p != "zero"]
+            kind, flags = parts[0], parts[1:]
+            if zero_by_govmomi(govmomi, name, fname, kind, flags):
+                parts.append("zero")
+            fields.append(fname + ":" + ",".join(parts))
+        out.append("\t".join([name, base, ";".join(fields)]))
+    return "\n".join(out) + "\n"
 
 
 def ns_of(version):
@@ -257,6 +335,8 @@ def render(included):
                 flags.append("array")
             if info.flags & V.F_OPTIONAL:
                 flags.append("opt")
+            if zero_by_govmomi(GOVMOMI, typ._wsdlName, info.name, kind, flags):
+                flags.append("zero")
             fields.append(":".join([info.name, ",".join([kind] + flags)]))
         nfields += len(fields)
         line = "%s\t%s\t%s" % (typ._wsdlName, p._wsdlName if p is not None else "-",
@@ -270,7 +350,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", help="write the table here instead of stdout")
     ap.add_argument("--stats", action="store_true", help="print counts to stderr")
+    ap.add_argument("--govmomi", default=GOVMOMI_TSV,
+                    help="govmomi's field declarations (scripts/extract-govmomi-types.py)")
+    ap.add_argument("--annotate", metavar="TABLE",
+                    help="only set the zero flags of this existing table again (no pyvmomi)")
     args = ap.parse_args()
+
+    global GOVMOMI, V
+    GOVMOMI = read_govmomi(args.govmomi)
+    if args.annotate:
+        with open(args.annotate, encoding="utf-8", newline="") as f:
+            text = annotate(f.read(), GOVMOMI)
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
+        return
+    try:
+        from pyVmomi import VmomiSupport
+    except ImportError:  # pragma: no cover
+        sys.exit("gen-vim-types.py: pyvmomi is not installed (pip install pyvmomi in a venv)")
+    V = VmomiSupport
 
     global DYNAMIC_DATA, METHOD_FAULT, LOCALIZED_METHOD_FAULT, DROPPED_FOREIGN
     DYNAMIC_DATA = V.GetVmodlType("vmodl.DynamicData")

@@ -23,6 +23,16 @@ be posted there.
 maintenance mode: EnteredMaintenanceModeEvent when the host is in maintenance mode now (after
 ``govc host.maintenance.enter``), ExitMaintenanceModeEvent otherwise (vcsim 0.24.2 changes the
 host's state for those govc commands but records no event).
+``dvs-reconfigured`` posts the DvsReconfiguredEvent vCenter records for a ReconfigureDvs_Task
+on a distributed switch (vcsim 0.24.2 records none): its configSpec is a
+VMwareDVSConfigSpec with the switch's configVersion and ``--max-mtu``, the other fields left out
+as a client that changes only the MTU leaves them.
+``task`` posts the TaskEvent vCenter records when a task is queued (vcsim 0.24.2 records none):
+its TaskInfo (key and Task ``--task-key``, ``--method`` e.g. ReconfigVM_Task, the VM as entity,
+state queued, a user as reason), progress, start and completion left out as at queueing.
+``event-ex`` posts an EventEx ``--type-id`` on a VM with ``--arg key=value`` arguments
+(KeyAnyValue; a value that is an integer travels as xsd:int, true/false as xsd:boolean, one with
+commas as an ArrayOfString, anything else as xsd:string).
 
 Prints one JSON line: {"type": ..., "key": the event's key as vcsim recorded it}.
 """
@@ -133,6 +143,59 @@ def host_maintenance(si, args):
     return common(event, host)
 
 
+def dvs_reconfigured(si, args):
+    dvs = find(si, args.dvs)
+    spec = vim.dvs.VmwareDistributedVirtualSwitch.ConfigSpec(
+        configVersion=dvs.config.configVersion, maxMtu=args.max_mtu)
+    event = vim.event.DvsReconfiguredEvent(
+        configSpec=spec, dvs=vim.event.DvsEventArgument(name=dvs.name, dvs=dvs))
+    return common(event, dvs)
+
+
+def task(si, args):
+    vm = find(si, args.vm)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    info = vim.TaskInfo(
+        key=args.task_key,
+        task=vim.Task(args.task_key, si._stub),
+        name=getattr(vim.VirtualMachine, args.method),
+        descriptionId=args.description_id,
+        entity=vm,
+        entityName=vm.name,
+        state="queued",
+        cancelled=False,
+        cancelable=True,
+        queueTime=now,
+        eventChainId=0,
+        reason=vim.TaskReasonUser(userName=args.user),
+    )
+    return common(vim.event.TaskEvent(info=info), vm)
+
+
+def any_value(text):
+    from pyVmomi import VmomiSupport
+
+    if text.lstrip("-").isdigit():
+        return VmomiSupport.GetVmodlType("int")(int(text))
+    if text in ("true", "false"):
+        return text == "true"
+    if "," in text:
+        return VmomiSupport.GetVmodlType("string[]")(text.split(","))
+    return text
+
+
+def event_ex(si, args):
+    vm = find(si, args.vm)
+    arguments = []
+    for arg in args.arg:
+        key, _, value = arg.partition("=")
+        arguments.append(vim.KeyAnyValue(key=key, value=any_value(value)))
+    event = vim.event.EventEx(
+        eventTypeId=args.type_id, severity="info", arguments=arguments,
+        objectId=vm._moId, objectType=vim.VirtualMachine, objectName=vm.name)
+    return common(event, vm)
+
+
 def latest_key(si, type_name):
     collector = si.content.eventManager.CreateCollectorForEvents(vim.event.EventFilterSpec())
     try:
@@ -162,10 +225,30 @@ def main():
     kind.add_argument("--ha", action="store_true")
     h = sub.add_parser("host-maintenance")
     h.add_argument("--host", required=True)
+    d = sub.add_parser("dvs-reconfigured")
+    d.add_argument("--dvs", required=True)
+    d.add_argument("--max-mtu", type=int, default=9000)
+    t = sub.add_parser("task")
+    t.add_argument("--vm", required=True)
+    t.add_argument("--task-key", default="task-100")
+    t.add_argument("--method", default="ReconfigVM_Task")
+    t.add_argument("--description-id", default="VirtualMachine.reconfigure")
+    t.add_argument("--user", default="user")
+    x = sub.add_parser("event-ex")
+    x.add_argument("--vm", required=True)
+    x.add_argument("--type-id", required=True)
+    x.add_argument("--arg", action="append", default=[])
     args = p.parse_args()
     si = connect(args.url)
     try:
-        event = {"alarm-status": alarm_status, "vm-migrated": vm_migrated, "host-maintenance": host_maintenance}[args.cmd](si, args)
+        event = {
+            "alarm-status": alarm_status,
+            "vm-migrated": vm_migrated,
+            "host-maintenance": host_maintenance,
+            "dvs-reconfigured": dvs_reconfigured,
+            "task": task,
+            "event-ex": event_ex,
+        }[args.cmd](si, args)
         si.content.eventManager.PostEvent(eventToPost=event)
         type_name = type(event).__name__.split(".")[-1]
         print(json.dumps({"type": type_name, "key": latest_key(si, type_name)}), flush=True)
