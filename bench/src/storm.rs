@@ -1,8 +1,10 @@
 //! An event storm (a host failure, an HA restart): a backlog of events over many objects drained
 //! into a sink that answers in a fixed time, with the router's default config (no
 //! `concurrency` set). Reports the drain time, the rate against its limit (`concurrency` /
-//! latency: what a sink of that latency allows with that many deliveries in flight), and how
-//! often an object's event arrived after a later one of the same object (must be 0).
+//! latency: what a sink of that latency allows with that many deliveries in flight; the latency
+//! is the sink's own measured answer time, which the timer's 1 ms granularity makes somewhat
+//! longer than the 5 ms asked for), and how often an object's event arrived after a later one of
+//! the same object (must be 0).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,6 +28,8 @@ pub const LATENCY: Duration = Duration::from_millis(5);
 #[derive(Default)]
 struct Arrivals {
     count: AtomicU64,
+    /// Time spent answering, summed over requests (nanoseconds).
+    busy_nanos: AtomicU64,
     breaks: AtomicU64,
     /// The highest key delivered per object.
     last: Mutex<HashMap<String, i64>>,
@@ -37,6 +41,7 @@ async fn sink(seen: Arc<Arrivals>, delay: Duration) -> anyhow::Result<String> {
     let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
         let seen = seen.clone();
         async move {
+            let began = Instant::now();
             tokio::time::sleep(delay).await;
             let key: i64 = (headers.get("ce-id"))
                 .and_then(|v| v.to_str().ok())
@@ -51,6 +56,8 @@ async fn sink(seen: Arc<Arrivals>, delay: Duration) -> anyhow::Result<String> {
                 *prev = (*prev).max(key);
             }
             seen.count.fetch_add(1, Ordering::Relaxed);
+            let busy = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            seen.busy_nanos.fetch_add(busy, Ordering::Relaxed);
             StatusCode::ACCEPTED
         }
     });
@@ -90,12 +97,15 @@ pub async fn run(router: &str, events: usize, objects: usize, work: &Path) -> an
     let seconds = start.elapsed().as_secs_f64();
     r.stop();
     let concurrency = event_router::config::defaults::CONCURRENCY as u64;
-    let limit = concurrency as f64 / LATENCY.as_secs_f64();
+    let answered = seen.count.load(Ordering::Relaxed).max(1);
+    let latency = Duration::from_nanos(seen.busy_nanos.load(Ordering::Relaxed) / answered);
+    let limit = concurrency as f64 / latency.as_secs_f64();
     let rate = events as f64 / seconds;
     Ok(Storm {
         events: events as u64,
         objects: objects as u64,
         sink_latency_ms: LATENCY.as_millis() as u64,
+        measured_latency_ms: latency.as_secs_f64() * 1000.0,
         concurrency,
         seconds,
         events_per_sec: rate.round(),

@@ -36,6 +36,12 @@ enum Leaf {
     Int,
     Float,
     MoRef,
+    /// An `xsd:dateTime`, written as Go's `time.Time` writes it (RFC 3339 with the fraction's
+    /// trailing zeros cut, `Z` for a zero offset).
+    Time,
+    /// An `xsd:base64Binary`: govmomi keeps the element's text as bytes, which Go's JSON writes
+    /// in base64 (so the text is encoded once more).
+    Bytes,
 }
 
 /// What an open element is being read as.
@@ -62,8 +68,13 @@ enum Shape<'t> {
         text: String,
         type_attr: Option<String>,
     },
-    /// An `ArrayOf…` value: every child is one item.
-    AnyArray { depth: usize, items: usize },
+    /// An `ArrayOf…` value: every child is one item, inside the object govmomi's `ArrayOfX`
+    /// struct makes (`{"X": [...]}`).
+    AnyArray {
+        depth: usize,
+        items: usize,
+        wrapper: String,
+    },
     /// Written as `null`, its content skipped.
     Null,
     /// Not written at all (a repeated unknown field, the children of a leaf).
@@ -244,7 +255,7 @@ impl<'t> Decoder<'t> {
                 let (slot, _) = keys.slot(json_name(&String::from_utf8_lossy(name)));
                 (generic(a, depth + 1), slot)
             }
-            Shape::AnyArray { depth, items } => {
+            Shape::AnyArray { depth, items, .. } => {
                 let depth = *depth;
                 if *items > 0 {
                     self.out.push(b',');
@@ -262,7 +273,9 @@ impl<'t> Decoder<'t> {
     /// Opens a value at the end of the output (an array's bracket is written at once).
     fn push(&mut self, shape: Shape<'t>, slot: usize) {
         let start = self.out.len();
-        if matches!(shape, Shape::AnyArray { .. }) {
+        if let Shape::AnyArray { wrapper, .. } = &shape {
+            self.out.push(b'{');
+            write_key(&mut self.out, wrapper);
             self.out.push(b'[');
         }
         self.stack.push(Open { shape, start, slot });
@@ -271,7 +284,9 @@ impl<'t> Decoder<'t> {
     /// A declared field's element, read by its kind.
     fn field(&self, field: &FieldDef, a: Attrs, depth: usize) -> Shape<'t> {
         match &field.kind {
-            Kind::String | Kind::Enum | Kind::DateTime | Kind::Binary => leaf(Leaf::Str, a),
+            Kind::String | Kind::Enum => leaf(Leaf::Str, a),
+            Kind::DateTime => leaf(Leaf::Time, a),
+            Kind::Binary => leaf(Leaf::Bytes, a),
             Kind::Bool => leaf(Leaf::Bool, a),
             Kind::Int => leaf(Leaf::Int, a),
             Kind::Float => leaf(Leaf::Float, a),
@@ -300,12 +315,21 @@ impl<'t> Decoder<'t> {
         let xsi_type = a.xsi_type.clone().unwrap_or_default();
         let ty = xsi_type.rsplit(':').next().unwrap_or(&xsi_type);
         match ty {
-            "string" | "dateTime" | "base64Binary" | "anyURI" => leaf(Leaf::Str, a),
+            "string" => leaf(Leaf::Str, a),
+            "dateTime" => leaf(Leaf::Time, a),
+            "base64Binary" => leaf(Leaf::Bytes, a),
             "boolean" => leaf(Leaf::Bool, a),
             "int" | "long" | "short" | "byte" => leaf(Leaf::Int, a),
             "float" | "double" => leaf(Leaf::Float, a),
             "ManagedObjectReference" => leaf(Leaf::MoRef, a),
-            t if t.starts_with("ArrayOf") => Shape::AnyArray { depth, items: 0 },
+            // govmomi v0.30.2 has no ArrayOfFloat, ArrayOfDateTime or ArrayOfURI, and no Go
+            // type for xsd:anyURI: such a value decodes to nothing (null).
+            "anyURI" | "ArrayOfFloat" | "ArrayOfDateTime" | "ArrayOfURI" | "ArrayOfAnyURI" => Shape::Null,
+            t if t.starts_with("ArrayOf") => Shape::AnyArray {
+                depth,
+                items: 0,
+                wrapper: t.trim_start_matches("ArrayOf").to_string(),
+            },
             t if self.table.get(t).is_some() => self.object(a, t, depth),
             _ => generic(a, depth),
         }
@@ -354,7 +378,7 @@ impl<'t> Decoder<'t> {
                 }
             }
             Shape::Leaf { leaf, text, type_attr } => write_leaf(&mut self.out, leaf, &text, type_attr.as_deref()),
-            Shape::AnyArray { .. } => self.out.push(b']'),
+            Shape::AnyArray { .. } => self.out.extend_from_slice(b"]}"),
             Shape::Null => self.out.extend_from_slice(b"null"),
             Shape::Ignored => {}
         }
@@ -373,6 +397,7 @@ impl<'t> Decoder<'t> {
     /// Lays out an object's values (written from `start` in arrival order) in declaration
     /// order, then the extras.
     fn write_object(&mut self, start: usize, def: &TypeDef, spans: Vec<(usize, Range<usize>)>, extras: &[String]) {
+        let table = self.table;
         self.relay(start, spans, |out, values| {
             for (i, field) in def.fields.iter().enumerate() {
                 if i > 0 {
@@ -381,7 +406,7 @@ impl<'t> Decoder<'t> {
                 write_key(out, &field.json_name);
                 match (field.array, values.take(i)) {
                     (true, []) => out.extend_from_slice(b"null"),
-                    (false, []) => out.extend_from_slice(zero_value(field)),
+                    (false, []) => write_zero(out, table, field, 0),
                     (true, items) => values.write_array(out, items),
                     (false, [(_, first), ..]) => values.write(out, first),
                 }
@@ -518,16 +543,75 @@ fn generic(a: Attrs, depth: usize) -> Shape<'static> {
     }
 }
 
-/// govmomi's Go zero value for an absent field (see [`super::event`]).
-fn zero_value(field: &FieldDef) -> &'static [u8] {
-    match (&field.kind, field.optional) {
-        (Kind::String | Kind::Enum | Kind::Binary, _) => b"\"\"",
-        (Kind::Int, false) => b"0",
-        (Kind::Float, false) => b"0.0",
-        (Kind::Bool, false) => b"false",
-        (Kind::DateTime, false) => b"\"0001-01-01T00:00:00Z\"",
-        (Kind::MoRef, false) => b"{\"Type\":\"\",\"Value\":\"\"}",
-        _ => b"null",
+/// What VEBA's JSON (govmomi v0.30.2 through Go's encoding/json) has for an absent field: `null`
+/// for a pointer, slice or interface, else the Go zero value of its type (a struct's being
+/// each of its fields absent in turn). See [`super::event`].
+fn write_zero(out: &mut Vec<u8>, table: &TypeTable, field: &FieldDef, depth: usize) {
+    if field.array || !field.zero {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    match &field.kind {
+        Kind::String | Kind::Enum => out.extend_from_slice(b"\"\""),
+        Kind::Int | Kind::Float => out.push(b'0'),
+        Kind::Bool => out.extend_from_slice(b"false"),
+        Kind::DateTime => out.extend_from_slice(b"\"0001-01-01T00:00:00Z\""),
+        Kind::MoRef => out.extend_from_slice(b"{\"Type\":\"\",\"Value\":\"\"}"),
+        Kind::Obj(t) => match table.get(t).filter(|_| depth < MAX_DEPTH) {
+            Some(def) => {
+                out.push(b'{');
+                for (i, f) in def.fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_key(out, &f.json_name);
+                    write_zero(out, table, f, depth + 1);
+                }
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        },
+        Kind::Binary | Kind::Any => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A time as Go's `time.Time` writes it in JSON (`RFC3339Nano`): the fraction's trailing zeros
+/// cut (none left: no fraction), at most 9 digits, `Z` for a zero offset. Text that is not an
+/// RFC 3339 time is written as it is.
+fn write_time(out: &mut Vec<u8>, text: &str) {
+    let t = text.trim();
+    let Ok(parsed) = chrono::DateTime::parse_from_rfc3339(t) else {
+        write_str(out, text);
+        return;
+    };
+    let base = parsed.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = parsed.timestamp_subsec_nanos();
+    let mut s = base;
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    let offset = parsed.offset().local_minus_utc();
+    if offset == 0 {
+        s.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        s.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+    }
+    write_str(out, &s);
+}
+
+/// A float as Go's encoding/json writes a float64: the shortest form, without `.0` for a whole
+/// number.
+fn write_float(out: &mut Vec<u8>, f: f64) {
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        out.extend_from_slice(format!("{f:.0}").as_bytes());
+    } else if let Some(n) = Number::from_f64(f) {
+        write_json(out, &n);
+    } else {
+        out.extend_from_slice(b"null");
     }
 }
 
@@ -542,10 +626,15 @@ fn write_leaf(out: &mut Vec<u8>, leaf: Leaf, text: &str, type_attr: Option<&str>
             Ok(n) => write_json(out, &n),
             Err(_) => write_str(out, text),
         },
-        Leaf::Float => match text.trim().parse::<f64>().ok().and_then(Number::from_f64) {
-            Some(n) => write_json(out, &n),
-            None => write_str(out, text),
+        Leaf::Float => match text.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => write_float(out, f),
+            _ => write_str(out, text),
         },
+        Leaf::Time => write_time(out, text),
+        Leaf::Bytes => {
+            use base64::Engine as _;
+            write_str(out, &base64::engine::general_purpose::STANDARD.encode(text.as_bytes()))
+        }
         Leaf::MoRef => write_moref(out, type_attr.unwrap_or(""), text.trim()),
     }
 }

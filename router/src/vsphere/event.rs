@@ -1,12 +1,14 @@
-//! A vSphere event read from SOAP, and its JSON form with govmomi's field names.
+//! A vSphere event read from SOAP, and its JSON form with govmomi's field names: the JSON VEBA's
+//! router sends (govmomi v0.30.2's types through Go's encoding/json).
 //!
-//! Every field the type declares appears in the JSON (absent ones as govmomi's Go zero value:
-//! an optional field is a pointer in govmomi (`*int32`, `*bool`, `*time.Time`, `*Type`), so it
-//! is `null` whatever its kind, strings excepted (govmomi's optional strings are plain
-//! `string`: `""`); a required one is `""`, `0`, `false`, the zero time or an empty reference;
-//! arrays are `null`), in declaration order with inherited fields first. The `opt` flag of the
-//! type table decides, so every optional field of every type follows the same rule. Fields the type
-//! table does not know (a newer vCenter) are kept, so nothing the server sent is lost.
+//! Every field the type declares appears, in declaration order with inherited fields first.
+//! An absent one is what govmomi v0.30.2 leaves it: `null` for a pointer, slice or interface,
+//! the Go zero value for a plain value (`0`, `false`, `""`, the zero time, an empty reference, a
+//! struct of zero fields), as the type table's `zero` flag says per field (extracted from
+//! govmomi's `types.go`). Times are written as Go writes them (RFC 3339, fraction trimmed, `Z`),
+//! floats without `.0`, base64 fields encoded once more (govmomi keeps their text as bytes) and
+//! `ArrayOfX` values as govmomi's `{"X": [...]}`. Fields the type table does not know (a newer
+//! vCenter) are kept, where VEBA drops them, so nothing the server sent is lost.
 
 use super::decode;
 use super::types::TypeTable;
@@ -245,14 +247,16 @@ mod tests {
     }
 
     #[test]
-    fn unset_optional_numbers_and_booleans_are_null_as_in_govmomi() {
-        // A reconfiguration adding a disk without a unit number: govmomi's *int32 and *bool
-        // are nil, which VEBA's encoding/json writes as null.
+    fn unset_fields_are_what_govmomi_v0_30_2_leaves_them() {
+        // A reconfiguration adding a disk without a unit number: govmomi v0.30.2 declares
+        // ConfigSpec.NumCoresPerSocket and VirtualDevice.ControllerKey as plain int32 (Go's zero
+        // value, 0, in VEBA's JSON) but UnitNumber and SevEnabled as pointers (null).
         let xml = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="VmReconfiguredEvent"><key>9</key><chainId>9</chainId><createdTime>2026-01-01T00:00:00Z</createdTime><userName>u</userName><configSpec><numCPUs>4</numCPUs><deviceChange><operation>add</operation><device xsi:type="VirtualDisk"><key>-100</key><controllerKey>1000</controllerKey><capacityInKB>1024</capacityInKB></device></deviceChange></configSpec></returnval>"#;
         let ev = decode(xml);
         let spec = &ev.data["ConfigSpec"];
         assert_eq!(spec["NumCPUs"], 4);
-        assert_eq!(spec["NumCoresPerSocket"], Value::Null, "optional int");
+        assert_eq!(spec["NumCoresPerSocket"], 0, "a plain int32 in govmomi");
+        assert_eq!(spec["MemoryMB"], 0, "a plain int64 in govmomi");
         assert_eq!(
             spec["SevEnabled"],
             Value::Null,

@@ -62,20 +62,59 @@ fn field_value(el: &mut Element, field: &FieldDef, table: &TypeTable, depth: usi
     }
     match el.children.iter_mut().find(|c| c.name == field.name) {
         Some(child) => scalar_or_object(child, &field.kind, table, depth),
-        None => zero_value(field),
+        None => zero_value(field, table, depth),
     }
 }
 
-fn zero_value(field: &FieldDef) -> Value {
-    match (&field.kind, field.optional) {
-        (Kind::String | Kind::Enum | Kind::Binary, _) => Value::String(String::new()),
-        (Kind::Int, false) => Value::from(0),
-        (Kind::Float, false) => Value::from(0.0),
-        (Kind::Bool, false) => Value::Bool(false),
-        (Kind::DateTime, false) => Value::String("0001-01-01T00:00:00Z".into()),
-        (Kind::MoRef, false) => moref("", ""),
-        _ => Value::Null,
+/// `null` unless the field is a plain value in govmomi (`zero`): then its Go zero value.
+fn zero_value(field: &FieldDef, table: &TypeTable, depth: usize) -> Value {
+    if field.array || !field.zero {
+        return Value::Null;
     }
+    match &field.kind {
+        Kind::String | Kind::Enum => Value::String(String::new()),
+        Kind::Int | Kind::Float => Value::from(0),
+        Kind::Bool => Value::Bool(false),
+        Kind::DateTime => Value::String("0001-01-01T00:00:00Z".into()),
+        Kind::MoRef => moref("", ""),
+        Kind::Obj(t) => match table.get(t).filter(|_| depth < MAX_DEPTH) {
+            Some(def) => Value::Object(
+                (def.fields.iter())
+                    .map(|f| (f.json_name.clone(), zero_value(f, table, depth + 1)))
+                    .collect(),
+            ),
+            None => Value::Null,
+        },
+        Kind::Binary | Kind::Any => Value::Null,
+    }
+}
+
+/// A time as Go writes it (see `decode::write_time`), parsed back.
+fn time_value(text: &str) -> Value {
+    let t = text.trim();
+    let Ok(parsed) = chrono::DateTime::parse_from_rfc3339(t) else {
+        return Value::String(text.to_string());
+    };
+    let nanos = parsed.timestamp_subsec_nanos();
+    let mut s = parsed.format("%Y-%m-%dT%H:%M:%S").to_string();
+    if nanos > 0 {
+        s.push('.');
+        s.push_str(format!("{nanos:09}").trim_end_matches('0'));
+    }
+    let offset = parsed.offset().local_minus_utc();
+    if offset == 0 {
+        s.push('Z');
+    } else {
+        let abs = offset.unsigned_abs();
+        let sign = if offset < 0 { '-' } else { '+' };
+        s.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+    }
+    Value::String(s)
+}
+
+fn bytes_value(text: &str) -> Value {
+    use base64::Engine as _;
+    Value::String(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()))
 }
 
 fn moref(ty: &str, value: &str) -> Value {
@@ -90,7 +129,9 @@ fn scalar_or_object(el: &mut Element, kind: &Kind, table: &TypeTable, depth: usi
         return Value::Null;
     }
     match kind {
-        Kind::String | Kind::Enum | Kind::DateTime | Kind::Binary => Value::String(std::mem::take(&mut el.text)),
+        Kind::String | Kind::Enum => Value::String(std::mem::take(&mut el.text)),
+        Kind::DateTime => time_value(&el.text),
+        Kind::Binary => bytes_value(&el.text),
         Kind::Bool => Value::Bool(matches!(el.text.trim(), "true" | "1")),
         Kind::Int => int_value(&el.text),
         Kind::Float => float_value(&el.text),
@@ -108,12 +149,15 @@ fn int_value(text: &str) -> Value {
 }
 
 fn float_value(text: &str) -> Value {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map(Value::Number)
-        .unwrap_or_else(|| Value::String(text.to_string()))
+    match text.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e21 => {
+            serde_json::from_str(&format!("{f:.0}")).unwrap_or(Value::Null)
+        }
+        Ok(f) => Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(text.to_string())),
+        Err(_) => Value::String(text.to_string()),
+    }
 }
 
 /// An `xsd:anyType` value: its `xsi:type` says what it is.
@@ -121,17 +165,25 @@ fn any_to_json(el: &mut Element, table: &TypeTable, depth: usize) -> Value {
     let xsi_type = el.xsi_type.take().unwrap_or_default();
     let ty = xsi_type.rsplit(':').next().unwrap_or(&xsi_type);
     match ty {
-        "string" | "dateTime" | "base64Binary" | "anyURI" => Value::String(std::mem::take(&mut el.text)),
+        "string" => Value::String(std::mem::take(&mut el.text)),
+        "dateTime" => time_value(&el.text),
+        "base64Binary" => bytes_value(&el.text),
+        "anyURI" | "ArrayOfFloat" | "ArrayOfDateTime" | "ArrayOfURI" | "ArrayOfAnyURI" => Value::Null,
         "boolean" => Value::Bool(matches!(el.text.trim(), "true" | "1")),
         "int" | "long" | "short" | "byte" => int_value(&el.text),
         "float" | "double" => float_value(&el.text),
         "ManagedObjectReference" => moref(el.type_attr.as_deref().unwrap_or(""), el.text.trim()),
-        t if t.starts_with("ArrayOf") => Value::Array(
-            el.children
-                .iter_mut()
-                .map(|c| any_to_json(c, table, depth + 1))
-                .collect(),
-        ),
+        t if t.starts_with("ArrayOf") => {
+            let items = Value::Array(
+                el.children
+                    .iter_mut()
+                    .map(|c| any_to_json(c, table, depth + 1))
+                    .collect(),
+            );
+            let mut wrapper = Map::with_capacity(1);
+            wrapper.insert(t.trim_start_matches("ArrayOf").to_string(), items);
+            Value::Object(wrapper)
+        }
         t if table.get(t).is_some() => object_to_json(el, t, table, depth),
         _ => generic_to_json(el, depth),
     }

@@ -1,6 +1,9 @@
 //! The vSphere data-object type table: which fields each event type has, their kinds and
 //! which are arrays. Generated from pyVmomi's type tables by `scripts/gen-vim-types.py`
-//! into `vim_types.txt` (one line a type: `Name<TAB>Base<TAB>field:kind[,array][,opt];...`).
+//! into `vim_types.txt` (one line a type: `Name<TAB>Base<TAB>field:kind[,array][,opt][,zero];...`);
+//! `zero` marks a field govmomi v0.30.2 declares as a plain value (not a pointer, slice or
+//! interface), so VEBA's JSON has its Go zero value when vCenter sent none
+//! (`scripts/extract-govmomi-types.py`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -30,6 +33,8 @@ pub struct FieldDef {
     pub kind: Kind,
     pub array: bool,
     pub optional: bool,
+    /// Absent, it is written as its Go zero value (govmomi declares a plain value); else `null`.
+    pub zero: bool,
 }
 
 /// One data-object type with its fields, inherited ones first.
@@ -84,11 +89,13 @@ fn parse_field(spec: &str) -> Option<FieldDef> {
         kind,
         array: false,
         optional: false,
+        zero: false,
     };
     for flag in parts {
         match flag {
             "array" => field.array = true,
             "opt" => field.optional = true,
+            "zero" => field.zero = true,
             _ => {}
         }
     }
