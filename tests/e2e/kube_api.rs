@@ -137,7 +137,10 @@ fn documents(text: &str) -> Vec<String> {
 
 /// `kubectl apply --dry-run=server` of `docs`: every object must come back as a server dry run.
 fn dry_run(api: &KubeApi, what: &str, docs: &[String]) {
-    let out = api.try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&docs.join("---\n")));
+    let out = api.try_kubectl(
+        &["apply", "--dry-run=server", "-f", "-"],
+        Some(docs.join("---\n").as_str()),
+    );
     let text = output_text(&out);
     assert!(out.status.success(), "{what}: the API server refused it:\n{text}");
     let accepted = text.lines().filter(|l| l.ends_with("(server dry run)")).count();
@@ -237,7 +240,7 @@ fn shipped_and_rendered_manifests_pass_a_server_side_dry_run() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(keyless, tls, "the golden TLS Secret has a tls.key");
-    let out = api.try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&keyless));
+    let out = api.try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(keyless.as_str()));
     assert!(
         !out.status.success() && output_text(&out).contains("tls.key"),
         "{}",

@@ -124,7 +124,7 @@ impl KubeApi {
             drop(stdin);
             let exited = wait_exit(&mut child, Duration::from_secs(30));
             if !exited {
-                stop(&mut child, Duration::from_secs(5));
+                stop(&mut child, Duration::from_secs(35));
             }
             let logs = dir
                 .as_ref()
@@ -255,9 +255,9 @@ impl KubeApi {
 
     /// `kubectl auth can-i ARGS --as=USER`: whether the real authorizer allows it.
     pub fn can_i(&self, user: &str, args: &[&str]) -> bool {
+        let as_user = format!("--as={user}");
         let mut all = vec!["auth", "can-i"];
         all.extend_from_slice(args);
-        let as_user = format!("--as={user}");
         all.push(&as_user);
         let out = self.try_kubectl(&all, None);
         let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -289,7 +289,7 @@ impl KubeApi {
             }
             let list = String::from_utf8_lossy(&out.stdout).into_owned();
             // Server-side: the CRDs are too large for client-side apply's annotation.
-            let applied = self.try_kubectl(&["apply", "--server-side", "-f", "-"], Some(&list));
+            let applied = self.try_kubectl(&["apply", "--server-side", "-f", "-"], Some(list.as_str()));
             if !applied.status.success() {
                 return Err(format!("applying the Knative CRDs: {}", output_text(&applied)));
             }
@@ -330,7 +330,7 @@ impl KubeApi {
         object["status"] = status;
         let answer = self.kubectl_with(
             &["replace", "--raw", &format!("{path}/status"), "-f", "-"],
-            Some(&object.to_string()),
+            Some(object.to_string().as_str()),
         );
         serde_json::from_str(&answer).unwrap_or_else(|e| panic!("PUT {path}/status: {e}: {answer}"))
     }
@@ -358,7 +358,7 @@ impl Drop for KubeApi {
         // and etcd, in that order, and removes its folder.
         drop(self.stdin.take());
         if !wait_exit(&mut self.child, Duration::from_secs(40)) {
-            stop(&mut self.child, Duration::from_secs(5));
+            stop(&mut self.child, Duration::from_secs(35));
         }
     }
 }
