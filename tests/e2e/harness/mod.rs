@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod browser;
+pub mod kube;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
