@@ -592,7 +592,7 @@ while IFS=$'\t' read -r key from password value; do
   new) say "    $key = $value   (new in this OVA: its default)" ;;
   esac
 done < <(jq -r '.[] | select(.from != "default") | [.key, .from, (.password | tostring), .value] | @tsv' "$WORK/merged.json")
-say "    ($(jq '[.[] | select(.from == "default")] | length' "$WORK/merged.json") more are empty on the old VM and keep the new OVA's defaults)"
+say "    (and $(jq '[.[] | select(.from == "default")] | length' "$WORK/merged.json") empty on the old VM: the new OVA's defaults)"
 for key in "${DROPPED[@]}"; do
   say "    not carried: $key (the new OVA has no such property)"
 done
