@@ -752,14 +752,21 @@ fn bad_input_is_refused_before_anything_changes_with_the_fix() {
 #[test]
 fn the_new_appliance_keeps_the_old_ones_endpoint_password_certificate_checkpoints_and_dead_letters() {
     // Two appliances under firstboot: the old one after its first run with some history, the new
-    // one after its own first run (its own generated password and certificate).
+    // one after its own first run. Each generates its own Endpoint Password and certificate (the
+    // golden seed's are removed).
+    let fresh = |m: &Machine| {
+        std::fs::remove_file(m.root.path().join("etc/event-router/endpoint-password")).expect("seeded password");
+        std::fs::remove_dir_all(m.root.path().join("etc/event-router/tls")).expect("seeded certificate");
+    };
     let old = Machine::new("static-knative");
+    fresh(&old);
     let (code, out, err) = old.firstboot(&["run", "--router-timeout", "20"]);
     assert_eq!(code, Some(0), "{out}{err}");
     let cp = "var/lib/event-router/checkpoints";
     write(old.root.path(), &format!("{cp}/cp-vcsa.corp.local.json"), CHECKPOINT);
     write(old.root.path(), &format!("{cp}/dead-letters.jsonl"), DEAD_LETTERS);
     let new = Machine::new("static-knative");
+    fresh(&new);
     let (code, out, err) = new.firstboot(&["run", "--router-timeout", "20"]);
     assert_eq!(code, Some(0), "{out}{err}");
     let password = "etc/event-router/endpoint-password";
