@@ -62,7 +62,11 @@ R_LS_CHECKPOINTS='ls -A /var/lib/event-router/checkpoints'
 R_EXTRACT='tar -C / --numeric-owner -xpf -'
 R_CHOWN='chown -R 65532:65532 /var/lib/event-router/checkpoints'
 R_APPLY='kubectl apply -f -'
-R_WAIT_FUNCTIONS='kubectl -n vmware-functions wait --for=condition=Ready ksvc,trigger --all --timeout='
+# R_WAIT_FUNCTIONS SECONDS: until the Knative Services and Triggers in vmware-functions are ready.
+R_WAIT_FUNCTIONS() {
+  # shellcheck disable=SC2016 # $kind is the appliance shell's
+  printf 'for kind in ksvc trigger; do if kubectl -n vmware-functions get $kind -o name | grep -q .; then kubectl -n vmware-functions wait --for=condition=Ready $kind --all --timeout=%ss || exit 1; fi; done' "$1"
+}
 
 APPLY=0 ROLLBACK=0 KEEP_NAMES=0 NO_STATE=0
 OLD_NAME="" OVA="" NEW_NAME="" PROPS_FILE="" FUNCTIONS="" SSH_USER=root SSH_KEY=""
@@ -745,7 +749,7 @@ push_state() {
     fi
     say "     functions: ${files[*]}"
     cmd "$(shown_ssh new "$R_APPLY") < the files above"
-    cmd "$(shown_ssh new "$R_WAIT_FUNCTIONS${TIMEOUT}s")"
+    cmd "$(shown_ssh new "$(R_WAIT_FUNCTIONS "$TIMEOUT")")"
     if ((APPLY)); then
       local f
       : >"$WORK/functions.yaml"
@@ -756,8 +760,8 @@ push_state() {
           echo
         } >>"$WORK/functions.yaml"
       done
-      remote new "$R_APPLY" "$WORK/functions.yaml" || fail "kubectl apply of $FUNCTIONS failed on the new VM"
-      remote new "$R_WAIT_FUNCTIONS${TIMEOUT}s" || fail "the functions did not become ready on the new VM within $TIMEOUT s"
+      remote new "$R_APPLY" "$WORK/functions.yaml" | sed 's/^/     /' || fail "kubectl apply of $FUNCTIONS failed on the new VM"
+      remote new "$(R_WAIT_FUNCTIONS "$TIMEOUT")" | sed 's/^/     /' || fail "the functions did not become ready on the new VM within $TIMEOUT s"
     fi
   fi
   if ((HAS_ROUTER)); then

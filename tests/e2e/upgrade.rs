@@ -295,6 +295,15 @@ fn dhcp_upgrade_carries_every_property_turns_the_old_vm_off_after_the_new_router
         ("old.test", "veba", old_root.path()),
         ("new.test", "veba-upgrade", new_root.path()),
     ]);
+    // A function runs on the old appliance (and, once applied, on the new one).
+    let functions = "service.serving.knative.dev/echo\ntrigger.eventing.knative.dev/echo\n";
+    for guest in ["guest-veba", "guest-veba-upgrade"] {
+        write(ssh.dir.path(), &format!("{guest}/functions"), functions);
+    }
+    let manifest =
+        "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: echo\n  namespace: vmware-functions\n";
+    let manifest_file = dir.path().join("echo.yaml");
+    std::fs::write(&manifest_file, manifest).expect("write");
     let ready = Readiness::start(&vcsim, &old_ref, Some(2));
     let new_ova = new_ova.to_str().expect("utf-8");
     let args = [
@@ -337,6 +346,7 @@ fn dhcp_upgrade_carries_every_property_turns_the_old_vm_off_after_the_new_router
         "power the old VM off (the new router is ready)",
         "rename: veba -> veba-previous, veba-upgrade -> veba",
         "dry run: nothing was changed; run again with --apply to upgrade",
+        "warning: the old appliance runs service.serving.knative.dev/echo trigger.eventing.knative.dev/echo: they are not carried. Give their manifests with --functions PATH",
     ] {
         assert!(plan.contains(want), "missing {want:?} in:\n{plan}");
     }
@@ -354,8 +364,12 @@ fn dhcp_upgrade_carries_every_property_turns_the_old_vm_off_after_the_new_router
     );
     assert!(ready.probes().is_empty());
 
-    // --apply.
-    let apply: Vec<&str> = args.iter().copied().chain(["--apply"]).collect();
+    // --apply, with the function's manifest.
+    let apply: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--functions", manifest_file.to_str().expect("utf-8"), "--apply"])
+        .collect();
     let out = upgrade(&vcsim, &ssh, &govc, &apply, &env);
     let output = text(&out);
     assert!(out.status.success(), "{output}");
@@ -412,11 +426,25 @@ fn dhcp_upgrade_carries_every_property_turns_the_old_vm_off_after_the_new_router
     let stop_old = ssh.first("veba: kubectl -n vmware-system scale deploy/event-router --replicas=0");
     let read_state = ssh.first("veba: tar -C / --numeric-owner -cf - ");
     let put_state = ssh.first("veba-upgrade: tar -C / --numeric-owner -xpf -");
+    let functions_in = ssh.first("veba-upgrade: kubectl apply -f -");
     let resume = ssh.first("veba-upgrade: kubectl -n vmware-system scale deploy/event-router --replicas=1");
     assert!(
-        stop_new < put_state && stop_old < read_state && read_state < put_state && put_state < resume,
+        stop_new < put_state
+            && stop_old < read_state
+            && read_state < put_state
+            && put_state < functions_in
+            && functions_in < resume,
         "{:#?}",
         ssh.log()
+    );
+    // The function was applied, and waited for, before the router resumed.
+    let applied = std::fs::read_to_string(ssh.dir.path().join("guest-veba-upgrade/applied.yaml")).expect("applied");
+    assert_eq!(applied, format!("---\n{manifest}\n"));
+    let waited = std::fs::read_to_string(ssh.dir.path().join("guest-veba-upgrade/waited")).expect("waited");
+    assert_eq!(
+        waited,
+        "-n vmware-functions wait --for=condition=Ready ksvc --all --timeout=30s\n\
+         -n vmware-functions wait --for=condition=Ready trigger --all --timeout=30s\n"
     );
     assert!(
         !ssh.log()[read_state].contains("etc/event-router/tls") && !ssh.log()[read_state].contains("firstboot"),

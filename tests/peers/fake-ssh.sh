@@ -15,8 +15,10 @@
 # PATH), with the guest's state in $FAKE_SSH_DIR/guest-VM:
 #   replicas      the router Deployment's replicas (1 when absent)
 #   no-router     when it exists, there is no router Deployment
-#   functions     what `kubectl -n vmware-functions get ksvc,trigger -o name` prints
+#   functions     what `kubectl -n vmware-functions get ksvc,trigger -o name` prints (and
+#                 `get ksvc`, `get trigger` their lines)
 #   applied.yaml  what `kubectl apply -f -` received
+#   waited        the `kubectl wait` calls
 #   firstboot     `failed`: `firstboot status` reports a failed run
 #   chown         the chown calls
 # Each login is logged in $FAKE_SSH_DIR/log as `VM: COMMAND` (`HOST: refused: COMMAND` when no
@@ -46,11 +48,19 @@ guest_kubectl() {
     "-n vmware-functions get ksvc,trigger -o name")
         cat "$g/functions" 2>/dev/null || true
         ;;
+    "-n vmware-functions get ksvc -o name")
+        grep '^service.serving.knative.dev/' "$g/functions" 2>/dev/null || true
+        ;;
+    "-n vmware-functions get trigger -o name")
+        grep '^trigger.eventing.knative.dev/' "$g/functions" 2>/dev/null || true
+        ;;
     "apply -f -")
         cat >>"$g/applied.yaml"
         echo "applied"
         ;;
-    "-n vmware-functions wait --for=condition=Ready ksvc,trigger --all --timeout="*) ;;
+    "-n vmware-functions wait --for=condition=Ready "*" --all --timeout="*)
+        echo "$args" >>"$g/waited"
+        ;;
     *)
         echo "fake kubectl: unexpected arguments: $*" >&2
         exit 1
