@@ -380,6 +380,11 @@ check_ssh() {
   local out rc=0
   out=$(remote "$1" true 2>&1) || rc=$?
   if ((rc != 0)); then
+    # sshpass's own exit codes
+    case $rc in
+    5) out="the password was refused" ;;
+    6) out="the host key is unknown and was not accepted" ;;
+    esac
     die "cannot log in to $SSH_USER@$2 over SSH (exit $rc: ${out##*$'\n'}). The upgrade carries the state over SSH: turn Enable SSH (guestinfo.enable_ssh) on in the VM's vApp options and power-cycle it, check SSHPASS or --ssh-key, give the address with --old-host, or upgrade without the state (--no-state, see the README)"
   fi
   remote "$1" "$R_CHECK" >/dev/null 2>&1 ||
@@ -862,7 +867,6 @@ say "upgraded: $final runs version $NEW_VERSION at ${NEW_HOST:-its address}; the
 say "Keep the old VM until you are satisfied; roll back with: scripts/upgrade.sh --vm $OLD_NAME --rollback --apply"
 ((NO_STATE)) || say "SSH stays enabled on the new VM as on the old one; turn Enable SSH off in its vApp options and power-cycle it if you do not want it."
 if ((${#LEFT[@]})); then
-  echo "left to do by hand:" >&2
-  printf '  - %s\n' "${LEFT[@]}" >&2
+  echo "error: the new appliance serves, but not every step could be done" >&2
   exit 1
 fi
