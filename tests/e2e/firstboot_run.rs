@@ -102,15 +102,16 @@ impl FakeApi {
     }
 }
 
-/// A machine under a temporary root: guestinfo, systemd state and the API server.
-struct Machine {
-    root: TempDir,
-    work: TempDir,
+/// A machine under a temporary root: guestinfo, systemd state and the API server (also the
+/// appliances of `upgrade`'s state test).
+pub(crate) struct Machine {
+    pub(crate) root: TempDir,
+    pub(crate) work: TempDir,
     api: FakeApi,
 }
 
 impl Machine {
-    fn new(sample: &str) -> Machine {
+    pub(crate) fn new(sample: &str) -> Machine {
         let root = TempDir::new("root");
         let work = TempDir::new("machine");
         let seed = repo_root().join("firstboot/testdata/seed").join(sample);
@@ -134,12 +135,12 @@ impl Machine {
         self.work.path().join("guestinfo")
     }
 
-    fn set_guestinfo(&self, xml: &str) {
+    pub(crate) fn set_guestinfo(&self, xml: &str) {
         std::fs::write(self.guestinfo(), xml).unwrap();
     }
 
     /// `firstboot ARGS` with the stand-ins; returns (exit code, stdout, stderr).
-    fn firstboot(&self, args: &[&str]) -> (Option<i32>, String, String) {
+    pub(crate) fn firstboot(&self, args: &[&str]) -> (Option<i32>, String, String) {
         self.firstboot_with(args, &[], &[])
     }
 
@@ -178,7 +179,7 @@ impl Machine {
             .collect()
     }
 
-    fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.root.path().join("var/lib/firstboot/status.json")).unwrap()).unwrap()
     }
 }

@@ -30,6 +30,7 @@ mod packer;
 mod provisioning;
 mod router_image;
 mod smoke_ova;
+mod upgrade;
 mod vcenter_knative;
 mod veba_compat;
 mod webhook;
