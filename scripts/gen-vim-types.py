@@ -42,7 +42,8 @@ Which types are included
   pseudo-fields dynamicType/dynamicProperty are dropped, govmomi's JSON has
   none of them);
 * Event and every data-object type derived from it (EventEx, ExtendedEvent,
-  VmPoweredOffEvent, AlarmStatusChangedEvent, ...);
+  VmPoweredOffEvent, AlarmStatusChangedEvent, ...), and AlarmInfo (the router adds an
+  alarm's definition to its events' data);
 * every data-object type that is the declared type of a field of an included
   type, and every subclass of such a type (a field typed as a base class may
   hold a subclass on the wire, announced by xsi:type, e.g. VirtualDevice ->
@@ -296,7 +297,9 @@ def collect(by_wsdl):
     # (Expanding DynamicData's subclasses would pull in the whole API.)
     included = set()
     expanded = set()
-    work = [(DYNAMIC_DATA, False), (by_wsdl["Event"], True)]
+    # Event, and AlarmInfo: the alarm's definition the router adds to alarm events' data
+    # (router/src/sources/alarms.rs).
+    work = [(DYNAMIC_DATA, False), (by_wsdl["Event"], True), (by_wsdl["AlarmInfo"], True)]
     while work:
         typ, expand = work.pop()
         if ns_of(typ._version) != VIM_NS:

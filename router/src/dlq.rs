@@ -36,6 +36,9 @@ pub const MAX_LINE: usize = 16 << 20;
 pub const FIELD_CHARS: usize = 1024;
 /// Outcomes a replay reports one by one; the counts cover every letter.
 pub const MAX_OUTCOMES: usize = 1000;
+/// Bytes of outcomes a replay reports (each outcome's fields are cut to [`FIELD_CHARS`]
+/// characters, so a file of letters with huge ids costs no more).
+pub const MAX_OUTCOME_BYTES: usize = 1 << 20;
 
 /// What a replay did.
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -46,13 +49,29 @@ pub struct Summary {
     /// What happened to each letter that was looked at, in file order (the first
     /// [`MAX_OUTCOMES`]).
     pub outcomes: Vec<Outcome>,
-    /// Outcomes beyond [`MAX_OUTCOMES`], counted but not listed.
+    /// Outcomes beyond [`MAX_OUTCOMES`] (or [`MAX_OUTCOME_BYTES`]), counted but not listed.
     pub outcomes_omitted: usize,
+    /// The bytes of `outcomes` so far.
+    #[serde(skip)]
+    outcome_bytes: usize,
 }
 
 impl Summary {
+    /// Keeps `outcome` (its fields cut) while fewer than [`MAX_OUTCOMES`] and
+    /// [`MAX_OUTCOME_BYTES`] are kept, else counts it.
     fn record(&mut self, outcome: Outcome) {
-        if self.outcomes.len() < MAX_OUTCOMES {
+        let outcome = Outcome {
+            event: outcome.event.map(cut),
+            processor: outcome.processor.map(cut),
+            detail: cut(outcome.detail),
+            ..outcome
+        };
+        let size = outcome.event.as_ref().map_or(0, String::len)
+            + outcome.processor.as_ref().map_or(0, String::len)
+            + outcome.detail.len()
+            + 128;
+        if self.outcomes.len() < MAX_OUTCOMES && self.outcome_bytes + size <= MAX_OUTCOME_BYTES {
+            self.outcome_bytes += size;
             self.outcomes.push(outcome);
         } else {
             self.outcomes_omitted += 1;
@@ -452,8 +471,20 @@ pub fn recover(path: &Path) -> anyhow::Result<usize> {
     if orphans.is_empty() {
         return Ok(0);
     }
-    let key = |line: &[u8]| head(line).ok().map(|h| (h.processor, h.event.id));
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    // A letter's processor and event id as a SHA-256 digest: ids may be large, the set is not.
+    let key = |line: &[u8]| {
+        head(line).ok().map(|h| {
+            use sha2::Digest as _;
+            let mut d = sha2::Sha256::new();
+            d.update(h.processor.len().to_le_bytes());
+            d.update(h.processor.as_bytes());
+            d.update(h.event.id.as_bytes());
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&d.finalize());
+            k
+        })
+    };
+    let mut seen: HashSet<[u8; 32]> = HashSet::new();
     if let Some(mut lines) = open_lines(path).with_context(|| format!("cannot read {}", path.display()))? {
         while let Some((_, line)) = lines.next_line()? {
             if let Line::Text(t) = line {
@@ -705,7 +736,7 @@ async fn send(
                 summary.record(outcome);
                 back.write(&DeadLetter {
                     time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    error: e.to_string(),
+                    error: cut(e.to_string()),
                     ..letter
                 })
                 .with_context(|| {
@@ -725,6 +756,28 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_outcomes_are_cut_and_bounded_in_bytes() {
+        let mut s = Summary::default();
+        for line in 0..600 {
+            s.record(Outcome {
+                line,
+                event: Some("x".repeat(512 * 1024)),
+                processor: Some("p".into()),
+                result: "failed",
+                detail: "y".repeat(100_000),
+            });
+        }
+        assert_eq!(s.outcomes.len() + s.outcomes_omitted, 600, "every letter counted");
+        assert!(s.outcomes_omitted > 0, "the bytes bound cut the list");
+        for o in &s.outcomes {
+            assert_eq!(o.event.as_deref().map(|e| e.chars().count()), Some(FIELD_CHARS + 1));
+            assert_eq!(o.detail.chars().count(), FIELD_CHARS + 1);
+        }
+        let listed = serde_json::to_string(&s).unwrap().len();
+        assert!(listed <= MAX_OUTCOME_BYTES, "{listed} bytes listed");
+    }
     use cloudevents::{EventBuilder, EventBuilderV10};
 
     fn letter_line(id: &str) -> String {

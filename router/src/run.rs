@@ -67,6 +67,7 @@ fn vcenter_settings(
         keep_alive: Duration::from_secs(v.keep_alive_seconds.unwrap_or(defaults::VCENTER_KEEP_ALIVE_SECONDS)),
         max_wait: MAX_WAIT,
         checkpoint,
+        alarm_details: v.alarm_details.unwrap_or(defaults::VCENTER_ALARM_DETAILS),
     })
 }
 

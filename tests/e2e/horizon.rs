@@ -213,6 +213,29 @@ fn a_huge_answer_is_cut_off_and_costs_no_memory() {
 }
 
 #[test]
+fn a_page_of_millions_of_tiny_items_is_refused_at_the_first_item_too_many() {
+    let horizon = Peer::start("fake_horizon.py", &["--password", "secret"]);
+    let sink = CeReceiver::start(&[]);
+    add(&horizon, vec![audit(1, 0, "VLSI_USERLOGGEDIN_REST")]);
+    let router = start(&horizon, &sink);
+    // 8 million zeros in one 16 MB answer: read whole, they would cost about 14 times that.
+    horizon.control("POST", "/_control/mode", &json!({"tiny_items": 8_000_000}).to_string());
+    let log = router.wait_log("more than 1000 items in one page", Duration::from_secs(30));
+    assert!(log.contains("audit-events"), "{log}");
+    let peak = router.peak_rss_kib().expect("VmHWM");
+    assert!(peak < 96 * 1024, "peak RSS {peak} KiB for a page of tiny items");
+    // A page with more items than asked for (pageSize 4) is refused too.
+    horizon.control("POST", "/_control/mode", &json!({"tiny_items": 5}).to_string());
+    router.wait_log("a page of 5 items, more than the 4 asked for", Duration::from_secs(30));
+    horizon.control("POST", "/_control/mode", "{}");
+    add(&horizon, vec![audit(2, 5_000, "VLSI_USERLOGGEDIN_REST")]);
+    let next = sink
+        .next(Duration::from_secs(60))
+        .expect("event 2 after the server healed");
+    assert_eq!(next["attributes"]["id"], "2");
+}
+
+#[test]
 fn a_backlog_larger_than_a_window_is_delivered_oldest_first_once_each() {
     let horizon = Peer::start("fake_horizon.py", &["--password", "secret"]);
     let sink = CeReceiver::start(&[]);

@@ -3,6 +3,7 @@
 //! QEMU, a Kubernetes API server), with the shared harness in the `e2e` library (`harness/`).
 //! Run one suite with `cargo test -p e2e --test all <module>::`.
 
+mod alarms;
 mod bad_input;
 mod broker;
 mod checkpoint;

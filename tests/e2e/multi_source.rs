@@ -215,7 +215,7 @@ fn eleven_streams_get_the_smaller_default_page_and_each_delivers() {
     let providers: String = (0..11).map(|i| provider(&format!("stream-{i}"), &vc)).collect();
     let config = one_sink_config("eleven-streams", &providers, &sink, port);
     let mut router = Router::start(&config, port);
-    router.wait_ready(Duration::from_secs(30));
+    router.wait_ready(Duration::from_secs(90));
     let log = router.log();
     assert_eq!(log.matches("page_size=909").count(), 11, "{log}");
     std::thread::sleep(Duration::from_secs(2));

@@ -285,6 +285,21 @@ fn large_dead_letters_and_structured_events_cost_bounded_memory() {
     assert_eq!(listed["total"], 100);
     assert_eq!(listed["letters"][0]["event"]["id"], "100", "newest first");
     assert!(body.len() < 200 * 1024, "the answer is {} bytes", body.len());
+    // Many reads at once: at most two run, the rest are told to come back (503, Retry-After).
+    let answers: Vec<(u16, String)> = (0..24)
+        .map(|_| {
+            let auth = auth.clone();
+            std::thread::spawn(move || request(port, "GET", "/ui/dead-letters", "localhost", &auth))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .filter_map(|t| t.join().ok().flatten())
+        .collect();
+    assert_eq!(answers.len(), 24, "every read answered");
+    assert!(answers.iter().any(|(c, _)| *c == 200), "{answers:?}");
+    let busy: Vec<_> = answers.iter().filter(|(c, _)| *c == 503).collect();
+    assert!(!busy.is_empty(), "24 lists of 100 MiB at once all ran");
+    assert!(busy[0].1.contains("try again"), "{:?}", busy[0]);
     // One letter whole, on demand.
     let (code, one) = request(port, "GET", "/ui/dead-letters/letter?line=7&id=7", "localhost", &auth).unwrap();
     assert_eq!(code, 200);
@@ -339,6 +354,130 @@ fn large_dead_letters_and_structured_events_cost_bounded_memory() {
         .count();
     assert_eq!(delivered, 100);
     assert_eq!(std::fs::metadata(&dlq).map(|m| m.len()).unwrap_or(0), 0, "emptied");
+}
+
+/// Sends `body` to the webhook at `port` with `content_type` and `extra` header lines; with
+/// `hang_up`, closes the connection that long after sending instead of reading the answer.
+fn webhook_post(port: u16, content_type: &str, extra: &str, body: &str, hang_up: Option<Duration>) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = write!(
+        s,
+        "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if let Some(after) = hang_up {
+        std::thread::sleep(after);
+        return String::new();
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}
+
+/// Runs `n` posts at once (`post(i)` each), returns their answers.
+fn at_once(n: usize, post: impl Fn(usize) -> String + Send + Sync + 'static) -> Vec<String> {
+    let post = std::sync::Arc::new(post);
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let post = post.clone();
+            std::thread::spawn(move || post(i))
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap_or_default()).collect()
+}
+
+#[test]
+fn hostile_webhook_events_cost_what_they_are_charged_with_the_defaults() {
+    // A slow sink (2 s a request for the first 40 s), so accepted events wait in the queues.
+    let sink = CeReceiver::start(&["--slow-for", "40", "--delay", "2"]);
+    let (port, hook) = (free_port(), free_port());
+    let config = e2e::router_config(
+        "open-door-webhook",
+        &format!("eventProvider:\n  type: webhook\n  name: hook\n  webhook:\n    bindAddress: 127.0.0.1:{hook}\n    path: /webhook\n"),
+        &format!("eventProcessor:\n{}", e2e::knative(&sink.url(), "binary")),
+        port,
+        None,
+        "",
+    );
+    let router = Router::start(&config, port);
+    router.wait_ready(Duration::from_secs(20));
+
+    // 64 structured events of a million zeros without a media type (a JSON tree of 64 MB each,
+    // were it built).
+    let zeros = format!("[{}0]", "0,".repeat(500_000));
+    let doc = format!(r#"{{"specversion":"1.0","id":"ID","source":"s","type":"t","data":{zeros}}}"#);
+    let answers = at_once(64, move |i| {
+        webhook_post(
+            hook,
+            "application/cloudevents+json",
+            "",
+            &doc.replace("ID", &format!("z{i}")),
+            Some(Duration::from_millis(500)),
+        )
+    });
+    assert_eq!(answers.len(), 64);
+    // 100 version 0.3 events of 64 KiB of zeros each (read by the SDK as a tree).
+    let small = format!("[{}0]", "0,".repeat(32_000));
+    let v03 = format!(
+        r#"{{"specversion":"0.3","id":"ID","source":"s","type":"t","datacontenttype":"application/json","data":{small}}}"#
+    );
+    let v03_len = v03.len();
+    let answers = at_once(100, move |i| {
+        webhook_post(
+            hook,
+            "application/cloudevents+json",
+            "",
+            &v03.replace("ID", &format!("v{i}")),
+            Some(Duration::from_millis(500)),
+        )
+    });
+    assert_eq!(answers.len(), 100);
+    assert!(v03_len <= 64 * 1024, "{v03_len}");
+    // Batches of events with 100 extensions each (1 MiB per batch).
+    let mut one = String::from(r#"{"specversion":"1.0","id":"ID","source":"s","type":"t""#);
+    for e in 0..100 {
+        one.push_str(&format!(r#","x{e}":1"#));
+    }
+    one.push('}');
+    let per_batch = (1 << 20) / (one.len() + 1);
+    let batch = format!("[{}]", vec![one.as_str(); per_batch].join(","));
+    let answers = at_once(32, move |_| {
+        webhook_post(
+            hook,
+            "application/cloudevents-batch+json",
+            "",
+            &batch,
+            Some(Duration::from_millis(500)),
+        )
+    });
+    assert_eq!(answers.len(), 32);
+    // 200 binary events of 1 MiB whose clients hang up half a second after sending.
+    let data = format!(r#"{{"m":"{}"}}"#, "y".repeat((1 << 20) - 16));
+    at_once(200, move |i| {
+        let ce = format!("ce-specversion: 1.0\r\nce-id: b{i}\r\nce-source: s\r\nce-type: t\r\n");
+        webhook_post(hook, "application/json", &ce, &data, Some(Duration::from_millis(500)))
+    });
+
+    let peak = router.peak_rss_kib().expect("VmHWM");
+    assert!(
+        peak < MEMORY_BOUND_KIB,
+        "peak RSS {peak} KiB: the webhook holds more than it charges"
+    );
+    // The router still takes a plain event once the sink is fast again (answered, not hung).
+    let answer = eventually(Duration::from_secs(180), "a plain event accepted", || {
+        let a = webhook_post(
+            hook,
+            "application/cloudevents+json",
+            "",
+            r#"{"specversion":"1.0","id":"after","source":"s","type":"t","data":{"ok":true}}"#,
+            None,
+        );
+        a.starts_with("HTTP/1.1 200").then_some(a)
+    });
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[test]

@@ -20,7 +20,8 @@ Test controls (no auth; not part of Horizon):
     POST /_control/expire  body: {"access": true, "refresh": true}: revoke current tokens
     POST /_control/mode    body: {"redirect_login": URL}: login answers 307 to URL;
                            {"huge_page_bytes": N}: audit-events answers N bytes of one JSON
-                           array (a hostile or broken server); {}: back to normal
+                           array (a hostile or broken server); {"tiny_items": N}:
+                           audit-events answers a JSON array of N zeros; {}: back to normal
 
     POST /stolen           what a redirect target records: a ``STOLEN <body>`` line
 """
@@ -116,6 +117,20 @@ class Handler(PeerHandler):
             huge = state["mode"].get("huge_page_bytes")
         if huge:
             return self._huge(huge)
+        with lock:
+            tiny = state["mode"].get("tiny_items")
+        if tiny:
+            emit({"call": "audit-events", "status": 200, "tiny_items": tiny})
+            body = b"[" + b",".join([b"0"] * tiny) + b"]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         if "filter" in query:
             f = json.loads(query["filter"])
             assert f["type"] == "Between" and f["name"] == "time", f

@@ -93,6 +93,7 @@ fn vcenter(env: &OvfEnv) -> Option<ProviderConfig> {
             event_format: event_format(env),
             page_size: None,
             keep_alive_seconds: None,
+            alarm_details: None,
         }),
         ..provider(ProviderType::Vcenter, "vcenter")
     })

@@ -1,6 +1,7 @@
 //! vSphere event -> CloudEvent, in VEBA's router contract or Tanzu Sources' contract; events
 //! written in the JSON format ([`Structured`]) and read from it ([`parse`]).
 
+pub mod cost;
 pub mod parse;
 
 use chrono::{DateTime, Utc};

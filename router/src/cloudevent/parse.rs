@@ -1,10 +1,14 @@
 //! Structured-mode CloudEvents (the JSON event format, 1.0) read into an [`Event`] without the
 //! SDK's deserializer, which holds the whole document as a `serde_json` tree first (a 1 MiB event
 //! cost 77 MB): each member is read as its raw JSON text, borrowed from the input; JSON data is
-//! kept as that text (as [`super::compact`] keeps it), so an event costs about its own size twice.
-//! An event has at most [`MAX_EXTENSIONS`] extension attributes. The rules are the SDK's
-//! (cloudevents-sdk 0.9, event/v10/format.rs): `null` is an absent attribute, `data` with a JSON
-//! media type (or none) is JSON, with another one a string, `data_base64` is bytes.
+//! kept as that text (as [`super::compact`] keeps it; data without a media type is JSON by the
+//! format's rule, and gets `datacontenttype: application/json` said explicitly), so an event
+//! costs about its own size twice. An event has at most [`MAX_EXTENSIONS`] extension
+//! attributes; a batch holds at most [`MAX_BATCH_HELD`] bytes of events
+//! ([`super::cost::held_bytes`]). 0.3 events (rare) are read by the SDK as a tree, up to
+//! [`MAX_V03_BYTES`] each. The rules are the SDK's (cloudevents-sdk 0.9, event/v10/format.rs):
+//! `null` is an absent attribute, `data` with a JSON media type (or none) is JSON, with another
+//! one a string, `data_base64` is bytes.
 
 use base64::Engine as _;
 use cloudevents::event::{AttributesWriter, ExtensionValue};
@@ -19,9 +23,11 @@ pub const MAX_EXTENSIONS: usize = 100;
 /// The context attributes and data members of the format: the members an event has besides
 /// its extensions.
 const KNOWN: usize = 10;
-/// Largest 0.3 event read (by the SDK, which holds it as a tree): 0.3 is rare, and 1.0 has no
-/// such bound.
-const MAX_V03_BYTES: usize = 256 * 1024;
+/// Largest 0.3 event read (by the SDK, which holds it as a tree of up to about 30 times its
+/// size): 0.3 is rare, and 1.0 has no such bound.
+pub const MAX_V03_BYTES: usize = 64 * 1024;
+/// Most bytes the events of one batch may hold once read (see [`super::cost`]).
+pub const MAX_BATCH_HELD: usize = 16 << 20;
 
 /// Why a document is not a CloudEvent.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +44,8 @@ pub enum ParseError {
     V03TooLarge,
     #[error("more than {MAX_EXTENSIONS} extension attributes")]
     TooManyExtensions,
+    #[error("the batch's events would hold more than {} MiB once read: send fewer events per batch", MAX_BATCH_HELD >> 20)]
+    BatchTooLarge,
     #[error("attribute {0:?} appears twice")]
     Duplicate(String),
     #[error("cannot have both data and data_base64")]
@@ -90,7 +98,17 @@ pub fn event(bytes: &[u8]) -> Result<Event, ParseError> {
 /// A batch (`application/cloudevents-batch+json`): a JSON array of events.
 pub fn batch(bytes: &[u8]) -> Result<Vec<Event>, ParseError> {
     let items: Vec<&RawValue> = serde_json::from_slice(bytes)?;
-    items.into_iter().map(|raw| event(raw.get().as_bytes())).collect()
+    let mut held = 0;
+    let mut out = Vec::with_capacity(items.len().min(1024));
+    for raw in items {
+        let ev = event(raw.get().as_bytes())?;
+        held += super::cost::held_bytes(&ev);
+        if held > MAX_BATCH_HELD {
+            return Err(ParseError::BatchTooLarge);
+        }
+        out.push(ev);
+    }
+    Ok(out)
 }
 
 /// A string attribute, `None` when absent or null.
@@ -164,7 +182,7 @@ fn from_members(members: Members) -> Result<Event, ParseError> {
         b = b.extension(name, value);
     }
     let mut event = b.build()?;
-    let content_type = text("datacontenttype", content_type)?;
+    let mut content_type = text("datacontenttype", content_type)?;
     if let Some(s) = text("dataschema", schema)? {
         let url = url::Url::parse(&s).map_err(|_| ParseError::Type {
             name: "dataschema".into(),
@@ -183,10 +201,12 @@ fn from_members(members: Members) -> Result<Event, ParseError> {
             let text = text("data_base64", Some(b64))?.unwrap_or_default();
             Some(Data::Binary(base64::engine::general_purpose::STANDARD.decode(text)?))
         }
-        // JSON data with a JSON media type stays its text; without a media type it must be a
-        // tree, since bytes without one would be written back as data_base64.
-        (Some(d), None) if json && content_type.is_some() => Some(Data::Binary(d.get().as_bytes().to_vec())),
-        (Some(d), None) if json => Some(Data::Json(serde_json::from_str(d.get())?)),
+        // JSON data stays its text, with its media type said (bytes without one would be
+        // written back as data_base64); the format makes data without one JSON already.
+        (Some(d), None) if json => {
+            content_type.get_or_insert_with(|| "application/json".to_string());
+            Some(Data::Binary(d.get().as_bytes().to_vec()))
+        }
         (Some(d), None) => Some(Data::String(text("data", Some(d))?.unwrap_or_default())),
     };
     event.set_datacontenttype(content_type);
@@ -206,11 +226,12 @@ mod tests {
     fn same_as_sdk(doc: &str) {
         let ours = event(doc.as_bytes()).unwrap_or_else(|e| panic!("{doc}: {e}"));
         let sdk: Event = serde_json::from_str(doc).unwrap();
-        assert_eq!(
-            serde_json::to_value(Structured(&ours)).unwrap(),
-            serde_json::to_value(Structured(&sdk)).unwrap(),
-            "{doc}"
-        );
+        let mut want = serde_json::to_value(Structured(&sdk)).unwrap();
+        // JSON data without a media type gets application/json said explicitly.
+        if sdk.datacontenttype().is_none() && matches!(sdk.data(), Some(Data::Json(_))) {
+            want["datacontenttype"] = "application/json".into();
+        }
+        assert_eq!(serde_json::to_value(Structured(&ours)).unwrap(), want, "{doc}");
     }
 
     #[test]
@@ -227,6 +248,29 @@ mod tests {
         ] {
             same_as_sdk(doc);
         }
+    }
+
+    #[test]
+    fn json_data_without_a_media_type_is_held_as_its_text_and_said_to_be_json() {
+        let ev = event(br#"{"specversion":"1.0","id":"1","source":"s","type":"t","data":[0,0,0]}"#).unwrap();
+        assert_eq!(ev.data(), Some(&Data::Binary(b"[0,0,0]".to_vec())));
+        assert_eq!(ev.datacontenttype(), Some("application/json"));
+    }
+
+    #[test]
+    fn a_batch_is_refused_when_its_events_would_hold_too_much() {
+        let mut one = String::from(r#"{"specversion":"1.0","id":"1","source":"s","type":"t""#);
+        for i in 0..MAX_EXTENSIONS {
+            one.push_str(&format!(",\"a{i}\":1"));
+        }
+        one.push('}');
+        let held = crate::cloudevent::cost::held_bytes(&event(one.as_bytes()).unwrap());
+        let fits = MAX_BATCH_HELD / held;
+        let batch_of = |n: usize| format!("[{}]", vec![one.as_str(); n].join(","));
+        assert_eq!(batch(batch_of(fits).as_bytes()).unwrap().len(), fits);
+        let e = batch(batch_of(fits + 1).as_bytes()).unwrap_err();
+        assert!(matches!(e, ParseError::BatchTooLarge), "{e}");
+        assert!(e.to_string().contains("send fewer events per batch"), "{e}");
     }
 
     #[test]

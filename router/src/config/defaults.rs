@@ -10,6 +10,8 @@ pub const VCENTER_PAGES_EVENTS: u32 = 10_000;
 /// The smallest default page, however many vCenters.
 pub const VCENTER_MIN_PAGE_SIZE: u32 = 100;
 pub const VCENTER_KEEP_ALIVE_SECONDS: u64 = 300;
+/// Alarm events carry their alarm's definition (`alarmDetails`).
+pub const VCENTER_ALARM_DETAILS: bool = true;
 pub const CHECKPOINT_PERIOD_SECONDS: u64 = 5;
 pub const MAX_REPLAY_AGE_SECONDS: u64 = 3600;
 pub const WEBHOOK_MAX_BODY_BYTES: usize = 1024 * 1024;

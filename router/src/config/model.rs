@@ -160,6 +160,10 @@ pub struct VCenterConfig {
     /// Extension: seconds between session keep-alives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive_seconds: Option<u64>,
+    /// Extension: add each alarm event's alarm definition to its data as `AlarmInfo` (default
+    /// true; false leaves alarm events as vCenter sends them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_details: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -6,7 +6,7 @@
 //! does, answering what happened to each. A replay changes state, so it must carry the page's
 //! anti-forgery token (see [`super::token_ok`]), is refused when the browser says the request
 //! came from another site, and its body is at most [`MAX_REPLAY_BODY`] bytes; replays run one at
-//! a time (see [`crate::dlq`]).
+//! a time (see [`crate::dlq`]). At most [`MAX_READS`] lists and letters are read at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +28,22 @@ pub const LIST_LIMIT: usize = 200;
 /// Largest replay request body (`{"event": "<id>"}`).
 pub const MAX_REPLAY_BODY: usize = 4096;
 
+/// Reads of the dead-letter file (lists and letters) running at once; more get 503, so
+/// concurrent requests cost no more memory than this many reads.
+pub const MAX_READS: usize = 2;
+static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_READS);
+
+/// The 503 for a read that finds every slot taken.
+fn busy() -> Response {
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{MAX_READS} reads of the dead-letter file are running: try again in a second"),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    r
+}
+
 /// What the console needs to list and replay: the running config and its dead-letter file.
 pub struct DeadLetterConsole {
     cfg: RouterConfig,
@@ -48,8 +64,15 @@ pub async fn list(State(state): State<Arc<ConsoleState>>) -> Response {
     let Some(dl) = state.dead_letters.clone() else {
         return super::secured(Json(serde_json::json!({ "configured": false })).into_response());
     };
+    let Ok(slot) = READS.try_acquire() else {
+        return busy();
+    };
     let path = dl.path.clone();
-    let listed = tokio::task::spawn_blocking(move || dlq::list(&path, LIST_LIMIT)).await;
+    let listed = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        dlq::list(&path, LIST_LIMIT)
+    })
+    .await;
     match listed {
         Ok(Ok(listing)) => super::secured(
             Json(serde_json::json!({
@@ -91,8 +114,15 @@ pub async fn letter(
             "this router writes no dead-letter file".to_string(),
         );
     };
+    let Ok(slot) = READS.try_acquire() else {
+        return busy();
+    };
     let path = dl.path.clone();
-    let found = tokio::task::spawn_blocking(move || dlq::letter(&path, which.line, which.id.as_deref())).await;
+    let found = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        dlq::letter(&path, which.line, which.id.as_deref())
+    })
+    .await;
     match found {
         Ok(Ok(bytes)) => super::secured(
             (

@@ -45,6 +45,10 @@ pub fn stats_json(state: &Registry) -> serde_json::Value {
             "events_err": c.errors(),
             "events_per_sec": c.events_per_sec(),
         });
+        if c.kind == "vcenter" {
+            v["alarm_lookups"] = c.alarm_lookups().into();
+            v["alarm_lookup_failures"] = c.alarm_lookup_failures().into();
+        }
         if c.role == "EventProcessor" {
             v["invocations"] = serde_json::to_value(c.invocations()).unwrap_or_default();
             v["events_dead_lettered"] = c.dead_letters().into();
@@ -193,6 +197,23 @@ pub fn prometheus_text(state: &Registry) -> String {
                 escape_label(&c.name),
                 pick(c.queue())
             );
+        }
+    }
+    for (metric, help, pick) in [
+        (
+            "event_router_alarm_lookups_total",
+            "Reads of alarm definitions (one PropertyCollector call each) by a vCenter source.",
+            ComponentStats::alarm_lookups as fn(&ComponentStats) -> u64,
+        ),
+        (
+            "event_router_alarm_lookup_failures_total",
+            "Alarms whose definition could not be read: their events were delivered without AlarmInfo.",
+            ComponentStats::alarm_lookup_failures,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for c in state.components.iter().filter(|c| c.kind == "vcenter") {
+            let _ = writeln!(out, "{metric}{{name=\"{}\"}} {}", escape_label(&c.name), pick(c));
         }
     }
     let _ = writeln!(out, "# HELP event_router_sink_unavailable_seconds Seconds a processor's sink has failed with nothing delivered since (0: delivering).\n# TYPE event_router_sink_unavailable_seconds gauge");

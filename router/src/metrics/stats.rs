@@ -58,6 +58,9 @@ pub struct ComponentStats {
     /// Since when (monotonic, and as a time) a processor's sink has failed with nothing
     /// delivered since.
     failing_since: Mutex<Option<(Instant, DateTime<Utc>)>>,
+    /// A vCenter source's reads of alarm definitions, and those that failed.
+    alarm_lookups: AtomicU64,
+    alarm_lookup_failures: AtomicU64,
 }
 
 /// How long a sink may fail before `/readyz` says so (a blip does not flap readiness).
@@ -90,6 +93,8 @@ impl ComponentStats {
             retries: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             failing_since: Mutex::new(None),
+            alarm_lookups: AtomicU64::new(0),
+            alarm_lookup_failures: AtomicU64::new(0),
         })
     }
 
@@ -215,6 +220,24 @@ impl ComponentStats {
             }
         }
         self.set_last_error(detail.to_string());
+    }
+
+    /// A read of alarm definitions (one PropertyCollector call).
+    pub fn alarm_lookup(&self) {
+        self.alarm_lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An alarm whose definition could not be read (its events go without `AlarmInfo`).
+    pub fn alarm_lookup_failed(&self) {
+        self.alarm_lookup_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn alarm_lookups(&self) -> u64 {
+        self.alarm_lookups.load(Ordering::Relaxed)
+    }
+
+    pub fn alarm_lookup_failures(&self) -> u64 {
+        self.alarm_lookup_failures.load(Ordering::Relaxed)
     }
 
     /// Since when the sink has failed with nothing delivered since: how long, and the time

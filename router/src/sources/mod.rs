@@ -1,5 +1,6 @@
 //! Sources: where events come from (vCenter, Horizon, the webhook).
 
+pub mod alarms;
 pub mod checkpoint;
 pub mod horizon;
 pub mod vcenter;

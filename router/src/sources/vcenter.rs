@@ -22,9 +22,9 @@ use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
 use crate::sources::checkpoint::{Checkpoint, Committer, Pending, Store};
-use crate::sources::{backoff, ProblemLog};
+use crate::sources::{alarms, backoff, ProblemLog};
 use crate::vsphere::client::{ClientOptions, VimClient};
-use crate::vsphere::event::{event_key, VsphereEvent};
+use crate::vsphere::event::{event_key, EventError, VsphereEvent};
 use crate::vsphere::soap::SoapError;
 use crate::vsphere::types::TypeTable;
 use crate::vsphere::xml::Element;
@@ -60,6 +60,8 @@ pub struct VCenterSettings {
     pub max_wait: Duration,
     /// Durable position (`checkpoint: true`).
     pub checkpoint: Option<CheckpointSettings>,
+    /// Add alarm events' alarm definitions (`alarmDetails`, see [`super::alarms`]).
+    pub alarm_details: bool,
 }
 
 /// Where and how often the stream's position is stored, and where it resumes.
@@ -87,6 +89,7 @@ struct Cursor {
 /// Where decoded events go: the type table, the CloudEvent origin of this session and the
 /// fan-out.
 struct Out<'a> {
+    client: &'a VimClient,
     table: &'static TypeTable,
     origin: Origin,
     fanout: &'a Fanout,
@@ -106,6 +109,8 @@ pub struct VCenterSource {
     health: Arc<Health>,
     committer: Option<Committer>,
     commit_task: Option<JoinHandle<()>>,
+    /// The alarm definitions read so far (kept across sessions).
+    alarms: super::alarms::Alarms,
 }
 
 /// Runs a vCenter call unless shutdown comes first (`None`): SIGTERM is honoured during set-up
@@ -180,6 +185,7 @@ impl VCenterSource {
             health,
             committer,
             commit_task,
+            alarms: Default::default(),
         }
     }
 
@@ -302,6 +308,7 @@ impl VCenterSource {
             }
         }
         let out = Out {
+            client,
             table: TypeTable::builtin(),
             origin,
             fanout,
@@ -595,8 +602,43 @@ impl VCenterSource {
                 }
             }
         }
+        // Alarm events are decoded first, so every alarm of the page not cached yet is read in
+        // one call before its events go (see `alarms`).
+        let mut early: BTreeMap<i64, Result<VsphereEvent, EventError>> = BTreeMap::new();
+        if self.settings.alarm_details {
+            let mut wanted = Vec::new();
+            for (ord, el) in &fresh {
+                let Some(ty) = el.xsi_type.as_deref() else { continue };
+                let ty = ty.rsplit(':').next().unwrap_or(ty);
+                if !alarms::is_alarm_event(table, ty) {
+                    continue;
+                }
+                let decoded = VsphereEvent::decode(el, table);
+                if let Ok(ev) = &decoded {
+                    if let Some(alarm) = alarms::alarm_of(&ev.data) {
+                        if alarms::invalidates(&ev.type_name) {
+                            self.alarms.forget(&alarm);
+                        }
+                        wanted.push(alarm);
+                    }
+                }
+                early.insert(*ord, decoded);
+            }
+            if !wanted.is_empty() {
+                self.alarms.prepare(out.client, table, &wanted, &self.stats).await;
+            }
+        }
         for (ord, el) in fresh {
-            let decoded = VsphereEvent::decode(&el, table);
+            let decoded = early.remove(&ord).unwrap_or_else(|| VsphereEvent::decode(&el, table));
+            drop(el);
+            let decoded = decoded.map(|mut ev| {
+                if self.settings.alarm_details {
+                    if let Some(info) = alarms::alarm_of(&ev.data).and_then(|a| self.alarms.get(&a)) {
+                        ev.data = alarms::with_alarm_info(std::mem::take(&mut ev.data), &info);
+                    }
+                }
+                ev
+            });
             let ev = match decoded {
                 Ok(ev) => ev,
                 Err(e) => {

@@ -164,6 +164,7 @@ async fn stream_script(script: Arc<Mutex<Script>>, want: usize) -> (Vec<i64>, Ar
         keep_alive: Duration::from_millis(150),
         max_wait: Duration::from_secs(1),
         checkpoint: None,
+        alarm_details: true,
     };
     let stats = ComponentStats::new("EventProvider", "vcenter", "vc", "x");
     let proc_stats = ComponentStats::new("EventProcessor", "collect", "c", "x");

@@ -408,6 +408,34 @@ impl VimClient {
         Ok((new_version, Some(events)))
     }
 
+    /// The `info` (AlarmInfo) of each alarm, by moref, with the session's PropertyCollector
+    /// (RetrievePropertiesEx, one call for all); alarms vCenter cannot read are left out.
+    pub async fn alarm_infos(&self, alarms: &[String]) -> Result<Vec<(String, Element)>, SoapError> {
+        let objects: String = alarms
+            .iter()
+            .map(|a| format!("<objectSet>{}</objectSet>", soap::moref("obj", "Alarm", a)))
+            .collect();
+        let body = format!(
+            r#"<RetrievePropertiesEx xmlns="urn:vim25">{}<specSet><propSet><type>Alarm</type><pathSet>info</pathSet></propSet>{objects}</specSet><options></options></RetrievePropertiesEx>"#,
+            soap::moref("_this", "PropertyCollector", &self.service.property_collector),
+        );
+        let r = self.call(&body, Duration::ZERO).await?;
+        let mut out = Vec::new();
+        for rv in r.into_children_named("returnval") {
+            for obj in rv.into_children_named("objects") {
+                let moref = obj.child_text("obj").unwrap_or_default().trim().to_string();
+                for prop in obj.into_children_named("propSet") {
+                    if prop.child_text("name") == Some("info") {
+                        if let Some(val) = prop.into_children_named("val").next() {
+                            out.push((moref.clone(), val));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads the collector's `latestPage` directly (RetrievePropertiesEx), for servers that do
     /// not report changes made while no WaitForUpdatesEx was pending (vcsim).
     pub async fn read_latest_page(&self, pc: &str, collector: &str) -> Result<Vec<Element>, SoapError> {

@@ -65,6 +65,15 @@ pub fn event_key(el: &Element) -> Result<i64, EventError> {
     text.parse::<i64>().map_err(|_| EventError::BadKey(text.to_string()))
 }
 
+/// A data object (an `xsi:type`d element, e.g. a property's `val`) as JSON text, by the same
+/// rules as an event's data.
+pub fn decode_object(el: &Element, table: &TypeTable) -> Result<Vec<u8>, EventError> {
+    let doc = el.xml().map_err(|e| EventError::Xml(e.to_string()))?;
+    decode::decode(&doc, table)
+        .map(|d| d.json)
+        .map_err(|e| EventError::Xml(e.to_string()))
+}
+
 impl VsphereEvent {
     /// Decodes one `<returnval>`/`<Event>` element (a lazily read one from its own text). An
     /// unknown type is decoded with the base `Event` fields plus whatever else it carries.

@@ -42,6 +42,10 @@ pub enum HorizonError {
 
 /// Largest answer read from Horizon (a page of audit events is a few hundred KiB).
 pub const MAX_ANSWER: usize = 16 << 20;
+/// Most items a page of audit events is read with (the largest `horizon.pageSize`): a page is
+/// read item by item and refused at the first item past it, so an answer of tiny items costs no
+/// more than its size.
+pub const MAX_PAGE_ITEMS: usize = 1000;
 /// Most new events one window of audit events holds; a busier window is narrowed by the source.
 pub const MAX_WINDOW_EVENTS: usize = 10_000;
 /// Most bytes (of event JSON) one window holds.
@@ -234,8 +238,14 @@ impl HorizonClient {
                 ("page", page.to_string()),
                 ("size", page_size.to_string()),
             ];
-            let items: Vec<Box<RawValue>> = self.get("rest/external/v1/audit-events", &query).await?;
+            let Page(items) = self.get("rest/external/v1/audit-events", &query).await?;
             let n = items.len();
+            if n > page_size as usize {
+                return Err(HorizonError::Decode {
+                    what: "rest/external/v1/audit-events".into(),
+                    detail: format!("a page of {n} items, more than the {page_size} asked for"),
+                });
+            }
             for json in items {
                 match serde_json::from_str::<Key>(json.get()) {
                     Ok(Key {
@@ -275,6 +285,34 @@ impl HorizonClient {
         let query = [("page", "1".to_string()), ("size", "10".to_string())];
         let got: Vec<Key> = self.get("rest/external/v1/audit-events", &query).await?;
         Ok(got.into_iter().filter_map(|k| Some((k.id?, k.time?))).collect())
+    }
+}
+
+/// A page of audit events, each as its JSON text, at most [`MAX_PAGE_ITEMS`].
+struct Page(Vec<Box<RawValue>>);
+
+impl<'de> Deserialize<'de> for Page {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Page;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON array of audit events")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Page, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Box<RawValue>>()? {
+                    if items.len() == MAX_PAGE_ITEMS {
+                        return Err(serde::de::Error::custom(format!(
+                            "more than {MAX_PAGE_ITEMS} items in one page"
+                        )));
+                    }
+                    items.push(item);
+                }
+                Ok(Page(items))
+            }
+        }
+        d.deserialize_seq(V)
     }
 }
 

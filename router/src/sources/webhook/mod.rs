@@ -2,9 +2,11 @@
 //! structured and batch mode at the configured path, checks optional basic auth, limits the
 //! body size, and answers only after the processors took each event: 200 when every
 //! processor that selected it delivered it, 502 naming each failure otherwise. The requests in
-//! flight hold at most [`MEMORY_BUDGET`] bytes of bodies (their declared size, or
-//! `maxBodyBytes` when it is not declared): a request that finds no room waits for it as long
-//! as a body may take to arrive, then gets 503, so no number of clients costs more.
+//! flight hold at most [`MEMORY_BUDGET`] bytes: a body is charged its declared size (or
+//! `maxBodyBytes` when it is not declared) while it is read, its events what they hold
+//! ([`crate::cloudevent::cost`]) until every processor is done with them, even when the client
+//! has gone. A request that finds no room waits for it as long as a body may take to arrive,
+//! then gets 503, so no number of clients costs more.
 
 pub mod decode;
 
@@ -22,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
+use crate::cloudevent::cost;
 use crate::config::{AuthMethod, Secret, WebhookConfig};
 use crate::http_auth;
 use crate::http_server::{self, BodyError, Listeners, BODY_READ_TIMEOUT, CONN_LIMITS};
@@ -159,22 +162,9 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(s.max_body)
         .min(s.max_body);
-    let units = declared.div_ceil(BUDGET_UNIT).clamp(1, MEMORY_BUDGET / BUDGET_UNIT);
-    let permits = u32::try_from(units).unwrap_or(u32::MAX);
-    let _room = match tokio::time::timeout(BODY_READ_TIMEOUT, s.budget.clone().acquire_many_owned(permits)).await {
-        Ok(Ok(room)) => room,
-        _ => {
-            debug!("webhook memory budget full: request refused with 503");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "1")],
-                format!(
-                    "the webhook holds {} MiB of requests already: send it again shortly\n",
-                    MEMORY_BUDGET >> 20
-                ),
-            )
-                .into_response();
-        }
+    let room = match room(&s, declared).await {
+        Ok(room) => room,
+        Err(full) => return full,
     };
     // A client that sends its body slowly is cut off (408), so it holds no connection for long.
     let bytes = match http_server::read_body(&parts.headers, Body::new(body), s.max_body).await {
@@ -204,6 +194,66 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
         }
     };
     drop(bytes);
+    // The events are charged what they hold (see `cost`) in place of the body, until every
+    // processor is done with them: a client that hangs up does not take their charge away.
+    // The charge moves from the body to the events without a moment uncharged: more is taken
+    // only if it is free at once (else 503: nothing was accepted), the excess is given back.
+    let held: usize = events.iter().map(cost::held_bytes).sum();
+    let mut room = room;
+    let need = units(held);
+    let have = room.num_permits();
+    if need > have {
+        let more = u32::try_from(need - have).unwrap_or(u32::MAX);
+        match s.budget.clone().try_acquire_many_owned(more) {
+            Ok(more) => room.merge(more),
+            Err(_) => return full(),
+        }
+    } else if let Some(excess) = room.split(have - need) {
+        drop(excess);
+    }
+    let delivery = tokio::spawn(deliver(s.clone(), events, room));
+    match delivery.await {
+        Ok(answer) => answer,
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("delivery stopped: {e}\n")),
+    }
+}
+
+/// `bytes` of the memory budget, waiting for them as long as a body may take to arrive;
+/// the 503 to answer when they do not come.
+async fn room(s: &Shared, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    let permits = u32::try_from(units(bytes)).unwrap_or(u32::MAX);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, s.budget.clone().acquire_many_owned(permits)).await {
+        Ok(Ok(room)) => Ok(room),
+        _ => Err(full()),
+    }
+}
+
+/// The budget's units for `bytes` (at least one, at most the whole budget).
+fn units(bytes: usize) -> usize {
+    bytes.div_ceil(BUDGET_UNIT).clamp(1, MEMORY_BUDGET / BUDGET_UNIT)
+}
+
+/// The answer when the budget has no room: come back shortly.
+fn full() -> Response {
+    debug!("webhook memory budget full: request refused with 503");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        format!(
+            "the webhook holds {} MiB of requests already: send it again shortly\n",
+            MEMORY_BUDGET >> 20
+        ),
+    )
+        .into_response()
+}
+
+/// Hands the events to the processors and answers once each is done with them; `_room` (their
+/// charge) is held until then.
+async fn deliver(
+    s: Arc<Shared>,
+    events: Vec<cloudevents::Event>,
+    _room: tokio::sync::OwnedSemaphorePermit,
+) -> Response {
     let mut deliveries = Vec::with_capacity(events.len());
     for event in events {
         s.stats.event();
