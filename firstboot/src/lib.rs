@@ -10,6 +10,7 @@ pub mod ovfenv;
 pub mod password;
 pub mod paths;
 pub mod render;
+pub mod shown;
 pub mod source;
 pub mod tls;
 pub mod validate;

@@ -10,6 +10,7 @@ use firstboot::apply::status::Status;
 use firstboot::apply::{run, Options};
 use firstboot::ovfenv::OvfEnv;
 use firstboot::render::render;
+use firstboot::shown::{self, one_line};
 use firstboot::source::Source;
 use firstboot::validate::problems;
 use firstboot::write::write_tree;
@@ -64,14 +65,17 @@ fn load(ovf_env: &PathBuf) -> Result<OvfEnv, ExitCode> {
         ExitCode::from(2)
     })?;
     let env = OvfEnv::parse(&text).map_err(|e| {
-        eprintln!("{}: {e}", ovf_env.display());
+        eprintln!("{}: {}", ovf_env.display(), one_line(&e.to_string()));
         ExitCode::from(2)
     })?;
     for key in &env.unknown {
-        eprintln!("warning: guestinfo.{key} is not a property of this appliance and is ignored");
+        eprintln!(
+            "warning: guestinfo.{} is not a property of this appliance and is ignored",
+            shown::key(key)
+        );
     }
     for w in firstboot::validate::warnings(&env) {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", one_line(&w));
     }
     let found = problems(&env);
     if found.is_empty() {
@@ -79,7 +83,7 @@ fn load(ovf_env: &PathBuf) -> Result<OvfEnv, ExitCode> {
     }
     eprintln!("{}: {}:", ovf_env.display(), firstboot::validate::summary(found.len()));
     for p in found {
-        eprintln!("  - {p}");
+        eprintln!("  - {}", one_line(&p.to_string()));
     }
     Err(ExitCode::from(2))
 }
@@ -134,14 +138,14 @@ fn main() -> ExitCode {
             let material = match firstboot::material::load(&env, &root) {
                 Ok(m) => m,
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("{}", one_line(&e.to_string()));
                     return ExitCode::FAILURE;
                 }
             };
             let plan = match render(&env, &material) {
                 Ok(plan) => plan,
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("{}", one_line(&e.to_string()));
                     return ExitCode::FAILURE;
                 }
             };

@@ -1,10 +1,13 @@
-//! Where the appliance's properties may come from after its first successful run: the same
-//! transport as then (guestinfo stays guestinfo; an appliance deployed with an ISO keeps its
-//! ISO), and on the ISO transport the same deployment (`ve:vCenterId`/`oe:id`). Without this,
-//! once the first run has cleared guestinfo, a CD-ROM with `ovf-env.xml` attached to the VM at any
-//! later boot would reconfigure it (root password, SSH). guestinfo is written by vSphere from the
-//! VM's own vApp options (a clone gets its own), so there only the transport is compared. A file
-//! given with `--ovf-env` (tests, development) is neither recorded nor checked.
+//! Where the appliance's properties may come from once a first run has found them valid (the
+//! origin is recorded then, before anything is applied, so a run that fails later leaves it
+//! bound all the same): the same transport as then (guestinfo stays guestinfo; an appliance
+//! deployed with an ISO keeps its ISO), and on the ISO transport the same deployment
+//! (`ve:vCenterId`/`oe:id`). Without this, once the first run has cleared guestinfo, a CD-ROM
+//! with `ovf-env.xml` attached to the VM at any later boot would reconfigure it (root password,
+//! SSH). guestinfo is written by vSphere from the VM's own vApp options (a clone gets its own), so
+//! there only the transport is compared; what a process inside the guest writes into guestinfo
+//! is caught by the `clear` step's marker (`source::CLEARED_MARKER`). A file given with
+//! `--ovf-env` (tests, development) is neither recorded nor checked.
 
 use std::path::Path;
 
@@ -73,7 +76,7 @@ fn path(root: &Path) -> std::path::PathBuf {
     root.join(crate::paths::ORIGIN.trim_start_matches('/'))
 }
 
-/// The recorded origin, `None` before the first successful run.
+/// The recorded origin, `None` until a run has found the properties valid.
 pub fn load(root: &Path) -> Result<Option<Origin>, OriginError> {
     let p = path(root);
     match std::fs::read(&p) {
@@ -91,7 +94,7 @@ pub fn load(root: &Path) -> Result<Option<Origin>, OriginError> {
     }
 }
 
-/// Records `origin` (after a successful run).
+/// Records `origin` (once the first valid properties are read, before anything is applied).
 pub fn save(root: &Path, origin: &Origin) -> Result<(), OriginError> {
     let p = path(root);
     let write = |source| OriginError::Write {

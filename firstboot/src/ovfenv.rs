@@ -20,6 +20,7 @@ pub enum EnvError {
     Malformed(String),
     #[error("the OVF environment has no PropertySection: was the appliance deployed from its OVA with vApp options enabled?")]
     NoProperties,
+    /// The key, as `shown::key` writes it (it cannot end a line).
     #[error("the OVF environment sets {0} twice")]
     Duplicate(String),
 }
@@ -101,7 +102,7 @@ impl OvfEnv {
                             env.unknown.push(k.clone());
                         }
                         if env.values.insert(k.clone(), value.unwrap_or_default()).is_some() {
-                            return Err(EnvError::Duplicate(format!("guestinfo.{k}")));
+                            return Err(EnvError::Duplicate(format!("guestinfo.{}", crate::shown::key(&k))));
                         }
                     }
                 }
@@ -186,6 +187,20 @@ mod tests {
         assert_eq!(
             OvfEnv::parse(&dup),
             Err(EnvError::Duplicate("guestinfo.hostname".into()))
+        );
+        // A duplicated key with a line break in it cannot forge a log line.
+        let forged = ENV.replace(
+            "guestinfo.future_thing",
+            "guestinfo.x&#10;[2026-01-01T00:00:00Z] firstboot: run ok",
+        );
+        let forged = forged.replace(
+            r#"<Property oe:key="guestinfo.hostname""#,
+            r#"<Property oe:key="guestinfo.x&#10;[2026-01-01T00:00:00Z] firstboot: run ok""#,
+        );
+        let err = OvfEnv::parse(&forged).unwrap_err().to_string();
+        assert!(
+            !err.contains('\n') && err.contains("guestinfo.x\\u{a}\\u{5b}2026"),
+            "{err}"
         );
     }
 }

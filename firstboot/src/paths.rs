@@ -13,6 +13,7 @@ pub const ENDPOINT_PASSWORD_FILE: &str = "/etc/event-router/endpoint-password";
 /// The console banner's part that shows a generated Endpoint Password (root only: agetty, which
 /// prints `/etc/issue.d/*.issue` after `/etc/issue`, runs as root).
 pub const ENDPOINT_PASSWORD_ISSUE: &str = "/etc/issue.d/50-endpoint-password.issue";
-/// How the first successful run got its properties (transport and deployment): later runs
-/// refuse an environment that arrives another way (a CD-ROM attached to a configured appliance).
+/// How the first valid properties came (transport and deployment), recorded before anything is
+/// applied: later runs refuse an environment that arrives another way (a CD-ROM attached to a
+/// configured appliance).
 pub const ORIGIN: &str = "/var/lib/firstboot/origin.json";

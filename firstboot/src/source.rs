@@ -5,6 +5,11 @@
 //! at its root (read without mounting, see `iso9660`), which also lets the appliance boot with
 //! its properties under plain QEMU/KVM. After a successful run guestinfo is cleared (unless
 //! debug is on) so the secrets in it do not linger; a CD-ROM cannot be changed from inside.
+//!
+//! Any process in the VM can write guestinfo.ovfEnv too (`info-set` through the backdoor), so
+//! clearing it also sets [`CLEARED_MARKER`]: until the VM is powered off that key exists, and a
+//! guestinfo.ovfEnv found while it does was written from inside the guest
+//! ([`guest_set_refusal`]).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,6 +17,20 @@ use std::process::Command;
 use crate::iso9660;
 
 const KEY: &str = "guestinfo.ovfEnv";
+
+/// The key the `clear` step sets (to `1`) just before it clears guestinfo.ovfEnv. Nothing but
+/// the guest sets it, and what the guest sets lives only as long as the running VM: VMware's VIX
+/// API reference (`VixVM_WriteVariable`, also in its Perl binding as `VMWriteVariable`) calls a
+/// guest variable, the `guestinfo.*` keys, "a runtime-only value; it is never stored
+/// persistently", while vSphere writes guestinfo.ovfEnv from the vApp options at each power-on.
+/// So while the marker exists the VM has not been powered off since firstboot cleared
+/// guestinfo.ovfEnv, and a non-empty guestinfo.ovfEnv can only have come from inside the guest.
+/// The guest cannot remove a key, only change its value, so the marker counts whatever its
+/// value. Not verified on a live vSphere here; open-vm-tools issue #288 reports an `info-set`
+/// value found in the .vmx after a reboot: should vSphere keep the marker over a power cycle,
+/// every later environment is refused with a message saying how to remove it.
+pub const CLEARED_MARKER: &str = "guestinfo.firstboot.ovfEnvCleared";
+
 /// The name DSP0243 gives the environment file on the ISO transport's CD-ROM.
 pub const ISO_FILE: &str = "ovf-env.xml";
 
@@ -45,6 +64,8 @@ pub enum SourceError {
     File { path: String, source: std::io::Error },
     #[error("cannot read guestinfo.ovfEnv: {0}; is this a VMware VM with VMware Tools (open-vm-tools) installed?")]
     GuestInfo(String),
+    #[error("cannot set {key}: {detail}")]
+    SetGuestInfo { key: &'static str, detail: String },
     #[error("no OVF environment: guestinfo.ovfEnv cannot be read ({guestinfo}) and no CD-ROM has {ISO_FILE} ({cdroms}); on vSphere enable the VMware Tools or ISO image OVF transport in the VM's vApp Options, elsewhere attach an ISO with {ISO_FILE} at its root")]
     Nowhere { guestinfo: String, cdroms: String },
     #[error("{path} holds {ISO_FILE} but it is not UTF-8 text")]
@@ -151,20 +172,50 @@ fn rpc(command: &str) -> Result<Option<String>, RpcFailed> {
     Err(RpcFailed(tried.join("; ")))
 }
 
+/// `key`'s value read through the backdoor; `None` when it is unset or the backdoor cannot be
+/// used (the rpctools are asked then).
 #[cfg(target_arch = "x86_64")]
-fn backdoor() -> Option<String> {
+fn backdoor(key: &str) -> Option<String> {
     if std::env::var_os("FIRSTBOOT_RPCTOOL").is_some() || !vmw_backdoor::is_vmware_cpu() {
         return None;
     }
     let mut guard = vmw_backdoor::probe_backdoor_privileged().ok()?;
     let mut chan = guard.open_enhanced_chan().ok()?;
-    let value = chan.get_guestinfo(KEY.as_bytes()).ok()??;
+    let value = chan.get_guestinfo(key.as_bytes()).ok()??;
     String::from_utf8(value).ok()
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn backdoor() -> Option<String> {
+fn backdoor(_key: &str) -> Option<String> {
     None
+}
+
+/// `key`'s value (the backdoor, else the rpctools); `Ok(None)` when it is unset.
+fn guestinfo_get(key: &str) -> Result<Option<String>, RpcFailed> {
+    match backdoor(key) {
+        Some(t) => Ok(Some(t)),
+        None => rpc(&format!("info-get {key}")),
+    }
+}
+
+/// Why a guestinfo.ovfEnv read at this boot must not be applied: [`CLEARED_MARKER`] is still
+/// set (written from inside the guest since firstboot cleared it), or it cannot be read; `None`
+/// when it may be applied.
+pub fn guest_set_refusal() -> Option<String> {
+    refusal(guestinfo_get(CLEARED_MARKER))
+}
+
+/// [`guest_set_refusal`] for a marker read as `marker`.
+fn refusal(marker: Result<Option<String>, RpcFailed>) -> Option<String> {
+    match marker {
+        Ok(None) => None,
+        Ok(Some(_)) => Some(format!(
+            "{KEY} was set from inside the guest since the last power-off (the marker {CLEARED_MARKER} is still set): ignored and nothing was changed; change vApp properties with the VM powered off (should this persist after a power-off, remove {CLEARED_MARKER} from the VM's Configuration Parameters)"
+        )),
+        Err(RpcFailed(e)) => Some(format!(
+            "cannot tell whether {KEY} was set from inside the guest ({CLEARED_MARKER} cannot be read: {e}): ignored and nothing was changed"
+        )),
+    }
 }
 
 fn cleared(text: &str) -> bool {
@@ -188,10 +239,7 @@ impl Source {
                 }))
             }
             Source::Platform => {
-                let guestinfo = match backdoor() {
-                    Some(t) => Ok(Some(t)),
-                    None => rpc(&format!("info-get {KEY}")),
-                };
+                let guestinfo = guestinfo_get(KEY);
                 if let Ok(Some(text)) = &guestinfo {
                     if !cleared(text) {
                         return Ok(Some(Document {
@@ -213,14 +261,41 @@ impl Source {
 }
 
 impl Transport {
-    /// Clears `guestinfo.ovfEnv` (a file or a CD-ROM is left alone); vSphere sets it again at
-    /// the next power-on.
+    /// Sets [`CLEARED_MARKER`], then clears `guestinfo.ovfEnv` (a file or a CD-ROM is left
+    /// alone); vSphere sets guestinfo.ovfEnv again at the next power-on, when the marker is gone.
+    /// The marker comes first: should the clearing fail, the environment still in guestinfo is
+    /// refused at the next boot rather than an environment written in between accepted.
     pub fn clear(&self) -> Result<bool, SourceError> {
         match self {
             Transport::File(_) | Transport::Iso(_) => Ok(false),
-            Transport::GuestInfo => rpc(&format!("info-set {KEY} NULL"))
-                .map(|_| true)
-                .map_err(|RpcFailed(e)| SourceError::GuestInfo(e)),
+            Transport::GuestInfo => {
+                for (key, value) in [(CLEARED_MARKER, "1"), (KEY, "NULL")] {
+                    rpc(&format!("info-set {key} {value}"))
+                        .map_err(|RpcFailed(detail)| SourceError::SetGuestInfo { key, detail })?;
+                }
+                Ok(true)
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_environment_is_refused_while_the_marker_exists_whatever_its_value() {
+        assert_eq!(refusal(Ok(None)), None, "powered off since the clearing: accepted");
+        for value in ["1", "", "NULL", "0"] {
+            let why = refusal(Ok(Some(value.into()))).unwrap_or_default();
+            assert!(
+                why.contains("was set from inside the guest since the last power-off")
+                    && why.contains(CLEARED_MARKER)
+                    && why.contains("change vApp properties with the VM powered off"),
+                "{value:?}: {why}"
+            );
+        }
+        let why = refusal(Err(RpcFailed("vmware-rpctool: No such file".into()))).unwrap_or_default();
+        assert!(why.contains("cannot tell") && why.contains("No such file"), "{why}");
     }
 }

@@ -5,7 +5,7 @@
 //! the public routes through, and without configured credentials lets only a loopback client that
 //! names a loopback host use the rest.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -53,19 +53,26 @@ pub struct Guard {
     pub open_without_auth: &'static [&'static str],
 }
 
-/// Whether a `Host` header value names a loopback host (`localhost`, `127.x.x.x`, `[::1]`, with
-/// or without a port).
+/// Whether a `Host` header value names a loopback host: `localhost` (or `localhost.`), an IPv4
+/// address in 127.0.0.0/8, or `[::1]`, each alone or followed by `:` and a port of digits;
+/// anything else after the name (`[::1]x`, `localhost:`) is not loopback.
 pub fn loopback_host(host: &str) -> bool {
     let host = host.trim();
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(name, _)| name)
+    let port = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let after_ok = after.is_empty() || after.strip_prefix(':').is_some_and(port);
+        return after_ok && inside.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, p)) if port(p) => name,
+        Some(_) => return false,
+        None => host,
     };
-    let name = name.trim_end_matches('.');
-    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost") || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Whether the request came to a loopback address and names a loopback host.
@@ -157,6 +164,8 @@ mod tests {
             "[::1]:8082",
             "[::1]",
             "localhost.",
+            "localhost.:8082",
+            "127.0.0.1:8082",
         ] {
             assert!(loopback_host(h), "{h}");
         }
@@ -168,6 +177,21 @@ mod tests {
             "[::2]",
             "127.0.0.1.nip.io",
             "0.0.0.0",
+            "[::1]evil.example",
+            "[::1].evil.example",
+            "[::1]:",
+            "[::1]:80x",
+            "[::1]:80:80",
+            "[::1",
+            "[127.0.0.1]",
+            "localhost:",
+            "localhost:80x",
+            "localhost..",
+            "localhost.:",
+            "127.0.0.1:",
+            "127.0.0.1:8082:8082",
+            "127.0.0.1x",
+            "::1",
         ] {
             assert!(!loopback_host(h), "{h}");
         }

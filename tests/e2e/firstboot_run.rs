@@ -135,8 +135,35 @@ impl Machine {
         self.work.path().join("guestinfo")
     }
 
+    /// The folder where the fake rpctool keeps the other keys the guest set (a power cycle
+    /// empties it).
+    fn guest_set_keys(&self) -> PathBuf {
+        self.work.path().join("guestinfo.keys")
+    }
+
+    /// A power cycle, as vSphere hands the properties over at power-on: guestinfo.ovfEnv holds
+    /// `xml`, and the keys the guest set while the VM ran are gone.
     pub(crate) fn set_guestinfo(&self, xml: &str) {
+        if let Err(e) = std::fs::remove_dir_all(self.guest_set_keys()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+        }
         std::fs::write(self.guestinfo(), xml).unwrap();
+    }
+
+    /// A process in the running guest writes guestinfo.ovfEnv through the backdoor (no power
+    /// cycle: what the guest set before stays).
+    fn guest_sets_ovfenv(&self, xml: &str) {
+        let out = Command::new(repo_root().join("tests/peers/fake-rpctool.sh"))
+            .arg(format!("info-set guestinfo.ovfEnv {xml}"))
+            .env("FAKE_GUESTINFO", self.guestinfo())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A key the guest set (other than guestinfo.ovfEnv), `None` when it is unset.
+    fn guest_set_key(&self, key: &str) -> Option<String> {
+        std::fs::read_to_string(self.guest_set_keys().join(key)).ok()
     }
 
     /// `firstboot ARGS` with the stand-ins; returns (exit code, stdout, stderr).
@@ -336,6 +363,10 @@ fn a_router_that_does_not_get_ready_fails_the_run_with_what_was_seen() {
         "NULL",
         "not cleared after a failure"
     );
+    assert!(
+        m.root.path().join("var/lib/firstboot/origin.json").exists(),
+        "the origin is recorded once the properties are valid, before anything is applied"
+    );
 }
 
 #[test]
@@ -475,6 +506,88 @@ fn a_cd_rom_attached_after_the_first_boot_does_not_reconfigure_the_appliance() {
         status["warnings"][0].as_str().unwrap().contains("nothing was changed"),
         "{status}"
     );
+}
+
+const CLEARED_MARKER: &str = "guestinfo.firstboot.ovfEnvCleared";
+
+#[test]
+fn an_environment_written_from_inside_the_guest_is_refused_until_a_power_cycle() {
+    let m = Machine::new("proxy-credentials");
+    let xml = std::fs::read_to_string(repo_root().join("firstboot/testdata/proxy-credentials.xml")).unwrap();
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(std::fs::read_to_string(m.guestinfo()).unwrap(), "NULL");
+    assert_eq!(
+        m.guest_set_key(CLEARED_MARKER).as_deref(),
+        Some("1"),
+        "the clear step sets the marker"
+    );
+    assert!(
+        out.contains(&format!(
+            "guestinfo.ovfEnv cleared; {CLEARED_MARKER} set until the next power-off"
+        )),
+        "{out}"
+    );
+    m.actions();
+    let shadow = std::fs::read(m.root.path().join("etc/shadow")).unwrap();
+    let sshd = std::fs::read(m.root.path().join("etc/ssh/sshd_config.d/10-appliance.conf")).ok();
+
+    // A process in the guest writes another environment into guestinfo.ovfEnv (another root
+    // password, SSH on) and the guest reboots: the VM was not powered off, the marker is there.
+    let hostile = xml.replace("VMware1!", "Att4cker!").replace(
+        r#"guestinfo.enable_ssh" oe:value="False""#,
+        r#"guestinfo.enable_ssh" oe:value="True""#,
+    );
+    m.guest_sets_ovfenv(&hostile);
+    let (code, out, _) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "guestinfo.ovfEnv was set from inside the guest since the last power-off (the marker {CLEARED_MARKER} is still set)"
+        )) && out.contains("change vApp properties with the VM powered off"),
+        "{out}"
+    );
+    assert!(!out.contains("step validate"), "nothing of it is even validated: {out}");
+    assert_eq!(std::fs::read(m.root.path().join("etc/shadow")).unwrap(), shadow);
+    assert_eq!(
+        std::fs::read(m.root.path().join("etc/ssh/sshd_config.d/10-appliance.conf")).ok(),
+        sshd
+    );
+    assert_eq!(m.actions(), Vec::<String>::new(), "nothing is enabled or restarted");
+    let status = m.status();
+    assert_eq!(status["result"], "refused");
+    assert!(
+        status["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("set from inside the guest"),
+        "{status}"
+    );
+    // A marker the guest overwrote still counts: it cannot remove the key.
+    let out = Command::new(repo_root().join("tests/peers/fake-rpctool.sh"))
+        .arg(format!("info-set {CLEARED_MARKER} "))
+        .env("FAKE_GUESTINFO", m.guestinfo())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (code, out, _) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(std::fs::read(m.root.path().join("etc/shadow")).unwrap(), shadow);
+
+    // After a power cycle vSphere hands over the vApp options' environment and the marker is
+    // gone: a new root password set there is applied, and the marker is set again.
+    let changed = xml.replace("VMware1!", "N3w-r00t!");
+    m.set_guestinfo(&changed);
+    assert_eq!(m.guest_set_key(CLEARED_MARKER), None);
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(m.status()["result"], "ok");
+    assert_ne!(
+        std::fs::read(m.root.path().join("etc/shadow")).unwrap(),
+        shadow,
+        "the new root password is applied"
+    );
+    assert_eq!(m.guest_set_key(CLEARED_MARKER).as_deref(), Some("1"));
 }
 
 /// A certificate for veba.corp.local valid from `from` to `until` days from now, and its key,

@@ -77,9 +77,11 @@ impl Log {
         log
     }
 
-    /// One line to the console and the log file.
+    /// One line to the console and the log file. Control characters in `text` are written as
+    /// escapes (see `shown::one_line`), so text quoted from the OVF environment (a duplicated
+    /// key, a value in an error) cannot end the line and forge another.
     pub fn line(&mut self, text: &str) {
-        let line = format!("[{}] firstboot: {text}", now());
+        let line = format!("[{}] firstboot: {}", now(), crate::shown::one_line(text));
         println!("{line}");
         if let Some(f) = &mut self.file {
             let _ = writeln!(f, "{line}");
@@ -138,5 +140,27 @@ impl Log {
         self.status.finished = Some(now());
         self.line(&format!("run {result}"));
         self.save();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_with_an_embedded_newline_stays_one_physical_line() {
+        let root = std::env::temp_dir().join(format!("firstboot-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut log = Log::open(&root, "test".into());
+        // What a duplicated key written `x&#10;[...] firstboot: run ok` in the XML would carry.
+        log.line("the OVF environment sets guestinfo.x\n[2026-01-01T00:00:00Z] firstboot: run ok twice");
+        drop(log);
+        let text = std::fs::read_to_string(root.join(BOOTSTRAP_LOG.trim_start_matches('/'))).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("guestinfo.x\\n[2026-01-01T00:00:00Z] firstboot: run ok twice"),
+            "{text}"
+        );
     }
 }

@@ -2,8 +2,11 @@
 //! recorded in the status file. Step order:
 //!
 //! 1. `read`: the OVF environment (a file, or guestinfo.ovfEnv, else `ovf-env.xml` on a CD-ROM;
-//!    empty = cleared by a past run)
-//! 2. `validate`: every property; any problem ends the run before anything changes
+//!    empty = cleared by a past run). A guestinfo.ovfEnv written from inside the guest since the
+//!    last `clear` (its marker is still set, see `source::CLEARED_MARKER`) is refused here.
+//! 2. `validate`: every property; any problem ends the run before anything changes. An environment
+//!    that arrives another way than the first valid one did is refused (`origin`); the first valid
+//!    one's origin is recorded now, before anything is applied.
 //! 3. `render`: the whole file tree (pure), with the prepared material
 //! 4. `write`: only files that differ; files no longer rendered are removed
 //! 5. `hostname`: the kernel's host name (live system only)
@@ -12,7 +15,8 @@
 //! 8. `k3s`: start it, or restart it when its files changed (firstboot owns k3s's start, so k3s
 //!    always starts with a current configuration)
 //! 9. `router`: wait through the Kubernetes API until the router runs the new config and is ready
-//! 10. `clear`: clear guestinfo.ovfEnv (when it was read from there) unless debug is on
+//! 10. `clear`: set `source::CLEARED_MARKER`, then clear guestinfo.ovfEnv (when it was read from
+//!     there) unless debug is on
 
 mod kube;
 mod log;
@@ -25,7 +29,7 @@ use std::time::Duration;
 
 use crate::ovfenv::OvfEnv;
 use crate::render::{self, Plan};
-use crate::source::{Document, Source};
+use crate::source::{Document, Source, Transport};
 use crate::write::{write_tree, Changes};
 use crate::{material, validate};
 
@@ -131,6 +135,11 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
         );
         return Ok(());
     };
+    if matches!(from, Transport::GuestInfo) {
+        if let Some(why) = crate::source::guest_set_refusal() {
+            return refuse(log, root, &systemctl, why);
+        }
+    }
     let env = match validated(log, &text) {
         Ok(env) => env,
         Err(stop) => {
@@ -142,11 +151,13 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
     let first = crate::origin::load(root).map_err(|e| Stop::Failed(e.to_string()))?;
     if let (Some(now), Some(first)) = (&origin, &first) {
         if let Some(why) = now.refused(first) {
-            log.line(&format!("refused: {why}"));
-            log.status.warnings.push(why.clone());
-            start_previous_k3s(log, root, &systemctl)?;
-            return Err(Stop::Refused(why));
+            return refuse(log, root, &systemctl, why);
         }
+    }
+    // Recorded before anything is applied: a run that fails later leaves the appliance bound to
+    // this origin all the same.
+    if let (Some(origin), None) = (&origin, &first) {
+        crate::origin::save(root, origin).map_err(|e| Stop::Failed(e.to_string()))?;
     }
     let plan = log.step("render", |log| {
         let material = material::load(&env, root).map_err(|e| e.to_string())?;
@@ -211,15 +222,27 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
         log.skip("clear", "debug is on: guestinfo.ovfEnv is kept");
     } else {
         log.step("clear", |_| match from.clear() {
-            Ok(true) => Ok(((), "guestinfo.ovfEnv cleared".into())),
+            Ok(true) => Ok((
+                (),
+                format!(
+                    "guestinfo.ovfEnv cleared; {} set until the next power-off",
+                    crate::source::CLEARED_MARKER
+                ),
+            )),
             Ok(false) => Ok(((), format!("the properties came from {from}: left alone"))),
             Err(e) => Err(e.to_string().into()),
         })?;
     }
-    if let (Some(origin), None) = (origin, first) {
-        crate::origin::save(root, &origin).map_err(|e| Stop::Failed(e.to_string()))?;
-    }
     Ok(())
+}
+
+/// Ends the run without applying anything: `why` goes to the console, the log and the status
+/// file's warnings, and k3s starts with the last good run's configuration.
+fn refuse(log: &mut log::Log, root: &Path, sd: &systemd::Systemctl, why: String) -> Result<(), Stop> {
+    log.line(&format!("refused: {why}"));
+    log.status.warnings.push(why.clone());
+    start_previous_k3s(log, root, sd)?;
+    Err(Stop::Refused(why))
 }
 
 fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
@@ -227,18 +250,9 @@ fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
     let result = log.step("validate", |log| {
         let env = env.as_ref().map_err(|e| e.to_string())?;
         for key in &env.unknown {
-            // The key as text that cannot end a line or pose as another (any character outside
-            // [A-Za-z0-9_.-] is written as an escape).
-            let shown: String = key
-                .chars()
-                .flat_map(|c| {
-                    let plain = c.is_ascii_alphanumeric() || "_.-".contains(c);
-                    let escaped: Vec<char> = if plain { vec![c] } else { c.escape_unicode().collect() };
-                    escaped
-                })
-                .collect();
             log.line(&format!(
-                "warning: guestinfo.{shown} is not a property of this appliance and is ignored"
+                "warning: guestinfo.{} is not a property of this appliance and is ignored",
+                crate::shown::key(key)
             ));
         }
         for w in validate::warnings(env) {

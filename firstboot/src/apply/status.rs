@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::shown::one_line;
+
 pub use crate::paths::STATUS;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,45 +84,82 @@ impl Status {
         }
     }
 
-    /// The human-readable report `firstboot status` prints.
+    /// The human-readable report `firstboot status` prints; every recorded text is shown on one
+    /// line (`shown::one_line`), since errors and warnings may quote the OVF environment.
     pub fn report(&self) -> String {
         let mut s = format!(
             "last run: started {}, {}{}\nproperties from: {}\n\n",
-            self.started,
-            self.result,
+            one_line(&self.started),
+            one_line(&self.result),
             self.finished
                 .as_ref()
-                .map(|f| format!(" (finished {f})"))
+                .map(|f| format!(" (finished {})", one_line(f)))
                 .unwrap_or_else(|| " (did not finish: still running, or it was killed)".into()),
-            self.source
+            one_line(&self.source)
         );
         for step in &self.steps {
             s.push_str(&format!(
                 "  {:<10} {:<8} {:>7.1} s  {}\n",
-                step.name, step.result, step.seconds, step.detail
+                one_line(&step.name),
+                one_line(&step.result),
+                step.seconds,
+                one_line(&step.detail)
             ));
         }
         if !self.notes.is_empty() {
             s.push_str("\nnotes:\n");
             for n in &self.notes {
-                s.push_str(&format!("  - {n}\n"));
+                s.push_str(&format!("  - {}\n", one_line(n)));
             }
         }
         if !self.warnings.is_empty() {
             s.push_str("\nwarnings:\n");
             for w in &self.warnings {
-                s.push_str(&format!("  - {w}\n"));
+                s.push_str(&format!("  - {}\n", one_line(w)));
             }
         }
         if !self.problems.is_empty() {
             s.push_str("\ninvalid properties (fix them in the VM's vApp Options, then power-cycle):\n");
             for p in &self.problems {
-                s.push_str(&format!("  - {p}\n"));
+                s.push_str(&format!("  - {}\n", one_line(p)));
             }
         }
         if let Some(e) = &self.error {
-            s.push_str(&format!("\nerror: {e}\n"));
+            s.push_str(&format!("\nerror: {}\n", one_line(e)));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_keeps_each_recorded_text_on_its_line() {
+        let status = Status {
+            started: "2026-01-01T00:00:00Z".into(),
+            result: "invalid".into(),
+            source: "guestinfo.ovfEnv".into(),
+            steps: vec![Step {
+                name: "validate".into(),
+                result: "failed".into(),
+                detail: "the OVF environment sets guestinfo.x\nerror: forged twice".into(),
+                seconds: 0.0,
+            }],
+            error: Some("invalid\r\nerror: forged".into()),
+            ..Status::default()
+        };
+        let report = status.report();
+        assert!(
+            report.contains("guestinfo.x\\nerror: forged twice\n")
+                && report.contains("\nerror: invalid\\r\\nerror: forged\n"),
+            "{report}"
+        );
+        assert_eq!(
+            report.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{report}"
+        );
     }
 }

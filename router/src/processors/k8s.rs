@@ -100,6 +100,10 @@ pub async fn get_json(
     resp.json().await.map_err(|e| api_err(e.to_string()))
 }
 
+/// What to check when the API refuses a ref: manifests/base/rbac.yaml grants `get` through a Role
+/// in the namespace the refs live in (vmware-functions), to be copied to any other one a ref names.
+const REFUSED_HINT: &str = "; the router's service account needs get on this resource in its namespace: the Role and RoleBinding event-router-addressable-resolver (manifests/base/rbac.yaml) in that namespace";
+
 /// Resolves `r` to its address URL.
 pub async fn resolve(r: &KReference, env: &KubeEnv) -> Result<String, ResolveError> {
     let namespace = if r.namespace.is_empty() {
@@ -114,7 +118,7 @@ pub async fn resolve(r: &KReference, env: &KubeEnv) -> Result<String, ResolveErr
     let plural = plural(&r.kind);
     let path = format!("/apis/{}/namespaces/{}/{}/{}", r.api_version, namespace, plural, r.name);
     let hint = |status: u16| match status {
-        401 | 403 => "; the router's service account needs get on this resource (ClusterRole addressable-resolver)",
+        401 | 403 => REFUSED_HINT,
         404 => "; check the ref's apiVersion, kind, name and namespace",
         _ => "",
     };
@@ -183,7 +187,10 @@ mod tests {
         );
         std::fs::write(dir.join("token"), "wrong").unwrap();
         let err = resolve(&r, &env).await.unwrap_err().to_string();
-        assert!(err.contains("401") && err.contains("service account"), "{err}");
+        assert!(
+            err.contains("401") && err.contains("Role and RoleBinding event-router-addressable-resolver"),
+            "{err}"
+        );
         let svc = KReference {
             api_version: "v1".into(),
             kind: "Service".into(),
