@@ -11,10 +11,14 @@ use serde_json::Value;
 const EVENT: usize = 512;
 /// One extension: its map entry, name and value headers.
 const EXTENSION: usize = 96;
-/// One JSON value in a tree (`serde_json::Value` is 32 bytes).
-const NODE: usize = 32;
-/// One object member besides its value: the map entry and the key's header.
+/// One JSON value in a tree (80 bytes with serde_json's `preserve_order`, which this workspace
+/// turns on).
+const NODE: usize = std::mem::size_of::<Value>();
+/// One object member besides its value: the map entry (hash, key header), its index, and the
+/// key's allocation.
 const MEMBER: usize = 64;
+/// One heap allocation's bookkeeping and rounding, at least.
+const ALLOCATION: usize = 16;
 
 /// The bytes `ev` holds, estimated from above.
 pub fn held_bytes(ev: &Event) -> usize {
@@ -41,18 +45,23 @@ pub fn held_bytes(ev: &Event) -> usize {
     }
 }
 
-/// A JSON tree's bytes: every node, string and key (walked without recursion).
+/// A JSON tree's bytes: the root, every array's buffer (its capacity: a parsed array has up
+/// to twice its length), every object's entries (counted at twice their number, as a grown
+/// map may hold), strings and keys (walked without recursion).
 fn tree_bytes(v: &Value) -> usize {
-    let mut n = 0;
+    let mut n = NODE;
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {
-        n += NODE;
         match v {
-            Value::String(s) => n += s.len(),
-            Value::Array(items) => stack.extend(items.iter()),
+            Value::String(s) => n += ALLOCATION + s.capacity(),
+            Value::Array(items) => {
+                n += ALLOCATION + items.capacity() * NODE;
+                stack.extend(items.iter());
+            }
             Value::Object(members) => {
+                n += ALLOCATION * 2;
                 for (k, v) in members {
-                    n += MEMBER + k.len();
+                    n += 2 * (NODE + MEMBER) + ALLOCATION + k.capacity();
                     stack.push(v);
                 }
             }

@@ -14,7 +14,7 @@
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
-use unsafe_libyaml_norway as sys;
+use unsafe_libyaml_norway as unsafe_yaml;
 
 /// The deepest nesting a config may have.
 pub const MAX_DEPTH: usize = 64;
@@ -30,15 +30,17 @@ pub fn nesting(text: &str) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
     while let Some(kind) = parser.next_event() {
         match kind {
-            sys::YAML_SEQUENCE_START_EVENT | sys::YAML_MAPPING_START_EVENT => {
+            unsafe_yaml::YAML_SEQUENCE_START_EVENT | unsafe_yaml::YAML_MAPPING_START_EVENT => {
                 depth += 1;
                 deepest = deepest.max(depth);
                 if deepest > MAX_DEPTH {
                     break;
                 }
             }
-            sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => depth = depth.saturating_sub(1),
-            sys::YAML_STREAM_END_EVENT | sys::YAML_NO_EVENT => break,
+            unsafe_yaml::YAML_SEQUENCE_END_EVENT | unsafe_yaml::YAML_MAPPING_END_EVENT => {
+                depth = depth.saturating_sub(1)
+            }
+            unsafe_yaml::YAML_STREAM_END_EVENT | unsafe_yaml::YAML_NO_EVENT => break,
             _ => {}
         }
     }
@@ -48,41 +50,41 @@ pub fn nesting(text: &str) -> usize {
 /// A libyaml event parser reading `text` (borrowed for `'a`); freed when dropped.
 struct Parser<'a> {
     /// On the heap so it never moves: libyaml keeps a pointer to the parser inside it.
-    raw: Box<MaybeUninit<sys::yaml_parser_t>>,
+    raw: Box<MaybeUninit<unsafe_yaml::yaml_parser_t>>,
     text: PhantomData<&'a str>,
 }
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Option<Parser<'a>> {
-        let mut raw = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+        let mut raw = Box::new(MaybeUninit::<unsafe_yaml::yaml_parser_t>::uninit());
         let parser = raw.as_mut_ptr();
         // SAFETY: `parser` points to memory `raw` owns for as long as the returned Parser lives;
         // yaml_parser_initialize fills it in before anything reads it. The input pointer and
         // length describe `text`, which outlives the Parser (`'a`), and libyaml only reads it.
         unsafe {
-            if sys::yaml_parser_initialize(parser).fail {
+            if unsafe_yaml::yaml_parser_initialize(parser).fail {
                 return None;
             }
-            sys::yaml_parser_set_encoding(parser, sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+            unsafe_yaml::yaml_parser_set_encoding(parser, unsafe_yaml::YAML_UTF8_ENCODING);
+            unsafe_yaml::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
         }
         Some(Parser { raw, text: PhantomData })
     }
 
     /// The next event's type; `None` once the parser has failed (a syntax error).
-    fn next_event(&mut self) -> Option<sys::yaml_event_type_t> {
-        let mut slot = MaybeUninit::<sys::yaml_event_t>::uninit();
+    fn next_event(&mut self) -> Option<unsafe_yaml::yaml_event_type_t> {
+        let mut slot = MaybeUninit::<unsafe_yaml::yaml_event_t>::uninit();
         let event = slot.as_mut_ptr();
         // SAFETY: the parser was initialised in `new` and only this Parser uses it. `event`
         // points to writable memory that yaml_parser_parse zeroes, then fills in; on success the
         // event's strings are freed with yaml_event_delete before `slot` goes away, and on
         // failure nothing was allocated in it.
         unsafe {
-            if sys::yaml_parser_parse(self.raw.as_mut_ptr(), event).fail {
+            if unsafe_yaml::yaml_parser_parse(self.raw.as_mut_ptr(), event).fail {
                 return None;
             }
             let kind = (*event).type_;
-            sys::yaml_event_delete(event);
+            unsafe_yaml::yaml_event_delete(event);
             Some(kind)
         }
     }
@@ -91,7 +93,7 @@ impl<'a> Parser<'a> {
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
         // SAFETY: a Parser exists only once `new` initialised it; it is deleted once, here.
-        unsafe { sys::yaml_parser_delete(self.raw.as_mut_ptr()) }
+        unsafe { unsafe_yaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
     }
 }
 

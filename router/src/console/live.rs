@@ -3,7 +3,8 @@
 //! (it is told how many) and never slows delivery; with nobody watching, nothing is even
 //! serialised. At most [`MAX_PER_SECOND`] events a second are shown (every event at the rates
 //! vCenters produce; under a burst, the first of each second and a count of the rest), so an
-//! open console costs the router a bounded amount however fast events flow.
+//! open console costs the router a bounded amount however fast events flow; an event over
+//! [`MAX_SHOWN_BYTES`] is shown without its data, so a slow watcher's backlog is bounded too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +19,10 @@ pub const BACKLOG: usize = 256;
 
 /// Events shown per second; the rest of that second are counted, not serialised.
 pub const MAX_PER_SECOND: u64 = 200;
+
+/// Largest event shown whole; a larger one is shown with its attributes and the size of its
+/// data, so the backlog holds at most [`BACKLOG`] times this.
+pub const MAX_SHOWN_BYTES: usize = 64 * 1024;
 
 /// What a watcher receives.
 #[derive(Debug, Clone)]
@@ -70,7 +75,13 @@ impl LiveEvents {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Ok(json) = serde_json::to_string(&Structured(event)) {
+        let held = crate::cloudevent::cost::held_bytes(event);
+        let json = if held > MAX_SHOWN_BYTES {
+            serde_json::to_string(&without_data(event, held))
+        } else {
+            serde_json::to_string(&Structured(event))
+        };
+        if let Ok(json) = json {
             let _ = self.tx.send(Live::Event(json.into()));
         }
     }
@@ -110,6 +121,40 @@ impl LiveEvents {
     }
 }
 
+/// A large event as the live view shows it: its attributes and extensions (each cut to 1024
+/// characters), and in place of its data what it held.
+fn without_data(event: &Event, held: usize) -> serde_json::Value {
+    use cloudevents::AttributesReader;
+    let cut = |s: &str| -> String {
+        match s.char_indices().nth(1024) {
+            Some((i, _)) => format!("{}…", &s[..i]),
+            None => s.to_string(),
+        }
+    };
+    let mut v = serde_json::Map::new();
+    v.insert("specversion".into(), event.specversion().to_string().into());
+    v.insert("id".into(), cut(event.id()).into());
+    v.insert("source".into(), cut(event.source()).into());
+    v.insert("type".into(), cut(event.ty()).into());
+    for (name, value) in [
+        ("datacontenttype", event.datacontenttype().map(cut)),
+        ("subject", event.subject().map(cut)),
+        ("time", event.time().map(|t| t.to_rfc3339())),
+    ] {
+        if let Some(value) = value {
+            v.insert(name.into(), value.into());
+        }
+    }
+    for (name, value) in event.iter_extensions() {
+        v.insert(cut(name), cut(&value.to_string()).into());
+    }
+    v.insert(
+        "data_omitted".into(),
+        format!("the event holds about {held} bytes, more than the live view shows ({MAX_SHOWN_BYTES}): its sink received it whole").into(),
+    );
+    serde_json::Value::Object(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +182,31 @@ mod tests {
         }
         drop(rx);
         assert_eq!(live.watchers(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_event_is_shown_without_its_data() {
+        let live = LiveEvents::default();
+        let mut rx = live.subscribe();
+        let mut big = event("big");
+        big.set_data("application/json", serde_json::json!({"m": "y".repeat(1 << 20)}));
+        big.set_extension("vspherevm", "vm-1");
+        live.publish_at(&big, 1);
+        let Ok(Live::Event(json)) = rx.try_recv() else {
+            panic!("nothing shown");
+        };
+        assert!(json.len() < 4096, "{} bytes", json.len());
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["id"], "big");
+        assert_eq!(v["vspherevm"], "vm-1");
+        assert!(v.get("data").is_none());
+        assert!(
+            v["data_omitted"]
+                .as_str()
+                .unwrap()
+                .contains("more than the live view shows"),
+            "{v}"
+        );
     }
 
     #[tokio::test]

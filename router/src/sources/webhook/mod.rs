@@ -156,13 +156,14 @@ async fn receive(State(s): State<Arc<Shared>>, req: Request) -> Response {
                 .into_response()
         }
     }
-    // Room in the memory budget for this request's body (and its events) until it is answered.
+    // Room in the memory budget for this request's body and the most its events can hold once
+    // read (the excess is given back after decoding), until it is answered.
     let declared = (parts.headers.get(header::CONTENT_LENGTH))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(s.max_body)
         .min(s.max_body);
-    let room = match room(&s, declared).await {
+    let room = match room(&s, declared + decoding_room(&parts.headers)).await {
         Ok(room) => room,
         Err(full) => return full,
     };
@@ -227,6 +228,26 @@ async fn room(s: &Shared, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePer
         _ => Err(full()),
     }
 }
+
+/// What decoding may hold besides the body: a batch's events up to their bound, one event's
+/// attributes and extensions (its data is about the body's size).
+fn decoding_room(headers: &HeaderMap) -> usize {
+    let batch = (headers.get(header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/cloudevents-batch+json")
+        });
+    if batch {
+        crate::cloudevent::parse::MAX_BATCH_HELD
+    } else {
+        EVENT_ROOM
+    }
+}
+
+/// One event's attributes and up to 100 extensions, in memory (see [`cost`]).
+const EVENT_ROOM: usize = 16 * 1024;
 
 /// The budget's units for `bytes` (at least one, at most the whole budget).
 fn units(bytes: usize) -> usize {
