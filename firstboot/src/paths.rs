@@ -16,3 +16,9 @@ pub const ENDPOINT_PASSWORD_ISSUE: &str = "/etc/issue.d/50-endpoint-password.iss
 /// How the first successful run got its properties (transport and deployment): later runs
 /// refuse an environment that arrives another way (a CD-ROM attached to a configured appliance).
 pub const ORIGIN: &str = "/var/lib/firstboot/origin.json";
+/// The root password's file: rendered from its own current content (only root's hash is set),
+/// so a change there is never an operator's edit to keep aside.
+pub const SHADOW: &str = "/etc/shadow";
+/// The operator's additions to the router's configuration, merged by firstboot and never
+/// written by it (see `overrides.rs`).
+pub const CONFIG_D: &str = "/etc/event-router/config.d";
