@@ -71,7 +71,7 @@ pub struct Overrides {
 pub fn read(root: &Path) -> std::io::Result<Overrides> {
     use std::os::unix::fs::PermissionsExt;
     let dir = root.join(CONFIG_D.trim_start_matches('/'));
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Overrides::default()),
         Err(e) => return Err(e),
@@ -96,7 +96,7 @@ pub fn read(root: &Path) -> std::io::Result<Overrides> {
         out.files.push(Source {
             path: shown,
             mode: meta.permissions().mode() & 0o7777,
-            text: std::fs::read_to_string(&path)?,
+            text: std::fs::read_to_string(path)?,
         });
     }
     Ok(out)

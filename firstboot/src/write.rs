@@ -157,7 +157,7 @@ fn keep_hand_edit(
         copy = format!("{path}.local-{stamp}-{n}");
         target = format!("{}.local-{stamp}-{n}", dest.display());
     }
-    std::fs::rename(dest, &target).map_err(err)?;
+    std::fs::rename(dest, target).map_err(err)?;
     Ok(Some(copy))
 }
 

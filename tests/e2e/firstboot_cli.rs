@@ -685,7 +685,7 @@ fn debugging_on_sets_the_routers_log_level_and_off_takes_it_back() {
     let path = root
         .path()
         .join("var/lib/rancher/k3s/server/manifests/event-router.yaml");
-    let manifest = || std::fs::read_to_string(&path).unwrap();
+    let manifest = || std::fs::read_to_string(path.as_path()).unwrap();
     let hash = |m: &str| {
         m.lines()
             .find_map(|l| l.trim().strip_prefix("event-router.vmware.com/config-sha256: "))
@@ -788,7 +788,7 @@ fn config_d_is_merged_into_the_routers_config_and_a_conflict_changes_nothing() {
         .unwrap();
     assert!(v.status.success(), "{}", e2e::output_text(&v));
     assert_eq!(
-        std::fs::read_to_string(&lab).unwrap(),
+        std::fs::read_to_string(lab.as_path()).unwrap(),
         LAB,
         "never written by firstboot"
     );
@@ -840,7 +840,11 @@ fn a_rendered_file_changed_by_hand_is_kept_aside_and_reported() {
     let copy = root.path().join(kept.trim_start_matches('/'));
     assert_eq!(std::fs::read_to_string(&copy).unwrap(), edited);
     assert_eq!(mode(&copy), 0o600, "the copy keeps the mode of a file with secrets");
-    assert_ne!(std::fs::read_to_string(&cfg).unwrap(), edited, "rendered again");
+    assert_ne!(
+        std::fs::read_to_string(cfg.as_path()).unwrap(),
+        edited,
+        "rendered again"
+    );
     let (_, out, _) = render_into(&env, root.path());
     assert_eq!(out, "nothing changed\n");
 }

@@ -624,7 +624,7 @@ fn debugging_is_verbose_and_turning_it_off_on_a_later_boot_takes_effect() {
         "{out}"
     );
     assert!(!out.contains("VMware1!"), "a secret in a detail line: {out}");
-    let debug_manifest = std::fs::read_to_string(&manifest).unwrap();
+    let debug_manifest = std::fs::read_to_string(manifest.as_path()).unwrap();
     assert!(
         debug_manifest.contains("\"--log-level\", \"info,event_router=debug\"]"),
         "{debug_manifest}"
@@ -654,7 +654,9 @@ fn debugging_is_verbose_and_turning_it_off_on_a_later_boot_takes_effect() {
         out.contains(": /var/lib/rancher/k3s/server/manifests/event-router.yaml\n"),
         "only the router's Deployment is written again: {out}"
     );
-    assert!(!std::fs::read_to_string(&manifest).unwrap().contains("--log-level"));
+    assert!(!std::fs::read_to_string(manifest.as_path())
+        .unwrap()
+        .contains("--log-level"));
     assert_ne!(manifest_hash(m.root.path()).unwrap(), debug_hash);
     let status = m.status();
     assert!(!status["notes"].to_string().contains("Debugging is on"), "{status}");
@@ -689,10 +691,14 @@ fn a_file_changed_by_hand_is_kept_and_reported_on_the_console_and_in_the_status(
     let copy_name = format!("10-appliance.conf.local-{}", kept.split_whitespace().next().unwrap());
     let copy = sshd.with_file_name(copy_name);
     assert_eq!(
-        std::fs::read_to_string(&copy).unwrap(),
+        std::fs::read_to_string(copy.as_path()).unwrap(),
         "PermitRootLogin prohibit-password\n"
     );
-    assert_eq!(std::fs::read_to_string(&sshd).unwrap(), rendered, "rendered again");
+    assert_eq!(
+        std::fs::read_to_string(sshd.as_path()).unwrap(),
+        rendered,
+        "rendered again"
+    );
     assert!(m.actions().contains(&"restart sshd".to_string()));
 }
 
