@@ -3,7 +3,8 @@
 # deploy scripts. Sourced, not run.
 #   read_properties FILE   fills the arrays PROP_KEYS and PROP_VALUES (non-empty values only,
 #                          in file order) or exits with an error naming the bad line
-#   is_secret KEY          true for keys whose value must never be printed
+#   is_secret KEY          true for keys whose value must never be printed (every password
+#                          property of the schema, the private key, the per-vCenter credentials)
 
 read_properties() {
   local file=$1 line n=0 key value
@@ -27,5 +28,5 @@ read_properties() {
 }
 
 is_secret() {
-  [[ $1 =~ (password|secret|private_key) ]]
+  [[ $1 =~ (password|secret|private_key|credentials) ]]
 }

@@ -149,8 +149,18 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            for w in &plan.warnings {
+                eprintln!("warning: {w}");
+            }
+            for n in &plan.notes {
+                eprintln!("note: {n}");
+            }
             match write_tree(&plan.files, &root) {
                 Ok(changes) => {
+                    for (path, copy) in &changes.kept {
+                        println!("kept {path} as {copy}");
+                        eprintln!("note: {}", firstboot::write::Changes::kept_note(path, copy));
+                    }
                     for path in &changes.written {
                         println!("wrote {path}");
                     }

@@ -17,3 +17,13 @@ pub const ENDPOINT_PASSWORD_ISSUE: &str = "/etc/issue.d/50-endpoint-password.iss
 /// applied: later runs refuse an environment that arrives another way (a CD-ROM attached to a
 /// configured appliance).
 pub const ORIGIN: &str = "/var/lib/firstboot/origin.json";
+/// The root password's file: rendered from its own current content (only root's hash is set),
+/// so a change there is never an operator's edit to keep aside.
+pub const SHADOW: &str = "/etc/shadow";
+/// The Trusted CA Certificate property's certificates (PEM), which the router trusts for vCenter
+/// and Horizon (`certificates.rootCAs`); the router's pod sees the same path (its config Secret
+/// is mounted on /etc/event-router).
+pub const TRUSTED_CA: &str = "/etc/event-router/trusted-ca.pem";
+/// The operator's additions to the router's configuration, merged by firstboot and never
+/// written by it (see `overrides.rs`).
+pub const CONFIG_D: &str = "/etc/event-router/config.d";

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use x509_parser::certificate::X509Certificate;
 use x509_parser::der_parser::ber::BerObjectContent;
 use x509_parser::der_parser::der::parse_der;
 use x509_parser::extensions::GeneralName;
@@ -22,6 +23,9 @@ pub enum TlsError {
     Mismatch,
     #[error("cannot make a self-signed certificate: {0}")]
     Generate(String),
+    /// A trusted-CA bundle that is not only certificates.
+    #[error("{0}")]
+    Bundle(String),
 }
 
 /// What a certificate covers.
@@ -31,6 +35,20 @@ pub struct CertInfo {
     pub names: Vec<String>,
     /// The end of its validity, in seconds since the epoch.
     pub not_after: i64,
+}
+
+/// One certificate of a trusted-CA bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaCert {
+    /// Its subject, e.g. `CN=CA, DC=vsphere, DC=local, C=US`.
+    pub subject: String,
+    /// DNS names and IPv4 addresses from the subjectAltName extension.
+    pub names: Vec<String>,
+    /// Its validity, in seconds since the epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// basicConstraints CA:TRUE: it may issue the servers' certificates.
+    pub is_ca: bool,
 }
 
 /// Why a PEM text could not be read (the caller says whether it was the certificate or the key).
@@ -56,6 +74,15 @@ fn leaf(cert_pem: &str) -> Result<(CertInfo, Vec<u8>), TlsError> {
         .find(|b| b.label == "CERTIFICATE")
         .ok_or_else(|| TlsError::Cert("no CERTIFICATE block".into()))?;
     let cert = block.parse_x509().map_err(|e| TlsError::Cert(e.to_string()))?;
+    let info = CertInfo {
+        names: san_names(&cert),
+        not_after: cert.validity().not_after.timestamp(),
+    };
+    Ok((info, cert.public_key().subject_public_key.data.to_vec()))
+}
+
+/// The DNS names and IPv4 addresses of a certificate's subjectAltName.
+fn san_names(cert: &X509Certificate<'_>) -> Vec<String> {
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
@@ -68,11 +95,50 @@ fn leaf(cert_pem: &str) -> Result<(CertInfo, Vec<u8>), TlsError> {
             }
         }
     }
-    let info = CertInfo {
-        names,
-        not_after: cert.validity().not_after.timestamp(),
-    };
-    Ok((info, cert.public_key().subject_public_key.data.to_vec()))
+    names
+}
+
+/// Every certificate of a PEM bundle of trusted CAs, in order. An error when it holds no
+/// certificate, a block that is not a certificate (a private key is refused without a word of
+/// its content) or a certificate that does not parse.
+pub fn ca_bundle(pem: &str) -> Result<Vec<CaCert>, TlsError> {
+    let blocks = pem_blocks(pem).map_err(|PemError(e)| TlsError::Cert(e))?;
+    if blocks.iter().any(|b| b.label.contains("PRIVATE KEY")) {
+        return Err(TlsError::Bundle(
+            "holds a private key: give only the CA's certificate, and treat the key as exposed".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let n = i + 1;
+        if block.label != "CERTIFICATE" {
+            return Err(TlsError::Bundle(format!(
+                "PEM block {n} is a {:?} block: give CERTIFICATE blocks only",
+                block.label
+            )));
+        }
+        let cert = block
+            .parse_x509()
+            .map_err(|e| TlsError::Bundle(format!("certificate {n} does not parse: {e}")))?;
+        out.push(CaCert {
+            subject: cert.subject().to_string(),
+            names: san_names(&cert),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            is_ca: cert.is_ca(),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether a certificate name (`vc.corp.local`, `*.corp.local`, an IP) covers `host`, as a TLS
+/// client checks it (a wildcard stands for one label).
+pub fn name_covers(name: &str, host: &str) -> bool {
+    let (name, host) = (name.to_ascii_lowercase(), host.to_ascii_lowercase());
+    match name.strip_prefix("*.") {
+        Some(domain) => host.split_once('.').is_some_and(|(_, rest)| rest == domain),
+        None => name == host,
+    }
 }
 
 /// Reads a certificate's names and expiry.

@@ -10,7 +10,7 @@ use ovf::{Kind, Property};
 use crate::material::decode_pem;
 use crate::net::{parse_cidr, parse_prefix, Net4};
 use crate::ovfenv::OvfEnv;
-use crate::tls::{cert_info, check_pair, TlsError};
+use crate::tls::{ca_bundle, cert_info, check_pair, name_covers, CaCert, TlsError};
 
 /// Longest root password accepted (longer ones are almost always a paste gone wrong).
 pub const MAX_PASSWORD: usize = 128;
@@ -48,7 +48,7 @@ fn is_domain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_label)
 }
 
-fn is_host(s: &str) -> bool {
+pub(crate) fn is_host(s: &str) -> bool {
     s.parse::<Ipv4Addr>().is_ok() || is_domain(s)
 }
 
@@ -99,6 +99,8 @@ fn check_kind(p: &Property, v: &str) -> Option<String> {
         },
         Kind::IpList => list(v).all(|x| x.parse::<Ipv4Addr>().is_ok()),
         Kind::HostList => list(v).all(is_host),
+        // Each entry is checked on its own (see `vcenters`), so every bad one is named.
+        Kind::HostPortList => true,
         Kind::Url => url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some()),
         Kind::Cidr => parse_cidr(v).is_some(),
         Kind::Choice => p.values.contains(&v),
@@ -128,7 +130,7 @@ fn check_kind(p: &Property, v: &str) -> Option<String> {
                 Kind::RuleArns => {
                     "must be rule ARNs such as arn:aws:events:us-west-1:123456789012:rule/NAME, comma separated"
                 }
-                Kind::Text | Kind::Password => "is invalid",
+                Kind::Text | Kind::Password | Kind::HostPortList => "is invalid",
             }
             .to_string()
         })
@@ -156,7 +158,9 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
         if p.required && v.trim().is_empty() {
             out.push(problem(key, "is required"));
         } else if let Some(m) = check_kind(p, &v) {
-            let shown = if p.secret() {
+            // A PEM text is not echoed either: a private key pasted into a certificate's field
+            // would be.
+            let shown = if p.secret() || p.kind == Kind::Base64Pem {
                 String::new()
             } else {
                 format!(" (got {v:?})")
@@ -180,10 +184,24 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
             &[keys::NETMASK, keys::GATEWAY, keys::DNS],
         );
     }
-    if set(keys::VCENTER_SERVER) {
+    // Every vCenter of the form, each bad entry of the list properties named on its own; the
+    // shared account is required while a vCenter has no Per-vCenter Credentials entry.
+    let (vcenters, entries) = crate::vcenters::vcenters(env);
+    out.extend(entries.into_iter().map(|(k, m)| problem(k, m)));
+    if vcenters.first().is_some_and(|v| !v.own_account) {
         need(
             &mut out,
             "a vCenter Server is set",
+            &[keys::VCENTER_USERNAME, keys::VCENTER_PASSWORD],
+        );
+    } else if let Some(v) = vcenters.iter().find(|v| !v.own_account) {
+        let reason = format!(
+            "an Additional vCenter Server ({}) has no Per-vCenter Credentials entry",
+            v.server
+        );
+        need(
+            &mut out,
+            reason.as_str(),
             &[keys::VCENTER_USERNAME, keys::VCENTER_PASSWORD],
         );
     }
@@ -274,6 +292,7 @@ pub fn problems(env: &OvfEnv) -> Vec<Problem> {
         ));
     }
     custom_tls(env, &mut out);
+    trusted_ca(env, &mut out);
     networks(env, &mut out);
     out
 }
@@ -323,7 +342,130 @@ pub fn warnings(env: &OvfEnv) -> Vec<String> {
         );
     }
     cert_warnings(env, &mut out);
+    trusted_ca_warnings(env, &mut out);
     out
+}
+
+/// A time as the messages show it: `2026-11-22 04:10 UTC`.
+fn shown_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// One certificate of the Trusted CA Certificate, as messages name it.
+fn which(i: usize, all: &[CaCert]) -> String {
+    let c = &all[i];
+    if all.len() == 1 {
+        format!("its certificate ({})", c.subject)
+    } else {
+        format!("certificate {} of {} ({})", i + 1, all.len(), c.subject)
+    }
+}
+
+/// The Trusted CA Certificate: Base64 of PEM certificates only, each one valid now.
+fn trusted_ca(env: &OvfEnv, out: &mut Vec<Problem>) {
+    let key = keys::TRUSTED_CA_CERT;
+    let v = env.get(key);
+    if v.is_empty() || check_kind(key.property(), &v).is_some() {
+        return;
+    }
+    let Some(pem) = decode_pem(&v) else {
+        out.push(problem(
+            key,
+            "is not valid Base64 of a PEM file (use `base64 -w0 ca.pem`)",
+        ));
+        return;
+    };
+    let certs = match ca_bundle(&pem) {
+        Ok(certs) => certs,
+        Err(e) => {
+            out.push(problem(key, e.to_string()));
+            return;
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    for (i, c) in certs.iter().enumerate() {
+        if c.not_after <= now {
+            out.push(problem(
+                key,
+                format!(
+                    "{} expired on {}: give the CA's current certificate (vCenter's is in https://<vcenter>/certs/download.zip)",
+                    which(i, &certs),
+                    shown_time(c.not_after)
+                ),
+            ));
+        } else if c.not_before > now {
+            out.push(problem(
+                key,
+                format!(
+                    "{} is not valid before {}: check the clock of the ESXi host (and NTP), or give a certificate valid now",
+                    which(i, &certs),
+                    shown_time(c.not_before)
+                ),
+            ));
+        }
+    }
+}
+
+/// A valid Trusted CA Certificate that would still not let the router verify a server: one that
+/// is no CA (a server's own certificate), one without a CA that names none of the servers, one
+/// about to expire, or one that vCenter TLS verification being off makes moot.
+fn trusted_ca_warnings(env: &OvfEnv, out: &mut Vec<String>) {
+    let key = keys::TRUSTED_CA_CERT;
+    let Some(certs) = decode_pem(&env.get(key)).and_then(|pem| ca_bundle(&pem).ok()) else {
+        return;
+    };
+    let label = key.property().label;
+    let now = chrono::Utc::now().timestamp();
+    for (i, c) in certs.iter().enumerate() {
+        if c.not_after > now && c.not_after - now < 30 * 86_400 {
+            out.push(format!(
+                "{label} (guestinfo.{key}): {} expires on {}, in {} days: the router refuses the servers it issued after that; renew it",
+                which(i, &certs),
+                shown_time(c.not_after),
+                (c.not_after - now) / 86_400
+            ));
+        }
+        if !c.is_ca {
+            out.push(format!(
+                "{label} (guestinfo.{key}): {} is not a CA certificate (no basicConstraints CA:TRUE): the router can trust it only as a server's own self-signed certificate, and no longer once that is renewed; give the CA that issued the server's certificate (vCenter's VMCA root is in https://<vcenter>/certs/download.zip)",
+                which(i, &certs)
+            ));
+        }
+    }
+    let mut hosts: Vec<String> = crate::vcenters::servers(env)
+        .iter()
+        .filter_map(|s| crate::vcenters::identity(s).map(|(host, _)| host))
+        .collect();
+    if env.get(keys::HORIZON).eq_ignore_ascii_case("true") && !env.get(keys::HORIZON_SERVER).is_empty() {
+        hosts.push(env.get(keys::HORIZON_SERVER).to_ascii_lowercase());
+    }
+    if !certs.iter().any(|c| c.is_ca) {
+        let named: Vec<&String> = certs.iter().flat_map(|c| &c.names).collect();
+        for host in &hosts {
+            if !named.iter().any(|n| name_covers(n, host)) {
+                out.push(format!(
+                    "{label} (guestinfo.{key}) would not verify {host}: it holds no CA certificate and none of its certificates names {host} (they name: {}); give the CA that issued {host}'s certificate",
+                    if named.is_empty() {
+                        "nothing in subjectAltName".to_string()
+                    } else {
+                        named.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    if env
+        .get(keys::VCENTER_DISABLE_TLS_VERIFICATION)
+        .eq_ignore_ascii_case("true")
+    {
+        let off = keys::VCENTER_DISABLE_TLS_VERIFICATION.property().label;
+        out.push(format!(
+            "{label} (guestinfo.{key}) is set while {off} (guestinfo.{}) is on: vCenter certificates are not checked at all; turn {off} off to use the CA",
+            keys::VCENTER_DISABLE_TLS_VERIFICATION
+        ));
+    }
 }
 
 /// A custom certificate that has expired, expires within 30 days, or does not name the
@@ -349,14 +491,7 @@ fn cert_warnings(env: &OvfEnv, out: &mut Vec<String>) {
         ));
     }
     let host = env.get(keys::HOSTNAME).to_ascii_lowercase();
-    let covers = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        match name.strip_prefix("*.") {
-            Some(domain) => host.split_once('.').is_some_and(|(_, rest)| rest == domain),
-            None => name == host,
-        }
-    };
-    if !host.is_empty() && !info.names.iter().any(|n| covers(n)) {
+    if !host.is_empty() && !info.names.iter().any(|n| name_covers(n, &host)) {
         out.push(format!(
             "{label} (guestinfo.{key}) does not cover the host name {host} (it names: {}): clients will refuse it",
             if info.names.is_empty() {
@@ -666,6 +801,140 @@ mod tests {
                 "AWS EventBridge Rule ARN(s) (guestinfo.eventbridge_rule_arn): is required when the processor is aws_event_bridge",
                 "AWS Secret Access Key (guestinfo.eventbridge_secret_key): access key and secret go together (leave both empty for an IAM role)",
             ]
+        );
+    }
+
+    #[test]
+    fn several_vcenters_are_checked_entry_by_entry_with_the_shared_account() {
+        let ok = env(&[
+            ("vcenter_server", "vc-a.corp.local"),
+            ("vcenter_servers", "vc-b.corp.local,vc-c.corp.local:8443"),
+            ("vcenter_username", "svc@vsphere.local"),
+            ("vcenter_password", "p"),
+        ]);
+        assert_eq!(messages(&ok), Vec::<String>::new());
+        let m = messages(&env(&[
+            ("vcenter_server", "vc-a.corp.local"),
+            ("vcenter_servers", "vc-b.corp.local bad_host vc-c.corp.local:0"),
+            (
+                "vcenter_credentials",
+                "vc-a.corp.local=admin@a.local:Pa55;vc-d.corp.local=u:Secret9",
+            ),
+        ]));
+        assert_eq!(
+            m,
+            [
+                "Additional vCenter Servers (guestinfo.vcenter_servers): \"bad_host\" is not a host name or IPv4 address with an optional :port: write e.g. vc-b.corp.local or vc-b.corp.local:8443, separated by spaces or commas",
+                "Additional vCenter Servers (guestinfo.vcenter_servers): \"vc-c.corp.local:0\" is not a host name or IPv4 address with an optional :port: write e.g. vc-b.corp.local or vc-b.corp.local:8443, separated by spaces or commas",
+                "Per-vCenter Credentials (guestinfo.vcenter_credentials): entry 2 names vc-d.corp.local, which is neither the vCenter Server nor one of the Additional vCenter Servers: add it to Additional vCenter Servers (guestinfo.vcenter_servers) or remove the entry",
+                "vCenter Username (guestinfo.vcenter_username): is required when an Additional vCenter Server (vc-b.corp.local) has no Per-vCenter Credentials entry",
+                "vCenter Password (guestinfo.vcenter_password): is required when an Additional vCenter Server (vc-b.corp.local) has no Per-vCenter Credentials entry",
+            ]
+        );
+        assert!(m.iter().all(|l| !l.contains("Pa55") && !l.contains("Secret9")), "{m:?}");
+        // Every vCenter with an account of its own: no shared account needed.
+        let own = env(&[
+            ("vcenter_server", "vc-a.corp.local"),
+            ("vcenter_servers", "vc-b.corp.local"),
+            ("vcenter_credentials", "vc-a.corp.local=a:1;vc-b.corp.local=b:2"),
+        ]);
+        assert_eq!(messages(&own), Vec::<String>::new());
+    }
+
+    /// A certificate named `CN=Test CA` for `names`, valid from `from` to `until` days from now,
+    /// a CA or not.
+    fn ca(names: &[&str], from: i64, until: i64, is_ca: bool) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Test CA");
+        if is_ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(from);
+        params.not_after = now + time::Duration::days(until);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    fn with_ca(pem: &str) -> OvfEnv {
+        env(&[
+            ("vcenter_server", "vc.corp.local"),
+            ("vcenter_username", "u"),
+            ("vcenter_password", "p"),
+            ("trusted_ca_cert", &b64(pem)),
+        ])
+    }
+
+    #[test]
+    fn a_trusted_ca_must_be_pem_certificates_valid_now() {
+        let good = ca(&[], -1, 3650, true);
+        assert_eq!(messages(&with_ca(&good)), Vec::<String>::new());
+        assert_eq!(warnings(&with_ca(&good)), Vec::<String>::new());
+        let label = "Trusted CA Certificate (Base64 PEM) (guestinfo.trusted_ca_cert)";
+        let m = messages(&with_ca(&ca(&[], -400, -1, true)));
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with(&format!("{label}: its certificate (CN=Test CA) expired on ")),
+            "{m:?}"
+        );
+        let m = messages(&with_ca(&ca(&[], 2, 30, true)));
+        assert!(
+            m[0].starts_with(&format!("{label}: its certificate (CN=Test CA) is not valid before ")),
+            "{m:?}"
+        );
+        let bundle = format!("{good}{}", ca(&[], -400, -1, true));
+        let m = messages(&with_ca(&bundle));
+        assert!(
+            m[0].starts_with(&format!("{label}: certificate 2 of 2 (CN=Test CA) expired on ")),
+            "{m:?}"
+        );
+        let m = messages(&env(&[("trusted_ca_cert", &b64("hello"))]));
+        assert_eq!(m, [format!("{label}: is not a PEM certificate: no PEM block found")]);
+        let m = messages(&env(&[("trusted_ca_cert", "not base64!")]));
+        assert_eq!(m, [format!("{label}: must be the Base64 encoding of a PEM file")]);
+        // A private key pasted in its place is refused without a word of it.
+        let (_, key) = cert(&["x"], -1, 1);
+        let m = messages(&env(&[("trusted_ca_cert", &b64(&key))]));
+        assert_eq!(
+            m,
+            [format!(
+                "{label}: holds a private key: give only the CA's certificate, and treat the key as exposed"
+            )]
+        );
+        let m = messages(&env(&[("trusted_ca_cert", &key)]));
+        assert_eq!(
+            m,
+            [format!("{label}: must be the Base64 encoding of a PEM file")],
+            "not echoed"
+        );
+    }
+
+    #[test]
+    fn a_trusted_ca_that_would_not_verify_the_servers_is_a_warning() {
+        // A server's own certificate naming another host: two warnings.
+        let w = warnings(&with_ca(&ca(&["other.corp.local"], -1, 365, false)));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("is not a CA certificate"), "{w:?}");
+        assert!(
+            w[1].starts_with("Trusted CA Certificate (Base64 PEM) (guestinfo.trusted_ca_cert) would not verify vc.corp.local: it holds no CA certificate and none of its certificates names vc.corp.local (they name: other.corp.local)"),
+            "{w:?}"
+        );
+        // The vCenter's own self-signed certificate: only the not-a-CA warning.
+        let w = warnings(&with_ca(&ca(&["*.corp.local"], -1, 365, false)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        // Expiring soon, and verification switched off anyway.
+        let mut e = with_ca(&ca(&[], -1, 10, true));
+        e.values
+            .insert("vcenter_disable_tls_verification".into(), "true".into());
+        let w = warnings(&e);
+        assert!(w[0].contains("expires on") && w[0].contains("renew it"), "{w:?}");
+        assert!(
+            w[1].contains(
+                "is set while Disable vCenter TLS Verification (guestinfo.vcenter_disable_tls_verification) is on"
+            ),
+            "{w:?}"
         );
     }
 

@@ -17,6 +17,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Prefix => "prefix length",
         Kind::Fqdn => "FQDN",
         Kind::HostPort => "host[:port]",
+        Kind::HostPortList => "host[:port] list",
         Kind::Domain => "DNS domain",
         Kind::Host => "host name or IP",
         Kind::IpList => "IPv4 addresses",

@@ -46,6 +46,9 @@ pub const ENDPOINT_PASSWORD: Key = Key("endpoint_password");
 pub const VCENTER_SERVER: Key = Key("vcenter_server");
 pub const VCENTER_USERNAME: Key = Key("vcenter_username");
 pub const VCENTER_PASSWORD: Key = Key("vcenter_password");
+pub const VCENTER_SERVERS: Key = Key("vcenter_servers");
+pub const VCENTER_CREDENTIALS: Key = Key("vcenter_credentials");
+pub const TRUSTED_CA_CERT: Key = Key("trusted_ca_cert");
 pub const VCENTER_DISABLE_TLS_VERIFICATION: Key = Key("vcenter_disable_tls_verification");
 pub const VCENTER_CHECKPOINT_AGE: Key = Key("vcenter_checkpoint_age");
 pub const VCENTER_CHECKPOINT_PERIOD: Key = Key("vcenter_checkpoint_period");
@@ -108,6 +111,9 @@ pub const ALL: &[Key] = &[
     VCENTER_SERVER,
     VCENTER_USERNAME,
     VCENTER_PASSWORD,
+    VCENTER_SERVERS,
+    VCENTER_CREDENTIALS,
+    TRUSTED_CA_CERT,
     VCENTER_DISABLE_TLS_VERIFICATION,
     VCENTER_CHECKPOINT_AGE,
     VCENTER_CHECKPOINT_PERIOD,

@@ -47,6 +47,9 @@ pub enum Kind {
     AwsRegion,
     /// A host name or IPv4 address, optionally followed by `:port`.
     HostPort,
+    /// `host[:port]` entries separated by spaces or commas (each checked on its own, so every
+    /// bad one is named).
+    HostPortList,
     /// EventBridge rule ARNs separated by commas.
     RuleArns,
 }
@@ -299,6 +302,30 @@ pub const PROPERTIES: &[Property] = &[
     ),
     p(
         VSPHERE,
+        "vcenter_servers",
+        Kind::HostPortList,
+        "",
+        "Additional vCenter Servers",
+        "More vCenters whose events are routed, host[:port] separated by spaces or commas. They log in with the vCenter Username and Password (as Enhanced Linked Mode vCenters share them) unless Per-vCenter Credentials names them.",
+    ),
+    p(
+        VSPHERE,
+        "vcenter_credentials",
+        Kind::Password,
+        "",
+        "Per-vCenter Credentials",
+        "Optional, for vCenters with an account of their own: host[:port]=user:password entries separated by semicolons. In a password, a backslash escapes a semicolon or a backslash.",
+    ),
+    p(
+        VSPHERE,
+        "trusted_ca_cert",
+        Kind::Base64Pem,
+        "",
+        "Trusted CA Certificate (Base64 PEM)",
+        "The CA that issued the vCenter (and Horizon) certificates, as Base64 of its PEM file (base64 -w0 ca.pem; several certificates may follow each other). TLS stays verified.",
+    ),
+    p(
+        VSPHERE,
         "vcenter_disable_tls_verification",
         Kind::Bool,
         "false",
@@ -531,7 +558,7 @@ pub const PROPERTIES: &[Property] = &[
         Kind::Bool,
         "false",
         "Debugging",
-        "Verbose logs; keeps guestinfo.ovfEnv after first boot.",
+        "Verbose logs: the router logs every event (kubectl -n vmware-system logs deploy/event-router) and firstboot logs detail lines; keeps guestinfo.ovfEnv after first boot.",
     ),
     p(
         ADV,

@@ -44,11 +44,7 @@ fn vcenter_settings(
     let Some((username, password)) = v.auth.basic_credentials() else {
         bail!("{prefix}.auth must be basic_auth with a basicAuth section");
     };
-    let root_cas = cfg
-        .certificates
-        .as_ref()
-        .map(|c| c.root_cas.iter().map(Into::into).collect())
-        .unwrap_or_default();
+    let root_cas = root_cas(cfg);
     let checkpoint = checkpoint_settings(v, &url)?;
     Ok(VCenterSettings {
         key: prefix.to_string(),
@@ -96,7 +92,15 @@ fn checkpoint_settings(v: &VCenterConfig, url: &url::Url) -> anyhow::Result<Opti
     }))
 }
 
-fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSettings> {
+/// The config's `certificates.rootCAs`, trusted for vCenter and Horizon.
+fn root_cas(cfg: &RouterConfig) -> Vec<std::path::PathBuf> {
+    cfg.certificates
+        .as_ref()
+        .map(|c| c.root_cas.iter().map(Into::into).collect())
+        .unwrap_or_default()
+}
+
+fn horizon_settings(prefix: &str, h: &HorizonConfig, cfg: &RouterConfig) -> anyhow::Result<HorizonSettings> {
     let mut address = url::Url::parse(&h.address)
         .with_context(|| format!("{prefix}.address {:?}", crate::redact::url_credentials(&h.address)))?;
     // Horizon logs in with activeDirectoryAuth: credentials in the URL would only reach logs.
@@ -114,7 +118,10 @@ fn horizon_settings(prefix: &str, h: &HorizonConfig) -> anyhow::Result<HorizonSe
         key: prefix.to_string(),
         address,
         credentials,
-        insecure: h.insecure_ssl,
+        tls: TlsOptions {
+            insecure: h.insecure_ssl,
+            root_cas: root_cas(cfg),
+        },
         poll: Duration::from_secs(h.poll_interval_seconds.unwrap_or(defaults::HORIZON_POLL_SECONDS)),
         page_size: h.page_size.unwrap_or(defaults::HORIZON_PAGE_SIZE),
         format: h.event_format,
@@ -217,7 +224,10 @@ async fn providers(cfg: &RouterConfig, listeners: &mut Listeners) -> anyhow::Res
             }
             ProviderType::Horizon => {
                 let h = (pr.horizon.as_ref()).with_context(|| format!("{prefix} has no horizon section"))?;
-                let settings = horizon_settings(&format!("{prefix}.horizon"), h)?;
+                let settings = horizon_settings(&format!("{prefix}.horizon"), h, cfg)?;
+                // The CA files are read now, so a reload with a missing one keeps the running
+                // configuration (as for vCenter below).
+                crate::tls::http_client(&settings.tls, Duration::from_secs(1))?;
                 let poll = settings.poll;
                 let stats = ComponentStats::new("EventProvider", "horizon", &pr.name, settings.address.as_str());
                 plans.push(SourcePlan::Horizon {

@@ -81,6 +81,7 @@ const SAMPLES: &[&str] = &[
     "custom-tls",
     "veba-v07-keys",
     "horizon-webhook",
+    "several-vcenters",
 ];
 
 /// Copies a sample's seed (its /etc/shadow, and the certificate a self-signed sample reuses)
@@ -419,4 +420,431 @@ fn proxy_credentials_come_back_unchanged_through_gos_url_parser() {
         format!("{user}\n{password}\nproxy.corp.local:3128\n"),
         "from {url}"
     );
+}
+
+#[test]
+fn several_vcenters_are_validated_at_once_each_bad_entry_named() {
+    let dir = e2e::TempDir::new("vcenters");
+    let env = variant(
+        "static-knative",
+        &[
+            ("vcenter_servers", "vc-b.corp.local vc_c.corp.local vcsa.corp.local:443"),
+            (
+                "vcenter_credentials",
+                "vc-b.corp.local=admin@b.local;vc-x.corp.local=u:Secret-X1",
+            ),
+        ],
+        dir.path(),
+    );
+    let (code, out, err) = firstboot(&["validate", "--ovf-env", &env]);
+    assert_eq!((code, out.as_str()), (Some(2), ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "{env}: 4 invalid OVF properties; fix them in the VM's vApp Options and power-cycle it:
+  - Additional vCenter Servers (guestinfo.vcenter_servers): \"vc_c.corp.local\" is not a host name or IPv4 address with an optional :port: write e.g. vc-b.corp.local or vc-b.corp.local:8443, separated by spaces or commas
+  - Additional vCenter Servers (guestinfo.vcenter_servers): vcsa.corp.local:443 is the same vCenter as the vCenter Server (vcsa.corp.local): list each vCenter once (the router keeps one checkpoint per host and port)
+  - Per-vCenter Credentials (guestinfo.vcenter_credentials): entry 1 (vc-b.corp.local): write user:password after `=` (the user name, a colon, the password)
+  - Per-vCenter Credentials (guestinfo.vcenter_credentials): entry 2 names vc-x.corp.local, which is neither the vCenter Server nor one of the Additional vCenter Servers: add it to Additional vCenter Servers (guestinfo.vcenter_servers) or remove the entry
+"
+        )
+    );
+    assert!(!err.contains("Secret-X1"), "a password was shown: {err}");
+
+    // Fixed, every vCenter is a provider of its own (named after its host) and the router
+    // accepts the config.
+    let fixed = variant(
+        "static-knative",
+        &[
+            ("vcenter_servers", "vc-b.corp.local vc-c.corp.local:8443"),
+            ("vcenter_credentials", r"vc-c.corp.local:8443=admin@c.local:C\;pass"),
+        ],
+        dir.path(),
+    );
+    let root = e2e::TempDir::new("render");
+    seed("static-knative", root.path());
+    let (code, _, err) = render_into(&fixed, root.path());
+    assert_eq!(code, Some(0), "{err}");
+    let cfg = root.path().join("etc/event-router/config.yaml");
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    for name in ["vcsa.corp.local", "vc-b.corp.local"] {
+        assert!(config.contains(&format!("  name: {name}\n")), "{name}: {config}");
+    }
+    assert!(
+        config
+            .lines()
+            .any(|l| l.trim_start().starts_with("name: ") && l.contains("vc-c.corp.local:8443")),
+        "{config}"
+    );
+    assert!(config.contains("password: C;pass\n"), "the escaped ; is the password's");
+    let v = Command::new(e2e::router_bin())
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", e2e::output_text(&v));
+}
+
+/// Certificates made with the Python `cryptography` package in `dir`: a CA (`ca.pem`), an
+/// expired CA (`expired-ca.pem`), a self-signed server certificate for other.corp.local that is
+/// no CA (`leaf.pem`), and a server certificate for 127.0.0.1 issued by the CA (`server.pem`,
+/// `server.key`).
+fn certificates(dir: &std::path::Path) {
+    let script = r#"
+import datetime, ipaddress, os, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+out = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+day = datetime.timedelta(days=1)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def write(file, data):
+    with open(os.path.join(out, file), "wb") as f:
+        f.write(data)
+def build(subject, issuer, key, signer, start, end, ca, sans):
+    b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now + start * day).not_valid_after(now + end * day)
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+def key():
+    return ec.generate_private_key(ec.SECP256R1())
+ca = key()
+write("ca.pem", build("e2e vCenter CA", "e2e vCenter CA", ca, ca, -1, 365, True, []))
+old = key()
+write("expired-ca.pem", build("e2e old CA", "e2e old CA", old, old, -400, -2, True, []))
+leaf = key()
+write("leaf.pem", build("other.corp.local", "other.corp.local", leaf, leaf, -1, 365, False, [x509.DNSName("other.corp.local")]))
+server = key()
+write("server.pem", build("127.0.0.1", "e2e vCenter CA", server, ca, -1, 365, False, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]))
+write("server.key", server.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+"#;
+    let out = Command::new(e2e::tool(".tools/venv/bin/python"))
+        .args(["-c", script])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", e2e::output_text(&out));
+}
+
+#[test]
+fn a_trusted_ca_is_checked_then_rendered_for_the_routers_config_and_pod() {
+    let dir = e2e::TempDir::new("trusted-ca");
+    certificates(dir.path());
+    let label = "Trusted CA Certificate (Base64 PEM) (guestinfo.trusted_ca_cert)";
+    // Expired, or not PEM: invalid, named.
+    for (value, why) in [
+        (
+            b64_file(&dir.path().join("expired-ca.pem")),
+            "its certificate (CN=e2e old CA) expired on ",
+        ),
+        ("aGVsbG8=".to_string(), "is not a PEM certificate: no PEM block found"),
+    ] {
+        let env = variant("static-knative", &[("trusted_ca_cert", &value)], dir.path());
+        let (code, _, err) = firstboot(&["validate", "--ovf-env", &env]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains(&format!("  - {label}: {why}")), "{err}");
+    }
+    // A server's own certificate that names another host: valid, with warnings.
+    let leaf = b64_file(&dir.path().join("leaf.pem"));
+    let env = variant("static-knative", &[("trusted_ca_cert", &leaf)], dir.path());
+    let (code, out, err) = firstboot(&["validate", "--ovf-env", &env]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.ends_with(": valid\n"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "warning: {label} would not verify vcsa.corp.local: it holds no CA certificate and none of its certificates names vcsa.corp.local (they name: other.corp.local)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("(CN=other.corp.local) is not a CA certificate"), "{err}");
+
+    // The CA: a file beside the config, in the router's rootCAs and in its pod's Secret.
+    let ca = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    let env = variant(
+        "static-knative",
+        &[("trusted_ca_cert", &b64_file(&dir.path().join("ca.pem")))],
+        dir.path(),
+    );
+    let root = e2e::TempDir::new("render");
+    seed("static-knative", root.path());
+    let (code, out, err) = render_into(&env, root.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    assert!(out.contains("wrote /etc/event-router/trusted-ca.pem\n"), "{out}");
+    let file = root.path().join("etc/event-router/trusted-ca.pem");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), ca);
+    assert_eq!(mode(&file), 0o644);
+    let cfg = root.path().join("etc/event-router/config.yaml");
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        config.contains("certificates:\n  rootCAs:\n  - /etc/event-router/trusted-ca.pem\n"),
+        "{config}"
+    );
+    let manifest = std::fs::read_to_string(
+        root.path()
+            .join("var/lib/rancher/k3s/server/manifests/event-router.yaml"),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains(&format!("  trusted-ca.pem: {}\n", b64_file(&dir.path().join("ca.pem")))),
+        "the config Secret (mounted on /etc/event-router) carries it: {manifest}"
+    );
+    let v = Command::new(e2e::router_bin())
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", e2e::output_text(&v));
+}
+
+/// The whole way, without turning verification off: a vCenter (vcsim) whose certificate a
+/// private CA issued, that CA in the Trusted CA Certificate property, the router on the
+/// rendered config.
+#[test]
+fn the_rendered_trusted_ca_lets_the_router_verify_a_vcenter_with_a_private_ca() {
+    let dir = e2e::TempDir::new("ca-vcsim");
+    certificates(dir.path());
+    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+    let vcsim = e2e::Vcsim::start(&["-tlscert", cert.to_str().unwrap(), "-tlskey", key.to_str().unwrap()]);
+    let rest = vcsim.govc_url.split_once("://").unwrap().1;
+    let (userinfo, host) = rest.rsplit_once('@').unwrap();
+    let (user, pass) = userinfo.split_once(':').unwrap();
+    let env = variant(
+        "static-knative",
+        &[
+            ("vcenter_server", host.trim_end_matches("/sdk")),
+            ("vcenter_username", user),
+            ("vcenter_password", pass),
+            ("trusted_ca_cert", &b64_file(&dir.path().join("ca.pem"))),
+        ],
+        dir.path(),
+    );
+    let root = e2e::TempDir::new("render");
+    seed("static-knative", root.path());
+    let (code, _, err) = render_into(&env, root.path());
+    assert_eq!(code, Some(0), "{err}");
+
+    // The appliance's paths under this test's folders; the metrics port on loopback.
+    let port = e2e::free_port();
+    let checkpoints = dir.path().join("checkpoints");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let config = std::fs::read_to_string(root.path().join("etc/event-router/config.yaml"))
+        .unwrap()
+        .replace(
+            "/etc/event-router/trusted-ca.pem",
+            root.path().join("etc/event-router/trusted-ca.pem").to_str().unwrap(),
+        )
+        .replace("/var/lib/event-router/checkpoints", checkpoints.to_str().unwrap())
+        .replace(
+            "bindAddress: 0.0.0.0:8082\n",
+            &format!("bindAddress: 127.0.0.1:{port}\n"),
+        );
+    assert!(config.contains("insecureSSL: false"), "{config}");
+    // The Broker the config points at, as the Kubernetes API reports it.
+    let sink = e2e::CeReceiver::start(&[]);
+    let sink_url = sink.url();
+    let api = e2e::json_server(move |path, _| {
+        if path == "/apis/eventing.knative.dev/v1/namespaces/vmware-functions/brokers/default" {
+            let body = serde_json::json!({"status": {"address": {"url": sink_url}}});
+            (200, body.to_string())
+        } else {
+            (404, "{}".into())
+        }
+    });
+    let sa = e2e::TempDir::new("sa");
+    std::fs::write(sa.path().join("token"), "t").unwrap();
+    let api_port = api.to_string();
+    let router = e2e::Router::start_env(
+        &config,
+        port,
+        &[],
+        &[
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+            ("KUBERNETES_SERVICE_PORT", api_port.as_str()),
+            ("EVENT_ROUTER_KUBE_SCHEME", "http"),
+            ("EVENT_ROUTER_SA_DIR", sa.path().to_str().unwrap()),
+        ],
+    );
+    router.wait_ready(std::time::Duration::from_secs(20));
+    vcsim.govc(&["vm.power", "-off", "DC0_H0_VM0"]);
+    let got = sink.until("VmPoweredOffEvent", std::time::Duration::from_secs(5));
+    assert_eq!(got.last().unwrap()["data"]["Vm"]["Name"], "DC0_H0_VM0");
+    assert!(!router.log().contains("not trusted"), "{}", router.log());
+}
+
+#[test]
+fn debugging_on_sets_the_routers_log_level_and_off_takes_it_back() {
+    let root = e2e::TempDir::new("debug");
+    seed("static-knative", root.path());
+    let dir = e2e::TempDir::new("env");
+    let path = root
+        .path()
+        .join("var/lib/rancher/k3s/server/manifests/event-router.yaml");
+    let manifest = || std::fs::read_to_string(path.as_path()).unwrap();
+    let hash = |m: &str| {
+        m.lines()
+            .find_map(|l| l.trim().strip_prefix("event-router.vmware.com/config-sha256: "))
+            .unwrap()
+            .to_string()
+    };
+    let (code, _, err) = render_into(&sample("static-knative.xml"), root.path());
+    assert_eq!(code, Some(0), "{err}");
+    let off = manifest();
+    assert!(
+        off.contains("          args: [\"--config\", \"/etc/event-router/config.yaml\", \"--log-json\"]\n"),
+        "{off}"
+    );
+    let on = variant("static-knative", &[("debug", "True")], dir.path());
+    let (code, out, err) = render_into(&on, root.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out, "wrote /var/lib/rancher/k3s/server/manifests/event-router.yaml\n",
+        "only the router's Deployment changes"
+    );
+    assert!(
+        err.contains("note: Debugging is on: the router logs every event at debug level"),
+        "{err}"
+    );
+    let debug = manifest();
+    assert!(
+        debug.contains(
+            "          args: [\"--config\", \"/etc/event-router/config.yaml\", \"--log-json\", \"--log-level\", \"info,event_router=debug\"]\n"
+        ),
+        "{debug}"
+    );
+    assert_ne!(hash(&debug), hash(&off), "the changed arguments roll the router's pod");
+    // Off again on a later boot: the Deployment as it was.
+    let (code, out, _) = render_into(&sample("static-knative.xml"), root.path());
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(0),
+            "wrote /var/lib/rancher/k3s/server/manifests/event-router.yaml\n"
+        )
+    );
+    assert_eq!(manifest(), off);
+}
+
+const LAB: &str = "# The lab vCenter and an ops hook the form cannot express.
+eventProviders:
+  - type: vcenter
+    name: vc-lab
+    vcenter:
+      address: vc-lab.corp.local
+      checkpoint: true
+      auth: {type: basic_auth, basicAuth: {username: svc@lab.local, password: \"L4b-pass\"}}
+eventProcessors:
+  - type: knative
+    name: ops-hook
+    filter: {eventNames: [VmPoweredOffEvent]}
+    knative: {destination: {uri: \"http://ops-hook.corp.local/\"}}
+filters:
+  broker: {eventNames: [VmPoweredOnEvent, VmPoweredOffEvent]}
+";
+
+#[test]
+fn config_d_is_merged_into_the_routers_config_and_a_conflict_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = e2e::TempDir::new("config-d");
+    seed("static-knative", root.path());
+    let d = root.path().join("etc/event-router/config.d");
+    std::fs::create_dir_all(&d).unwrap();
+    let lab = d.join("50-lab.yaml");
+    std::fs::write(&lab, LAB).unwrap();
+    std::fs::set_permissions(&lab, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(d.join("README"), "notes\n").unwrap();
+    let (code, _, err) = render_into(&sample("static-knative.xml"), root.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("note: merged into the router's configuration: /etc/event-router/config.d/50-lab.yaml: 1 provider(s), 1 processor(s), 1 filter(s)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("note: /etc/event-router/config.d/README is not merged"),
+        "{err}"
+    );
+    assert!(!err.contains("L4b-pass"), "{err}");
+    let cfg = root.path().join("etc/event-router/config.yaml");
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        config.contains("  name: vc-lab\n") && config.contains("  name: ops-hook\n"),
+        "{config}"
+    );
+    assert_eq!(
+        config
+            .matches("checkpointDir: /var/lib/event-router/checkpoints\n")
+            .count(),
+        2,
+        "the lab vCenter gets the appliance's checkpoint folder: {config}"
+    );
+    let v = Command::new(e2e::router_bin())
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", e2e::output_text(&v));
+    assert_eq!(
+        std::fs::read_to_string(lab.as_path()).unwrap(),
+        LAB,
+        "never written by firstboot"
+    );
+
+    // A conflict is refused with its file and entry, and nothing changes.
+    std::fs::write(
+        d.join("60-clash.yaml"),
+        "eventProviders:\n  - type: webhook\n    name: vcenter\n    webhook: {bindAddress: \"0.0.0.0:9090\"}\n",
+    )
+    .unwrap();
+    let before = files(root.path());
+    let (code, out, err) = render_into(&sample("static-knative.xml"), root.path());
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert!(
+        err.contains("the router's configuration is refused, nothing was changed: /etc/event-router/config.d/60-clash.yaml eventProviders[0]: type webhook cannot be added here"),
+        "{err}"
+    );
+    assert!(files(root.path()) == before, "a file changed");
+}
+
+#[test]
+fn a_rendered_file_changed_by_hand_is_kept_aside_and_reported() {
+    let root = e2e::TempDir::new("hand-edit");
+    seed("static-knative", root.path());
+    let env = sample("static-knative.xml");
+    let (code, _, err) = render_into(&env, root.path());
+    assert_eq!(code, Some(0), "{err}");
+    let cfg = root.path().join("etc/event-router/config.yaml");
+    let edited = format!("{}# my change\n", std::fs::read_to_string(&cfg).unwrap());
+    std::fs::write(&cfg, &edited).unwrap();
+    let (code, out, err) = render_into(&env, root.path());
+    assert_eq!(code, Some(0), "{err}");
+    let kept = out
+        .lines()
+        .find_map(|l| l.strip_prefix("kept /etc/event-router/config.yaml as "))
+        .unwrap_or_else(|| panic!("no kept copy: {out}"))
+        .to_string();
+    assert!(kept.starts_with("/etc/event-router/config.yaml.local-"), "{out}");
+    assert_eq!(
+        out,
+        format!("kept /etc/event-router/config.yaml as {kept}\nwrote /etc/event-router/config.yaml\n")
+    );
+    assert!(
+        err.contains(&format!(
+            "note: /etc/event-router/config.yaml was changed by hand since firstboot wrote it: your copy is kept as {kept}"
+        )),
+        "{err}"
+    );
+    let copy = root.path().join(kept.trim_start_matches('/'));
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), edited);
+    assert_eq!(mode(&copy), 0o600, "the copy keeps the mode of a file with secrets");
+    assert_ne!(
+        std::fs::read_to_string(cfg.as_path()).unwrap(),
+        edited,
+        "rendered again"
+    );
+    let (_, out, _) = render_into(&env, root.path());
+    assert_eq!(out, "nothing changed\n");
 }

@@ -709,6 +709,112 @@ fn an_expired_certificate_is_a_warning_on_the_console_and_in_firstboot_status() 
     );
 }
 
+#[test]
+fn debugging_is_verbose_and_turning_it_off_on_a_later_boot_takes_effect() {
+    let m = Machine::new("static-knative");
+    let manifest = m
+        .root
+        .path()
+        .join("var/lib/rancher/k3s/server/manifests/event-router.yaml");
+    m.set_guestinfo(&with_properties("static-knative", &[("debug", "True")]));
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // Detail lines: the properties (no secret value), the router's log level, what was rendered.
+    assert!(
+        out.contains("firstboot: debug: property guestinfo.vcenter_password (vCenter Password): set (secret)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("firstboot: debug: property guestinfo.vcenter_server (vCenter Server): \"vcsa.corp.local\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("firstboot: debug: router log level: info,event_router=debug"),
+        "{out}"
+    );
+    assert!(
+        out.contains("firstboot: debug: rendered /etc/event-router/config.yaml (mode 600, "),
+        "{out}"
+    );
+    assert!(!out.contains("VMware1!"), "a secret in a detail line: {out}");
+    let debug_manifest = std::fs::read_to_string(manifest.as_path()).unwrap();
+    assert!(
+        debug_manifest.contains("\"--log-level\", \"info,event_router=debug\"]"),
+        "{debug_manifest}"
+    );
+    let debug_hash = manifest_hash(m.root.path()).unwrap();
+    let status = m.status();
+    assert!(
+        status["notes"]
+            .to_string()
+            .contains("Debugging is on: the router logs every event at debug level"),
+        "{status}"
+    );
+    assert!(step_results(&status).contains(&"clear skipped".to_string()), "{status}");
+    let (_, report, _) = m.firstboot(&["status"]);
+    assert!(
+        report.contains("notes:\n") && report.contains("Debugging is on"),
+        "{report}"
+    );
+
+    // The next boot with Debugging off: the router's Deployment as without it, which rolls the
+    // pod (the run waits for the new digest), and no detail lines.
+    m.set_guestinfo(&std::fs::read_to_string(repo_root().join("firstboot/testdata/static-knative.xml")).unwrap());
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!out.contains("firstboot: debug:"), "{out}");
+    assert!(
+        out.contains(": /var/lib/rancher/k3s/server/manifests/event-router.yaml\n"),
+        "only the router's Deployment is written again: {out}"
+    );
+    assert!(!std::fs::read_to_string(manifest.as_path())
+        .unwrap()
+        .contains("--log-level"));
+    assert_ne!(manifest_hash(m.root.path()).unwrap(), debug_hash);
+    let status = m.status();
+    assert!(!status["notes"].to_string().contains("Debugging is on"), "{status}");
+    assert!(step_results(&status).contains(&"clear ok".to_string()), "{status}");
+}
+
+#[test]
+fn a_file_changed_by_hand_is_kept_and_reported_on_the_console_and_in_the_status() {
+    let m = Machine::new("static-knative");
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    m.actions();
+    let sshd = m.root.path().join("etc/ssh/sshd_config.d/10-appliance.conf");
+    let rendered = std::fs::read_to_string(&sshd).unwrap();
+    std::fs::write(&sshd, "PermitRootLogin prohibit-password\n").unwrap();
+    m.set_guestinfo(&std::fs::read_to_string(repo_root().join("firstboot/testdata/static-knative.xml")).unwrap());
+    let (code, out, err) = m.firstboot(&["run", "--router-timeout", "20"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let note = "note: /etc/ssh/sshd_config.d/10-appliance.conf was changed by hand since firstboot wrote it: your copy is kept as /etc/ssh/sshd_config.d/10-appliance.conf.local-";
+    assert!(out.contains(note), "on the console: {out}");
+    let status = m.status();
+    let notes: Vec<&str> = status["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    let kept = notes
+        .iter()
+        .find_map(|n| n.strip_prefix(&note["note: ".len()..]))
+        .unwrap_or_else(|| panic!("not in the status: {status}"));
+    let copy_name = format!("10-appliance.conf.local-{}", kept.split_whitespace().next().unwrap());
+    let copy = sshd.with_file_name(copy_name);
+    assert_eq!(
+        std::fs::read_to_string(copy.as_path()).unwrap(),
+        "PermitRootLogin prohibit-password\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sshd.as_path()).unwrap(),
+        rendered,
+        "rendered again"
+    );
+    assert!(m.actions().contains(&"restart sshd".to_string()));
+}
+
 /// The release file as the appliance build writes it (packer/scripts/20-os.sh's here-document,
 /// with this version and commit).
 fn release_file(version: &str, commit: &str) -> String {

@@ -592,7 +592,7 @@ fn a_static_address_passes_to_the_new_vm_with_the_old_one_off_and_a_new_router_t
         .filter(|(k, _)| ovf::PROPERTIES.iter().any(|p| p.ovf_key() == *k && p.password()))
         .cloned()
         .collect();
-    assert_eq!(passwords.len(), 9, "{passwords:?}");
+    assert_eq!(passwords.len(), 10, "{passwords:?}");
     let file = dir.path().join("passwords.properties");
     write_properties(&file, &passwords);
     let file = file.to_str().expect("utf-8");

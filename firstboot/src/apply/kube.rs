@@ -175,7 +175,8 @@ async fn check(api: &Api, namespace: &str, name: &str, hash: &str, annotation: &
     Err(why.trim_end().into())
 }
 
-/// Polls until the router's Deployment is ready with config `hash`, or `timeout` passes.
+/// Polls until the router's Deployment is ready with config `hash`, or `timeout` passes;
+/// `seen` is told each new thing seen in between (for Debugging's detail lines).
 pub fn wait_router(
     kubeconfig: &Path,
     namespace: &str,
@@ -183,6 +184,7 @@ pub fn wait_router(
     hash: &str,
     annotation: &str,
     timeout: Duration,
+    seen: &mut dyn FnMut(&str),
 ) -> Result<String, WaitError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -191,6 +193,7 @@ pub fn wait_router(
     rt.block_on(async {
         let start = Instant::now();
         let mut last = String::from("nothing seen yet");
+        let mut told = String::new();
         // Built once k3s has written its kubeconfig; the client then serves every poll.
         let mut api: Option<Api> = None;
         while start.elapsed() < timeout {
@@ -214,6 +217,10 @@ pub fn wait_router(
                     }
                     Err(e) => last = e.0,
                 }
+            }
+            if last != told {
+                seen(&last);
+                told.clone_from(&last);
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }

@@ -38,6 +38,8 @@ pub struct Log {
     file: Option<std::fs::File>,
     root: PathBuf,
     pub status: Status,
+    /// Debugging is on: [`Log::debug`] lines are written too.
+    pub verbose: bool,
 }
 
 fn now() -> String {
@@ -62,6 +64,7 @@ impl Log {
             });
         let mut log = Log {
             file,
+            verbose: false,
             root: root.to_path_buf(),
             status: Status {
                 started: now(),
@@ -85,6 +88,13 @@ impl Log {
         println!("{line}");
         if let Some(f) = &mut self.file {
             let _ = writeln!(f, "{line}");
+        }
+    }
+
+    /// A detail line, written only while Debugging is on (never a secret either).
+    pub fn debug(&mut self, text: &str) {
+        if self.verbose {
+            self.line(&format!("debug: {text}"));
         }
     }
 

@@ -7,8 +7,10 @@
 //! 2. `validate`: every property; any problem ends the run before anything changes. An environment
 //!    that arrives another way than the first valid one did is refused (`origin`); the first valid
 //!    one's origin is recorded now, before anything is applied.
-//! 3. `render`: the whole file tree (pure), with the prepared material
-//! 4. `write`: only files that differ; files no longer rendered are removed
+//! 3. `render`: the whole file tree (pure), with the prepared material (and the operator's
+//!    `/etc/event-router/config.d` merged into the router's configuration)
+//! 4. `write`: only files that differ; files no longer rendered are removed; a file changed by
+//!    hand since firstboot wrote it is kept aside as `<file>.local-<time>` and reported
 //! 5. `hostname`: the kernel's host name (live system only)
 //! 6. `dirs`: the router's checkpoint folder, owned by the router's user
 //! 7. `services`: restart the units whose files changed; enable or disable optional units
@@ -159,23 +161,55 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
     if let (Some(origin), None) = (&origin, &first) {
         crate::origin::save(root, origin).map_err(|e| Stop::Failed(e.to_string()))?;
     }
-    let plan = log.step("render", |log| {
+    log.verbose = render::on(&env, keys::DEBUG);
+    debug_properties(log, &env);
+    let rendered = log.step("render", |log| {
         let material = material::load(&env, root).map_err(|e| e.to_string())?;
-        let plan = render::render(&env, &material).map_err(|e| e.to_string())?;
+        let plan = render::render(&env, &material).map_err(|e| {
+            if let render::RenderError::Refused(problems) = &e {
+                for p in problems {
+                    log.line(&format!("refused: {p}"));
+                }
+            }
+            e.to_string()
+        })?;
         for note in &plan.notes {
             log.line(&format!("note: {note}"));
             log.status.notes.push(note.clone());
         }
+        for w in &plan.warnings {
+            log.line(&format!("warning: {w}"));
+            log.status.warnings.push(w.clone());
+        }
+        for d in &plan.details {
+            log.debug(d);
+        }
         let n = plan.files.len();
         Ok((plan, format!("{n} files")))
-    })?;
-    let changes = log.step("write", |_| {
+    });
+    // Nothing was written: k3s starts with the last good configuration.
+    let plan = match rendered {
+        Ok(plan) => plan,
+        Err(e) => {
+            start_previous_k3s(log, root, &systemctl)?;
+            return Err(e.into());
+        }
+    };
+    let changes = log.step("write", |log| {
         let changes = write_tree(&plan.files, root).map_err(|e| e.to_string())?;
+        for (path, copy) in &changes.kept {
+            let note = Changes::kept_note(path, copy);
+            log.line(&format!("note: {note}"));
+            log.status.notes.push(note);
+        }
+        let unchanged = plan.files.len().saturating_sub(changes.written.len());
+        log.debug(&format!("{unchanged} rendered files already as rendered"));
         let detail = if changes.is_empty() {
             "nothing changed".to_string()
         } else {
             let mut parts: Vec<String> = changes.written.clone();
             parts.extend(changes.removed.iter().map(|p| format!("removed {p}")));
+            parts.extend(changes.kept.iter().map(|(p, c)| format!("kept your {p} as {c}")));
             parts.join(", ")
         };
         Ok((changes, detail))
@@ -192,12 +226,26 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
         Ok(((), format!("{CHECKPOINTS} for the router's checkpoints")))
     })?;
     let restart = units_to_restart(&changes);
+    log.debug(&format!(
+        "units to restart for changed files: {}",
+        if restart.is_empty() {
+            "none".to_string()
+        } else {
+            restart.join(", ")
+        }
+    ));
     services(log, &systemctl, &plan, &restart)?;
     k3s(log, &systemctl, restart.contains(&"k3s"))?;
     match &plan.router_config_hash {
         Some(hash) => {
             let kubeconfig = root.join("etc/rancher/k3s/k3s.yaml");
-            log.step("router", |_| {
+            log.debug(&format!(
+                "waiting for Deployment {}/{} with {} {hash}",
+                render::ROUTER_NAMESPACE,
+                render::ROUTER_DEPLOYMENT,
+                render::CONFIG_HASH_ANNOTATION
+            ));
+            log.step("router", |log| {
                 kube::wait_router(
                     &kubeconfig,
                     render::ROUTER_NAMESPACE,
@@ -205,9 +253,10 @@ fn steps(opts: &Options, log: &mut log::Log) -> Result<(), Stop> {
                     hash,
                     render::CONFIG_HASH_ANNOTATION,
                     opts.router_timeout,
+                    &mut |seen| log.debug(&format!("router: {seen}")),
                 )
                 .map(|d| {
-                    let from = render::router::provider_names(&env).join(", ");
+                    let from = plan.router_sources.join(", ");
                     ((), format!("{d} (events from: {from})"))
                 })
                 .map_err(Into::into)
@@ -243,6 +292,29 @@ fn refuse(log: &mut log::Log, root: &Path, sd: &systemd::Systemctl, why: String)
     log.status.warnings.push(why.clone());
     start_previous_k3s(log, root, sd)?;
     Err(Stop::Refused(why))
+}
+
+/// Debugging's detail lines about the properties: each one set, with its value unless it is a
+/// secret or a PEM text (a key pasted into the wrong field would show).
+fn debug_properties(log: &mut log::Log, env: &OvfEnv) {
+    if !log.verbose {
+        return;
+    }
+    for (key, value) in &env.values {
+        let Some(p) = ovf::property(key) else {
+            continue;
+        };
+        let shown = if value.is_empty() {
+            "empty".to_string()
+        } else if p.secret() {
+            "set (secret)".to_string()
+        } else if p.kind == ovf::Kind::Base64Pem {
+            format!("set ({} characters)", value.len())
+        } else {
+            format!("{:?}", value.chars().take(200).collect::<String>())
+        };
+        log.debug(&format!("property guestinfo.{key} ({}): {shown}", p.label));
+    }
 }
 
 fn validated(log: &mut log::Log, text: &str) -> Result<OvfEnv, Stop> {
@@ -294,10 +366,14 @@ fn hostname(log: &mut log::Log, root: &Path, fqdn: &str) -> Result<(), Stop> {
 }
 
 fn services(log: &mut log::Log, sd: &systemd::Systemctl, plan: &Plan, restart: &[&str]) -> Result<(), Stop> {
-    log.step("services", |_| {
+    log.step("services", |log| {
         let mut done = Vec::new();
         for (unit, wanted) in plan.units.iter().filter(|(u, _)| **u != "k3s") {
             let enabled = sd.is_enabled(unit)?;
+            log.debug(&format!(
+                "{unit}: wanted {}, enabled now: {enabled}",
+                if *wanted { "on" } else { "off" }
+            ));
             if *wanted && !enabled {
                 sd.enable_now(unit)?;
                 done.push(format!("enabled {unit}"));

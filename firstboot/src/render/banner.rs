@@ -23,8 +23,8 @@ pub(super) fn issue(env: &OvfEnv, material: &Material) -> String {
         "not configured (no vCenter Server, Horizon or Webhook property)".to_string()
     } else {
         let mut from = Vec::new();
-        if !env.get(keys::VCENTER_SERVER).is_empty() {
-            from.push(format!("vCenter {}", env.get(keys::VCENTER_SERVER)));
+        for server in crate::vcenters::servers(env) {
+            from.push(format!("vCenter {server}"));
         }
         if on(env, keys::HORIZON) {
             from.push(format!("Horizon {}", env.get(keys::HORIZON_SERVER)));

@@ -29,6 +29,36 @@ pub(super) fn digest(text: &str) -> String {
         .collect()
 }
 
+/// The router's log level with Debugging on: the router's own debug lines (one `queued` line per
+/// event with its name, a line per checkpoint written) and not its HTTP libraries' (hyper's and
+/// reqwest's connection-pool lines, several per vCenter poll, which plain `debug` adds).
+pub const DEBUG_LOG_LEVEL: &str = "info,event_router=debug";
+
+/// What the router's pod reads at start: its config, the trusted CA (both from the config
+/// Secret) and its log level (an argument).
+pub(super) struct Pod<'a> {
+    pub config: &'a str,
+    pub trusted_ca: Option<&'a str>,
+    pub log_level: Option<&'a str>,
+}
+
+impl Pod<'_> {
+    /// The digest the Deployment's pod template carries: a change of any input rolls the pod.
+    /// Without a CA or a log level it is the config's own digest.
+    pub fn digest(&self) -> String {
+        let mut text = self.config.to_string();
+        if let Some(ca) = self.trusted_ca {
+            text.push_str("\n# trusted-ca.pem\n");
+            text.push_str(ca);
+        }
+        if let Some(level) = self.log_level {
+            text.push_str("\n# --log-level ");
+            text.push_str(level);
+        }
+        digest(&text)
+    }
+}
+
 const HEADER: &str =
     "# Rendered by firstboot from the OVF properties; k3s applies it. Edit the vApp options and power-cycle the VM instead.\n";
 
@@ -100,10 +130,18 @@ fn firstboot_dir() -> &'static str {
         .unwrap_or("/var/lib/firstboot")
 }
 
+/// The base Deployment's arguments.
+const BASE_ARGS: &str = "          args: [\"--config\", \"/etc/event-router/config.yaml\", \"--log-json\"]\n";
+
 /// The appliance's changes to the base Deployment: (what the base says, what we write instead).
 /// Each anchor occurs exactly once in the base (checked by a test), so none is silently lost.
-fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 5] {
+fn deployment_edits(hash: &str, env_from: &str, log_level: Option<&str>) -> [(&'static str, String); 6] {
+    let args = match log_level {
+        Some(level) => BASE_ARGS.replacen("]\n", &format!(", \"--log-level\", {}]\n", super::q(level)), 1),
+        None => BASE_ARGS.to_string(),
+    };
     [
+        (BASE_ARGS, args),
         (
             "          image: event-router\n          imagePullPolicy: IfNotPresent\n",
             format!("          image: {ROUTER_IMAGE}\n          imagePullPolicy: Never\n"),
@@ -151,8 +189,8 @@ fn deployment_edits(hash: &str, env_from: &str) -> [(&'static str, String); 5] {
     ]
 }
 
-fn deployment(hash: &str, env_from: &str) -> String {
-    deployment_edits(hash, env_from)
+fn deployment(hash: &str, env_from: &str, log_level: Option<&str>) -> String {
+    deployment_edits(hash, env_from, log_level)
         .iter()
         .fold(base::DEPLOYMENT.to_string(), |text, (from, to)| {
             text.replacen(from, to, 1)
@@ -192,7 +230,9 @@ subjects:
     )
 }
 
-pub(super) fn router(env: &OvfEnv, config: &str, hash: &str) -> String {
+/// The router's manifests: the namespace, RBAC, its config Secret (`config.yaml` and, when set,
+/// `trusted-ca.pem`: the pod mounts it on /etc/event-router), the Deployment and its Service.
+pub(super) fn router(env: &OvfEnv, pod: &Pod<'_>, hash: &str) -> String {
     let vars = proxy::variables(env);
     let (proxy_secret, env_from) = if vars.is_empty() {
         (String::new(), String::new())
@@ -213,6 +253,10 @@ data:
             "          envFrom:\n            - secretRef:\n                name: event-router-proxy\n".to_string(),
         )
     };
+    let ca = pod
+        .trusted_ca
+        .map(|pem| format!("  trusted-ca.pem: {}\n", b64(pem)))
+        .unwrap_or_default();
     let config_secret = format!(
         "apiVersion: v1
 kind: Secret
@@ -222,8 +266,8 @@ metadata:
 type: Opaque
 data:
   config.yaml: {}
-{proxy_secret}",
-        b64(config)
+{ca}{proxy_secret}",
+        b64(pod.config)
     );
     let docs = [
         base::NAMESPACE,
@@ -231,7 +275,7 @@ data:
         base::RBAC,
         &functions_reader(),
         &config_secret,
-        &deployment(hash, &env_from),
+        &deployment(hash, &env_from, pod.log_level),
         base::SERVICE,
     ];
     format!("{HEADER}{}", docs.join("---\n"))
@@ -326,19 +370,48 @@ mod tests {
 
     #[test]
     fn every_deployment_edit_applies_exactly_once() {
-        for (from, _) in deployment_edits("h", "") {
+        for (from, _) in deployment_edits("h", "", Some(DEBUG_LOG_LEVEL)) {
             assert_eq!(
                 base::DEPLOYMENT.matches(from).count(),
                 1,
                 "anchor not unique in the base: {from}"
             );
         }
-        let d = deployment("abc", "");
+        let d = deployment("abc", "", None);
         assert!(d.contains(&format!("image: {ROUTER_IMAGE}\n")));
         assert!(d.contains("imagePullPolicy: Never"));
         assert!(d.contains(&format!("{CONFIG_HASH_ANNOTATION}: abc")));
         assert!(d.contains("hostPath:") && !d.contains("emptyDir: {}"));
         assert!(d.contains("value: /run/appliance/firstboot/status.json\n"), "{d}");
         assert!(d.contains("path: /var/lib/firstboot\n"), "{d}");
+        assert!(d.contains(BASE_ARGS), "no log level: the base's arguments");
+    }
+
+    #[test]
+    fn debugging_sets_the_routers_log_level_and_changes_the_pods_digest() {
+        let d = deployment("abc", "", Some(DEBUG_LOG_LEVEL));
+        assert!(
+            d.contains(
+                "          args: [\"--config\", \"/etc/event-router/config.yaml\", \"--log-json\", \"--log-level\", \"info,event_router=debug\"]\n"
+            ),
+            "{d}"
+        );
+        let plain = Pod {
+            config: "c",
+            trusted_ca: None,
+            log_level: None,
+        };
+        assert_eq!(plain.digest(), digest("c"), "the config's own digest");
+        let debug = Pod {
+            log_level: Some(DEBUG_LOG_LEVEL),
+            ..plain
+        };
+        let ca = Pod {
+            trusted_ca: Some("-----BEGIN CERTIFICATE-----\n"),
+            ..plain
+        };
+        assert_ne!(debug.digest(), plain.digest());
+        assert_ne!(ca.digest(), plain.digest());
+        assert_ne!(ca.digest(), debug.digest());
     }
 }

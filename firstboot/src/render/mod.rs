@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use crate::material::Material;
 use crate::ovfenv::OvfEnv;
 
-pub use manifests::{CONFIG_HASH_ANNOTATION, ROUTER_DEPLOYMENT, ROUTER_IMAGE, ROUTER_NAMESPACE};
+pub use manifests::{CONFIG_HASH_ANNOTATION, DEBUG_LOG_LEVEL, ROUTER_DEPLOYMENT, ROUTER_IMAGE, ROUTER_NAMESPACE};
 pub use router::{router_config, router_config_yaml, RenderError};
 
 /// One rendered file.
@@ -34,10 +34,17 @@ pub struct Plan {
     pub files: Tree,
     /// systemd units to enable and start (true) or stop and disable (false).
     pub units: BTreeMap<&'static str, bool>,
-    /// The router's config digest when a router is deployed (its Deployment carries it).
+    /// The digest of what the router's pod reads at start (its config, the trusted CA, its log
+    /// level) when a router is deployed; its Deployment carries it, so a change rolls the pod.
     pub router_config_hash: Option<String>,
+    /// The router's providers by name (the form's and the operator's files').
+    pub router_sources: Vec<String>,
     /// What an operator should know about this rendering (no secret: it goes to the status file).
     pub notes: Vec<String>,
+    /// Valid input that needs attention (no secret: it goes to the status file).
+    pub warnings: Vec<String>,
+    /// Detail lines for Debugging (no secret): what was rendered and from where.
+    pub details: Vec<String>,
 }
 
 /// Where the router's config goes on the appliance.
@@ -110,8 +117,24 @@ pub fn render(env: &OvfEnv, material: &Material) -> Result<Plan, RenderError> {
         manifests::config_domain(&fqdn),
     );
     let mut router_config_hash = None;
+    let mut router_sources = Vec::new();
     let mut notes = Vec::new();
-    if let Some(cfg) = router_config_yaml(env, &material.endpoint)? {
+    let mut warnings = Vec::new();
+    let mut details = Vec::new();
+    for path in &material.overrides.ignored {
+        notes.push(format!(
+            "{path} is not merged into the router's configuration: only *.yaml and *.yml files in {} are",
+            crate::paths::CONFIG_D
+        ));
+    }
+    let debug = on(env, keys::DEBUG);
+    if let Some(rendered) = router::rendered(env, &material.endpoint, &material.overrides.files)? {
+        let cfg = rendered.yaml;
+        for merged in rendered.merged {
+            notes.push(format!("merged into the router's configuration: {merged}"));
+        }
+        warnings.extend(rendered.warnings);
+        details.extend(rendered.details.into_iter().map(|d| format!("router {d}")));
         if material.endpoint.generated {
             notes.push(format!(
                 "the Endpoint Password property is empty: firstboot generated one for user {} (/stats, /metrics, the console); it is on the VM console's login banner and in {} (root only)",
@@ -132,12 +155,35 @@ pub fn render(env: &OvfEnv, material: &Material) -> Result<Plan, RenderError> {
                 banner::generated_password(&material.endpoint),
             );
         }
-        let hash = manifests::digest(&cfg);
+        let ca = router::trusted_ca(env);
+        if let Some(pem) = &ca {
+            file(&mut t, crate::paths::TRUSTED_CA, 0o644, pem.clone());
+            details.push(format!(
+                "router trusts the Trusted CA Certificate for vCenter and Horizon: {} (certificates.rootCAs)",
+                crate::paths::TRUSTED_CA
+            ));
+        }
+        let log_level = debug.then_some(DEBUG_LOG_LEVEL);
+        details.push(format!(
+            "router log level: {}",
+            log_level.unwrap_or("info (the image's default)")
+        ));
+        if debug {
+            notes.push(format!(
+                "Debugging is on: the router logs every event at debug level (--log-level {DEBUG_LOG_LEVEL}; kubectl -n {ROUTER_NAMESPACE} logs deploy/{ROUTER_DEPLOYMENT}), firstboot logs detail lines and guestinfo.ovfEnv is kept; turn Debugging off in the vApp options and power-cycle to go back"
+            ));
+        }
+        let pod = manifests::Pod {
+            config: &cfg,
+            trusted_ca: ca.as_deref(),
+            log_level,
+        };
+        let hash = pod.digest();
         file(
             &mut t,
             &format!("{K3S_MANIFESTS}/event-router.yaml"),
             0o600,
-            manifests::router(env, &cfg, &hash),
+            manifests::router(env, &pod, &hash),
         );
         file(
             &mut t,
@@ -147,13 +193,24 @@ pub fn render(env: &OvfEnv, material: &Material) -> Result<Plan, RenderError> {
         );
         file(&mut t, ROUTER_CONFIG, 0o600, cfg);
         router_config_hash = Some(hash);
+        router_sources = rendered.sources;
     }
     file(&mut t, "/etc/issue", 0o644, banner::issue(env, material));
+    for (path, f) in &t {
+        details.push(format!(
+            "rendered {path} (mode {:o}, {} bytes)",
+            f.mode,
+            f.content.len()
+        ));
+    }
     Ok(Plan {
         files: t,
         units,
         router_config_hash,
+        router_sources,
         notes,
+        warnings,
+        details,
     })
 }
 

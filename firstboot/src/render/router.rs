@@ -1,17 +1,20 @@
 //! The router's RouterConfig, from the vSphere, Horizon, Webhook and Event Processor properties:
 //! built as the router's own config types (`event_router::config`) and serialised, so the file
 //! has the shape the router parses. One provider is VEBA's `eventProvider`, several are
-//! `eventProviders`.
+//! `eventProviders` (one per vCenter of the form, each named after its host, with its own
+//! checkpoint file). The operator's files in `/etc/event-router/config.d` are merged in (see
+//! `overrides`), and the result must pass the router's own loader.
 
 use super::{on, words};
-use crate::material::Endpoint;
+use crate::material::{decode_pem, Endpoint};
+use crate::overrides::{self, Origin, Source};
 use crate::ovfenv::OvfEnv;
-use crate::paths::CHECKPOINTS;
+use crate::paths::{CHECKPOINTS, TRUSTED_CA};
 use event_router::config::{
-    ActiveDirectoryAuth, AuthMethod, AuthType, AwsAccessKeyAuth, AwsEventBridgeConfig, BasicAuth, Destination,
-    Encoding, EventFormat, HorizonConfig, KReference, KnativeConfig, Metadata, MetricsDefault, MetricsProviderConfig,
-    MetricsType, OpenFaasConfig, ProcessorConfig, ProcessorType, ProviderConfig, ProviderType, RouterConfig, Secret,
-    Uri, VCenterConfig, WebhookConfig, API_VERSION, DEFAULT_DEAD_LETTER_FILE,
+    ActiveDirectoryAuth, AuthMethod, AuthType, AwsAccessKeyAuth, AwsEventBridgeConfig, BasicAuth, Certificates,
+    ConfigError, Destination, Encoding, EventFormat, HorizonConfig, KReference, KnativeConfig, Metadata,
+    MetricsDefault, MetricsProviderConfig, MetricsType, OpenFaasConfig, ProcessorConfig, ProcessorType, ProviderConfig,
+    ProviderType, RouterConfig, Secret, Uri, VCenterConfig, WebhookConfig, API_VERSION, DEFAULT_DEAD_LETTER_FILE,
 };
 use ovf::keys;
 
@@ -23,8 +26,14 @@ const OPENFAAS_USER: &str = "admin";
 
 /// Why the RouterConfig could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write the router's configuration: {0}")]
-pub struct RenderError(#[from] serde_norway::Error);
+pub enum RenderError {
+    #[error("cannot write the router's configuration: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    /// The merged configuration is refused: every problem, naming the file and entry it comes
+    /// from (no secret in them).
+    #[error("the router's configuration is refused, nothing was changed: {}", .0.join("; "))]
+    Refused(Vec<String>),
+}
 
 /// A seconds property, its schema default when left empty.
 fn seconds(env: &OvfEnv, key: keys::Key) -> Option<u64> {
@@ -75,28 +84,42 @@ fn provider(kind: ProviderType, name: &str) -> ProviderConfig {
     }
 }
 
-/// The vCenter provider, when a vCenter Server is set.
-fn vcenter(env: &OvfEnv) -> Option<ProviderConfig> {
-    let server = env.get(keys::VCENTER_SERVER);
-    if server.is_empty() {
-        return None;
-    }
-    Some(ProviderConfig {
-        vcenter: Some(VCenterConfig {
-            address: format!("https://{server}/sdk"),
-            insecure_ssl: on(env, keys::VCENTER_DISABLE_TLS_VERIFICATION),
-            checkpoint: true,
-            checkpoint_dir: Some(CHECKPOINTS.to_string()),
-            checkpoint_period_seconds: seconds(env, keys::VCENTER_CHECKPOINT_PERIOD),
-            max_replay_age_seconds: seconds(env, keys::VCENTER_CHECKPOINT_AGE),
-            auth: basic_auth(env.get(keys::VCENTER_USERNAME), env.get(keys::VCENTER_PASSWORD)),
-            event_format: event_format(env),
-            page_size: None,
-            keep_alive_seconds: None,
-            alarm_details: None,
-        }),
-        ..provider(ProviderType::Vcenter, "vcenter")
-    })
+/// One vCenter provider per vCenter of the form (the vCenter Server, then the Additional vCenter
+/// Servers), each with its account and its own checkpoint file (named by host and port). One
+/// vCenter keeps VEBA's name `vcenter`; several are named after their host (and port, when not
+/// 443), so logs, /stats and /metrics tell them apart.
+fn vcenters(env: &OvfEnv) -> Vec<ProviderConfig> {
+    let (list, _) = crate::vcenters::vcenters(env);
+    let several = list.len() > 1;
+    list.into_iter()
+        .map(|v| {
+            let name = if !several {
+                "vcenter".to_string()
+            } else {
+                // A single-label host could take the Horizon or webhook provider's name.
+                match crate::vcenters::name(&v.server) {
+                    n if n == "horizon" || n == "webhook" => format!("vcenter-{n}"),
+                    n => n,
+                }
+            };
+            ProviderConfig {
+                vcenter: Some(VCenterConfig {
+                    address: format!("https://{}/sdk", v.server),
+                    insecure_ssl: on(env, keys::VCENTER_DISABLE_TLS_VERIFICATION),
+                    checkpoint: true,
+                    checkpoint_dir: Some(CHECKPOINTS.to_string()),
+                    checkpoint_period_seconds: seconds(env, keys::VCENTER_CHECKPOINT_PERIOD),
+                    max_replay_age_seconds: seconds(env, keys::VCENTER_CHECKPOINT_AGE),
+                    auth: basic_auth(v.username, v.password),
+                    event_format: event_format(env),
+                    page_size: None,
+                    keep_alive_seconds: None,
+                    alarm_details: None,
+                }),
+                ..provider(ProviderType::Vcenter, &name)
+            }
+        })
+        .collect()
 }
 
 /// The Horizon provider, when Horizon is enabled.
@@ -143,10 +166,10 @@ fn webhook(env: &OvfEnv) -> Option<ProviderConfig> {
 }
 
 fn providers(env: &OvfEnv) -> Vec<ProviderConfig> {
-    [vcenter(env), horizon(env), webhook(env)]
-        .into_iter()
-        .flatten()
-        .collect()
+    let mut out = vcenters(env);
+    out.extend(horizon(env));
+    out.extend(webhook(env));
+    out
 }
 
 /// The providers the router config has, by name (for the banner and `firstboot status`).
@@ -266,19 +289,39 @@ fn event_processor(env: &OvfEnv) -> ProcessorConfig {
     }
 }
 
-/// The router's RouterConfig, its endpoints behind `endpoint`'s credentials; `None` when no
-/// provider (vCenter, Horizon, webhook) is configured.
+/// The Trusted CA Certificate property's PEM text (ending with a newline), when it is set.
+pub fn trusted_ca(env: &OvfEnv) -> Option<String> {
+    decode_pem(&env.get(keys::TRUSTED_CA_CERT)).map(|pem| if pem.ends_with('\n') { pem } else { format!("{pem}\n") })
+}
+
+/// The router's RouterConfig from the form alone, its endpoints behind `endpoint`'s
+/// credentials; `None` when no provider (vCenter, Horizon, webhook) is configured.
 pub fn router_config(env: &OvfEnv, endpoint: &Endpoint) -> Option<RouterConfig> {
-    let mut providers = providers(env);
+    let providers = providers(env);
     if providers.is_empty() {
         return None;
     }
+    Some(assemble(env, endpoint, providers, vec![event_processor(env)]))
+}
+
+/// The RouterConfig around these providers and processors (VEBA's single forms for one of each).
+fn assemble(
+    env: &OvfEnv,
+    endpoint: &Endpoint,
+    mut providers: Vec<ProviderConfig>,
+    mut processors: Vec<ProcessorConfig>,
+) -> RouterConfig {
     let (event_provider, event_providers) = if providers.len() == 1 {
         (providers.pop(), Vec::new())
     } else {
         (None, providers)
     };
-    Some(RouterConfig {
+    let (event_processor, event_processors) = if processors.len() == 1 {
+        (processors.pop(), Vec::new())
+    } else {
+        (None, processors)
+    };
+    RouterConfig {
         api_version: API_VERSION.to_string(),
         kind: "RouterConfig".to_string(),
         metadata: Metadata {
@@ -287,8 +330,8 @@ pub fn router_config(env: &OvfEnv, endpoint: &Endpoint) -> Option<RouterConfig> 
         },
         event_provider,
         event_providers,
-        event_processor: Some(event_processor(env)),
-        event_processors: Vec::new(),
+        event_processor,
+        event_processors,
         metrics_provider: MetricsProviderConfig {
             kind: MetricsType::Default,
             name: "metrics".to_string(),
@@ -300,12 +343,101 @@ pub fn router_config(env: &OvfEnv, endpoint: &Endpoint) -> Option<RouterConfig> 
                 )),
             },
         },
-        certificates: None,
+        // The Trusted CA Certificate, for vCenter and Horizon (the file beside the config).
+        certificates: trusted_ca(env).map(|_| Certificates {
+            root_cas: vec![TRUSTED_CA.to_string()],
+        }),
         // On the host folder the router's Deployment mounts, beside the checkpoint.
         dead_letter_file: Some(format!("{CHECKPOINTS}/{DEFAULT_DEAD_LETTER_FILE}")),
         shutdown_grace_seconds: None,
         notes: Vec::new(),
-    })
+    }
+}
+
+/// The router's configuration file as rendered: the form's configuration with the operator's
+/// files merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The file's text (secrets included: it is written 0600 and into a Secret).
+    pub yaml: String,
+    /// Every provider's name (the form's and the files').
+    pub sources: Vec<String>,
+    /// What was merged from `/etc/event-router/config.d` (for the status's notes).
+    pub merged: Vec<String>,
+    /// Problems with those files that do not stop the rendering (a file others may read).
+    pub warnings: Vec<String>,
+    /// Each provider and processor with where it comes from (for Debugging's detail lines).
+    pub details: Vec<String>,
+}
+
+/// A router problem with the files and entries it comes from: `eventProviders[3]` is the
+/// router's index in the merged list, which the operator's file does not show.
+fn with_origins(problem: String, providers: &[Option<String>], processors: &[Option<String>]) -> String {
+    let mut from = Vec::new();
+    for (list, origins) in [("eventProviders", providers), ("eventProcessors", processors)] {
+        for (i, origin) in origins.iter().enumerate() {
+            if let Some(origin) = origin {
+                if problem.contains(&format!("{list}[{i}]")) {
+                    from.push(format!("{list}[{i}] is {origin}"));
+                }
+            }
+        }
+    }
+    if from.is_empty() {
+        problem
+    } else {
+        format!("{problem} ({})", from.join("; "))
+    }
+}
+
+/// The router's configuration: the form's, the operator's files (`files`, from
+/// `/etc/event-router/config.d`) merged in, checked by the router's own loader; `None` when it
+/// has no provider.
+pub fn rendered(env: &OvfEnv, endpoint: &Endpoint, files: &[Source]) -> Result<Option<Rendered>, RenderError> {
+    let mut providers: Vec<Origin<ProviderConfig>> = providers(env).into_iter().map(Origin::form).collect();
+    let mut processors = vec![Origin::form(event_processor(env))];
+    let report = overrides::merge(files, &mut providers, &mut processors).map_err(RenderError::Refused)?;
+    if providers.is_empty() {
+        return Ok(None);
+    }
+    let describe = |kind: &str, name: &str, from: &Option<String>| match from {
+        None => format!("{kind} {name:?} from the form"),
+        Some(from) => format!("{kind} {name:?} from {from}"),
+    };
+    let mut details: Vec<String> = providers
+        .iter()
+        .map(|p| describe("provider", &p.item.name, &p.from))
+        .collect();
+    details.extend(processors.iter().map(|p| describe("processor", &p.item.name, &p.from)));
+    let sources = providers.iter().map(|p| p.item.name.clone()).collect();
+    let provider_from: Vec<Option<String>> = providers.iter().map(|p| p.from.clone()).collect();
+    let processor_from: Vec<Option<String>> = processors.iter().map(|p| p.from.clone()).collect();
+    let cfg = assemble(
+        env,
+        endpoint,
+        providers.into_iter().map(|p| p.item).collect(),
+        processors.into_iter().map(|p| p.item).collect(),
+    );
+    let yaml = cfg.to_file_yaml()?;
+    if let Err(e) = RouterConfig::from_yaml(&yaml, super::ROUTER_CONFIG) {
+        let problems = match e {
+            ConfigError::Invalid { problems, .. } => problems,
+            other => vec![overrides::without_quoted_values(&other.to_string())],
+        };
+        return Err(RenderError::Refused(
+            problems
+                .into_iter()
+                .map(|p| with_origins(p, &provider_from, &processor_from))
+                .collect(),
+        ));
+    }
+    Ok(Some(Rendered {
+        yaml,
+        sources,
+        merged: report.merged,
+        warnings: report.warnings,
+        details,
+    }))
 }
 
 /// The RouterConfig file's text (secrets included: it is written 0600 and into a Secret).
@@ -495,6 +627,128 @@ mod tests {
             ("", vec!["arn:1".to_string(), "arn:2".to_string()])
         );
         assert_eq!(eb.auth.kind, AuthType::AwsIamRole);
+    }
+
+    #[test]
+    fn each_vcenter_is_a_provider_named_after_its_host_with_its_own_account_and_checkpoint() {
+        let e = env(&[
+            (keys::VCENTER_SERVER, "vc-a.corp.local"),
+            (keys::VCENTER_SERVERS, "vc-b.corp.local VC-C.corp.local:8443"),
+            (keys::VCENTER_USERNAME, "svc@vsphere.local"),
+            (keys::VCENTER_PASSWORD, "shared-pw"),
+            (
+                keys::VCENTER_CREDENTIALS,
+                r"vc-c.corp.local:8443=admin@lab.local:own\;pw",
+            ),
+        ]);
+        let yaml = router_config_yaml(&e, &endpoint(&e)).unwrap().unwrap();
+        let cfg = RouterConfig::from_yaml(&yaml, "rendered").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let got: Vec<(String, String, String, String, String)> = cfg
+            .event_providers
+            .iter()
+            .map(|p| {
+                let v = p.vcenter.as_ref().unwrap();
+                let (user, pw) = v.auth.basic_credentials().unwrap();
+                let cp = v.checkpoint_path().unwrap().display().to_string();
+                (p.name.clone(), v.address.clone(), user, pw.expose().to_string(), cp)
+            })
+            .collect();
+        let cp = |f: &str| format!("{CHECKPOINTS}/{f}");
+        assert_eq!(
+            got,
+            [
+                (
+                    "vc-a.corp.local".to_string(),
+                    "https://vc-a.corp.local/sdk".to_string(),
+                    "svc@vsphere.local".to_string(),
+                    "shared-pw".to_string(),
+                    cp("cp-vc-a.corp.local.json")
+                ),
+                (
+                    "vc-b.corp.local".to_string(),
+                    "https://vc-b.corp.local/sdk".to_string(),
+                    "svc@vsphere.local".to_string(),
+                    "shared-pw".to_string(),
+                    cp("cp-vc-b.corp.local.json")
+                ),
+                (
+                    "vc-c.corp.local:8443".to_string(),
+                    "https://vc-c.corp.local:8443/sdk".to_string(),
+                    "admin@lab.local".to_string(),
+                    "own;pw".to_string(),
+                    cp("cp-vc-c.corp.local_8443.json")
+                ),
+            ]
+        );
+        assert_eq!(
+            provider_names(&e),
+            ["vc-a.corp.local", "vc-b.corp.local", "vc-c.corp.local:8443"]
+        );
+        assert!(cfg.certificates.is_none(), "no CA given");
+    }
+
+    #[test]
+    fn the_trusted_ca_becomes_the_routers_root_ca_file() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        use base64::Engine as _;
+        let e = env(&[
+            (keys::VCENTER_SERVER, "vc.corp.local"),
+            (keys::VCENTER_USERNAME, "u"),
+            (keys::VCENTER_PASSWORD, "p"),
+            (
+                keys::TRUSTED_CA_CERT,
+                &base64::engine::general_purpose::STANDARD.encode(pem),
+            ),
+        ]);
+        assert_eq!(trusted_ca(&e).as_deref(), Some(format!("{pem}\n").as_str()));
+        let cfg = router_config(&e, &endpoint(&e)).unwrap();
+        assert_eq!(cfg.certificates.unwrap().root_cas, [TRUSTED_CA]);
+    }
+
+    #[test]
+    fn the_operators_files_are_merged_and_a_refusal_names_the_file() {
+        let e = env(&[
+            (keys::VCENTER_SERVER, "vc-a.corp.local"),
+            (keys::VCENTER_USERNAME, "u"),
+            (keys::VCENTER_PASSWORD, "p"),
+        ]);
+        let file = |text: &str| Source {
+            path: "/etc/event-router/config.d/50-lab.yaml".to_string(),
+            mode: 0o600,
+            text: text.to_string(),
+        };
+        let lab = "eventProviders:
+  - type: vcenter
+    name: vc-lab
+    vcenter: {address: vc-lab.corp.local, checkpoint: true, auth: {type: basic_auth, basicAuth: {username: l, password: lab-pw}}}
+filters:
+  broker: {eventNames: [VmPoweredOffEvent]}
+";
+        let r = rendered(&e, &endpoint(&e), &[file(lab)]).unwrap().unwrap();
+        assert_eq!(r.sources, ["vcenter", "vc-lab"]);
+        assert_eq!(
+            r.merged,
+            ["/etc/event-router/config.d/50-lab.yaml: 1 provider(s), 0 processor(s), 1 filter(s)"]
+        );
+        let cfg = RouterConfig::from_yaml(&r.yaml, "rendered").unwrap();
+        assert_eq!(cfg.event_providers.len(), 2);
+        let lab_vc = cfg.event_providers[1].vcenter.as_ref().unwrap();
+        assert_eq!(lab_vc.checkpoint_dir.as_deref(), Some(CHECKPOINTS));
+        assert!(cfg.event_processor.unwrap().filter.is_some());
+        assert!(r.yaml.contains("lab-pw"), "the file's secret reaches the config");
+        assert!(!r.details.join("\n").contains("lab-pw"), "but no detail line");
+
+        // What only the router's own loader refuses is named with the file and entry it comes
+        // from (the router counts the form's processor first).
+        let bad = "eventProcessors:\n  - {type: knative, name: hook, knative: {destination: {}}}\n";
+        let Err(RenderError::Refused(problems)) = rendered(&e, &endpoint(&e), &[file(bad)]) else {
+            panic!("a processor without a destination is refused");
+        };
+        assert!(
+            problems.iter().any(|p| p.contains("eventProcessors[1]")
+                && p.contains("is /etc/event-router/config.d/50-lab.yaml eventProcessors[0]")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(super) fn render(env: &OvfEnv, material: &Material, t: &mut Tree) {
     } else {
         password::set_root_hash(&shadow, &material.root_hash, material.today)
     };
-    file(t, "/etc/shadow", mode, shadow);
+    file(t, crate::paths::SHADOW, mode, shadow);
     let ssh = if on(env, keys::ENABLE_SSH) {
         "# Rendered by firstboot: SSH is enabled (Enable SSH = true).\nPermitRootLogin yes\nPasswordAuthentication yes\n"
     } else {

@@ -60,7 +60,7 @@ pub struct Metadata {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Certificates {
-    /// PEM files with root CAs trusted for the vCenter connection.
+    /// PEM files with root CAs trusted for the vCenter and Horizon connections.
     #[serde(default, rename = "rootCAs")]
     pub root_cas: Vec<String>,
 }

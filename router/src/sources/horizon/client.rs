@@ -93,14 +93,9 @@ pub struct HorizonClient {
 }
 
 impl HorizonClient {
-    pub fn new(base: url::Url, creds: Credentials, insecure: bool) -> Result<HorizonClient, HorizonError> {
-        let http = tls::http_client(
-            &TlsOptions {
-                insecure,
-                root_cas: vec![],
-            },
-            Duration::from_secs(30),
-        )?;
+    /// A client for `base` with the router's TLS policy (`insecureSSL`, `certificates.rootCAs`).
+    pub fn new(base: url::Url, creds: Credentials, tls_options: &TlsOptions) -> Result<HorizonClient, HorizonError> {
+        let http = tls::http_client(tls_options, Duration::from_secs(30))?;
         Ok(HorizonClient {
             http,
             base,

@@ -24,6 +24,7 @@ use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
 use crate::sources::{backoff, ProblemLog};
+use crate::tls::TlsOptions;
 
 /// Settings of one Horizon stream.
 #[derive(Debug, Clone)]
@@ -32,7 +33,8 @@ pub struct HorizonSettings {
     pub key: String,
     pub address: url::Url,
     pub credentials: Credentials,
-    pub insecure: bool,
+    /// TLS verification: `insecureSSL` and the config's `certificates.rootCAs`.
+    pub tls: TlsOptions,
     pub poll: Duration,
     pub page_size: u32,
     /// The CloudEvent contract.
@@ -177,7 +179,7 @@ impl HorizonSource {
         let mut client = match HorizonClient::new(
             self.settings.address.clone(),
             self.settings.credentials.clone(),
-            self.settings.insecure,
+            &self.settings.tls,
         ) {
             Ok(c) => c,
             Err(e) => {
