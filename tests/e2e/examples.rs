@@ -219,6 +219,11 @@ fn trigger_filter(name: &str) -> (String, Vec<String>) {
 
 /// The router from vcsim to `function`, with the example's Trigger filter as its processor's.
 fn router_to(vc: &Vcsim, name: &str, function: &Function) -> Router {
+    router_from(&vc.sdk_url(), name, function)
+}
+
+/// [`router_to`] reading the vCenter at `address` (vcsim itself, or the alarm proxy before it).
+fn router_from(address: &str, name: &str, function: &Function) -> Router {
     let (ty, subjects) = trigger_filter(name);
     let processor = format!(
         "  type: knative\n  name: function\n  filter:\n    types: [\"{ty}\"]\n    eventNames: [{}]\n  knative:\n    encoding: binary\n    destination:\n      uri: {}\n    maxAttempts: 6\n",
@@ -226,10 +231,7 @@ fn router_to(vc: &Vcsim, name: &str, function: &Function) -> Router {
         function.url()
     );
     let port = free_port();
-    let router = Router::start(
-        &e2e::config(&vc.sdk_url(), "    insecureSSL: true", &processor, port),
-        port,
-    );
+    let router = Router::start(&e2e::config(address, "    insecureSSL: true", &processor, port), port);
     router.wait_ready(Duration::from_secs(30));
     router
 }
@@ -248,16 +250,22 @@ fn slack_alarm(start: impl Fn(&[(&str, String)]) -> Function) {
     let secret = "T0kenPart-slack-alarm-e2e-3f9c";
     let path = format!("/services/T0E2E/B0E2E/{secret}");
     let function = start(&[("SLACK_WEBHOOK_URL", format!("{}{path}", slack.url()))]);
-    let router = router_to(&vc, "slack-alarm", &function);
+    // vcsim has no alarms: the router reads them through tests/peers/alarm_proxy.py, which knows
+    // alarm-1 (host CPU usage) as vCenter defines it; other alarms are unknown there, as a
+    // removed alarm is, and their events go out without AlarmInfo.
+    let alarms = Peer::start("alarm_proxy.py", &["--vcsim", &vc.sdk_url()]);
+    let router = router_from(&format!("{}/sdk", alarms.url()), "slack-alarm", &function);
 
-    // A red alarm on a host: one message, the documented payload (text plus Block Kit blocks).
-    // vcsim has no alarms, so the router cannot add AlarmInfo: the message goes out without a threshold.
+    // A red alarm on a host: one message, the documented payload (text plus Block Kit blocks),
+    // with the threshold and description from the alarm's definition the router added.
     let key = post_event(
         &vc,
         &[
             "alarm-status",
             "--alarm-name",
             "Host CPU usage",
+            "--alarm-moref",
+            "alarm-1",
             "--entity",
             "/DC0/host/DC0_C0/DC0_C0_H0",
             "--from",
@@ -278,7 +286,8 @@ fn slack_alarm(start: impl Fn(&[(&str, String)]) -> Function) {
     );
     let message = &got["payload"];
     assert_eq!(
-        message["text"], ":red_circle: Alarm 'Host CPU usage' on DC0_C0_H0: yellow -> red",
+        message["text"],
+        ":red_circle: Alarm 'Host CPU usage' on DC0_C0_H0: yellow -> red (threshold: HostSystem metric counter 2 above yellow 7500, red 9000)",
         "{message}"
     );
     assert_eq!(
@@ -290,13 +299,17 @@ fn slack_alarm(start: impl Fn(&[(&str, String)]) -> Function) {
         "*Entity*\nDC0_C0_H0 (HostSystem)"
     );
     assert_eq!(
-        message["blocks"][1]["fields"].as_array().map(Vec::len),
-        Some(1),
-        "no threshold: {message}"
+        message["blocks"][1]["fields"][1]["text"],
+        "*Threshold*\nHostSystem metric counter 2 above yellow 7500, red 9000"
     );
+    assert_eq!(
+        message["blocks"][1]["fields"][2]["text"],
+        "*Description*\nDefault alarm to monitor host CPU usage"
+    );
+    // The event's source is the vCenter the router streams from: here the proxy in front of vcsim.
     let context = message["blocks"][2]["elements"][0]["text"].as_str().unwrap_or("");
     assert!(
-        context.contains(&vc.sdk_url()) && context.contains(&format!("event {key},")),
+        context.contains(&format!("{}/sdk", alarms.url())) && context.contains(&format!("event {key},")),
         "{context}"
     );
 
@@ -308,6 +321,8 @@ fn slack_alarm(start: impl Fn(&[(&str, String)]) -> Function) {
             "alarm-status",
             "--alarm-name",
             "Host memory usage",
+            "--alarm-moref",
+            "alarm-21",
             "--entity",
             "/DC0/host/DC0_C0/DC0_C0_H0",
             "--from",
@@ -322,6 +337,8 @@ fn slack_alarm(start: impl Fn(&[(&str, String)]) -> Function) {
             "alarm-status",
             "--alarm-name",
             "Datastore usage on disk",
+            "--alarm-moref",
+            "alarm-22",
             "--entity",
             "/DC0/datastore/LocalDS_0",
             "--from",
@@ -354,6 +371,8 @@ fn slack_alarm(start: impl Fn(&[(&str, String)]) -> Function) {
                 "alarm-status",
                 "--alarm-name",
                 alarm,
+                "--alarm-moref",
+                "alarm-23",
                 "--entity",
                 "/DC0/vm/DC0_C0_RP0_VM0",
                 "--from",

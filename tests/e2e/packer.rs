@@ -136,6 +136,32 @@ fn packer_names_what_a_build_is_missing() {
     }
 }
 
+/// shell-local runs a `script` file directly (`/bin/sh -c "{{.Vars}} {{.Script}}"`; only inline
+/// scripts are made executable: hashicorp/packer-plugin-sdk shell-local/config.go, run.go), so a
+/// script whose mode a checkout lost would fail with exit 126 an hour into a build: every
+/// shell-local step names its interpreter.
+#[test]
+fn every_shell_local_step_names_its_interpreter() {
+    let mut steps = 0;
+    for entry in std::fs::read_dir(repo_root().join("packer")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".pkr.hcl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for block in text.split("\"shell-local\"").skip(1) {
+            let block = block.split("\n  }").next().unwrap_or("");
+            steps += 1;
+            assert!(
+                block.contains("execute_command") && block.contains("bash {{.Script}}"),
+                "{}: a shell-local step without execute_command naming bash:\n{block}",
+                path.display()
+            );
+        }
+    }
+    assert!(steps >= 1, "the OVA's post-processor is a shell-local step");
+}
+
 fn package(env: &[(&str, &str)]) -> Output {
     Command::new("bash")
         .arg(repo_root().join("packer/scripts/package-ova.sh"))

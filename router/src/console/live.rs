@@ -5,9 +5,12 @@
 //! vCenters produce; under a burst, the first of each second and a count of the rest), so an
 //! open console costs the router a bounded amount however fast events flow; an event over
 //! [`MAX_SHOWN_BYTES`] is shown without its data, so a slow watcher's backlog is bounded too.
+//! The last [`HISTORY`] events (at most [`HISTORY_BYTES`]) are kept, shared with their
+//! deliveries, and shown to a watcher when it connects, marked as history.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cloudevents::Event;
 use tokio::sync::broadcast;
@@ -24,6 +27,41 @@ pub const MAX_PER_SECOND: u64 = 200;
 /// data, so the backlog holds at most [`BACKLOG`] times this.
 pub const MAX_SHOWN_BYTES: usize = 64 * 1024;
 
+/// Events kept for a watcher who connects later (the newest), ...
+pub const HISTORY: usize = 100;
+/// ... holding at most this many bytes (an event over [`MAX_SHOWN_BYTES`] is kept as its
+/// attributes only).
+pub const HISTORY_BYTES: usize = 4 << 20;
+
+/// One kept event: the event itself (shared with its deliveries), or a large one's attributes.
+enum Kept {
+    Event(Arc<Event>, usize),
+    Slim(Arc<str>),
+}
+
+impl Kept {
+    fn bytes(&self) -> usize {
+        match self {
+            Kept::Event(_, n) => *n,
+            Kept::Slim(s) => s.len(),
+        }
+    }
+
+    fn json(&self) -> Option<Arc<str>> {
+        match self {
+            Kept::Event(e, _) => serde_json::to_string(&Structured(e)).ok().map(Into::into),
+            Kept::Slim(s) => Some(s.clone()),
+        }
+    }
+}
+
+/// The last events, oldest first, and their bytes.
+#[derive(Default)]
+struct Recent {
+    events: VecDeque<Kept>,
+    bytes: usize,
+}
+
 /// What a watcher receives.
 #[derive(Debug, Clone)]
 pub enum Live {
@@ -36,6 +74,9 @@ pub enum Live {
 /// The feed, shared by the fan-out (which publishes) and the console (which subscribes).
 pub struct LiveEvents {
     tx: broadcast::Sender<Live>,
+    /// The last [`HISTORY`] events; sends happen under its lock, so a new watcher gets each
+    /// event once, from the history or live.
+    recent: Mutex<Recent>,
     /// The current second (Unix), the events shown in it and those skipped.
     second: AtomicU64,
     shown: AtomicU64,
@@ -46,6 +87,7 @@ impl Default for LiveEvents {
     fn default() -> Self {
         LiveEvents {
             tx: broadcast::channel(BACKLOG).0,
+            recent: Mutex::new(Recent::default()),
             second: AtomicU64::new(0),
             shown: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
@@ -54,11 +96,9 @@ impl Default for LiveEvents {
 }
 
 impl LiveEvents {
-    /// Sends the event to every watcher; free when there is none.
-    pub fn publish(&self, event: &Event) {
-        if self.tx.receiver_count() == 0 {
-            return;
-        }
+    /// Keeps the event among the last ones and sends it to every watcher (nothing is
+    /// serialised when there is none).
+    pub fn publish(&self, event: &Arc<Event>) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -66,7 +106,34 @@ impl LiveEvents {
         self.publish_at(event, now);
     }
 
-    fn publish_at(&self, event: &Event, now: u64) {
+    fn publish_at(&self, event: &Arc<Event>, now: u64) {
+        let held = crate::cloudevent::cost::held_bytes(event);
+        let kept = if held > MAX_SHOWN_BYTES {
+            match serde_json::to_string(&without_data(event, held)) {
+                Ok(json) => Kept::Slim(json.into()),
+                Err(_) => return,
+            }
+        } else {
+            Kept::Event(event.clone(), held)
+        };
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
+        recent.bytes += kept.bytes();
+        recent.events.push_back(kept);
+        while recent.events.len() > HISTORY || recent.bytes > HISTORY_BYTES {
+            match recent.events.pop_front() {
+                Some(old) => recent.bytes -= old.bytes(),
+                None => break,
+            }
+        }
+        if self.tx.receiver_count() > 0 {
+            self.send(event, held, now);
+        }
+    }
+
+    /// Sends one event to the watchers, within [`MAX_PER_SECOND`].
+    fn send(&self, event: &Event, held: usize, now: u64) {
         if self.second.swap(now, Ordering::Relaxed) != now {
             self.shown.store(0, Ordering::Relaxed);
             self.report_skipped();
@@ -75,7 +142,6 @@ impl LiveEvents {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let held = crate::cloudevent::cost::held_bytes(event);
         let json = if held > MAX_SHOWN_BYTES {
             serde_json::to_string(&without_data(event, held))
         } else {
@@ -113,6 +179,25 @@ impl LiveEvents {
     /// A new watcher: events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Live> {
         self.tx.subscribe()
+    }
+
+    /// A new watcher: the last events (oldest first, as JSON) and the events from then on,
+    /// each event in exactly one of the two.
+    pub fn subscribe_with_history(&self) -> (Vec<Arc<str>>, broadcast::Receiver<Live>) {
+        let Ok(recent) = self.recent.lock() else {
+            return (Vec::new(), self.tx.subscribe());
+        };
+        let rx = self.tx.subscribe();
+        let kept: Vec<Kept> = recent
+            .events
+            .iter()
+            .map(|k| match k {
+                Kept::Event(e, n) => Kept::Event(e.clone(), *n),
+                Kept::Slim(s) => Kept::Slim(s.clone()),
+            })
+            .collect();
+        drop(recent);
+        (kept.iter().filter_map(Kept::json).collect(), rx)
     }
 
     /// How many watch now.
@@ -160,8 +245,8 @@ mod tests {
     use super::*;
     use cloudevents::{EventBuilder, EventBuilderV10};
 
-    fn event(id: &str) -> Event {
-        EventBuilderV10::new().id(id).source("s").ty("t").build().unwrap()
+    fn event(id: &str) -> Arc<Event> {
+        Arc::new(EventBuilderV10::new().id(id).source("s").ty("t").build().unwrap())
     }
 
     #[tokio::test]
@@ -188,10 +273,10 @@ mod tests {
     async fn a_large_event_is_shown_without_its_data() {
         let live = LiveEvents::default();
         let mut rx = live.subscribe();
-        let mut big = event("big");
+        let mut big = EventBuilderV10::new().id("big").source("s").ty("t").build().unwrap();
         big.set_data("application/json", serde_json::json!({"m": "y".repeat(1 << 20)}));
         big.set_extension("vspherevm", "vm-1");
-        live.publish_at(&big, 1);
+        live.publish_at(&Arc::new(big), 1);
         let Ok(Live::Event(json)) = rx.try_recv() else {
             panic!("nothing shown");
         };
@@ -207,6 +292,46 @@ mod tests {
                 .contains("more than the live view shows"),
             "{v}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_new_watcher_gets_the_last_events_then_the_live_ones_each_once() {
+        let live = LiveEvents::default();
+        for i in 0..HISTORY + 20 {
+            live.publish_at(&event(&i.to_string()), i as u64);
+        }
+        let (history, mut rx) = live.subscribe_with_history();
+        assert_eq!(history.len(), HISTORY, "the newest {HISTORY}");
+        assert!(history[0].contains("\"id\":\"20\""), "oldest first: {}", history[0]);
+        assert!(history[HISTORY - 1].contains(&format!("\"id\":\"{}\"", HISTORY + 19)));
+        live.publish_at(&event("next"), 1000);
+        match rx.try_recv() {
+            Ok(Live::Event(json)) => assert!(json.contains("\"id\":\"next\""), "{json}"),
+            other => panic!("expected the live event, got {other:?}"),
+        }
+        assert!(rx.try_recv().is_err(), "nothing twice");
+    }
+
+    #[test]
+    fn the_history_is_bounded_in_bytes() {
+        let live = LiveEvents::default();
+        for i in 0..HISTORY {
+            let mut e = EventBuilderV10::new()
+                .id(i.to_string())
+                .source("s")
+                .ty("t")
+                .build()
+                .unwrap();
+            e.set_data(
+                "application/json",
+                serde_json::json!({"m": "y".repeat(60 * 1024)}).to_string().into_bytes(),
+            );
+            live.publish_at(&Arc::new(e), 1);
+        }
+        let recent = live.recent.lock().unwrap();
+        assert!(recent.bytes <= HISTORY_BYTES, "{}", recent.bytes);
+        assert!(recent.events.len() < HISTORY, "{}", recent.events.len());
+        assert_eq!(recent.bytes, recent.events.iter().map(Kept::bytes).sum::<usize>());
     }
 
     #[tokio::test]

@@ -105,12 +105,18 @@ pub fn token_ok(state: &ConsoleState, headers: &HeaderMap) -> bool {
     given.len() == state.csrf.len() && bool::from(given.ct_eq(state.csrf.as_bytes()))
 }
 
-/// Server-sent events: one `message` per CloudEvent (its JSON), `lagged` with the number of
+/// Server-sent events: first one `history` per event of the last ones (oldest first, see
+/// [`live::HISTORY`]), then one `message` per CloudEvent (its JSON), `lagged` with the number of
 /// events this watcher lost when it fell behind, `skipped` with the events of the last second
 /// beyond [`live::MAX_PER_SECOND`].
 async fn stream(State(state): State<Arc<ConsoleState>>) -> Response {
-    let rx = state.live.subscribe();
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+    let (history, rx) = state.live.subscribe_with_history();
+    let history = futures_util::stream::iter(
+        history
+            .into_iter()
+            .map(|json| Ok::<_, Infallible>(SseEvent::default().event("history").data(&*json))),
+    );
+    let from_now = futures_util::stream::unfold(rx, |mut rx| async move {
         let item = match rx.recv().await {
             Ok(live::Live::Event(json)) => SseEvent::default().data(&*json),
             Ok(live::Live::Skipped(n)) => SseEvent::default().event("skipped").data(n.to_string()),
@@ -120,7 +126,7 @@ async fn stream(State(state): State<Arc<ConsoleState>>) -> Response {
         Some((Ok::<_, Infallible>(item), rx))
     });
     secured(
-        Sse::new(events)
+        Sse::new(futures_util::StreamExt::chain(history, from_now))
             .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
             .into_response(),
     )

@@ -263,9 +263,9 @@ impl Fanout {
         } else {
             None
         };
-        self.live.publish(&event);
         // Held as JSON text while it waits (see cloudevent::compact).
         let event = Arc::new(compact(event));
+        self.live.publish(&event);
         let key = if self.keyed {
             super::order_key::of(&event)
         } else {

@@ -1,9 +1,14 @@
-// The live view: CloudEvents from the router's server-sent events, newest first. Every value is
-// put on the page as text (textContent), never as markup. A bounded list: the oldest rows go.
+// The live view: CloudEvents from the router's server-sent events, newest first; the router's
+// last events come first on connect, marked as history. Every value is put on the page as text
+// (textContent), never as markup. A bounded list: the oldest rows go.
 "use strict";
 
 const MAX_ROWS = 500;
 const rows = [];
+// Events that happened before this page connected (the router's last ones), and every
+// event's source and id, so a reconnect's history adds nothing twice.
+const historic = new WeakSet();
+const seen = new Set();
 let paused = false;
 let selected = null;
 
@@ -45,6 +50,10 @@ function render() {
     cell(tr, ev.subject || "");
     cell(tr, entities(ev));
     tr.dataset.id = ev.id || "";
+    if (historic.has(ev)) {
+      tr.classList.add("history");
+      tr.title = "before this page opened";
+    }
     tr.addEventListener("click", () => show(ev, tr));
     body.appendChild(tr);
     shown += 1;
@@ -52,9 +61,15 @@ function render() {
   $("count").textContent = `${shown} of ${rows.length} events` + (paused ? " (paused)" : "");
 }
 
-function add(ev) {
+function add(ev, past) {
+  const key = `${ev.source}\u0000${ev.id}`;
+  if (seen.has(key)) return;
+  seen.add(key);
+  if (past) historic.add(ev);
   rows.unshift(ev);
-  if (rows.length > MAX_ROWS) rows.length = MAX_ROWS;
+  if (rows.length > MAX_ROWS) {
+    for (const gone of rows.splice(MAX_ROWS)) seen.delete(`${gone.source}\u0000${gone.id}`);
+  }
   if (!paused) render();
 }
 
@@ -70,11 +85,18 @@ function connect() {
   };
   source.onmessage = (m) => {
     try {
-      add(JSON.parse(m.data));
+      add(JSON.parse(m.data), false);
     } catch (e) {
       // Not an event: ignore.
     }
   };
+  source.addEventListener("history", (m) => {
+    try {
+      add(JSON.parse(m.data), true);
+    } catch (e) {
+      // Not an event: ignore.
+    }
+  });
   let missed = 0;
   const notice = (n, why) => {
     missed += Number(n) || 0;
@@ -110,6 +132,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("clear").addEventListener("click", () => {
     rows.length = 0;
+    seen.clear();
     $("detail").hidden = true;
     render();
   });
