@@ -1,7 +1,9 @@
-//! Sources: where events come from (vCenter, Horizon, the webhook).
+//! Sources: where events come from (vCenter, Horizon, the webhook), and the streaming ones run
+//! under leader election ([`elected`]).
 
 pub mod alarms;
 pub mod checkpoint;
+pub mod elected;
 pub mod horizon;
 pub mod vcenter;
 pub mod webhook;
