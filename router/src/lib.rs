@@ -11,6 +11,7 @@ pub mod dlq;
 pub mod endpoints;
 pub mod http_auth;
 pub mod http_server;
+pub mod kube;
 pub mod metrics;
 pub mod pipeline;
 pub mod processors;

@@ -1,5 +1,6 @@
 //! Wires a validated config into running components: the metrics server, the processors
-//! behind the fan-out and one stream per vCenter, until SIGTERM or SIGINT.
+//! behind the fan-out and one stream per vCenter (under leader election when the config asks
+//! for it), until SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,18 +10,25 @@ use anyhow::{bail, Context};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::config::{defaults, AuthType, HorizonConfig, ProviderType, RouterConfig, VCenterConfig};
+use crate::config::{
+    defaults, AuthType, CheckpointStoreKind, HorizonConfig, ProviderType, RouterConfig, VCenterConfig,
+};
 use crate::console::ConsoleState;
 use crate::delivery::dead_letter::DeadLetters;
 use crate::http_auth::Access;
 use crate::http_server::{self, Listeners};
+use crate::kube::checkpoints::ConfigMapStore;
+use crate::kube::elected::{Elected, Stream};
+use crate::kube::elector::Candidate;
+use crate::kube::Cluster;
 use crate::metrics::registry::Registry;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::{Fanout, Filter, Route};
-use crate::sources::checkpoint::Store;
+use crate::sources::checkpoint::{CheckpointStore, Store};
 use crate::sources::horizon::{Credentials, HorizonSettings, HorizonSource};
 use crate::sources::vcenter::{CheckpointSettings, VCenterSettings, VCenterSource};
 use crate::sources::webhook::WebhookSource;
+use crate::sources::Leading;
 use crate::tls::TlsOptions;
 use crate::vsphere::client::ClientOptions;
 use tokio::task::JoinHandle;
@@ -30,12 +38,14 @@ const MAX_WAIT: Duration = Duration::from_secs(10);
 /// How long queued events may still be delivered after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(defaults::SHUTDOWN_GRACE_SECONDS);
 
-/// One vCenter stream's settings; `vcenters` (how many the config has) sizes the default page.
-fn vcenter_settings(
+/// One vCenter stream's settings; `vcenters` (how many the config has) sizes the default page;
+/// `cluster` is set when leader election or ConfigMap checkpoints need the Kubernetes API.
+async fn vcenter_settings(
     prefix: &str,
     v: &VCenterConfig,
     cfg: &RouterConfig,
     vcenters: usize,
+    cluster: Option<&Cluster>,
 ) -> anyhow::Result<VCenterSettings> {
     let mut url = url::Url::parse(&v.address)
         .with_context(|| format!("{prefix}.address {:?}", crate::redact::url_credentials(&v.address)))?;
@@ -45,7 +55,7 @@ fn vcenter_settings(
         bail!("{prefix}.auth must be basic_auth with a basicAuth section");
     };
     let root_cas = root_cas(cfg);
-    let checkpoint = checkpoint_settings(v, &url)?;
+    let checkpoint = checkpoint_settings(v, &url, cfg, cluster).await?;
     Ok(VCenterSettings {
         key: prefix.to_string(),
         client: ClientOptions {
@@ -64,23 +74,45 @@ fn vcenter_settings(
         max_wait: MAX_WAIT,
         checkpoint,
         alarm_details: v.alarm_details.unwrap_or(defaults::VCENTER_ALARM_DETAILS),
+        leading: Leading::default(),
     })
 }
 
-/// The checkpoint store and the checkpoint to resume from (a corrupt one stops the start:
-/// guessing a position could lose or repeat events).
-fn checkpoint_settings(v: &VCenterConfig, url: &url::Url) -> anyhow::Result<Option<CheckpointSettings>> {
+/// The checkpoint store (a file, or a ConfigMap: see `checkpointStore`) and the checkpoint to
+/// resume from (a corrupt one stops the start: guessing a position could lose or repeat
+/// events). Under leader election the checkpoint is read when this replica comes to lead, not
+/// here.
+async fn checkpoint_settings(
+    v: &VCenterConfig,
+    url: &url::Url,
+    cfg: &RouterConfig,
+    cluster: Option<&Cluster>,
+) -> anyhow::Result<Option<CheckpointSettings>> {
     if !v.checkpoint {
         return Ok(None);
     }
-    let store = Store::new(std::path::Path::new(v.checkpoint_folder()), url);
-    let resume = store.load()?;
-    match &resume {
-        Some(cp) => {
-            info!(path = %store.path().display(), key = cp.last_event_key, "checkpoint found: resuming after event {} of {}", cp.last_event_key, cp.last_event_key_timestamp)
+    let file = Store::new(std::path::Path::new(v.checkpoint_folder()), url);
+    let store: Arc<dyn CheckpointStore> = match (cfg.checkpoint_store(v), cluster) {
+        (CheckpointStoreKind::File, _) => Arc::new(file),
+        (CheckpointStoreKind::Configmap, Some(c)) => {
+            let map = (v.checkpoint_config_map.as_deref()).unwrap_or(defaults::CHECKPOINT_CONFIG_MAP);
+            Arc::new(ConfigMapStore::new(c.api.clone(), &c.namespace, map, &c.identity, file))
         }
-        None => info!(path = %store.path().display(), "no checkpoint yet: starting from vCenter's current time"),
-    }
+        (CheckpointStoreKind::Configmap, None) => bail!("checkpointStore: configmap needs the Kubernetes API"),
+    };
+    let resume = if cfg.elected() {
+        info!(location = %store.location(), "checkpoint read when this replica comes to lead (leader election)");
+        None
+    } else {
+        let resume = store.load().await?;
+        match &resume {
+            Some(cp) => {
+                info!(location = %store.location(), key = cp.last_event_key, "checkpoint found: resuming after event {} of {}", cp.last_event_key, cp.last_event_key_timestamp)
+            }
+            None => info!(location = %store.location(), "no checkpoint yet: starting from vCenter's current time"),
+        }
+        resume
+    };
     Ok(Some(CheckpointSettings {
         store,
         period: Duration::from_secs(
@@ -124,6 +156,7 @@ fn horizon_settings(prefix: &str, h: &HorizonConfig, cfg: &RouterConfig) -> anyh
         },
         poll: Duration::from_secs(h.poll_interval_seconds.unwrap_or(defaults::HORIZON_POLL_SECONDS)),
         page_size: h.page_size.unwrap_or(defaults::HORIZON_PAGE_SIZE),
+        leading: Leading::default(),
         format: h.event_format,
     })
 }
@@ -142,18 +175,21 @@ async fn routes(cfg: &RouterConfig) -> anyhow::Result<Vec<Route>> {
     Ok(routes)
 }
 
-/// A configured source, not started yet.
+/// A configured source, not started yet; a streaming one with its Lease's candidate under
+/// leader election.
 enum SourcePlan {
     VCenter {
         settings: Box<VCenterSettings>,
         stats: Arc<ComponentStats>,
         health: Arc<Health>,
+        election: Option<Candidate>,
     },
     Webhook(WebhookSource),
     Horizon {
-        settings: HorizonSettings,
+        settings: Box<HorizonSettings>,
         stats: Arc<ComponentStats>,
         health: Arc<Health>,
+        election: Option<Candidate>,
     },
 }
 
@@ -167,11 +203,17 @@ impl SourcePlan {
     }
 
     /// Reads the checkpoint again: a reload prepares the new configuration while the running
-    /// one still writes checkpoints, so the position is taken once that one has stopped.
-    fn refresh_checkpoint(&mut self) -> anyhow::Result<()> {
-        if let SourcePlan::VCenter { settings, .. } = self {
+    /// one still writes checkpoints, so the position is taken once that one has stopped. (Under
+    /// leader election it is read at each term's start anyway.)
+    async fn refresh_checkpoint(&mut self) -> anyhow::Result<()> {
+        if let SourcePlan::VCenter {
+            settings,
+            election: None,
+            ..
+        } = self
+        {
             if let Some(c) = settings.checkpoint.as_mut() {
-                c.resume = c.store.load()?;
+                c.resume = c.store.load().await?;
             }
         }
         Ok(())
@@ -189,6 +231,21 @@ impl SourcePlan {
                 settings,
                 stats,
                 health,
+                election: Some(candidate),
+            } => tokio::spawn(
+                Elected {
+                    stream: Stream::VCenter(settings),
+                    stats,
+                    health,
+                    candidate,
+                }
+                .run(fanout, stop),
+            ),
+            SourcePlan::VCenter {
+                settings,
+                stats,
+                health,
+                election: None,
             } => tokio::spawn(VCenterSource::new(*settings, stats, health).run(fanout, stop)),
             SourcePlan::Webhook(w) => tokio::spawn(async move {
                 w.run(fanout, stop, grace).await;
@@ -198,16 +255,42 @@ impl SourcePlan {
                 settings,
                 stats,
                 health,
+                election: Some(candidate),
+            } => tokio::spawn(
+                Elected {
+                    stream: Stream::Horizon(settings),
+                    stats,
+                    health,
+                    candidate,
+                }
+                .run(fanout, stop),
+            ),
+            SourcePlan::Horizon {
+                settings,
+                stats,
+                health,
+                election: None,
             } => tokio::spawn(async move {
-                HorizonSource::new(settings, stats, health).run(fanout, stop).await;
+                HorizonSource::new(*settings, stats, health).run(fanout, stop).await;
                 None
             }),
         }
     }
 }
 
+/// The candidate for `name`'s Lease under leader election, with its health marked a standby.
+fn election(cfg: &RouterConfig, cluster: Option<&Cluster>, name: &str, health: &Health) -> Option<Candidate> {
+    let candidate = cluster.filter(|_| cfg.elected())?.candidate(name);
+    health.set_leader(false);
+    Some(candidate)
+}
+
 async fn providers(cfg: &RouterConfig, listeners: &mut Listeners) -> anyhow::Result<Vec<SourcePlan>> {
     let mut plans = Vec::new();
+    let cluster = Cluster::for_config(cfg)?;
+    if let Some(c) = cluster.as_ref().filter(|_| cfg.elected()) {
+        info!(namespace = %c.namespace, identity = %c.identity, "leader election: each vCenter and Horizon provider streams in the replica holding its Lease");
+    }
     let vcenters = (cfg.providers().iter())
         .filter(|(_, pr)| matches!(pr.kind, ProviderType::Vcenter | ProviderType::Vcsim))
         .count();
@@ -230,10 +313,12 @@ async fn providers(cfg: &RouterConfig, listeners: &mut Listeners) -> anyhow::Res
                 crate::tls::http_client(&settings.tls, Duration::from_secs(1))?;
                 let poll = settings.poll;
                 let stats = ComponentStats::new("EventProvider", "horizon", &pr.name, settings.address.as_str());
+                let health = Health::new((poll * 3).max(MAX_WAIT * 3));
                 plans.push(SourcePlan::Horizon {
-                    settings,
+                    settings: Box::new(settings),
                     stats,
-                    health: Health::new((poll * 3).max(MAX_WAIT * 3)),
+                    election: election(cfg, cluster.as_ref(), &pr.name, &health),
+                    health,
                 });
                 continue;
             }
@@ -247,13 +332,15 @@ async fn providers(cfg: &RouterConfig, listeners: &mut Listeners) -> anyhow::Res
         } else {
             "vcenter"
         };
-        let settings = vcenter_settings(&format!("{prefix}.{section}"), vc, cfg, vcenters)?;
+        let settings = vcenter_settings(&format!("{prefix}.{section}"), vc, cfg, vcenters, cluster.as_ref()).await?;
         crate::tls::http_client(&settings.client.tls, Duration::from_secs(1))?;
         let stats = ComponentStats::new("EventProvider", "vcenter", &pr.name, settings.client.url.as_str());
+        let health = Health::new(MAX_WAIT * 3);
         plans.push(SourcePlan::VCenter {
             settings: Box::new(settings),
             stats,
-            health: Health::new(MAX_WAIT * 3),
+            election: election(cfg, cluster.as_ref(), &pr.name, &health),
+            health,
         });
     }
     Ok(plans)
@@ -358,7 +445,7 @@ pub async fn run(
             }
         };
         for plan in &mut next.plans {
-            plan.refresh_checkpoint()?;
+            plan.refresh_checkpoint().await?;
         }
         info!("configuration reloaded: running with it");
     }

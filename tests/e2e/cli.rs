@@ -55,7 +55,7 @@ fn validate_names_the_unknown_key_and_its_line() {
     assert_eq!(
         err.trim_end(),
         format!(
-            "invalid config {}: eventProvider.vcenter: unknown field `checkpiont`, expected one of `address`, `insecureSSL`, `checkpoint`, `checkpointDir`, `checkpointPeriodSeconds`, `maxReplayAgeSeconds`, `auth`, `eventFormat`, `pageSize`, `keepAliveSeconds`, `alarmDetails` at line 13 column 5 (remove the key or fix its spelling; `event-router schema` prints every allowed key)",
+            "invalid config {}: eventProvider.vcenter: unknown field `checkpiont`, expected one of `address`, `insecureSSL`, `checkpoint`, `checkpointDir`, `checkpointPeriodSeconds`, `maxReplayAgeSeconds`, `auth`, `eventFormat`, `pageSize`, `keepAliveSeconds`, `alarmDetails`, `checkpointStore`, `checkpointConfigMap` at line 13 column 5 (remove the key or fix its spelling; `event-router schema` prints every allowed key)",
             path.display()
         )
     );

@@ -341,3 +341,56 @@ fn a_broker_ref_resolves_through_the_api_with_the_routers_own_service_account() 
         "nothing may reach the sink"
     );
 }
+
+/// The cluster overlay's Role for leader election (manifests/examples/cluster/leader-election.yaml),
+/// asked of the real authorizer: the calls the router makes for its Leases and its checkpoint
+/// ConfigMap (GET, POST, PUT: kube/elector.rs, kube/checkpoints.rs) and nothing more.
+#[test]
+fn the_leader_election_role_allows_the_lease_and_checkpoint_calls_and_nothing_else() {
+    let api = KubeApi::shared();
+    base_applied(api);
+    // In a namespace of its own (its ServiceAccount too), so the other tests' view of
+    // vmware-system stays the base's alone.
+    let home = api.unique_namespace("e2e-le");
+    let role = std::fs::read_to_string(repo_root().join("manifests/examples/cluster/leader-election.yaml"))
+        .expect("read leader-election.yaml")
+        .replace("vmware-system", &home);
+    api.apply(&role);
+    let router = format!("system:serviceaccount:{home}:event-router");
+    let ns = ["-n", home.as_str()];
+    let mut wrong = Vec::new();
+    let mut want = |allowed: bool, args: &[&str]| {
+        let all: Vec<&str> = args.iter().chain(ns.iter()).copied().collect();
+        if api.can_i(&router, &all) != allowed {
+            wrong.push(format!(
+                "{}: {}",
+                all.join(" "),
+                if allowed {
+                    "no, but the router needs it"
+                } else {
+                    "yes, but the router must not"
+                }
+            ));
+        }
+    };
+    for verb in ["get", "create", "update"] {
+        want(true, &[verb, "leases.coordination.k8s.io"]);
+    }
+    want(true, &["create", "configmaps"]);
+    for verb in ["get", "update"] {
+        want(true, &[verb, "configmaps/event-router-checkpoints"]);
+        want(false, &[verb, "configmaps/kube-root-ca.crt"]);
+        want(false, &[verb, "configmaps"]);
+    }
+    for verb in ["list", "watch", "delete", "patch", "deletecollection"] {
+        want(false, &[verb, "leases.coordination.k8s.io"]);
+        want(false, &[verb, "configmaps"]);
+    }
+    for verb in ["get", "list", "create", "update"] {
+        want(false, &[verb, "secrets"]);
+    }
+    assert!(wrong.is_empty(), "leader-election.yaml:\n{}", wrong.join("\n"));
+    // Nothing of it reaches another namespace.
+    assert!(!api.can_i(&router, &["get", "leases.coordination.k8s.io", "-n", "default"]));
+    assert!(!api.can_i(&router, &["create", "configmaps", "-n", "vmware-functions"]));
+}

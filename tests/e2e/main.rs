@@ -13,6 +13,7 @@ mod delivery_faults;
 mod deploy_scripts;
 mod eventbridge;
 mod examples;
+mod failover;
 mod first_boot_vm;
 mod firstboot_cli;
 mod firstboot_run;

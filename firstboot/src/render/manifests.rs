@@ -104,14 +104,16 @@ const POD_RELEASE_FILE: &str = "/run/appliance/event-broker-release";
 /// The namespace of VEBA's functions (manifests/knative), whose Knative Services the console lists.
 pub const FUNCTIONS_NAMESPACE: &str = "vmware-functions";
 
-/// The router's environment on the appliance: where the console's appliance view reads from
-/// (router/src/console/appliance.rs).
+/// The base Deployment's last environment entry (the pod's name, for leader election).
+const BASE_ENV_END: &str = "                  fieldPath: metadata.name\n";
+
+/// The router's environment on the appliance, after the base's: where the console's appliance
+/// view reads from (router/src/console/appliance.rs).
 fn appliance_env() -> String {
     let status = std::path::Path::new(crate::paths::STATUS);
     let name = status.file_name().and_then(|n| n.to_str()).unwrap_or("status.json");
     format!(
-        "          env:
-            - name: EVENT_ROUTER_FIRSTBOOT_STATUS
+        "{BASE_ENV_END}            - name: EVENT_ROUTER_FIRSTBOOT_STATUS
               value: {POD_FIRSTBOOT_DIR}/{name}
             - name: EVENT_ROUTER_RELEASE_FILE
               value: {POD_RELEASE_FILE}
@@ -135,7 +137,7 @@ const BASE_ARGS: &str = "          args: [\"--config\", \"/etc/event-router/conf
 
 /// The appliance's changes to the base Deployment: (what the base says, what we write instead).
 /// Each anchor occurs exactly once in the base (checked by a test), so none is silently lost.
-fn deployment_edits(hash: &str, env_from: &str, log_level: Option<&str>) -> [(&'static str, String); 6] {
+fn deployment_edits(hash: &str, env_from: &str, log_level: Option<&str>) -> [(&'static str, String); 7] {
     let args = match log_level {
         Some(level) => BASE_ARGS.replacen("]\n", &format!(", \"--log-level\", {}]\n", super::q(level)), 1),
         None => BASE_ARGS.to_string(),
@@ -153,7 +155,8 @@ fn deployment_edits(hash: &str, env_from: &str, log_level: Option<&str>) -> [(&'
                  {CONFIG_HASH_ANNOTATION}: {hash}\n    spec:\n"
             ),
         ),
-        ("          ports:\n", format!("{}{env_from}          ports:\n", appliance_env())),
+        (BASE_ENV_END, appliance_env()),
+        ("          ports:\n", format!("{env_from}          ports:\n")),
         (
             "              mountPath: /var/lib/event-router/checkpoints\n",
             format!(

@@ -115,6 +115,8 @@ fn vcenters(env: &OvfEnv) -> Vec<ProviderConfig> {
                     page_size: None,
                     keep_alive_seconds: None,
                     alarm_details: None,
+                    checkpoint_store: None,
+                    checkpoint_config_map: None,
                 }),
                 ..provider(ProviderType::Vcenter, &name)
             }
@@ -350,6 +352,8 @@ fn assemble(
         // On the host folder the router's Deployment mounts, beside the checkpoint.
         dead_letter_file: Some(format!("{CHECKPOINTS}/{DEFAULT_DEAD_LETTER_FILE}")),
         shutdown_grace_seconds: None,
+        // One router process on the appliance: no election, file checkpoints.
+        leader_election: None,
         notes: Vec::new(),
     }
 }

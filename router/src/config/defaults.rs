@@ -31,6 +31,16 @@ pub const EVENTBRIDGE_SDK_ATTEMPTS: u32 = 3;
 pub const EVENTBRIDGE_RULE_REFRESH_SECONDS: u64 = 300;
 /// AWS's PutEvents size rule: 256 KiB as AWS counts entries.
 pub const EVENTBRIDGE_MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Leader election's timing: client-go's defaults for core components (LeaseDuration 15 s,
+/// RenewDeadline 10 s, RetryPeriod 2 s; kubernetes/client-go tools/leaderelection).
+pub const LEASE_DURATION_SECONDS: u64 = 15;
+pub const RENEW_DEADLINE_SECONDS: u64 = 10;
+pub const RETRY_PERIOD_SECONDS: u64 = 2;
+/// The Leases' name prefix (`leaderElection.leaseNamePrefix`).
+pub const LEASE_NAME_PREFIX: &str = "event-router";
+/// The checkpoint ConfigMap (`checkpointConfigMap`); the Role in
+/// manifests/examples/cluster/leader-election.yaml grants get and update on this name only.
+pub const CHECKPOINT_CONFIG_MAP: &str = "event-router-checkpoints";
 
 /// One default: where it is in the config (the JSON Schema definition and property) and why.
 pub struct Default {
@@ -158,6 +168,24 @@ pub const DEFAULTS: &[Default] = &[
         EVENTBRIDGE_MAX_REQUEST_BYTES as u64,
         "PutEvents request size limit (AWS's rule)",
     ),
+    d(
+        "LeaderElectionConfig",
+        "leaseDurationSeconds",
+        LEASE_DURATION_SECONDS,
+        "seconds a standby waits after it last saw the Lease renewed before it takes over",
+    ),
+    d(
+        "LeaderElectionConfig",
+        "renewDeadlineSeconds",
+        RENEW_DEADLINE_SECONDS,
+        "seconds a leader tries to renew before it stops streaming (less than leaseDurationSeconds)",
+    ),
+    d(
+        "LeaderElectionConfig",
+        "retryPeriodSeconds",
+        RETRY_PERIOD_SECONDS,
+        "seconds between renewals, and between a standby's tries",
+    ),
 ];
 
 /// Puts each default into the JSON Schema as its property's `default`.
@@ -202,6 +230,7 @@ pub fn markdown() -> String {
             "KnativeConfig" => "knative.".into(),
             "OpenFaasConfig" => "openfaas.".into(),
             "AwsEventBridgeConfig" => "awsEventBridge.".into(),
+            "LeaderElectionConfig" => "leaderElection.".into(),
             other => format!("{other}."),
         };
         s.push_str(&format!(

@@ -43,10 +43,73 @@ pub struct RouterConfig {
     /// are abandoned (abandoned events stay before the checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_seconds: Option<u64>,
+    /// Extension: leader election between replicas (several pods of one Deployment): each vCenter
+    /// and Horizon provider streams only in the replica that holds its Lease. Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_election: Option<LeaderElectionConfig>,
     /// What loading changed (not part of the file): vCenter addresses normalised.
     #[serde(skip)]
     #[schemars(skip)]
     pub notes: Vec<String>,
+}
+
+/// Extension: leader election as client-go's (`tools/leaderelection`): the replicas of one router
+/// compete for a `coordination.k8s.io/v1` Lease per vCenter and Horizon provider
+/// (`<leaseNamePrefix>-<provider name>`, see [`lease_name`]); only the holder streams that
+/// provider, a standby takes over when the holder stops renewing. Webhook providers are not
+/// elected: every replica serves them. Needs the Kubernetes API (the pod's service account).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LeaderElectionConfig {
+    /// Compete for the Leases (false: every replica streams, as one process does).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The Leases' names start with this (default `event-router`): give each router that shares
+    /// a namespace its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_name_prefix: Option<String>,
+    /// The namespace of the Leases and of the checkpoint ConfigMap (default: the pod's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// How long a standby waits, after it last saw the Lease change, before it takes over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_duration_seconds: Option<u64>,
+    /// How long a leader tries to renew before it stops streaming (less than the lease duration,
+    /// so it stops before another replica may start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_deadline_seconds: Option<u64>,
+    /// Seconds between renewals, and between a standby's tries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_period_seconds: Option<u64>,
+}
+
+/// Where a vCenter provider's checkpoint is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointStoreKind {
+    /// `checkpointDir/cp-<host>.json` (VEBA's).
+    File,
+    /// The key `cp-<host>.json` of the ConfigMap `checkpointConfigMap`, readable by a replica on
+    /// another node.
+    Configmap,
+}
+
+/// The Lease a provider's replicas compete for: `<prefix>-<name>` with the provider name
+/// lowercased and each run of characters other than a-z and 0-9 made one `-` (the API wants a
+/// DNS subdomain name), at most 253 characters.
+pub fn lease_name(prefix: &str, provider: &str) -> String {
+    let mut name = String::new();
+    for c in provider.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let name = name.trim_end_matches('-');
+    let name = if name.is_empty() { "provider" } else { name };
+    let full: String = format!("{prefix}-{name}").chars().take(253).collect();
+    full.trim_end_matches(['-', '.']).to_string()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -164,6 +227,14 @@ pub struct VCenterConfig {
     /// true; false leaves alarm events as vCenter sends them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_details: Option<bool>,
+    /// Extension: where the checkpoint is kept: `file` (in `checkpointDir`) or `configmap` (in
+    /// `checkpointConfigMap`). Default: `configmap` with `leaderElection.enabled`, else `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_store: Option<CheckpointStoreKind>,
+    /// Extension: the ConfigMap of `checkpointStore: configmap` (default
+    /// `event-router-checkpoints`), in `leaderElection.namespace` or the pod's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_config_map: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -404,6 +475,21 @@ impl RouterConfig {
             .into_iter()
             .find_map(|(_, p)| p.vcenter.as_ref().or(p.vcsim.as_ref()).filter(|v| v.checkpoint))
             .map(|v| std::path::Path::new(v.checkpoint_folder()).join(DEFAULT_DEAD_LETTER_FILE))
+    }
+
+    /// Whether leader election is on (`leaderElection.enabled`).
+    pub fn elected(&self) -> bool {
+        self.leader_election.as_ref().is_some_and(|l| l.enabled)
+    }
+
+    /// Where `v`'s checkpoint is kept: its `checkpointStore`, else a ConfigMap with leader
+    /// election (a standby on another node reads it) and a file without.
+    pub fn checkpoint_store(&self, v: &VCenterConfig) -> CheckpointStoreKind {
+        v.checkpoint_store.unwrap_or(if self.elected() {
+            CheckpointStoreKind::Configmap
+        } else {
+            CheckpointStoreKind::File
+        })
     }
 
     /// Every processor with the key path that names it in messages.

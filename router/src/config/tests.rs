@@ -435,3 +435,141 @@ fn a_config_nested_beyond_any_need_is_refused_before_parsing() {
     let err = RouterConfig::from_yaml(&deep, "c").unwrap_err().to_string();
     assert!(err.contains("nests deeper than 64 levels"), "{err}");
 }
+
+/// A config with `providers` (an `eventProviders:` list body) and `top` keys.
+fn elected_config(top: &str, providers: &str) -> String {
+    format!(
+        "apiVersion: {API_VERSION}\nkind: RouterConfig\nmetadata: {{name: x}}\n{top}eventProviders:\n{providers}eventProcessor:\n  type: knative\n  name: sink\n  knative: {{destination: {{uri: http://sink}}}}\nmetricsProvider:\n  type: default\n  name: m\n  default: {{bindAddress: \"127.0.0.1:8082\"}}\n"
+    )
+}
+
+fn vcenter_provider(name: &str, address: &str, extra: &str) -> String {
+    format!(
+        "  - type: vcenter\n    name: {name}\n    vcenter:\n      address: {address}\n      checkpoint: true\n{extra}      auth: {{type: basic_auth, basicAuth: {{username: u, password: p}}}}\n"
+    )
+}
+
+#[test]
+fn lease_names_are_dns_names_made_from_the_provider_name() {
+    assert_eq!(lease_name("event-router", "vc-01"), "event-router-vc-01");
+    assert_eq!(lease_name("event-router", "VC 01 (Lab)"), "event-router-vc-01-lab");
+    assert_eq!(lease_name("event-router", "__"), "event-router-provider");
+    assert_eq!(lease_name("er", "vcenter.corp.local"), "er-vcenter-corp-local");
+    assert_eq!(lease_name("er", "Ünïcode"), "er-n-code");
+    let long = lease_name("er", &"a".repeat(400));
+    assert_eq!(long.len(), 253);
+}
+
+#[test]
+fn leader_election_defaults_to_configmap_checkpoints_and_is_off_by_default() {
+    let off = RouterConfig::from_yaml(&elected_config("", &vcenter_provider("vc", "https://vc/sdk", "")), "c").unwrap();
+    assert!(!off.elected());
+    let v = off.event_providers[0].vcenter.as_ref().unwrap();
+    assert_eq!(off.checkpoint_store(v), CheckpointStoreKind::File);
+
+    let on = RouterConfig::from_yaml(
+        &elected_config(
+            "leaderElection: {enabled: true}\n",
+            &vcenter_provider("vc", "https://vc/sdk", ""),
+        ),
+        "c",
+    )
+    .unwrap();
+    assert!(on.elected());
+    let v = on.event_providers[0].vcenter.as_ref().unwrap();
+    assert_eq!(on.checkpoint_store(v), CheckpointStoreKind::Configmap);
+
+    // A ConfigMap without election (one replica whose checkpoint survives its node).
+    let single = RouterConfig::from_yaml(
+        &elected_config(
+            "",
+            &vcenter_provider(
+                "vc",
+                "https://vc/sdk",
+                "      checkpointStore: configmap\n      checkpointConfigMap: my-checkpoints\n",
+            ),
+        ),
+        "c",
+    )
+    .unwrap();
+    let v = single.event_providers[0].vcenter.as_ref().unwrap();
+    assert_eq!(single.checkpoint_store(v), CheckpointStoreKind::Configmap);
+}
+
+#[test]
+fn leader_election_timing_and_names_are_checked() {
+    let bad = elected_config(
+        "leaderElection:\n  enabled: true\n  leaseDurationSeconds: 10\n  renewDeadlineSeconds: 10\n  retryPeriodSeconds: 9\n  leaseNamePrefix: Event_Router\n  namespace: my.ns\n",
+        &(vcenter_provider("VC-1", "https://vc1/sdk", "") + &vcenter_provider("vc 1", "https://vc2/sdk", "")),
+    );
+    let err = RouterConfig::from_yaml(&bad, "c").unwrap_err().to_string();
+    for want in [
+        "leaderElection.leaseDurationSeconds (10) must be greater than renewDeadlineSeconds (10)",
+        "leaderElection.renewDeadlineSeconds (10) must be greater than 1.2 × retryPeriodSeconds (9)",
+        "leaderElection.leaseNamePrefix \"Event_Router\" is not a Kubernetes name",
+        "leaderElection.namespace \"my.ns\" is not a namespace name",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let twins = elected_config(
+        "leaderElection: {enabled: true}\n",
+        &(vcenter_provider("VC-1", "https://vc1/sdk", "") + &vcenter_provider("vc 1", "https://vc2/sdk", "")),
+    );
+    let err = RouterConfig::from_yaml(&twins, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("eventProviders[0] and eventProviders[1] would compete for one Lease (event-router-vc-1)"),
+        "{err}"
+    );
+    let zero = elected_config(
+        "leaderElection: {enabled: true, retryPeriodSeconds: 0}\n",
+        &vcenter_provider("vc", "https://vc/sdk", ""),
+    );
+    let err = RouterConfig::from_yaml(&zero, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("leaderElection.retryPeriodSeconds is 0: use at least 1 (default 2)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checkpoint_store_keys_are_checked() {
+    let file_with_election = elected_config(
+        "leaderElection: {enabled: true}\n",
+        &vcenter_provider("vc", "https://vc/sdk", "      checkpointStore: file\n"),
+    );
+    let err = RouterConfig::from_yaml(&file_with_election, "c")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("eventProviders[0].vcenter.checkpointStore is file with leaderElection.enabled"),
+        "{err}"
+    );
+    let map_for_a_file = elected_config(
+        "",
+        &vcenter_provider("vc", "https://vc/sdk", "      checkpointConfigMap: cps\n"),
+    );
+    let err = RouterConfig::from_yaml(&map_for_a_file, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("checkpointConfigMap is set but the checkpoint is kept in a file"),
+        "{err}"
+    );
+    let bad_name = elected_config(
+        "leaderElection: {enabled: true}\n",
+        &vcenter_provider("vc", "https://vc/sdk", "      checkpointConfigMap: Bad_Name\n"),
+    );
+    let err = RouterConfig::from_yaml(&bad_name, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("checkpointConfigMap \"Bad_Name\" is not a ConfigMap name"),
+        "{err}"
+    );
+    let shared = elected_config(
+        "leaderElection: {enabled: true}\n",
+        &(vcenter_provider("a", "https://vc.corp.local/sdk", "") + &vcenter_provider("b", "vc.corp.local", "")),
+    );
+    let err = RouterConfig::from_yaml(&shared, "c").unwrap_err().to_string();
+    assert!(
+        err.contains("eventProviders[0] and eventProviders[1] stream from one vCenter into one checkpoint (ConfigMap event-router-checkpoints, key cp-vc.corp.local.json)"),
+        "{err}"
+    );
+    assert!(!err.contains("checkpoint file"), "a ConfigMap is not a file: {err}");
+}

@@ -33,6 +33,8 @@ pub fn problems(cfg: &RouterConfig) -> Vec<String> {
         provider(&prefix, pr, &mut p);
     }
     shared_checkpoints(cfg, &mut p);
+    leader_election(cfg, &mut p);
+    checkpoint_stores(cfg, &mut p);
     components(
         "eventProcessor",
         cfg.event_processor.is_some(),
@@ -60,12 +62,166 @@ pub fn problems(cfg: &RouterConfig) -> Vec<String> {
     p
 }
 
-/// Two checkpointing vCenter providers must not write one checkpoint file (VEBA names it by the
-/// vCenter's host and port): each would resume from the other's position and skip events.
+/// The longest leader-election period accepted (a day): the Lease holds it as int32 seconds.
+const MAX_ELECTION_SECONDS: u64 = 86_400;
+
+/// Leader election's timing as client-go requires it (NewLeaderElector: leaseDuration >
+/// renewDeadline > 1.2 × retryPeriod), its names, and one Lease per elected provider.
+fn leader_election(cfg: &RouterConfig, p: &mut Vec<String>) {
+    let Some(le) = &cfg.leader_election else { return };
+    let values = [
+        ("leaseDurationSeconds", le.lease_duration_seconds),
+        ("renewDeadlineSeconds", le.renew_deadline_seconds),
+        ("retryPeriodSeconds", le.retry_period_seconds),
+    ];
+    at_least_one("leaderElection", "LeaderElectionConfig", &values, p);
+    for (key, v) in values {
+        if v.is_some_and(|v| v > MAX_ELECTION_SECONDS) {
+            p.push(format!(
+                "leaderElection.{key} is over {MAX_ELECTION_SECONDS}: use at most a day{}",
+                default_note("LeaderElectionConfig", key)
+            ));
+        }
+    }
+    let lease = le
+        .lease_duration_seconds
+        .unwrap_or(super::defaults::LEASE_DURATION_SECONDS);
+    let renew = le
+        .renew_deadline_seconds
+        .unwrap_or(super::defaults::RENEW_DEADLINE_SECONDS);
+    let retry = le.retry_period_seconds.unwrap_or(super::defaults::RETRY_PERIOD_SECONDS);
+    if lease <= renew {
+        p.push(format!(
+            "leaderElection.leaseDurationSeconds ({lease}) must be greater than renewDeadlineSeconds ({renew}): a leader that cannot renew must stop before another replica may take over"
+        ));
+    }
+    if renew.saturating_mul(10) <= retry.saturating_mul(12) {
+        p.push(format!(
+            "leaderElection.renewDeadlineSeconds ({renew}) must be greater than 1.2 × retryPeriodSeconds ({retry}), as client-go requires: a leader needs more than one try before its deadline"
+        ));
+    }
+    if let Some(prefix) = &le.lease_name_prefix {
+        if !dns_subdomain(prefix) || prefix.len() > 200 {
+            p.push(format!(
+                "leaderElection.leaseNamePrefix {prefix:?} is not a Kubernetes name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 200 characters"
+            ));
+        }
+    }
+    if let Some(ns) = &le.namespace {
+        if !dns_label(ns) {
+            p.push(format!(
+                "leaderElection.namespace {ns:?} is not a namespace name: use lowercase letters, digits and '-', at most 63 characters, or leave it out for the pod's own"
+            ));
+        }
+    }
+    if !le.enabled {
+        return;
+    }
+    let prefix = le
+        .lease_name_prefix
+        .as_deref()
+        .unwrap_or(super::defaults::LEASE_NAME_PREFIX);
+    let mut leases: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (key, pr) in cfg.providers() {
+        if pr.kind != ProviderType::Webhook {
+            leases.entry(lease_name(prefix, &pr.name)).or_default().push(key);
+        }
+    }
+    for (lease, keys) in leases.into_iter().filter(|(_, k)| k.len() > 1) {
+        p.push(format!(
+            "{} would compete for one Lease ({lease}): their names differ only in case or punctuation; rename one",
+            keys.join(" and ")
+        ));
+    }
+}
+
+/// `checkpointStore` and `checkpointConfigMap` of each vCenter: meaningful only with
+/// `checkpoint: true`; a file with leader election is refused (a standby on another node could
+/// not read it), and two vCenters must not share one ConfigMap entry.
+fn checkpoint_stores(cfg: &RouterConfig, p: &mut Vec<String>) {
+    let mut entries: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for (prefix, pr) in cfg.providers() {
+        let (section, v) = match (&pr.vcenter, &pr.vcsim) {
+            (Some(v), _) => ("vcenter", v),
+            (None, Some(v)) => ("vcsim", v),
+            _ => continue,
+        };
+        let key = format!("{prefix}.{section}");
+        let store = cfg.checkpoint_store(v);
+        if !v.checkpoint {
+            for (name, set) in [
+                ("checkpointStore", v.checkpoint_store.is_some()),
+                ("checkpointConfigMap", v.checkpoint_config_map.is_some()),
+            ] {
+                if set {
+                    p.push(format!(
+                        "{key}.{name} is set but {key}.checkpoint is false: set checkpoint: true, or remove it"
+                    ));
+                }
+            }
+            continue;
+        }
+        if let Some(name) = &v.checkpoint_config_map {
+            if !dns_subdomain(name) {
+                p.push(format!(
+                    "{key}.checkpointConfigMap {name:?} is not a ConfigMap name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+                ));
+            }
+            if store == CheckpointStoreKind::File {
+                p.push(format!(
+                    "{key}.checkpointConfigMap is set but the checkpoint is kept in a file: set checkpointStore: configmap, or remove it"
+                ));
+            }
+        }
+        match store {
+            CheckpointStoreKind::File if cfg.elected() => p.push(format!(
+                "{key}.checkpointStore is file with leaderElection.enabled: a replica that takes over on another node cannot read this file and would start without the position; use checkpointStore: configmap (the default with leader election)"
+            )),
+            CheckpointStoreKind::File => {}
+            CheckpointStoreKind::Configmap => {
+                if let Ok(url) = url::Url::parse(&v.address) {
+                    let map = (v.checkpoint_config_map.as_deref())
+                        .unwrap_or(super::defaults::CHECKPOINT_CONFIG_MAP)
+                        .to_string();
+                    entries
+                        .entry((map, checkpoint_file_name(&url)))
+                        .or_default()
+                        .push(prefix);
+                }
+            }
+        }
+    }
+    for ((map, entry), prefixes) in entries.into_iter().filter(|(_, v)| v.len() > 1) {
+        p.push(format!(
+            "{} stream from one vCenter into one checkpoint (ConfigMap {map}, key {entry}): give each its own checkpointConfigMap, or stream it once",
+            prefixes.join(" and ")
+        ));
+    }
+}
+
+/// A DNS subdomain name, as Kubernetes names most objects: lowercase letters, digits, '-' and
+/// '.', starting and ending with a letter or digit, at most 253 characters.
+fn dns_subdomain(s: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    s.len() <= 253
+        && edge(s.chars().next())
+        && edge(s.chars().last())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+/// A DNS label, as Kubernetes names namespaces: a subdomain name without '.', at most 63.
+fn dns_label(s: &str) -> bool {
+    s.len() <= 63 && !s.contains('.') && dns_subdomain(s)
+}
+
+/// Two vCenter providers checkpointing in files must not write one checkpoint file (VEBA names it
+/// by the vCenter's host and port): each would resume from the other's position and skip events.
 fn shared_checkpoints(cfg: &RouterConfig, p: &mut Vec<String>) {
     let mut by_path: std::collections::BTreeMap<std::path::PathBuf, Vec<String>> = Default::default();
     for (prefix, pr) in cfg.providers() {
-        let Some(v) = pr.vcenter.as_ref().or(pr.vcsim.as_ref()).filter(|v| v.checkpoint) else {
+        let file = |v: &&VCenterConfig| v.checkpoint && cfg.checkpoint_store(v) == CheckpointStoreKind::File;
+        let Some(v) = pr.vcenter.as_ref().or(pr.vcsim.as_ref()).filter(file) else {
             continue;
         };
         if let Some(path) = v.checkpoint_path() {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ConsoleState;
-use crate::processors::k8s::{self, KubeEnv};
+use crate::kube::api::{ApiClient, ApiError};
 
 /// Where the appliance's facts are (flags, or the environment the Deployment sets).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -81,7 +81,7 @@ enum PartError {
     #[error("{} is not a firstboot status file: {source}", path.display())]
     NotStatus { path: PathBuf, source: serde_json::Error },
     #[error(transparent)]
-    Kubernetes(#[from] k8s::ResolveError),
+    Kubernetes(#[from] ApiError),
 }
 
 /// The file at `path`, at most [`MAX_FILE`] bytes (read once); `missing` says what its absence
@@ -165,18 +165,19 @@ fn functions(list: &Value) -> Vec<Function> {
     out
 }
 
-async fn list_functions(namespace: &str) -> Result<Vec<Function>, PartError> {
-    let env = KubeEnv::from_env()?;
-    let path = format!("/apis/serving.knative.dev/v1/namespaces/{namespace}/services");
-    let what = format!("the Knative Services in {namespace}");
-    let hint = |status: u16| {
-        match status {
+fn function_hints(status: u16) -> &'static str {
+    match status {
         401 | 403 => "; the router's service account needs list on services.serving.knative.dev in this namespace (Role event-router-functions)",
         404 => "; is Knative Serving installed?",
         _ => "",
     }
-    };
-    let list = k8s::get_json(&env, &path, &what, hint).await?;
+}
+
+async fn list_functions(namespace: &str) -> Result<Vec<Function>, PartError> {
+    let client = ApiClient::in_cluster("the console's function list")?.with_hints(function_hints);
+    let path = format!("/apis/serving.knative.dev/v1/namespaces/{namespace}/services");
+    let what = format!("the Knative Services in {namespace}");
+    let list = client.get(&path, &what).await?;
     Ok(functions(&list))
 }
 

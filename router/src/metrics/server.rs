@@ -45,6 +45,14 @@ pub fn stats_json(state: &Registry) -> serde_json::Value {
             "events_err": c.errors(),
             "events_per_sec": c.events_per_sec(),
         });
+        // With leader election, whether this replica streams the provider (holds its Lease).
+        let health = state.health.iter().find(|(name, _)| *name == c.name);
+        if let Some(leader) = health
+            .filter(|_| c.role == "EventProvider")
+            .and_then(|(_, h)| h.leader())
+        {
+            v["leader"] = leader.into();
+        }
         if c.kind == "vcenter" {
             v["alarm_lookups"] = c.alarm_lookups().into();
             v["alarm_lookup_failures"] = c.alarm_lookup_failures().into();
@@ -176,6 +184,17 @@ pub fn prometheus_text(state: &Registry) -> String {
             u8::from(h.session_up())
         );
     }
+    let _ = writeln!(out, "# HELP event_router_leader 1 while this replica holds the provider's Lease and streams it (leader election on; 0: standby).\n# TYPE event_router_leader gauge");
+    for (name, h) in &state.health {
+        if let Some(leader) = h.leader() {
+            let _ = writeln!(
+                out,
+                "event_router_leader{{name=\"{}\"}} {}",
+                escape_label(name),
+                u8::from(leader)
+            );
+        }
+    }
     for (metric, help, pick) in [
         (
             "event_router_queue_depth",
@@ -303,5 +322,22 @@ mod tests {
             "event_router_invocations_total{component=\"knative\",name=\"kn\",event=\"VmPoweredOnEvent\",result=\"success\"} 1"
         ));
         assert!(t.contains("event_router_vcenter_session_up{name=\"vc\"} 0"), "{t}");
+        assert!(!t.contains("event_router_leader{"), "no election, no leader gauge: {t}");
+    }
+
+    #[test]
+    fn with_leader_election_stats_and_metrics_say_who_leads() {
+        let state = state();
+        state.health[0].1.set_leader(false);
+        let v = stats_json(&state);
+        assert_eq!(v["vmware.event.router.stats"]["vcenter"]["leader"], false, "{v}");
+        assert!(v["vmware.event.router.stats"]["knative"].get("leader").is_none(), "{v}");
+        assert!(prometheus_text(&state).contains("event_router_leader{name=\"vc\"} 0"));
+        state.health[0].1.set_leader(true);
+        assert_eq!(
+            stats_json(&state)["vmware.event.router.stats"]["vcenter"]["leader"],
+            true
+        );
+        assert!(prometheus_text(&state).contains("event_router_leader{name=\"vc\"} 1"));
     }
 }

@@ -292,6 +292,10 @@ pub struct Health {
     newest: Mutex<Option<(i64, String)>>,
     /// The last checkpoint written.
     checkpoint: Mutex<Option<CheckpointMark>>,
+    /// The source takes part in leader election (`leaderElection.enabled`).
+    elected: AtomicBool,
+    /// With leader election: this replica holds the source's Lease and streams it.
+    leader: AtomicBool,
 }
 
 /// A checkpoint as written: the event it is past and when it was written.
@@ -311,7 +315,27 @@ impl Health {
             position: Mutex::new(None),
             newest: Mutex::new(None),
             checkpoint: Mutex::new(None),
+            elected: AtomicBool::new(false),
+            leader: AtomicBool::new(false),
         })
+    }
+
+    /// With leader election: whether this replica now leads (streams) the source. Either way a
+    /// stream starts or ends here, so the session and progress of the last one are forgotten.
+    pub fn set_leader(&self, leader: bool) {
+        self.elected.store(true, Ordering::Relaxed);
+        self.leader.store(leader, Ordering::Relaxed);
+        self.session_up.store(false, Ordering::Relaxed);
+        if let Ok(mut p) = self.last_progress.lock() {
+            *p = None;
+        }
+    }
+
+    /// `None` without leader election; else whether this replica leads the source.
+    pub fn leader(&self) -> Option<bool> {
+        self.elected
+            .load(Ordering::Relaxed)
+            .then(|| self.leader.load(Ordering::Relaxed))
     }
 
     pub fn set_session_up(&self, up: bool) {
@@ -377,8 +401,12 @@ impl Health {
         self.checkpoint.lock().ok().and_then(|c| c.clone())
     }
 
-    /// Ready: session up and a poll cycle within the stall limit.
+    /// Ready: session up and a poll cycle within the stall limit; a standby (leader election,
+    /// another replica streams) is ready: it is healthy and waits.
     pub fn ready(&self) -> Result<(), NotReady> {
+        if self.leader() == Some(false) {
+            return Ok(());
+        }
         if !self.session_up() {
             return Err(NotReady::SessionDown);
         }
@@ -426,6 +454,30 @@ mod tests {
         );
         s.event();
         assert!(s.unavailable().is_none(), "a delivery ends it");
+    }
+
+    #[test]
+    fn a_standby_is_ready_and_a_new_leader_starts_afresh() {
+        let h = Health::new(Duration::from_secs(30));
+        assert_eq!(h.leader(), None, "no election");
+        h.set_session_up(true);
+        h.progress();
+        assert_eq!(h.ready(), Ok(()));
+        h.set_leader(false);
+        assert_eq!(h.leader(), Some(false));
+        assert!(!h.session_up(), "a standby has no session");
+        assert_eq!(h.ready(), Ok(()), "a standby is ready");
+        h.set_leader(true);
+        assert_eq!(h.leader(), Some(true));
+        assert_eq!(
+            h.ready(),
+            Err(NotReady::SessionDown),
+            "the new term's stream has not logged in"
+        );
+        h.set_session_up(true);
+        assert_eq!(h.ready(), Err(NotReady::NotStarted), "nor polled yet");
+        h.progress();
+        assert_eq!(h.ready(), Ok(()));
     }
 
     #[test]

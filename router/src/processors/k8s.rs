@@ -1,25 +1,17 @@
 //! Resolving a Knative destination `ref` to a URL through the Kubernetes API, with the pod's
-//! service account (in-cluster only), as Knative's addressable resolver does; [`get_json`] is
-//! the one authenticated GET (the console lists the functions with it too).
-
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+//! service account (in-cluster only), as Knative's addressable resolver does; the calls go
+//! through the router's one API client ([`crate::kube::api`]).
 
 use crate::config::KReference;
-use crate::tls::{self, TlsOptions};
-
-/// The service account folder Kubernetes mounts into every pod.
-pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+use crate::kube::api::{ApiClient, ApiError, KubeEnv};
 
 /// Why a ref could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error("destination.ref needs the Kubernetes API, but the router is not running in a cluster (KUBERNETES_SERVICE_HOST is unset): use destination.uri outside a cluster")]
     NotInCluster,
-    #[error("cannot read the service account {path}: {detail}")]
-    ServiceAccount { path: String, detail: String },
-    #[error("Kubernetes API request for {what} failed: {detail}")]
-    Api { what: String, detail: String },
+    #[error(transparent)]
+    Api(#[from] ApiError),
     #[error("{what} has no status.address.url yet: is it Ready? (kubectl get {plural} -n {namespace})")]
     NotAddressable {
         what: String,
@@ -28,37 +20,21 @@ pub enum ResolveError {
     },
 }
 
-/// How to reach the API server.
-#[derive(Debug, Clone)]
-pub struct KubeEnv {
-    pub api: String,
-    pub sa_dir: PathBuf,
-}
-
-impl KubeEnv {
-    /// From the in-cluster environment; `EVENT_ROUTER_SA_DIR` overrides the account folder.
-    pub fn from_env() -> Result<KubeEnv, ResolveError> {
-        let host = std::env::var("KUBERNETES_SERVICE_HOST").map_err(|_| ResolveError::NotInCluster)?;
-        let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
-        let scheme = std::env::var("EVENT_ROUTER_KUBE_SCHEME").unwrap_or_else(|_| "https".into());
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
-        let sa_dir = std::env::var_os("EVENT_ROUTER_SA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| SERVICE_ACCOUNT_DIR.into());
-        Ok(KubeEnv {
-            api: format!("{scheme}://{host}:{port}"),
-            sa_dir,
-        })
+impl ResolveError {
+    /// Whether a lookup may succeed later (the object, its status or its RBAC may still come),
+    /// unlike a router set up wrong.
+    pub fn may_pass(&self) -> bool {
+        match self {
+            ResolveError::NotInCluster => false,
+            ResolveError::Api(e) => !e.is_setup(),
+            ResolveError::NotAddressable { .. } => true,
+        }
     }
 }
 
-fn read(path: &Path) -> Result<String, ResolveError> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| ResolveError::ServiceAccount {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })
+/// The in-cluster API server, or why there is none.
+pub fn kube_env() -> Result<KubeEnv, ResolveError> {
+    KubeEnv::from_env().ok_or(ResolveError::NotInCluster)
 }
 
 /// The resource's plural as the API names it (Broker -> brokers).
@@ -71,43 +47,23 @@ fn plural(kind: &str) -> String {
     }
 }
 
-/// GETs `path` from the API server with the service account's token; `what` names the object
-/// in errors and `hint(status)` adds what to check for a refused answer.
-pub async fn get_json(
-    env: &KubeEnv,
-    path: &str,
-    what: &str,
-    hint: impl Fn(u16) -> &'static str,
-) -> Result<serde_json::Value, ResolveError> {
-    let api_err = |detail: String| ResolveError::Api {
-        what: what.to_string(),
-        detail,
-    };
-    let token = read(&env.sa_dir.join("token"))?;
-    let ca = env.sa_dir.join("ca.crt");
-    let tls = TlsOptions {
-        insecure: false,
-        root_cas: if ca.exists() { vec![ca] } else { vec![] },
-    };
-    let client = tls::http_client(&tls, Duration::from_secs(10)).map_err(|e| api_err(e.to_string()))?;
-    let resp = (client.get(format!("{}{path}", env.api)).bearer_auth(token).send())
-        .await
-        .map_err(|e| api_err(e.to_string()))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(api_err(format!("HTTP {status}{}", hint(status.as_u16()))));
-    }
-    resp.json().await.map_err(|e| api_err(e.to_string()))
-}
-
 /// What to check when the API refuses a ref: manifests/base/rbac.yaml grants `get` through a Role
 /// in the namespace the refs live in (vmware-functions), to be copied to any other one a ref names.
 const REFUSED_HINT: &str = "; the router's service account needs get on this resource in its namespace: the Role and RoleBinding event-router-addressable-resolver (manifests/base/rbac.yaml) in that namespace";
 
+fn hints(status: u16) -> &'static str {
+    match status {
+        401 | 403 => REFUSED_HINT,
+        404 => "; check the ref's apiVersion, kind, name and namespace",
+        _ => "",
+    }
+}
+
 /// Resolves `r` to its address URL.
 pub async fn resolve(r: &KReference, env: &KubeEnv) -> Result<String, ResolveError> {
+    let client = ApiClient::new(env.clone())?.with_hints(hints);
     let namespace = if r.namespace.is_empty() {
-        read(&env.sa_dir.join("namespace")).unwrap_or_else(|_| "default".into())
+        client.namespace().unwrap_or_else(|_| "default".into())
     } else {
         r.namespace.clone()
     };
@@ -117,12 +73,7 @@ pub async fn resolve(r: &KReference, env: &KubeEnv) -> Result<String, ResolveErr
     }
     let plural = plural(&r.kind);
     let path = format!("/apis/{}/namespaces/{}/{}/{}", r.api_version, namespace, plural, r.name);
-    let hint = |status: u16| match status {
-        401 | 403 => REFUSED_HINT,
-        404 => "; check the ref's apiVersion, kind, name and namespace",
-        _ => "",
-    };
-    let body = get_json(env, &path, &what, hint).await?;
+    let body = client.get(&path, &what).await?;
     body.pointer("/status/address/url")
         .and_then(|u| u.as_str())
         .filter(|u| !u.is_empty())

@@ -14,12 +14,13 @@ use cloudevents::{AttributesReader, Event};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::k8s::{self, KubeEnv, ResolveError};
+use super::k8s;
 use super::{BoxFuture, ProcessError, Processor};
 use crate::config::{defaults, Encoding, KReference, KnativeConfig};
 use crate::delivery::client::{auth_header, Destination, Poster};
 use crate::delivery::http::encode;
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
+use crate::kube::api::KubeEnv;
 use crate::tls::{self, TlsOptions};
 
 /// How often a resolved `ref` is looked up again.
@@ -110,11 +111,6 @@ impl Drop for Knative {
     }
 }
 
-/// Whether a lookup may succeed later (the object, its status or its RBAC may still come).
-fn may_resolve_later(e: &ResolveError) -> bool {
-    matches!(e, ResolveError::Api { .. } | ResolveError::NotAddressable { .. })
-}
-
 impl Knative {
     /// Resolves the destination (through the Kubernetes API for a `ref`; see [`Start`]) and
     /// builds the client.
@@ -135,11 +131,11 @@ impl Knative {
                 (rx, None, String::new())
             }
             Some(r) => {
-                let env = KubeEnv::from_env()?;
+                let env = k8s::kube_env()?;
                 let what = format!("{} {}/{}", r.kind, r.namespace, r.name);
                 let first = match k8s::resolve(r, &env).await {
                     Ok(base) => Some(Arc::new(settings.build(Some(base))?)),
-                    Err(e) if start == Start::Background && may_resolve_later(&e) => {
+                    Err(e) if start == Start::Background && e.may_pass() => {
                         warn!(destination = %what, "{e}: the router runs, not ready, and events wait until it has an address (looked up again with backoff)");
                         set(&waiting, Some(e.to_string()));
                         None

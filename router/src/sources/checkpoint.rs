@@ -1,9 +1,12 @@
-//! Per-vCenter checkpoints in VEBA's JSON shape (`cp-<host>.json` in `checkpointDir`),
-//! written atomically (temporary file, fsync, rename, fsync of the folder) so a crash leaves
-//! the old or the new checkpoint, never a torn one. The [`Committer`] advances the checkpoint
-//! only past events every matching processor has finished with, in key order.
+//! Per-vCenter checkpoints in VEBA's JSON shape, kept where a [`CheckpointStore`] keeps them:
+//! the file store ([`Store`], `cp-<host>.json` in `checkpointDir`, written atomically: temporary
+//! file, fsync, rename, fsync of the folder, so a crash leaves the old or the new checkpoint,
+//! never a torn one) or a ConfigMap (`crate::kube::checkpoints`). The [`Committer`] advances the
+//! checkpoint only past events every matching processor has finished with, in key order.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +65,45 @@ pub enum CheckpointError {
     Corrupt { path: String, detail: String },
     #[error("cannot write checkpoint {path}: {source}; check that checkpointDir is writable")]
     Write { path: String, source: std::io::Error },
+    #[error("checkpoint {location}: {detail}")]
+    Api { location: String, detail: String },
+    #[error("checkpoint {location} is written by {writer} now: this replica no longer leads this vCenter and stops writing it (fencing)")]
+    Fenced { location: String, writer: String },
+}
+
+/// What a [`CheckpointStore`] call returns (boxed: the trait is used as `dyn`).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CheckpointError>> + Send + 'a>>;
+
+/// Where a stream's position is kept: a file ([`Store`]) or a ConfigMap
+/// (`crate::kube::checkpoints::ConfigMapStore`); the vCenter source uses either through this.
+pub trait CheckpointStore: Send + Sync + std::fmt::Debug {
+    /// Where, for messages: the file's path, or the ConfigMap and its key.
+    fn location(&self) -> String;
+    /// The vCenter host the checkpoint names.
+    fn vcenter(&self) -> &str;
+    /// The stored checkpoint; `None` when there is none yet.
+    fn load(&self) -> StoreFuture<'_, Option<Checkpoint>>;
+    /// Stores `cp`; [`CheckpointError::Fenced`] when another replica writes it now.
+    fn save<'a>(&'a self, cp: &'a Checkpoint) -> StoreFuture<'a, ()>;
+}
+
+/// A checkpoint's text read from `location` (`None` for an empty one, as VEBA leaves at first
+/// start); a text that is not a checkpoint is named with the fix.
+pub fn parse(text: &str, location: &str) -> Result<Option<Checkpoint>, CheckpointError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let cp: Checkpoint = serde_json::from_str(text).map_err(|e| CheckpointError::Corrupt {
+        path: location.to_string(),
+        detail: e.to_string(),
+    })?;
+    if chrono::DateTime::parse_from_rfc3339(&cp.last_event_key_timestamp).is_err() {
+        return Err(CheckpointError::Corrupt {
+            path: location.to_string(),
+            detail: format!("lastEventKeyTimestamp {:?} is not a time", cp.last_event_key_timestamp),
+        });
+    }
+    Ok(Some(cp))
 }
 
 /// Where one vCenter's checkpoint lives.
@@ -90,32 +132,19 @@ impl Store {
     }
 
     /// The stored checkpoint; `None` when there is none yet (or an empty file).
-    pub fn load(&self) -> Result<Option<Checkpoint>, CheckpointError> {
+    pub fn read(&self) -> Result<Option<Checkpoint>, CheckpointError> {
         let p = self.path.display().to_string();
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(CheckpointError::Read { path: p, source }),
         };
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        let cp: Checkpoint = serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
-            path: p.clone(),
-            detail: e.to_string(),
-        })?;
-        if chrono::DateTime::parse_from_rfc3339(&cp.last_event_key_timestamp).is_err() {
-            return Err(CheckpointError::Corrupt {
-                path: p,
-                detail: format!("lastEventKeyTimestamp {:?} is not a time", cp.last_event_key_timestamp),
-            });
-        }
-        Ok(Some(cp))
+        parse(&text, &p)
     }
 
     /// Writes atomically and durably (`durable`: a temporary file created 0600 without following
     /// symlinks, fsync, rename, fsync of the folder).
-    pub fn save(&self, cp: &Checkpoint) -> Result<(), CheckpointError> {
+    pub fn write(&self, cp: &Checkpoint) -> Result<(), CheckpointError> {
         let err = |source| CheckpointError::Write {
             path: self.path.display().to_string(),
             source,
@@ -124,6 +153,26 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(err)?;
         let body = serde_json::to_vec_pretty(cp).map_err(|e| err(std::io::Error::other(e)))?;
         durable::write(&self.path, &body, 0o600, durable::Durability::Full).map_err(err)
+    }
+}
+
+/// The file store, as the appliance and systemd keep it; its calls are quick local writes,
+/// made on the task that asks (as before there were other stores).
+impl CheckpointStore for Store {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn vcenter(&self) -> &str {
+        &self.vcenter
+    }
+
+    fn load(&self) -> StoreFuture<'_, Option<Checkpoint>> {
+        Box::pin(async move { self.read() })
+    }
+
+    fn save<'a>(&'a self, cp: &'a Checkpoint) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.write(cp) })
     }
 }
 
@@ -144,9 +193,14 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the commit task; it writes at most every `period` and once more when every
-    /// sender is gone (shutdown).
+    /// sender is gone (shutdown). It ends early, writing nothing more, when the store says
+    /// another replica writes the checkpoint now ([`CheckpointError::Fenced`]).
     /// Each checkpoint written is also reported to `health` (the console shows it).
-    pub fn start(store: Store, period: Duration, health: Arc<Health>) -> (Committer, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: Arc<dyn CheckpointStore>,
+        period: Duration,
+        health: Arc<Health>,
+    ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(crate::pipeline::fanout::QUEUE_CAPACITY);
         (Committer { tx }, tokio::spawn(commit(store, rx, period, health)))
     }
@@ -166,20 +220,28 @@ struct Finished {
     created_time: String,
 }
 
-fn write(store: &Store, latest: &Option<Finished>, written: &mut Option<i64>, health: &Health) {
-    let Some(f) = latest else { return };
+/// The store said another replica writes the checkpoint now: nothing more is written.
+struct Deposed;
+
+async fn write(
+    store: &dyn CheckpointStore,
+    latest: &Option<Finished>,
+    written: &mut Option<i64>,
+    health: &Health,
+) -> Result<(), Deposed> {
+    let Some(f) = latest else { return Ok(()) };
     if *written == Some(f.key) {
-        return;
+        return Ok(());
     }
     let cp = Checkpoint {
-        vcenter: store.vcenter.clone(),
+        vcenter: store.vcenter().to_string(),
         last_event_uuid: f.key.to_string(),
         last_event_key: f.key,
         last_event_type: f.event_type.clone(),
         last_event_key_timestamp: f.created_time.clone(),
         created_timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     };
-    match store.save(&cp) {
+    match store.save(&cp).await {
         Ok(()) => {
             *written = Some(cp.last_event_key);
             health.set_checkpoint(CheckpointMark {
@@ -187,13 +249,27 @@ fn write(store: &Store, latest: &Option<Finished>, written: &mut Option<i64>, he
                 event_time: cp.last_event_key_timestamp,
                 written: cp.created_timestamp,
             });
-            debug!(path = %store.path.display(), key = cp.last_event_key, "checkpoint written");
+            debug!(location = %store.location(), key = cp.last_event_key, "checkpoint written");
+            Ok(())
         }
-        Err(e) => error!("{e}"),
+        Err(e @ CheckpointError::Fenced { .. }) => {
+            error!("{e}");
+            Err(Deposed)
+        }
+        Err(e) => {
+            error!("{e}");
+            Ok(())
+        }
     }
 }
 
-async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration, health: Arc<Health>) {
+async fn commit(
+    store: Arc<dyn CheckpointStore>,
+    mut rx: mpsc::Receiver<Pending>,
+    period: Duration,
+    health: Arc<Health>,
+) {
+    let store = store.as_ref();
     let mut latest: Option<Finished> = None;
     let mut written: Option<i64> = None;
     let mut tick = tokio::time::interval(period);
@@ -205,7 +281,9 @@ async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration,
                 None => break,
             },
             _ = tick.tick() => {
-                write(&store, &latest, &mut written, &health);
+                if write(store, &latest, &mut written, &health).await.is_err() {
+                    return;
+                }
                 continue;
             }
         };
@@ -214,7 +292,11 @@ async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration,
         let result = loop {
             tokio::select! {
                 r = &mut outcome => break r,
-                _ = tick.tick() => write(&store, &latest, &mut written, &health),
+                _ = tick.tick() => {
+                    if write(store, &latest, &mut written, &health).await.is_err() {
+                        return;
+                    }
+                }
             }
         };
         match result {
@@ -232,9 +314,10 @@ async fn commit(store: Store, mut rx: mpsc::Receiver<Pending>, period: Duration,
             created_time: p.created_time,
         });
     }
-    write(&store, &latest, &mut written, &health);
-    if let Some(f) = &latest {
-        info!(path = %store.path.display(), key = f.key, "checkpoint written at shutdown");
+    if write(store, &latest, &mut written, &health).await.is_ok() {
+        if let Some(f) = &latest {
+            info!(location = %store.location(), key = f.key, "checkpoint written at shutdown");
+        }
     }
 }
 
@@ -253,7 +336,7 @@ mod tests {
         let dir = temp("rt");
         let store = Store::new(&dir, &url::Url::parse("https://vc01.corp.local/sdk").unwrap());
         assert!(store.path().ends_with("cp-vc01.corp.local.json"));
-        assert_eq!(store.load().unwrap(), None);
+        assert_eq!(store.read().unwrap(), None);
         let cp = Checkpoint {
             vcenter: "vc01.corp.local".into(),
             last_event_uuid: "42".into(),
@@ -262,8 +345,8 @@ mod tests {
             last_event_key_timestamp: "2026-11-30T10:00:00.123Z".into(),
             created_timestamp: "2026-11-30T10:00:05Z".into(),
         };
-        store.save(&cp).unwrap();
-        assert_eq!(store.load().unwrap(), Some(cp));
+        store.write(&cp).unwrap();
+        assert_eq!(store.read().unwrap(), Some(cp));
         let text = std::fs::read_to_string(store.path()).unwrap();
         for key in [
             "vCenter",
@@ -292,13 +375,13 @@ mod tests {
         assert!(store.path().ends_with("cp-127.0.0.1_8989.json"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(store.path(), "{\"vCenter\": \"x\", \"lastEventKey\": ").unwrap();
-        let e = store.load().unwrap_err().to_string();
+        let e = store.read().unwrap_err().to_string();
         assert!(
             e.contains("is not a valid checkpoint") && e.contains("move it away"),
             "{e}"
         );
         std::fs::write(store.path(), "").unwrap();
-        assert_eq!(store.load().unwrap(), None, "VEBA leaves an empty file at first start");
+        assert_eq!(store.read().unwrap(), None, "VEBA leaves an empty file at first start");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,4 +1,6 @@
-//! Sources: where events come from (vCenter, Horizon, the webhook).
+//! Sources: where events come from (vCenter, Horizon, the webhook). Under leader election
+//! (`crate::kube::elected`) a streaming source hands events on only while [`Leading`] says
+//! this replica still leads.
 
 pub mod alarms;
 pub mod checkpoint;
@@ -6,7 +8,36 @@ pub mod horizon;
 pub mod vcenter;
 pub mod webhook;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Whether this replica may still hand events on. Under leader election: whether its Lease is
+/// still valid by its own clock, so a leader frozen past its renew deadline (a paused VM, a
+/// partitioned node) stops at once when it runs again, before its renewal task has noticed;
+/// always for a single process.
+#[derive(Clone, Default)]
+pub struct Leading(Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+
+impl Leading {
+    pub fn new(holds: impl Fn() -> bool + Send + Sync + 'static) -> Leading {
+        Leading(Some(Arc::new(holds)))
+    }
+
+    /// Whether events may be handed on now.
+    pub fn holds(&self) -> bool {
+        self.0.as_ref().is_none_or(|f| f())
+    }
+}
+
+impl std::fmt::Debug for Leading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Leading(elected)"
+        } else {
+            "Leading(always)"
+        })
+    }
+}
 
 /// The wait after `failures` consecutive failures of a source: 2 s, doubling, at most 60 s.
 pub(crate) fn backoff(failures: u32) -> Duration {

@@ -21,8 +21,8 @@ use crate::cloudevent::{self, Origin};
 use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
-use crate::sources::checkpoint::{Checkpoint, Committer, Pending, Store};
-use crate::sources::{alarms, backoff, ProblemLog};
+use crate::sources::checkpoint::{Checkpoint, CheckpointStore, Committer, Pending};
+use crate::sources::{alarms, backoff, Leading, ProblemLog};
 use crate::vsphere::client::{ClientOptions, VimClient};
 use crate::vsphere::event::{event_key, EventError, VsphereEvent};
 use crate::vsphere::soap::SoapError;
@@ -62,12 +62,15 @@ pub struct VCenterSettings {
     pub checkpoint: Option<CheckpointSettings>,
     /// Add alarm events' alarm definitions (`alarmDetails`, see [`super::alarms`]).
     pub alarm_details: bool,
+    /// Under leader election, whether this replica still leads: no event is handed on after.
+    pub leading: Leading,
 }
 
 /// Where and how often the stream's position is stored, and where it resumes.
 #[derive(Debug, Clone)]
 pub struct CheckpointSettings {
-    pub store: Store,
+    /// A file or a ConfigMap: the stream does not need to know which.
+    pub store: Arc<dyn CheckpointStore>,
     pub period: Duration,
     /// Resume no further back than this before vCenter's current time.
     pub max_replay_age: Duration,
@@ -189,6 +192,12 @@ impl VCenterSource {
         }
     }
 
+    /// The checkpoint task, taken by a caller that waits for it (or stops it) itself: see
+    /// [`VCenterSource::run`], which then returns `None`.
+    pub fn take_commit_task(&mut self) -> Option<JoinHandle<()>> {
+        self.commit_task.take()
+    }
+
     /// Streams until shutdown, reconnecting with backoff after any failure. Returns the
     /// checkpoint task, which writes the final checkpoint once the processors have finished
     /// (or abandoned) what was handed to them: wait for it after the fan-out's workers.
@@ -303,7 +312,7 @@ impl VCenterSource {
         if cursor.begin.is_none() {
             match or_shutdown(shutdown, client.current_time()).await {
                 None => return SessionEnd::Shutdown,
-                Some(Ok(now)) => self.begin(cursor, now),
+                Some(Ok(now)) => self.begin(cursor, now).await,
                 Some(Err(e)) => return SessionEnd::Failed(e),
             }
         }
@@ -492,7 +501,7 @@ impl VCenterSource {
 
     /// Where the stream starts: vCenter's current time, or the checkpoint's event time clamped
     /// to the replay age (events older than that are not read again, which is logged).
-    fn begin(&self, cursor: &mut Cursor, now: String) {
+    async fn begin(&self, cursor: &mut Cursor, now: String) {
         let now_t = parse_time(&now);
         if let Some(t) = now_t {
             let skew = (Utc::now() - t).num_seconds();
@@ -520,9 +529,9 @@ impl VCenterSource {
                 // No checkpoint yet: store where the stream starts before any event arrives,
                 // so a crash from here on resumes from this point, not from a later "now".
                 if let Some(c) = self.settings.checkpoint.as_ref().filter(|c| c.resume.is_none()) {
-                    match c.store.save(&Checkpoint::start(c.store.vcenter(), &now)) {
+                    match c.store.save(&Checkpoint::start(c.store.vcenter(), &now)).await {
                         Ok(()) => {
-                            info!(path = %c.store.path().display(), "first checkpoint written: the stream starts at {now}")
+                            info!(location = %c.store.location(), "first checkpoint written: the stream starts at {now}")
                         }
                         Err(e) => error!("{e}"),
                     }
@@ -651,6 +660,12 @@ impl VCenterSource {
                 if t < begin {
                     continue;
                 }
+            }
+            if !self.settings.leading.holds() {
+                // The Lease's renew deadline passed (this process was frozen or cut off): the
+                // next leader resumes from the checkpoint, before this event.
+                warn!(vcenter = %origin.source, "this replica no longer holds the provider's Lease: event {} and those after it are left to the next leader", ev.key);
+                return;
             }
             let (key, event_type, created_time) = (ev.key, ev.name.clone(), ev.created_time.clone());
             self.stats.event();

@@ -165,6 +165,7 @@ async fn stream_script(script: Arc<Mutex<Script>>, want: usize) -> (Vec<i64>, Ar
         max_wait: Duration::from_secs(1),
         checkpoint: None,
         alarm_details: true,
+        leading: crate::sources::Leading::default(),
     };
     let stats = ComponentStats::new("EventProvider", "vcenter", "vc", "x");
     let proc_stats = ComponentStats::new("EventProcessor", "collect", "c", "x");

@@ -23,7 +23,7 @@ pub use client::{Audit, Credentials, HorizonClient, HorizonError, Window};
 use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
-use crate::sources::{backoff, ProblemLog};
+use crate::sources::{backoff, Leading, ProblemLog};
 use crate::tls::TlsOptions;
 
 /// Settings of one Horizon stream.
@@ -39,6 +39,8 @@ pub struct HorizonSettings {
     pub page_size: u32,
     /// The CloudEvent contract.
     pub format: EventFormat,
+    /// Under leader election, whether this replica still leads: no event is handed on after.
+    pub leading: Leading,
 }
 
 /// How far back each poll looks again, for events Horizon records with an earlier time than
@@ -290,6 +292,10 @@ impl HorizonSource {
         for Audit { id, time, json } in events {
             if !m.is_new(time, id) {
                 continue;
+            }
+            if !self.settings.leading.holds() {
+                warn!(horizon = %source, "this replica no longer holds the provider's Lease: audit event {id} and those after it are left to the next leader");
+                return Ok(false);
             }
             m.advance(time, id);
             self.stats.event();
