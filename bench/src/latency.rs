@@ -91,6 +91,8 @@ pub async fn on_vcsim(router: &str, tools: &Path, work: &Path, operations: usize
         insecure: true,
         credentials: ("user", "pass"),
         page_size: Some(1000),
+        top: "",
+        env: &[],
     };
     let mut router = Router::start(router, &spec, &work.join("router"))?;
     router.wait_ready(Duration::from_secs(30)).await?;

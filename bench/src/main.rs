@@ -14,6 +14,11 @@
 //! - an event storm (`storm`): 10,000 events over 1,000 objects, and the same over one object,
 //!   into a sink answering in 5 ms, with the default config: drain time, the rate against
 //!   `concurrency` / latency, and order breaks per object;
+//! - a sink outage (`outage`): 2,000 events over 200 objects into a sink answering 503 for 30 s,
+//!   default config: the drain after the sink's return, dead letters and order breaks (0 each);
+//! - failover (`failover`): two replicas with leader election against a real kube-apiserver
+//!   (tests/peers/kube-api.sh), events posted at 100/s, the leader SIGKILLed: takeover time,
+//!   events lost (0), delivered twice, delayed;
 //! - latency on vcsim: VM power operations with govc to each event's arrival at the sink.
 //!
 //! Prints the table and writes target/bench/results.json (its schema: `results`).
@@ -26,11 +31,15 @@
 //!     event-bench --router R --throughput-only  (limits and the concurrency rows, for profiling)
 //!     event-bench --router R --many-only [--vcenters 50]  (only the many-vCenter rows, printed)
 //!     event-bench --router R --storm-only      (only the storm rows, printed)
+//!     event-bench --router R --outage-only     (only the sink-outage row, printed)
+//!     event-bench --router R --failover-only   (only the failover row, printed)
 
+mod failover;
 mod fake_vcenter;
 mod latency;
 mod limits;
 mod many;
+mod outage;
 mod peers;
 mod results;
 mod router_run;
@@ -48,6 +57,10 @@ use results::Results;
 
 use router_run::{Router, Spec};
 use sink::Seen;
+
+/// The sink-outage scenario: a backlog over many objects (bench/src/outage.rs).
+const OUTAGE_EVENTS: usize = 2_000;
+const OUTAGE_OBJECTS: usize = 200;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -328,6 +341,22 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--failover-only") {
+        let f = failover::run(&router, &root, &out_dir.join("work").join("failover")).await?;
+        println!("{}", serde_json::to_string(&f)?);
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "--outage-only") {
+        let o = outage::run(
+            &router,
+            OUTAGE_EVENTS,
+            OUTAGE_OBJECTS,
+            &out_dir.join("work").join("outage"),
+        )
+        .await?;
+        println!("{}", serde_json::to_string(&o)?);
+        return Ok(());
+    }
     if std::env::args().any(|a| a == "--storm-only") {
         let work = out_dir.join("work");
         for objects in [1000usize, 1] {
@@ -426,6 +455,15 @@ async fn main() -> anyhow::Result<()> {
         storms.push(storm::run(&router, 10_000, objects, &work.join(format!("storm{objects}"))).await?);
     }
 
+    step(&format!(
+        "sink outage: {OUTAGE_EVENTS} events over {OUTAGE_OBJECTS} objects, sink answering 503 for {} s",
+        outage::OUTAGE.as_secs()
+    ));
+    let outages = vec![outage::run(&router, OUTAGE_EVENTS, OUTAGE_OBJECTS, &work.join("outage")).await?];
+
+    step("failover: two replicas with leader election, the leader SIGKILLed");
+    let failover = Some(failover::run(&router, &root, &work.join("failover")).await?);
+
     step("pyVmomi reading the same pages");
     let port = port_of(&vcenter)?;
     let pyvmomi = peers::pyvmomi(&root, port, n).await?;
@@ -514,6 +552,8 @@ async fn main() -> anyhow::Result<()> {
         },
         many_vcenters: many,
         storms,
+        outages,
+        failover,
     };
     let path = out_dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)?)?;

@@ -27,6 +27,14 @@
 //!   `sink_latency_ms` (asked), `measured_latency_ms` (the sink's mean answer time),
 //!   `concurrency` (the default), `seconds`, `events_per_sec`, `limit_events_per_sec`
 //!   (concurrency / measured latency), `order_breaks`}
+//! - `failover` (absent before 2026-12-07: read as not run): {`events` (posted), `rate_per_sec`,
+//!   `lease_duration_seconds`, `takeover_seconds` (the leader's SIGKILL to the standby's first
+//!   delivery), `lost`, `duplicates`, `delayed` (arriving over 1 s after posted),
+//!   `max_delay_seconds`}
+//! - `outages[]` (absent before 2026-12-07: read as none): {`events`, `objects`,
+//!   `outage_seconds` (the sink answered 503 that long), `drain_seconds` (from the sink's return
+//!   to the last event), `refused` (503s answered), `delivered` (distinct events), `duplicates`,
+//!   `dead_letters`, `order_breaks`}
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +57,37 @@ pub struct Results {
     pub many_vcenters: Vec<ManyVcenters>,
     #[serde(default)]
     pub storms: Vec<Storm>,
+    #[serde(default)]
+    pub outages: Vec<Outage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<Failover>,
+}
+
+/// Two replicas with leader election, the leader SIGKILLed (bench/src/failover.rs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Failover {
+    pub events: u64,
+    pub rate_per_sec: u64,
+    pub lease_duration_seconds: u64,
+    pub takeover_seconds: f64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub delayed: u64,
+    pub max_delay_seconds: f64,
+}
+
+/// A backlog into a sink that is down for a while, default config (bench/src/outage.rs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Outage {
+    pub events: u64,
+    pub objects: u64,
+    pub outage_seconds: u64,
+    pub drain_seconds: f64,
+    pub refused: u64,
+    pub delivered: u64,
+    pub duplicates: u64,
+    pub dead_letters: u64,
+    pub order_breaks: u64,
 }
 
 /// A backlog over `objects` objects drained with the default config (bench/src/storm.rs).
@@ -333,6 +372,17 @@ impl Results {
             ));
             f.push((format!("{n}: order breaks"), s.order_breaks as f64, "events", false));
         }
+        for o in &self.outages {
+            let n = format!("{} s sink outage", o.outage_seconds);
+            f.push((format!("{n}: drain after"), o.drain_seconds, "s", false));
+            f.push((format!("{n}: dead letters"), o.dead_letters as f64, "events", false));
+            f.push((format!("{n}: order breaks"), o.order_breaks as f64, "events", false));
+        }
+        if let Some(o) = &self.failover {
+            f.push(("failover: takeover".into(), o.takeover_seconds, "s", false));
+            f.push(("failover: events lost".into(), o.lost as f64, "events", false));
+            f.push(("failover: longest delay".into(), o.max_delay_seconds, "s", false));
+        }
         f.push(("latency on vcsim p50".into(), self.latency_vcsim.p50_ms, "ms", false));
         f.push(("latency on vcsim p99".into(), self.latency_vcsim.p99_ms, "ms", false));
         f
@@ -529,6 +579,45 @@ pub fn markdown(r: &Results) -> String {
                 s.order_breaks
             ),
             target,
+        );
+    }
+    for o in &r.outages {
+        row(
+            format!(
+                "sink outage: {} events over {} objects into a sink answering 503 for {} s, then in 5 ms, default config",
+                thousands(o.events as f64),
+                thousands(o.objects as f64),
+                o.outage_seconds
+            ),
+            format!(
+                "drained {:.1} s after the sink came back; {} of {} delivered, {} duplicates, {} dead letters, {} order breaks ({} 503s answered)",
+                o.drain_seconds,
+                thousands(o.delivered as f64),
+                thousands(o.events as f64),
+                o.duplicates,
+                o.dead_letters,
+                o.order_breaks,
+                thousands(o.refused as f64)
+            ),
+            "0 dead letters, 0 order breaks, all delivered (issue 35)",
+        );
+    }
+    if let Some(o) = &r.failover {
+        row(
+            format!(
+                "failover: two replicas with leader election (real kube-apiserver), {} events/s posted, the leader SIGKILLed, defaults (Lease {} s)",
+                o.rate_per_sec, o.lease_duration_seconds
+            ),
+            format!(
+                "the standby delivered {:.1} s after the kill; {} lost of {}, {} delivered twice, {} delayed over 1 s (longest {:.1} s)",
+                o.takeover_seconds,
+                o.lost,
+                thousands(o.events as f64),
+                o.duplicates,
+                o.delayed,
+                o.max_delay_seconds
+            ),
+            "takeover within 15 s, 0 lost (issue 35)",
         );
     }
     row(

@@ -23,6 +23,10 @@ pub struct Spec<'a> {
     /// The vCenter provider's `pageSize`, or `None` to leave it out (the router's default:
     /// 1000, smaller with more than ten vCenters).
     pub page_size: Option<u32>,
+    /// Top-level YAML added to the config (each line ending in a newline).
+    pub top: &'a str,
+    /// Environment variables for the router process.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl<'a> Spec<'a> {
@@ -35,6 +39,8 @@ impl<'a> Spec<'a> {
             insecure: false,
             credentials: ("bench", "bench"),
             page_size: Some(1000),
+            top: "",
+            env: &[],
         }
     }
 }
@@ -69,7 +75,7 @@ fn config(spec: &Spec, work: &Path, metrics_port: u16) -> String {
         "apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
 metadata: {{name: bench}}
-eventProviders:
+{}eventProviders:
 {providers}eventProcessors:
   - type: knative
     name: sink
@@ -79,6 +85,7 @@ metricsProvider:
   name: metrics
   default: {{bindAddress: \"127.0.0.1:{metrics_port}\"}}
 ",
+        spec.top,
         spec.concurrency
             .map(|c| format!("    concurrency: {c}\n"))
             .unwrap_or_default(),
@@ -116,6 +123,7 @@ impl Router {
                 "--log-level",
                 &std::env::var("BENCH_ROUTER_LOG").unwrap_or_else(|_| "error".into()),
             ])
+            .envs(spec.env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -130,6 +138,12 @@ impl Router {
     /// CPU time (user + system) the router has used so far.
     pub fn cpu(&self) -> Duration {
         cpu_time(&self.child.id().to_string()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown work, as when a node is lost.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn check_running(&mut self) -> anyhow::Result<()> {

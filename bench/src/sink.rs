@@ -87,6 +87,11 @@ pub async fn start(seen: Arc<Seen>, delay: Duration, record_latency: bool) -> an
             StatusCode::ACCEPTED
         }
     });
+    serve(app).await
+}
+
+/// Serves `app` on a loopback port, on this thread's runtime; its URL.
+pub async fn serve(app: axum::Router) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

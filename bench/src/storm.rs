@@ -24,15 +24,42 @@ use crate::router_run::{Router, Spec};
 /// The sink's answer time.
 pub const LATENCY: Duration = Duration::from_millis(5);
 
+/// Each object's order as events arrive (binary mode: the key is `ce-id`, the object the
+/// event's primary managed object, as the router's ordering key finds it).
+#[derive(Default)]
+pub struct ObjectOrder {
+    /// Events that arrived after a later event of the same object.
+    pub breaks: AtomicU64,
+    /// The highest key delivered per object.
+    last: Mutex<HashMap<String, i64>>,
+}
+
+impl ObjectOrder {
+    /// Notes one arrival; its key.
+    pub fn see(&self, headers: &HeaderMap, body: &[u8]) -> i64 {
+        let key: i64 = (headers.get("ce-id"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let object = event_router::pipeline::order_key::primary_object(body).unwrap_or_default();
+        if let Ok(mut last) = self.last.lock() {
+            let prev = last.entry(object).or_insert(i64::MIN);
+            if key < *prev {
+                self.breaks.fetch_add(1, Ordering::Relaxed);
+            }
+            *prev = (*prev).max(key);
+        }
+        key
+    }
+}
+
 /// What the order-checking sink saw.
 #[derive(Default)]
 struct Arrivals {
     count: AtomicU64,
     /// Time spent answering, summed over requests (nanoseconds).
     busy_nanos: AtomicU64,
-    breaks: AtomicU64,
-    /// The highest key delivered per object.
-    last: Mutex<HashMap<String, i64>>,
+    order: ObjectOrder,
 }
 
 /// A sink answering 202 after `delay`, checking each object's order (binary mode: the key is
@@ -43,30 +70,14 @@ async fn sink(seen: Arc<Arrivals>, delay: Duration) -> anyhow::Result<String> {
         async move {
             let began = Instant::now();
             tokio::time::sleep(delay).await;
-            let key: i64 = (headers.get("ce-id"))
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let object = event_router::pipeline::order_key::primary_object(&body).unwrap_or_default();
-            if let Ok(mut last) = seen.last.lock() {
-                let prev = last.entry(object).or_insert(i64::MIN);
-                if key < *prev {
-                    seen.breaks.fetch_add(1, Ordering::Relaxed);
-                }
-                *prev = (*prev).max(key);
-            }
+            seen.order.see(&headers, &body);
             seen.count.fetch_add(1, Ordering::Relaxed);
             let busy = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
             seen.busy_nanos.fetch_add(busy, Ordering::Relaxed);
             StatusCode::ACCEPTED
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}/"))
+    crate::sink::serve(app).await
 }
 
 /// `events` over `objects` VMs into a sink answering in [`LATENCY`], default config.
@@ -110,6 +121,6 @@ pub async fn run(router: &str, events: usize, objects: usize, work: &Path) -> an
         seconds,
         events_per_sec: rate.round(),
         limit_events_per_sec: limit.round(),
-        order_breaks: seen.breaks.load(Ordering::Relaxed),
+        order_breaks: seen.order.breaks.load(Ordering::Relaxed),
     })
 }

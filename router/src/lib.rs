@@ -2,6 +2,7 @@
 //! CloudEvents and delivers them to Knative, AWS EventBridge and OpenFaaS, at least once with
 //! checkpoints, configured by VEBA's RouterConfig YAML and its extensions.
 
+pub mod apiserver;
 pub mod client_error;
 pub mod cloudevent;
 pub mod config;

@@ -1,7 +1,7 @@
 //! Two replicas with leader election (issue 35), against a real Kubernetes API server
 //! (kube-apiserver 1.20.2 on loopback, `e2e::kube`) and vcsim, with the defaults a user of
 //! manifests/examples/cluster gets (leaderElection.enabled, checkpoint: true, so the checkpoint
-//! lives in the ConfigMap event-router-checkpoints; Lease 15 s, renew deadline 10 s, retry 2 s),
+//! lives in the ConfigMap event-router-checkpoints; Lease 12 s, renew deadline 8 s, retry 2 s),
 //! under that overlay's own Role (leader-election.yaml): one replica streams, the other stands
 //! by; after the leader's SIGKILL the standby takes over from the shared checkpoint and nothing
 //! vCenter recorded is lost; a leader that was frozen (SIGSTOP, as a partitioned node) and comes
@@ -208,7 +208,7 @@ fn a_standby_takes_over_from_the_shared_checkpoint_and_a_deposed_leader_is_fence
     wait_leads(&b, true, Duration::from_secs(60), "replica-b takes over");
     let takeover = killed.elapsed();
     println!(
-        "takeover after SIGKILL of the leader: {:.1} s (Lease 15 s, retry 2 s)",
+        "takeover after SIGKILL of the leader: {:.1} s (Lease 12 s, retry 2 s)",
         takeover.as_secs_f64()
     );
     let second = recorded_after(&vc, at);

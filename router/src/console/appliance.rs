@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ConsoleState;
-use crate::kube::api::{ApiClient, ApiError};
+use crate::apiserver::{ApiClient, ApiError};
 
 /// Where the appliance's facts are (flags, or the environment the Deployment sets).
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 use tracing::info;
 
-use super::api::{child, ApiClient, ApiError};
+use crate::apiserver::{child, ApiClient, ApiError};
 use crate::sources::checkpoint::{self, Checkpoint, CheckpointError, CheckpointStore, Store, StoreFuture};
 
 /// The annotation naming, per data key, the replica that last wrote it (a JSON object).

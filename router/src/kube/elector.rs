@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::api::{ApiClient, ApiError};
 use super::lease::{self, Decision, Observed};
+use crate::apiserver::{ApiClient, ApiError};
 use crate::sources::{Leading, ProblemLog};
 
 /// One Lease and how this replica competes for it.

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use serde_json::{json, Value};
 
-use super::api::{ApiClient, KubeEnv};
+use crate::apiserver::{ApiClient, KubeEnv};
 
 #[derive(Default)]
 pub struct Objects {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::api::{child, ApiError, Object};
+use crate::apiserver::{child, ApiError, Object};
 
 /// A Lease's `spec` (the fields leader election reads and writes).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

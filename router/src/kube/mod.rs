@@ -1,11 +1,10 @@
-//! Several replicas on Kubernetes: the router's calls to the API ([`api`]), Leases and what a
+//! Several replicas on Kubernetes, calling the API through [`crate::apiserver`]: Leases and what a
 //! replica decides about them ([`lease`]), competing for and holding one ([`elector`]), a
 //! vCenter or Horizon stream run only while holding it ([`elected`]), and checkpoints in a
 //! ConfigMap that a replica on another node reads ([`checkpoints`]); with what the providers of
 //! one configuration share ([`Cluster`]). This layer builds on `crate::sources`, never the
 //! other way.
 
-pub mod api;
 pub mod checkpoints;
 pub mod elected;
 pub mod elector;
@@ -19,8 +18,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::apiserver::{ApiClient, ApiError};
 use crate::config::{defaults, lease_name, CheckpointStoreKind, RouterConfig};
-use api::{ApiClient, ApiError};
 use elector::{Candidate, LeaseSettings};
 
 /// This process's holder identity: the pod's name (`POD_NAME` from the downward API, else

@@ -1,9 +1,9 @@
 //! Resolving a Knative destination `ref` to a URL through the Kubernetes API, with the pod's
 //! service account (in-cluster only), as Knative's addressable resolver does; the calls go
-//! through the router's one API client ([`crate::kube::api`]).
+//! through the router's one API client ([`crate::apiserver`]).
 
+use crate::apiserver::{ApiClient, ApiError, KubeEnv};
 use crate::config::KReference;
-use crate::kube::api::{ApiClient, ApiError, KubeEnv};
 
 /// Why a ref could not be resolved.
 #[derive(Debug, thiserror::Error)]

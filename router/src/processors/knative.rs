@@ -16,11 +16,11 @@ use tracing::{error, info, warn};
 
 use super::k8s;
 use super::{BoxFuture, ProcessError, Processor};
+use crate::apiserver::KubeEnv;
 use crate::config::{defaults, Encoding, KReference, KnativeConfig};
 use crate::delivery::client::{auth_header, Destination, Poster};
 use crate::delivery::http::encode;
 use crate::delivery::retry::{self, classify_status, Backoff, Final, Outcome};
-use crate::kube::api::KubeEnv;
 use crate::tls::{self, TlsOptions};
 
 /// How often a resolved `ref` is looked up again.

@@ -1,7 +1,8 @@
 //! The router's one client of the Kubernetes API: GET, POST and PUT of JSON with the pod's
 //! service-account token, read again for each call (the kubelet rotates it). Its Leases and
-//! checkpoint ConfigMap ([`super::elector`], [`super::checkpoints`]), Knative `ref` resolution
-//! (`processors::k8s`) and the console's function list all call through it. The answers a
+//! checkpoint ConfigMap (`kube::elector`, `kube::checkpoints`), Knative `ref` resolution
+//! (`processors::k8s`) and the console's function list all call through it; it imports nothing
+//! of theirs. The answers a
 //! caller branches on (404, 409) are errors of their own.
 
 use std::path::{Path, PathBuf};
