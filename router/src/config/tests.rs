@@ -573,3 +573,20 @@ fn checkpoint_store_keys_are_checked() {
     );
     assert!(!err.contains("checkpoint file"), "a ConfigMap is not a file: {err}");
 }
+
+#[test]
+fn a_vcenter_without_a_checkpoint_is_refused_under_leader_election() {
+    let provider = "  - type: vcenter\n    name: vc\n    vcenter:\n      address: https://vc/sdk\n      auth: {type: basic_auth, basicAuth: {username: u, password: p}}\n";
+    let err = RouterConfig::from_yaml(&elected_config("leaderElection: {enabled: true}\n", provider), "c")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("eventProviders[0].vcenter.checkpoint is false with leaderElection.enabled")
+            && err.contains("set eventProviders[0].vcenter.checkpoint: true"),
+        "{err}"
+    );
+    assert!(
+        RouterConfig::from_yaml(&elected_config("", provider), "c").is_ok(),
+        "without leader election a vCenter may go without a checkpoint, as in VEBA"
+    );
+}

@@ -137,7 +137,9 @@ fn leader_election(cfg: &RouterConfig, p: &mut Vec<String>) {
 
 /// `checkpointStore` and `checkpointConfigMap` of each vCenter: meaningful only with
 /// `checkpoint: true`; a file with leader election is refused (a standby on another node could
-/// not read it), and two vCenters must not share one ConfigMap entry.
+/// not read it), and so is a vCenter without a checkpoint under leader election (a standby
+/// that takes over would start at vCenter's present and skip what the old leader had not
+/// delivered); two vCenters must not share one ConfigMap entry.
 fn checkpoint_stores(cfg: &RouterConfig, p: &mut Vec<String>) {
     let mut entries: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
     for (prefix, pr) in cfg.providers() {
@@ -148,6 +150,11 @@ fn checkpoint_stores(cfg: &RouterConfig, p: &mut Vec<String>) {
         };
         let key = format!("{prefix}.{section}");
         let store = cfg.checkpoint_store(v);
+        if !v.checkpoint && cfg.elected() {
+            p.push(format!(
+                "{key}.checkpoint is false with leaderElection.enabled: a replica that takes over would start at vCenter's present and skip the events the old leader had not delivered; set {key}.checkpoint: true (kept in the ConfigMap event-router-checkpoints)"
+            ));
+        }
         if !v.checkpoint {
             for (name, set) in [
                 ("checkpointStore", v.checkpoint_store.is_some()),

@@ -182,7 +182,8 @@ impl ConfigMapStore {
         }
     }
 
-    /// Writes `body` (a replace of `current`, or a create when `None`): `Ok(false)` on 409.
+    /// Writes `body` (a replace of `current`, or a create when `None`): `Ok(false)` on 409, and
+    /// on 404 for a replace (the ConfigMap was deleted: the caller reads again and creates it).
     async fn put(&self, current: Option<&Value>, body: &Value) -> Result<bool, CheckpointError> {
         let written = match current {
             Some(_) => self.api.replace(&self.path(), body, &self.what()).await,
@@ -194,6 +195,7 @@ impl ConfigMapStore {
                 Ok(true)
             }
             Err(ApiError::Conflict { .. }) => Ok(false),
+            Err(ApiError::NotFound { .. }) if current.is_some() => Ok(false),
             Err(e) => Err(self.api_error(e)),
         }
     }
@@ -246,7 +248,8 @@ impl ConfigMapStore {
                 return Ok(());
             }
             // 409: someone wrote since. Another writer of this key means this replica was
-            // deposed; another key's writer only means the write is made again.
+            // deposed; another key's writer only means the write is made again. 404: the
+            // ConfigMap is gone; the next try creates it.
             if let Some(fresh) = self.read().await? {
                 self.still_mine(&fresh)?;
                 current = Some(fresh);

@@ -158,3 +158,21 @@ async fn a_corrupt_entry_is_named_and_an_unreachable_api_is_an_error() {
     assert!(matches!(err, CheckpointError::Api { .. }), "{err}");
     assert!(err.to_string().contains("HTTP 503"), "{err}");
 }
+
+#[tokio::test]
+async fn a_deleted_config_map_is_made_again_at_the_next_write() {
+    let api = FakeApi::start("cm-deleted").await;
+    let a = store(&api, "vc01.corp.local", "router-a_1");
+    a.load().await.unwrap();
+    a.save(&checkpoint(41)).await.unwrap();
+    api.delete(MAP);
+    a.save(&checkpoint(42)).await.unwrap();
+    assert_eq!(
+        entry(&api, "cp-vc01.corp.local.json"),
+        Some(checkpoint(42)),
+        "created again"
+    );
+    assert_eq!(writers(&api), json!({"cp-vc01.corp.local.json": "router-a_1"}));
+    a.save(&checkpoint(43)).await.unwrap();
+    assert_eq!(entry(&api, "cp-vc01.corp.local.json"), Some(checkpoint(43)));
+}

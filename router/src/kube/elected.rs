@@ -151,6 +151,11 @@ impl Elected {
                 _ = shutdown.wait_for(|s| *s) => return Err(TermEnd::Shutdown(None)),
                 r = store.load() => r,
             };
+            if !leadership.leading().holds() {
+                return Err(TermEnd::Deposed(
+                    "the renew deadline passed while the checkpoint was read".to_string(),
+                ));
+            }
             match loaded {
                 Ok(Some(cp)) => {
                     info!(location = %store.location(), key = cp.last_event_key, "checkpoint found: resuming after event {} of {}", cp.last_event_key, cp.last_event_key_timestamp);

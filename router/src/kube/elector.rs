@@ -186,29 +186,46 @@ struct Valid {
     until_ms: Arc<AtomicU64>,
 }
 
+/// Milliseconds from `base` to `t`.
+fn ms_since(base: Instant, t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(base).as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Valid {
     fn new(renewed: Instant, deadline: Duration) -> Valid {
-        let v = Valid {
+        let until = ms_since(renewed, renewed + deadline).max(1);
+        Valid {
             base: renewed,
-            until_ms: Arc::new(AtomicU64::new(0)),
-        };
-        v.renewed(renewed, deadline);
-        v
+            until_ms: Arc::new(AtomicU64::new(until)),
+        }
     }
 
-    fn renewed(&self, sent: Instant, deadline: Duration) {
-        let until = sent.saturating_duration_since(self.base).saturating_add(deadline);
-        let ms = u64::try_from(until.as_millis()).unwrap_or(u64::MAX);
-        self.until_ms.store(ms, Ordering::SeqCst);
+    /// Moves the deadline on after a renewal sent at `sent`; false (and nothing moves) once the
+    /// deadline has passed: a term whose gate closed stays closed, even when a late answer to a
+    /// renewal sent before the deadline arrives after it.
+    fn renewed(&self, sent: Instant, deadline: Duration) -> bool {
+        let until = ms_since(self.base, sent + deadline);
+        let now = ms_since(self.base, Instant::now());
+        self.until_ms
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |current| {
+                (current != 0 && now < current).then_some(until.max(current))
+            })
+            .is_ok()
     }
 
     fn end(&self) {
         self.until_ms.store(0, Ordering::SeqCst);
     }
 
+    /// Whether the deadline is still ahead; once it is not, the term's gate stays closed.
     fn holds(&self) -> bool {
-        let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        now < self.until_ms.load(Ordering::SeqCst)
+        let now = ms_since(self.base, Instant::now());
+        let until = self.until_ms.load(Ordering::SeqCst);
+        if now < until {
+            return true;
+        }
+        self.end();
+        false
     }
 }
 
@@ -317,7 +334,13 @@ async fn hold(
             Ok(Ok(written)) => {
                 object = written;
                 renewed = sent;
-                valid.renewed(sent, lease.renew_deadline);
+                if !valid.renewed(sent, lease.renew_deadline) {
+                    // The gate closed before this answer came (a frozen process, a slow
+                    // runtime): the term ends, whatever the API says now, and the Lease it
+                    // still holds is given up so a standby need not wait for it to expire.
+                    release(&api, &lease, &object).await;
+                    break missed();
+                }
                 problems = ProblemLog::default();
                 debug!(lease = %lease.what(), "renewed the Lease");
             }

@@ -186,3 +186,27 @@ async fn leading_holds_while_renewals_land_and_ends_at_the_deadline_by_the_leade
     leadership.release().await;
     assert!(!leading.holds(), "released");
 }
+
+#[tokio::test]
+async fn a_closed_gate_stays_closed_even_when_a_late_renewal_answer_arrives() {
+    let t0 = Instant::now();
+    let v = Valid::new(t0, Duration::from_millis(200));
+    assert!(v.holds());
+    // A renewal before the deadline moves it on.
+    assert!(v.renewed(Instant::now(), Duration::from_millis(200)));
+    assert!(v.holds());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(!v.holds(), "past the deadline");
+    // The answer to a renewal sent before the deadline, arriving after it, reopens nothing.
+    assert!(!v.renewed(t0 + Duration::from_millis(150), Duration::from_millis(200)));
+    assert!(!v.renewed(Instant::now(), Duration::from_secs(10)));
+    assert!(!v.holds());
+    // Nor does one arriving after the deadline before anybody asked.
+    let w = Valid::new(Instant::now(), Duration::from_millis(100));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(
+        !w.renewed(Instant::now(), Duration::from_secs(10)),
+        "late: the term ends"
+    );
+    assert!(!w.holds());
+}

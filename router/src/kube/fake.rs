@@ -138,6 +138,11 @@ impl FakeApi {
         self.put(path, object);
     }
 
+    /// Deletes the object at `path`, as `kubectl delete` would.
+    pub fn delete(&self, path: &str) {
+        self.objects.lock().unwrap().by_path.remove(path);
+    }
+
     /// Answers every request with `code` (`None`: serve again).
     pub fn fail_with(&self, code: Option<u16>) {
         self.objects.lock().unwrap().fail_with = code;

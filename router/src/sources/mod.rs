@@ -11,6 +11,16 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A task that ends with its owner: aborted when dropped, so a stream dropped mid-call (a lost
+/// Lease ends a term that way) leaves nothing of its session running.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Whether this replica may still hand events on. Under leader election: whether its Lease is
 /// still valid by its own clock, so a leader frozen past its renew deadline (a paused VM, a
 /// partitioned node) stops at once when it runs again, before its renewal task has noticed;

@@ -22,7 +22,7 @@ use crate::config::EventFormat;
 use crate::metrics::stats::{ComponentStats, Health};
 use crate::pipeline::Fanout;
 use crate::sources::checkpoint::{Checkpoint, CheckpointStore, Committer, Pending};
-use crate::sources::{alarms, backoff, Leading, ProblemLog};
+use crate::sources::{alarms, backoff, AbortOnDrop, Leading, ProblemLog};
 use crate::vsphere::client::{ClientOptions, VimClient};
 use crate::vsphere::event::{event_key, EventError, VsphereEvent};
 use crate::vsphere::soap::SoapError;
@@ -270,10 +270,12 @@ impl VCenterSource {
             api = %client.service().api_version, page_size = self.settings.page_size,
             "logged in to vCenter as {}", self.settings.client.username
         );
+        // Aborted however the stream ends, also when it is dropped mid-call: vCenter then
+        // expires the idle session.
         let keep_alive = {
             let client = client.clone();
             let every = self.settings.keep_alive;
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.tick().await;
                 loop {
@@ -282,10 +284,10 @@ impl VCenterSource {
                         debug!("session keep-alive failed: {e}");
                     }
                 }
-            })
+            }))
         };
         let end = self.stream(&client, cursor, fanout, shutdown, failures).await;
-        keep_alive.abort();
+        drop(keep_alive);
         if matches!(end, SessionEnd::Shutdown) {
             match tokio::time::timeout(CLEANUP_WAIT, client.logout()).await {
                 Ok(Ok(())) => {}

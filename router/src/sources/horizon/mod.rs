@@ -294,7 +294,7 @@ impl HorizonSource {
                 continue;
             }
             if !self.settings.leading.holds() {
-                warn!(horizon = %source, "this replica no longer holds the provider's Lease: audit event {id} and those after it are left to the next leader");
+                warn!(horizon = %source, "this replica no longer holds the provider's Lease: audit event {id} and those after it are not delivered by it (Horizon keeps no checkpoint: the next leader starts from Horizon's present)");
                 return Ok(false);
             }
             m.advance(time, id);
