@@ -427,7 +427,9 @@ fn a_failing_sink_turns_its_processor_red_and_it_recovers() {
     assert!(text.contains("failing, retrying: HTTP 503"), "{text}");
     assert!(text.contains("last error\n"), "{text}");
     let first = retries(&red);
-    eventually(Duration::from_secs(15), "the retry count climbing", || {
+    // Retries back off (100 ms doubling, full jitter, at most 30 s apart: the outage policy),
+    // so the next one, and the first after the sink is back, may be tens of seconds away.
+    eventually(Duration::from_secs(60), "the retry count climbing", || {
         sink_card(&mut browser).filter(|c| c["bad"] == true && retries(c) > first)
     });
     let dir = repo_root().join("target/console");
@@ -435,7 +437,7 @@ fn a_failing_sink_turns_its_processor_red_and_it_recovers() {
     browser.ask(&format!("shot {}", dir.join("health-failing.png").display()));
 
     // The sink answers again: delivered, and green.
-    let green = eventually(Duration::from_secs(30), "the processor green again", || {
+    let green = eventually(Duration::from_secs(90), "the processor green again", || {
         sink_card(&mut browser).filter(|c| c["bad"] == false)
     });
     let text = green["text"].as_str().unwrap();
