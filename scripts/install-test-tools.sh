@@ -35,8 +35,10 @@ GOVMOMI_DEB_VERSION=0.24.2-3
 GOVMOMI_VERSION=${GOVMOMI_DEB_VERSION%-*}
 GOVMOMI_STAMP=$BUILD/govmomi.stamp
 # Bump BUILD_RECIPE when the build steps below change, to force a rebuild.
-BUILD_RECIPE=2
-GOVMOMI_STAMP_TEXT="$GOVMOMI_DEB_VERSION recipe=$BUILD_RECIPE"
+BUILD_RECIPE=3
+# Patches applied to the upstream tree before vcsim is built (each file says why).
+GOVMOMI_PATCHES=("$ROOT"/scripts/patches/govmomi-"$GOVMOMI_VERSION"-*.patch)
+GOVMOMI_STAMP_TEXT="$GOVMOMI_DEB_VERSION recipe=$BUILD_RECIPE patches=$(cat /dev/null "${GOVMOMI_PATCHES[@]}" 2>/dev/null | sha256sum | cut -c1-16)"
 VENV_STAMP=$VENV/.requirements.sha256
 GO=${GO:-/usr/bin/go}
 PYTHON=${PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
@@ -59,6 +61,8 @@ APT_PACKAGES=(
   xorriso
   binutils
   chromium
+  # scripts/patches/ applied to the govmomi source before vcsim is built.
+  patch
   # The first-boot VM test (tests/e2e/first_boot_vm.rs, scripts/vm-image.sh).
   qemu-system-x86
   mmdebstrap
@@ -203,6 +207,11 @@ CONF
   mkdir -p "$GP/src/github.com/vmware"
   tar -xJf "$ORIG" -C "$GP/src/github.com/vmware"
   mv "$GP/src/github.com/vmware/govmomi-$GOVMOMI_VERSION" "$GP/src/github.com/vmware/govmomi"
+  for p in "${GOVMOMI_PATCHES[@]}"; do
+    [[ -f $p ]] || continue
+    log "applying ${p##*/}"
+    patch -s -p1 --forward -d "$GP/src/github.com/vmware/govmomi" <"$p" || die "cannot apply $p"
+  done
 
   # $GP (full upstream tree) shadows the library-only copy in /usr/share/gocode,
   # which still supplies github.com/google/uuid and github.com/kr/pretty.

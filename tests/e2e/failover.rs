@@ -4,15 +4,17 @@
 //! lives in the ConfigMap event-router-checkpoints; Lease 12 s, renew deadline 8 s, retry 2 s),
 //! under that overlay's own Role (leader-election.yaml): one replica streams, the other stands
 //! by; after the leader's SIGKILL the standby takes over from the shared checkpoint and nothing
-//! vCenter recorded is lost; a leader that was frozen (SIGSTOP, as a partitioned node) and comes
-//! back finds another replica leading and never writes over its checkpoint (fencing).
+//! vCenter recorded is lost; a leader that was frozen (SIGSTOP, as a partitioned node) while it
+//! retried events its sink refused comes back to find another replica leading: it sends none of
+//! them again (the new leader delivered them from the checkpoint) and never writes over the
+//! checkpoint (fencing).
 
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::kube::{InCluster, KubeApi};
-use e2e::{config_with, eventually, free_port, knative_with, repo_root, vc_events, CeReceiver, Router, Vcsim};
+use e2e::{config_with, eventually, free_port, knative_with, repo_root, vc_events, CeReceiver, Router, TempDir, Vcsim};
 use serde_json::Value;
 
 /// The provider's Lease (config_with names it `vcsim`); /stats keys it by its type, `vcenter`.
@@ -160,8 +162,16 @@ fn a_standby_takes_over_from_the_shared_checkpoint_and_a_deposed_leader_is_fence
     let api = KubeApi::shared();
     let (ns, pod) = namespace_with_rbac(api);
     let vc = Vcsim::start(&[]);
-    // One sink per replica: who delivered what is known.
-    let (sink, sink_b, sink_c) = (CeReceiver::start(&[]), CeReceiver::start(&[]), CeReceiver::start(&[]));
+    // One sink per replica: who delivered what is known. replica-b's answers 503 while `down`
+    // exists.
+    let dir = TempDir::new("failover");
+    let down = dir.path().join("sink-b-down");
+    let down_arg = down.display().to_string();
+    let (sink, sink_b, sink_c) = (
+        CeReceiver::start(&[]),
+        CeReceiver::start(&["--fail-while", &down_arg]),
+        CeReceiver::start(&[]),
+    );
 
     // One leads, the other stands by (and is ready: it is healthy and waits).
     let mut a = replica(&pod, &vc, &sink, "replica-a");
@@ -225,14 +235,28 @@ fn a_standby_takes_over_from_the_shared_checkpoint_and_a_deposed_leader_is_fence
         (cp.1 >= newest && cp.2.starts_with("replica-b_")).then_some(())
     });
 
-    // A leader frozen past its Lease (SIGSTOP: a partitioned node) while a third replica takes
-    // over and moves the checkpoint on; thawed, it stops streaming and its stale writes are
-    // refused (409 on the resourceVersion it read), so the position never goes back.
+    // A leader frozen past its Lease (SIGSTOP: a partitioned node) while it retries events its
+    // sink refused (503), and while it is frozen the sink comes back and a third replica takes
+    // over, delivers those events from the checkpoint and moves it on; thawed, the old leader
+    // sends none of them again, stops streaming, and its stale writes are refused (409 on the
+    // resourceVersion it read), so the position never goes back.
     let c = replica(&pod, &vc, &sink_c, "replica-c");
     wait_leads(&c, false, Duration::from_secs(10), "replica-c stands by");
+    std::fs::write(&down, "").expect("take replica-b's sink down");
+    power_cycle(&vc, "DC0_H0_VM1");
+    let refused: i64 = eventually(Duration::from_secs(30), "replica-b's sink refuses an event", || {
+        let rec = sink_b.next(Duration::from_secs(1)).filter(|r| r["status"] == 503)?;
+        rec["attributes"]["id"].as_str()?.parse().ok()
+    });
     signal(&b, "-STOP");
+    std::fs::remove_file(&down).expect("bring replica-b's sink back");
     let (_, frozen_at, _) = checkpoint(api, &ns);
-    while sink_b.next(Duration::from_secs(1)).is_some() {}
+    assert!(
+        frozen_at < refused,
+        "the checkpoint moved past event {refused}, which was never delivered (at {frozen_at})"
+    );
+    // What replica-b sent before it froze (its refused tries) is set aside.
+    while sink_b.next(Duration::from_secs(3)).is_some() {}
     wait_leads(
         &c,
         true,
@@ -241,6 +265,7 @@ fn a_standby_takes_over_from_the_shared_checkpoint_and_a_deposed_leader_is_fence
     );
     power_cycle(&vc, "DC0_H0_VM0");
     let third = recorded_after(&vc, frozen_at);
+    assert!(third.contains(&refused), "{third:?}");
     receive_all(&sink_c, &third, Duration::from_secs(60), &mut got, || c.log());
     let newest = *third.iter().max().expect("events recorded");
     let (_, moved_to, _) = eventually(Duration::from_secs(15), "replica-c's checkpoint", || {
@@ -262,9 +287,10 @@ fn a_standby_takes_over_from_the_shared_checkpoint_and_a_deposed_leader_is_fence
         std::thread::sleep(Duration::from_secs(1));
     }
     assert!(holder(api, &ns).starts_with("replica-c_"), "{}", holder(api, &ns));
-    // Nor does it deliver what vCenter recorded while it was frozen (a WaitForUpdates answer
+    // Nor does it send what it was retrying (its sink answers now: a retry would be accepted),
+    // what it had queued, or what vCenter recorded while it was frozen (a WaitForUpdates answer
     // may wait in its socket): its Lease ran out by its own clock.
-    let late: Vec<Value> = std::iter::from_fn(|| sink_b.next(Duration::from_secs(2))).collect();
+    let late: Vec<Value> = std::iter::from_fn(|| sink_b.next(Duration::from_secs(3))).collect();
     assert!(
         late.is_empty(),
         "the thawed leader delivered {} event(s) after another took over: {:?}; log:\n{}",

@@ -1,6 +1,7 @@
 //! Two vcsim instances streaming through one router to two Knative-style sinks with different
 //! filters (event names; an EventBridge-style pattern), and each vCenter and each processor
-//! failing on its own without stopping the others.
+//! failing on its own without stopping the others; many streams on one vcsim, and the vcsim fix
+//! that makes that reliable (scripts/patches/).
 
 use std::time::Duration;
 
@@ -233,4 +234,68 @@ fn eleven_streams_get_the_smaller_default_page_and_each_delivers() {
     }
     assert_eq!(sources.len(), 1, "all eleven streams read the one vcsim");
     assert_eq!(router.terminate(), Some(0), "{}", router.log());
+}
+
+/// vcsim 0.24.2 deadlocked when one client set an event collector's page size (or destroyed
+/// one) while another's login posted an event: every later call timed out, and the eleven
+/// streams above then never got ready (1 run in 10 to 30 on a loaded machine). The vcsim that
+/// scripts/install-test-tools.sh builds carries the fix (scripts/patches/); this is what fails
+/// without it, every time here: eight govc clients creating, paging and destroying collectors,
+/// each call a new login, for 8 s; vcsim must still answer.
+#[test]
+fn vcsim_survives_collectors_and_logins_at_once() {
+    let vc = Vcsim::start(&[]);
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let env = vc.govc_env();
+            std::thread::spawn(move || {
+                let home = e2e::TempDir::new("govc-client");
+                let mut calls = 0;
+                while std::time::Instant::now() < until {
+                    let mut child = std::process::Command::new(e2e::tool(".tools/bin/govc"))
+                        .args(["events", "-n", "3"])
+                        .envs(env.clone())
+                        .env("GOVMOMI_HOME", home.path())
+                        .env("GOVC_PERSIST_SESSION", "false")
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .expect("govc");
+                    if !exited_within(&mut child, Duration::from_secs(10)) {
+                        return calls;
+                    }
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let calls: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let mut about = std::process::Command::new(e2e::tool(".tools/bin/govc"))
+        .arg("about")
+        .envs(vc.govc_env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("govc about");
+    assert!(
+        exited_within(&mut about, Duration::from_secs(10)) && about.wait().unwrap().success(),
+        "vcsim stopped answering after {calls} `govc events` calls from eight clients at once: is scripts/patches/govmomi-0.24.2-event-collector-lock-order.patch applied?"
+    );
+    assert!(calls > 8, "only {calls} calls");
+}
+
+/// Whether `child` exited within `within` (killed and reaped otherwise).
+fn exited_within(child: &mut std::process::Child, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
 }

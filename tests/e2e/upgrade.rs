@@ -191,10 +191,14 @@ impl Readiness {
         let probes = Arc::new(Mutex::new(Vec::new()));
         let seen = probes.clone();
         let (env, vm, govc) = (vcsim.govc_env(), old_vm.to_string(), tool(".tools/bin/govc"));
+        // Its own session folder: the upgrade script's govc runs at the same time, and govc
+        // rewrites its session file in place (govmomi session/cache).
+        let home = TempDir::new("govc-probe");
         let port = e2e::json_server(move |path, _| {
             let out = Command::new(&govc)
                 .args(["object.collect", "-s", vm.as_str(), "runtime.powerState"])
                 .envs(env.clone())
+                .env("GOVMOMI_HOME", home.path())
                 .output()
                 .expect("govc");
             let state = String::from_utf8_lossy(&out.stdout).trim().to_string();

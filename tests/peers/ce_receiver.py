@@ -25,6 +25,8 @@ stdout protocol (one line each, flushed):
 * ``data`` is the parsed data (JSON value, or text); non-UTF-8 binary data is
   reported as ``data_base64`` instead.
 * ``--fail-for S`` answers ``--status`` to every POST in the first S seconds;
+  ``--fail-while FILE`` answers ``--status`` to every POST while FILE exists (a sink that is
+  down until the test brings it back by removing FILE);
   ``--reject-subject X`` answers 400 to every event whose subject is X (with
   ``--reject-while FILE``, only while FILE exists: the test heals the sink by
   removing it);
@@ -117,7 +119,11 @@ class Handler(PeerHandler):
             time.sleep(self.server.delay)
         if self.server.random_delay:
             time.sleep(random.uniform(*self.server.random_delay))
-        failing = seq <= self.server.fail_count or time.monotonic() < self.server.fail_until
+        failing = (
+            seq <= self.server.fail_count
+            or time.monotonic() < self.server.fail_until
+            or (self.server.fail_while is not None and os.path.exists(self.server.fail_while))
+        )
         status = self.server.fail_status if failing else 202
         content_type = self.headers.get("Content-Type", "")
         mode = (
@@ -173,6 +179,7 @@ def main(argv=None):
     parser.add_argument(
         "--fail-for", type=float, default=0, help="answer --status to every POST for the first N seconds"
     )
+    parser.add_argument("--fail-while", help="answer --status to every POST while this file exists")
     parser.add_argument(
         "--reject-subject", help="answer 400 to every event with this subject (a poison event)"
     )
@@ -195,6 +202,7 @@ def main(argv=None):
         fail_status=args.status,
         fail_count=args.fail_count,
         fail_until=time.monotonic() + args.fail_for,
+        fail_while=args.fail_while,
         reject_subject=args.reject_subject,
         reject_while=args.reject_while,
         slow_until=time.monotonic() + args.slow_for,

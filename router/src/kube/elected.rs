@@ -1,9 +1,12 @@
 //! A vCenter or Horizon stream run only while this replica holds the provider's Lease (leader
 //! election, [`crate::kube::elector`]). A standby waits. A new leader reads (and claims) the
 //! checkpoint, then streams. A leader whose Lease is lost drops its stream at once, mid-call if
-//! need be, so nothing more is read or handed to the processors (events already queued are
-//! still delivered; the next leader resumes before them, at least once), stops its checkpoint
-//! task, and competes again; so does one whose checkpoint write was fenced by another replica.
+//! need be, so nothing more is read or handed to the processors; the vCenter events it had
+//! queued are not sent either, nor retried (`Fanout::dispatch_while`): the next leader resumes
+//! before them from the checkpoint. It stops its checkpoint task and competes again; so does
+//! one whose checkpoint write was fenced by another replica. Horizon keeps no checkpoint, so
+//! the audit events a deposed leader had queued are still delivered by it (the next leader
+//! starts from Horizon's present and does not repeat them).
 //! At shutdown the leader finishes as a single process does and keeps renewing until its last
 //! checkpoint is written, then releases the Lease so a standby takes over at once.
 
@@ -74,7 +77,15 @@ impl Elected {
                     }));
                 }
                 TermEnd::Deposed(why) => {
-                    warn!(provider = %name, "stopped streaming ({why}): nothing more is read or handed to the processors; competing for the Lease again");
+                    let queued = match self.stream {
+                        Stream::VCenter(_) => {
+                            "the events it queued are not sent: the next leader resumes before them from the checkpoint"
+                        }
+                        Stream::Horizon(_) => {
+                            "audit events already queued are still delivered (Horizon keeps no checkpoint)"
+                        }
+                    };
+                    warn!(provider = %name, "stopped streaming ({why}): nothing more is read or handed to the processors, {queued}; competing for the Lease again");
                     // Nothing to release when the Lease was lost; a fenced leader gives it up.
                     leadership.release().await;
                 }

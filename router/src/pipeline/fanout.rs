@@ -22,6 +22,7 @@ use crate::console::live::LiveEvents;
 use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::metrics::stats::ComponentStats;
 use crate::processors::{Handled, ProcessError, Processor};
+use crate::sources::{first_closed, Leading};
 use cloudevents::AttributesReader;
 
 /// Events waiting per processor before a source has to wait for room.
@@ -31,6 +32,9 @@ struct Job {
     event: Arc<Event>,
     /// What it is ordered with (see [`super::order_key`]).
     key: Key<u64>,
+    /// Whether its provider's term still leads (leader election): once not, the job is not
+    /// delivered (its ack is dropped: abandoned); the next leader resumes before it.
+    leading: Leading,
     ack: oneshot::Sender<Result<(), ProcessError>>,
 }
 
@@ -252,6 +256,15 @@ impl Fanout {
     /// Queues the event from provider `from` for every processor whose filter accepts it,
     /// waiting while `from`'s share of a queue is full. JSON data is queued as its text.
     pub async fn dispatch(&self, from: &Arc<str>, event: Event) -> Delivery {
+        self.dispatch_while(from, &Leading::default(), event).await
+    }
+
+    /// Like [`Fanout::dispatch`], for a provider under leader election: the event is delivered
+    /// only while `leading` holds. Once its term has lost the Lease, the event is no longer
+    /// sent: not when it is taken from the queue, and not on a retry (a delivery under way is
+    /// stopped); its [`Delivery`] settles as abandoned and the next leader delivers it from the
+    /// shared checkpoint, so two replicas never deliver one provider's events at once.
+    pub async fn dispatch_while(&self, from: &Arc<str>, leading: &Leading, event: Event) -> Delivery {
         let json = if self.needs_json {
             match serde_json::to_value(Structured(&event)) {
                 Ok(v) => Some(v),
@@ -281,6 +294,7 @@ impl Fanout {
             let job = Job {
                 event: event.clone(),
                 key: key.clone(),
+                leading: leading.clone(),
                 ack,
             };
             lane.stats.queue_moved(1);
@@ -387,17 +401,40 @@ async fn work(
     }
 }
 
-/// Delivers one batch and acknowledges each job.
+/// Keeps the jobs whose provider still leads; the others are dropped unsent (see [`Job::leading`]).
+fn still_leading(stats: &ComponentStats, jobs: Vec<Job>) -> Vec<Job> {
+    let before = jobs.len();
+    let jobs: Vec<Job> = jobs.into_iter().filter(|j| j.leading.holds()).collect();
+    if jobs.len() < before {
+        debug!(processor = %stats.name, "{} event(s) not delivered: their provider's Lease was lost; the next leader delivers them", before - jobs.len());
+    }
+    jobs
+}
+
+/// Delivers one batch and acknowledges each job. A job whose provider's Lease is lost is not
+/// sent, and a delivery under way (retries included) stops when that happens; the jobs of the
+/// batch that still lead are then delivered on their own.
 async fn deliver(
     processor: Arc<dyn Processor>,
     stats: Arc<ComponentStats>,
     dead_letters: Option<Arc<DeadLetters>>,
     jobs: Vec<Job>,
 ) {
-    let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
-    let mut results = crate::delivery::retry::observed(stats.clone(), processor.process_batch(&events))
-        .await
-        .into_iter();
+    let mut jobs = still_leading(&stats, jobs);
+    let results = loop {
+        if jobs.is_empty() {
+            return;
+        }
+        let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
+        let gates: Vec<Leading> = jobs.iter().map(|j| j.leading.clone()).collect();
+        tokio::select! {
+            biased;
+            _ = first_closed(&gates) => {}
+            r = crate::delivery::retry::observed(stats.clone(), processor.process_batch(&events)) => break r,
+        }
+        jobs = still_leading(&stats, jobs);
+    };
+    let mut results = results.into_iter();
     for job in jobs {
         let name = event_name(&job.event);
         let result = results.next().unwrap_or_else(|| {
@@ -582,6 +619,41 @@ mod tests {
         assert_eq!(*pb.got.lock().unwrap(), ["2", "4"]);
         assert_eq!((stats_a.total(), stats_a.errors()), (1, 1));
         assert_eq!(stats_b.invocations()["fail"].failure, 1);
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_lost_its_lease_has_nothing_more_sent_and_others_go_on() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        for concurrency in [1, crate::config::defaults::CONCURRENCY] {
+            // The sink holds each delivery (as a retrying one does) until released.
+            let hold = Arc::new(tokio::sync::Notify::new());
+            let (mut r, probe) = route("held", &[], Some(hold.clone()));
+            r.concurrency = concurrency;
+            let (fanout, workers) = Fanout::start(vec![r], None);
+            let open = Arc::new(AtomicBool::new(true));
+            let leading = Leading::new({
+                let open = open.clone();
+                move || open.load(Ordering::SeqCst)
+            });
+            let elected: Arc<str> = "elected".into();
+            let first = fanout.dispatch_while(&elected, &leading, event("1", "x")).await;
+            let second = fanout.dispatch_while(&elected, &leading, event("2", "x")).await;
+            let other = fanout.dispatch(&src(), event("3", "x")).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(probe.got.lock().unwrap().is_empty(), "the first delivery is under way");
+            // The Lease is lost: the delivery under way stops, the queued event is not sent,
+            // and the other provider's event is delivered.
+            open.store(false, Ordering::SeqCst);
+            let settled = tokio::time::timeout(Duration::from_secs(2), first.settle()).await;
+            assert_eq!(settled, Ok(Settled::Abandoned), "concurrency {concurrency}");
+            // The other provider's event may come first (the queue takes providers in turn).
+            hold.notify_one();
+            assert_eq!(second.settle().await, Settled::Abandoned);
+            assert_eq!(other.settle().await, Settled::Done);
+            assert_eq!(*probe.got.lock().unwrap(), ["3"], "concurrency {concurrency}");
+            drop(fanout);
+            workers.finish(Duration::from_secs(5)).await;
+        }
     }
 
     #[tokio::test]

@@ -683,7 +683,7 @@ impl VCenterSource {
                 }
             };
             let name = tracing::enabled!(tracing::Level::DEBUG).then(|| cloudevent::event_name(&ce));
-            let queued = fanout.dispatch(&out.from, ce).await;
+            let queued = fanout.dispatch_while(&out.from, &self.settings.leading, ce).await;
             if let Some(name) = name {
                 debug!(event_id = key, event = %name, processors = queued.matched(), "queued");
             }

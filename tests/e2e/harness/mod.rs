@@ -202,11 +202,15 @@ pub struct Vcsim {
 
 impl Vcsim {
     pub fn start(extra: &[&str]) -> Vcsim {
+        let home = TempDir::new("govc");
+        // vcsim's stderr is kept: a Go runtime crash (vcsim 0.24.2 is not race-free) is printed
+        // there, and the drop below shows it when vcsim ended before the test did.
+        let stderr = std::fs::File::create(home.path().join("vcsim.stderr")).expect("vcsim stderr file");
         let mut child = Command::new(tool(".tools/bin/vcsim"))
             .args(["-l", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start vcsim");
         let lines = line_reader(child.stdout.take().unwrap());
@@ -218,11 +222,7 @@ impl Vcsim {
             .find_map(|w| w.strip_prefix("GOVC_URL="))
             .expect("GOVC_URL in vcsim output")
             .to_string();
-        Vcsim {
-            child,
-            govc_url,
-            home: TempDir::new("govc"),
-        }
+        Vcsim { child, govc_url, home }
     }
 
     /// The SDK URL without credentials, as the router's CloudEvent `source`.
@@ -328,6 +328,11 @@ impl Vcsim {
 
 impl Drop for Vcsim {
     fn drop(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let stderr = std::fs::read_to_string(self.home.path().join("vcsim.stderr")).unwrap_or_default();
+            let tail: String = stderr.lines().take(40).collect::<Vec<_>>().join("\n");
+            eprintln!("vcsim ended before the test did ({status}); the first lines of its stderr:\n{tail}");
+        }
         stop(&mut self.child, Duration::from_secs(5));
     }
 }
@@ -520,13 +525,19 @@ impl Router {
     /// Waits until /readyz answers 200.
     pub fn wait_ready(&self, within: Duration) {
         let deadline = Instant::now() + within;
+        let mut last = None;
         while Instant::now() < deadline {
-            if matches!(self.get("/readyz"), Some((200, _))) {
+            last = self.get("/readyz");
+            if matches!(last, Some((200, _))) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("router not ready within {within:?}; log:\n{}", self.log());
+        // The answer first (it names the source that is not ready), then the log's last lines.
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+        panic!("router not ready within {within:?}; last /readyz answer: {last:?}; the log's last lines:\n{tail}");
     }
 
     /// Waits until the log contains `text`.
