@@ -2,14 +2,15 @@
 //! service-account token, read again for each call (the kubelet rotates it). Its Leases and
 //! checkpoint ConfigMap (`kube::elector`, `kube::checkpoints`), Knative `ref` resolution
 //! (`processors::k8s`) and the console's function list all call through it; it imports nothing
-//! of theirs. The answers a
-//! caller branches on (404, 409) are errors of their own.
+//! of theirs. The answers a caller branches on (404, 409) are errors of their own; no answer is
+//! read past [`MAX_OBJECT`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::client_body::read_capped;
 use crate::tls::{self, TlsOptions};
 
 /// The service account folder Kubernetes mounts into every pod.
@@ -43,6 +44,12 @@ impl KubeEnv {
 
 /// How long one API call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read: a ConfigMap holds at most 1 MiB of data (etcd's request limit is
+/// 1.5 MiB), a Lease or a Broker a few KiB; the console's list of Knative Services is the
+/// largest, a few KiB per function.
+const MAX_OBJECT: usize = 16 << 20;
+/// The largest error answer read (a Status object, of which the message is kept).
+const MAX_STATUS: usize = 64 << 10;
 
 /// What to check when the API refuses the router's Lease or checkpoint calls.
 const REFUSED_HINT: &str = "; the router's service account needs get, create and update on leases and configmaps in this namespace: the Role and RoleBinding event-router-leader-election (manifests/examples/cluster/leader-election.yaml)";
@@ -182,10 +189,16 @@ impl ApiClient {
         })?;
         let status = response.status().as_u16();
         match status {
-            200..=299 => response.json::<Value>().await.map_err(|e| ApiError::Decode {
-                what: what.to_string(),
-                detail: e.to_string(),
-            }),
+            200..=299 => {
+                let bytes = read_capped(response, MAX_OBJECT).await.map_err(|e| ApiError::Decode {
+                    what: what.to_string(),
+                    detail: e.to_string(),
+                })?;
+                serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+                    what: what.to_string(),
+                    detail: e.to_string(),
+                })
+            }
             404 => Err(ApiError::NotFound {
                 what: what.to_string(),
                 hint: (self.hints)(404),
@@ -193,8 +206,8 @@ impl ApiClient {
             409 => Err(ApiError::Conflict { what: what.to_string() }),
             _ => {
                 // The API's Status object says why (a field, a quota); never a credential.
-                let text = response.text().await.unwrap_or_default();
-                let message = serde_json::from_str::<Value>(&text)
+                let text = read_capped(response, MAX_STATUS).await.unwrap_or_default();
+                let message = serde_json::from_slice::<Value>(&text)
                     .ok()
                     .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
                     .map(|m| format!(" ({})", m.chars().take(300).collect::<String>()))

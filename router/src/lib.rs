@@ -3,6 +3,7 @@
 //! checkpoints, configured by VEBA's RouterConfig YAML and its extensions.
 
 pub mod apiserver;
+pub mod client_body;
 pub mod client_error;
 pub mod cloudevent;
 pub mod config;

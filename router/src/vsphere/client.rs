@@ -23,6 +23,7 @@ use reqwest::header::{CONNECTION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 
 use super::soap::{self, SoapError};
 use super::xml::{Element, Path};
+use crate::client_body::{read_capped, BodyError};
 use crate::client_error::describe;
 use crate::config::Secret;
 use crate::tls::{self, TlsOptions};
@@ -177,25 +178,16 @@ impl VimClient {
                 location,
             });
         }
-        let too_large = || SoapError::TooLarge {
-            url: url.clone(),
-            limit,
-        };
-        if resp.content_length().is_some_and(|n| n as usize > limit) {
-            return Err(too_large());
-        }
-        let mut resp = resp;
-        let expected = resp.content_length().map_or(0, |n| n as usize);
-        let mut bytes: Vec<u8> = Vec::with_capacity(expected);
-        while let Some(chunk) = resp.chunk().await.map_err(|e| SoapError::Transport {
-            url: url.clone(),
-            detail: describe(&e),
-        })? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let mut bytes = read_capped(resp, limit).await.map_err(|e| match e {
+            BodyError::TooLarge { limit } => SoapError::TooLarge {
+                url: url.clone(),
+                limit,
+            },
+            BodyError::Transport(detail) => SoapError::Transport {
+                url: url.clone(),
+                detail,
+            },
+        })?;
         if bytes.len() > LARGE_ANSWER {
             self.close_next.store(true, Ordering::Relaxed);
             // A page is kept while its events are delivered: not with up to twice its size.

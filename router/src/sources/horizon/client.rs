@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tracing::debug;
 
+use crate::client_body::{read_capped, BodyError};
 use crate::client_error::describe;
 use crate::config::Secret;
 use crate::tls::{self, TlsOptions};
@@ -312,25 +313,14 @@ impl<'de> Deserialize<'de> for Page {
 }
 
 /// The body of `resp`, at most [`MAX_ANSWER`] bytes.
-async fn body(mut resp: reqwest::Response, what: &str) -> Result<Vec<u8>, HorizonError> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > MAX_ANSWER {
-                    return Err(HorizonError::TooLarge { what: what.to_string() });
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => {
-                return Err(HorizonError::Decode {
-                    what: what.to_string(),
-                    detail: describe(&e),
-                })
-            }
-        }
-    }
+async fn body(resp: reqwest::Response, what: &str) -> Result<Vec<u8>, HorizonError> {
+    read_capped(resp, MAX_ANSWER).await.map_err(|e| match e {
+        BodyError::TooLarge { .. } => HorizonError::TooLarge { what: what.to_string() },
+        BodyError::Transport(detail) => HorizonError::Decode {
+            what: what.to_string(),
+            detail,
+        },
+    })
 }
 
 async fn decode<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &str) -> Result<T, HorizonError> {
