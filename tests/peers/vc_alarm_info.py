@@ -15,28 +15,12 @@ prints the number of fields compared and exits 0.
 import argparse
 import datetime
 import json
-import ssl
 import sys
-import urllib.parse
 
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Disconnect
 from pyVmomi import VmomiSupport, vim
 
-
-def connect(url):
-    u = urllib.parse.urlparse(url)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return SmartConnect(
-        protocol=u.scheme,
-        host=u.hostname,
-        port=u.port,
-        user=urllib.parse.unquote(u.username or ""),
-        pwd=urllib.parse.unquote(u.password or ""),
-        sslContext=context if u.scheme == "https" else None,
-        disableSslCertValidation=True,
-    )
+from vc_connect import connect
 
 
 def instant(text):

@@ -11,23 +11,19 @@ query's own login is among them; its logout comes after.
 
 import argparse
 import json
-import ssl
 import sys
-import urllib.parse
 
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Disconnect
 from pyVmomi import vim
+
+from vc_connect import connect
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True)
     args = p.parse_args()
-    u = urllib.parse.urlparse(args.url)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    si = SmartConnect(host=u.hostname, port=u.port or 443, user=u.username, pwd=u.password, sslContext=context)
+    si = connect(args.url)
     try:
         # A collector's latestPage at the largest page size: vcsim's QueryEvents returns a
         # short default page only.

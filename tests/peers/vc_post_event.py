@@ -40,26 +40,12 @@ Prints one JSON line: {"type": ..., "key": the event's key as vcsim recorded it}
 import argparse
 import datetime
 import json
-import ssl
 import sys
-import urllib.parse
 
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Disconnect
 from pyVmomi import vim
 
-
-def connect(url):
-    u = urllib.parse.urlparse(url)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return SmartConnect(
-        host=u.hostname,
-        port=u.port or 443,
-        user=urllib.parse.unquote(u.username or ""),
-        pwd=urllib.parse.unquote(u.password or ""),
-        sslContext=context,
-    )
+from vc_connect import connect
 
 
 def find(si, path):
