@@ -22,7 +22,7 @@ use crate::console::live::LiveEvents;
 use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::metrics::stats::ComponentStats;
 use crate::processors::{Handled, ProcessError, Processor};
-use crate::sources::{first_closed, Leading};
+use crate::sources::Leading;
 use cloudevents::AttributesReader;
 
 /// Events waiting per processor before a source has to wait for room.
@@ -401,38 +401,58 @@ async fn work(
     }
 }
 
-/// Keeps the jobs whose provider still leads; the others are dropped unsent (see [`Job::leading`]).
-fn still_leading(stats: &ComponentStats, jobs: Vec<Job>) -> Vec<Job> {
-    let before = jobs.len();
-    let jobs: Vec<Job> = jobs.into_iter().filter(|j| j.leading.holds()).collect();
-    if jobs.len() < before {
-        debug!(processor = %stats.name, "{} event(s) not delivered: their provider's Lease was lost; the next leader delivers them", before - jobs.len());
+/// A batch split by the jobs' Lease gates, each part in arrival order: one part unless the
+/// providers of several leadership terms share the batch (EventBridge batches several events),
+/// so one provider's loss of its Lease never stops or repeats another's delivery.
+fn by_gate(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut parts: Vec<Vec<Job>> = Vec::new();
+    for job in jobs {
+        match parts.iter_mut().find(|p| p[0].leading.same(&job.leading)) {
+            Some(part) => part.push(job),
+            None => parts.push(vec![job]),
+        }
     }
-    jobs
+    parts
 }
 
-/// Delivers one batch and acknowledges each job. A job whose provider's Lease is lost is not
-/// sent, and a delivery under way (retries included) stops when that happens; the jobs of the
-/// batch that still lead are then delivered on their own.
+/// Delivers one batch and acknowledges each job (see [`deliver_part`]).
 async fn deliver(
     processor: Arc<dyn Processor>,
     stats: Arc<ComponentStats>,
     dead_letters: Option<Arc<DeadLetters>>,
     jobs: Vec<Job>,
 ) {
-    let mut jobs = still_leading(&stats, jobs);
-    let results = loop {
-        if jobs.is_empty() {
-            return;
-        }
-        let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
-        let gates: Vec<Leading> = jobs.iter().map(|j| j.leading.clone()).collect();
-        tokio::select! {
-            biased;
-            _ = first_closed(&gates) => {}
-            r = crate::delivery::retry::observed(stats.clone(), processor.process_batch(&events)) => break r,
-        }
-        jobs = still_leading(&stats, jobs);
+    for part in by_gate(jobs) {
+        deliver_part(&processor, &stats, dead_letters.as_deref(), part).await;
+    }
+}
+
+/// Notes that `n` events were left unsent because their term lost its Lease (their acks are
+/// dropped: abandoned, held back from the checkpoint).
+fn deposed(stats: &ComponentStats, n: usize) {
+    debug!(processor = %stats.name, "{n} event(s) not delivered: their provider's Lease was lost; the next leader delivers them from the checkpoint");
+}
+
+/// Delivers jobs of one Lease gate. Once the gate has closed nothing more is sent: not the
+/// jobs, not a retry of a delivery under way (it is stopped), not a dead-letter retry; the jobs
+/// are neither acknowledged nor dead-lettered, and the next leader delivers them.
+async fn deliver_part(
+    processor: &Arc<dyn Processor>,
+    stats: &Arc<ComponentStats>,
+    dead_letters: Option<&DeadLetters>,
+    jobs: Vec<Job>,
+) {
+    let Some(gate) = jobs.first().map(|j| j.leading.clone()) else {
+        return;
+    };
+    if !gate.holds() {
+        return deposed(stats, jobs.len());
+    }
+    let events: Vec<Arc<Event>> = jobs.iter().map(|j| j.event.clone()).collect();
+    let results = tokio::select! {
+        biased;
+        _ = gate.closed() => return deposed(stats, jobs.len()),
+        r = crate::delivery::retry::observed(stats.clone(), processor.process_batch(&events)) => r,
     };
     let mut results = results.into_iter();
     for job in jobs {
@@ -446,13 +466,25 @@ async fn deliver(
         });
         let result = match result {
             Ok(handled) => Ok(handled),
+            Err(e) if !gate.holds() => {
+                // Given up on after the Lease was lost: the next leader tries it.
+                debug!(processor = %stats.name, "delivery failed after the Lease was lost: {e}");
+                deposed(stats, 1);
+                continue;
+            }
             Err(e) => {
                 stats.error();
                 stats.set_last_error(e.to_string());
                 stats.invocation(&name, false);
                 debug!(processor = %stats.name, "delivery failed: {e}");
-                match dead_letters.as_deref() {
-                    Some(dl) => dead_letter(dl, processor.as_ref(), &stats, &job.event, e).await,
+                match dead_letters {
+                    Some(dl) => match dead_letter(dl, processor.as_ref(), stats, &job.event, &gate, e).await {
+                        Some(result) => result,
+                        None => {
+                            deposed(stats, 1);
+                            continue;
+                        }
+                    },
                     None => {
                         warn!(processor = %stats.name, event_id = %job.event.id(), "event not delivered and no dead-letter file (deadLetterFile, or checkpoints on a vCenter provider): it is lost ({e})");
                         Err(e)
@@ -479,16 +511,21 @@ const DEAD_LETTER_RETRY_MAX: Duration = Duration::from_secs(30);
 /// processor's error once the letter is safe. While the file cannot be written (a full disk,
 /// a permission), the event is not given up: the delivery and then the write are tried again
 /// with a capped backoff, so this processor's queue fills and the sources pause; at shutdown the
-/// worker is stopped here and the event stays before the checkpoint.
+/// worker is stopped here and the event stays before the checkpoint. `None`: `gate` closed
+/// first (the Lease was lost), and the event is left to the next leader.
 async fn dead_letter(
     dl: &DeadLetters,
     processor: &dyn Processor,
     stats: &ComponentStats,
     event: &Event,
+    gate: &Leading,
     mut e: ProcessError,
-) -> Result<Handled, ProcessError> {
+) -> Option<Result<Handled, ProcessError>> {
     let mut failures: u32 = 0;
     loop {
+        if !gate.holds() {
+            return None;
+        }
         let letter = DeadLetter {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             processor: stats.name.clone(),
@@ -499,7 +536,7 @@ async fn dead_letter(
             Ok(()) => {
                 stats.dead_letter();
                 warn!(processor = %stats.name, event_id = %event.id(), file = %dl.path().display(), "event written to the dead-letter file ({e}); `event-router dlq replay` sends it again");
-                return Err(e);
+                return Some(Err(e));
             }
             Err(io) => {
                 stats.dead_letter_failure();
@@ -510,11 +547,18 @@ async fn dead_letter(
                 } else {
                     debug!(processor = %stats.name, event_id = %event.id(), "dead-letter write failed again ({io})");
                 }
-                tokio::time::sleep(wait).await;
-                match processor.process(event).await {
+                let again = tokio::select! {
+                    biased;
+                    _ = gate.closed() => return None,
+                    again = async {
+                        tokio::time::sleep(wait).await;
+                        processor.process(event).await
+                    } => again,
+                };
+                match again {
                     Ok(()) => {
                         info!(processor = %stats.name, event_id = %event.id(), "event delivered on a later try");
-                        return Ok(Handled::Sent);
+                        return Some(Ok(Handled::Sent));
                     }
                     Err(again) => e = again,
                 }
@@ -534,6 +578,8 @@ mod tests {
     struct Probe {
         got: Mutex<Vec<String>>,
         gate: Option<Arc<tokio::sync::Notify>>,
+        /// Events per batch (1: no batching).
+        batch: usize,
     }
 
     impl Processor for Probe {
@@ -558,6 +604,9 @@ mod tests {
         fn address(&self) -> String {
             "memory".into()
         }
+        fn max_batch(&self) -> usize {
+            self.batch
+        }
     }
 
     /// The provider every test event comes from, unless a test names another.
@@ -579,6 +628,7 @@ mod tests {
         let probe = Arc::new(Probe {
             got: Mutex::new(Vec::new()),
             gate,
+            batch: 1,
         });
         let cfg = crate::config::EventFilter {
             event_names: names.iter().map(|s| s.to_string()).collect(),
@@ -623,18 +673,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_provider_that_lost_its_lease_has_nothing_more_sent_and_others_go_on() {
-        use std::sync::atomic::{AtomicBool, Ordering};
         for concurrency in [1, crate::config::defaults::CONCURRENCY] {
             // The sink holds each delivery (as a retrying one does) until released.
             let hold = Arc::new(tokio::sync::Notify::new());
             let (mut r, probe) = route("held", &[], Some(hold.clone()));
             r.concurrency = concurrency;
             let (fanout, workers) = Fanout::start(vec![r], None);
-            let open = Arc::new(AtomicBool::new(true));
-            let leading = Leading::new({
-                let open = open.clone();
-                move || open.load(Ordering::SeqCst)
-            });
+            let (leading, open) = gate();
             let elected: Arc<str> = "elected".into();
             let first = fanout.dispatch_while(&elected, &leading, event("1", "x")).await;
             let second = fanout.dispatch_while(&elected, &leading, event("2", "x")).await;
@@ -643,7 +688,7 @@ mod tests {
             assert!(probe.got.lock().unwrap().is_empty(), "the first delivery is under way");
             // The Lease is lost: the delivery under way stops, the queued event is not sent,
             // and the other provider's event is delivered.
-            open.store(false, Ordering::SeqCst);
+            open.store(false, std::sync::atomic::Ordering::SeqCst);
             let settled = tokio::time::timeout(Duration::from_secs(2), first.settle()).await;
             assert_eq!(settled, Ok(Settled::Abandoned), "concurrency {concurrency}");
             // The other provider's event may come first (the queue takes providers in turn).
@@ -654,6 +699,81 @@ mod tests {
             drop(fanout);
             workers.finish(Duration::from_secs(5)).await;
         }
+    }
+
+    /// A gate that closes when `open` turns false.
+    fn gate() -> (Leading, Arc<std::sync::atomic::AtomicBool>) {
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = open.clone();
+        (
+            Leading::new(move || flag.load(std::sync::atomic::Ordering::SeqCst)),
+            open,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_batch_shared_by_two_terms_is_sent_per_term_and_a_lost_lease_repeats_nothing() {
+        let hold = Arc::new(tokio::sync::Notify::new());
+        let probe = Arc::new(Probe {
+            got: Mutex::new(Vec::new()),
+            gate: Some(hold.clone()),
+            batch: 2,
+        });
+        let mut r = Route::new(
+            probe.clone(),
+            ComponentStats::new("EventProcessor", "probe", "batched", "memory"),
+            Filter::new(None).unwrap(),
+        );
+        r.concurrency = 1;
+        let (fanout, workers) = Fanout::start(vec![r], None);
+        let ((gate_a, open_a), (gate_b, _)) = (gate(), gate());
+        // One event holds the worker, so the next two wait and are taken as one batch: b's, a's.
+        let first = fanout.dispatch(&src(), event("x", "x")).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let b = fanout.dispatch_while(&"b".into(), &gate_b, event("b1", "x")).await;
+        let a = fanout.dispatch_while(&"a".into(), &gate_a, event("a1", "x")).await;
+        hold.notify_one();
+        assert_eq!(first.settle().await, Settled::Done);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        hold.notify_one();
+        let b = tokio::time::timeout(Duration::from_secs(2), b.settle()).await;
+        assert_eq!(b, Ok(Settled::Done), "b's term is sent on its own");
+        // a's delivery is under way when a's term loses its Lease: it stops, and b's event,
+        // already delivered, is not sent again.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        open_a.store(false, std::sync::atomic::Ordering::SeqCst);
+        let a = tokio::time::timeout(Duration::from_secs(2), a.settle()).await;
+        assert_eq!(a, Ok(Settled::Abandoned));
+        assert_eq!(*probe.got.lock().unwrap(), ["x", "b1"]);
+        drop(fanout);
+        workers.finish(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_retry_stops_when_the_lease_is_lost() {
+        // The sink refuses the event and the dead-letter file cannot be written (its folder is
+        // a device): the event is tried again every second or so, until the Lease is lost.
+        let (r, probe) = route("refusing", &[], None);
+        let letters = Arc::new(DeadLetters::new("/dev/null/letters/dead-letters.jsonl"));
+        let (fanout, workers) = Fanout::start(vec![r], Some(letters));
+        let (leading, open) = gate();
+        let refused = fanout.dispatch_while(&src(), &leading, event("1", "fail")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        open.store(false, std::sync::atomic::Ordering::SeqCst);
+        let settled = tokio::time::timeout(Duration::from_secs(2), refused.settle()).await;
+        assert_eq!(
+            settled,
+            Ok(Settled::Abandoned),
+            "left to the next leader, not dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            *probe.got.lock().unwrap(),
+            ["1"],
+            "not tried again after the Lease was lost"
+        );
+        drop(fanout);
+        workers.finish(Duration::from_secs(5)).await;
     }
 
     #[tokio::test]

@@ -38,30 +38,35 @@ impl Leading {
         self.0.as_ref().is_none_or(|f| f())
     }
 
-    /// Whether this gate can close (leader election); a single process's never does.
-    pub fn can_close(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
-/// Resolves once any of `gates` has closed; never when none can (a single process). Each poll
-/// looks at the gates before anything else, so a process that wakes after its deadline (thawed,
-/// or a slow runtime) sees them closed at its first poll; otherwise it looks again every 200 ms.
-pub async fn first_closed(gates: &[Leading]) {
-    if !gates.iter().any(Leading::can_close) {
-        return std::future::pending().await;
-    }
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    std::future::poll_fn(|cx| {
-        if !gates.iter().all(Leading::holds) {
-            return std::task::Poll::Ready(());
+    /// Whether this is the same gate as `other` (one leadership term's, or both a single
+    /// process's).
+    pub fn same(&self, other: &Leading) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
-        // Ticks that are due are taken until the next one is registered to wake us.
-        while tick.poll_tick(cx).is_ready() {}
-        std::task::Poll::Pending
-    })
-    .await
+    }
+
+    /// Resolves once the gate has closed; never for a single process's. Each poll looks at the
+    /// gate before anything else, so a process that wakes after its deadline (thawed, or a slow
+    /// runtime) sees it closed at its first poll; otherwise it looks again every 200 ms.
+    pub async fn closed(&self) {
+        if self.0.is_none() {
+            return std::future::pending().await;
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        std::future::poll_fn(|cx| {
+            if !self.holds() {
+                return std::task::Poll::Ready(());
+            }
+            // Ticks that are due are taken until the next one is registered to wake us.
+            while tick.poll_tick(cx).is_ready() {}
+            std::task::Poll::Pending
+        })
+        .await
+    }
 }
 
 impl std::fmt::Debug for Leading {
